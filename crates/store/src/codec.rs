@@ -1,0 +1,281 @@
+//! On-disk encoding: key layout of the log tree and the canonical bytes of an envelope.
+//!
+//! Everything lives in one sled tree so that one `Batch` (atomic within a tree) can write an
+//! append's events, indexes, stream head, chain head and idempotency record together.
+//! See `docs/store.md` for the layout in prose.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::error::StoreError;
+use crate::types::{ChainHash, Receipt, RecordedEvent, StreamId, Timestamp};
+
+/// The on-disk format this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// `M` + name: metadata (format version, chain head).
+pub(crate) const META_FORMAT: &[u8] = b"Mformat";
+pub(crate) const META_HEAD: &[u8] = b"Mhead";
+/// `E` + seq (u64 BE) -> record: the log in order.
+pub(crate) const EVENT: u8 = b'E';
+/// `S` + stream number (u64 BE) + version (u64 BE) -> record: a copy, so that a stream reads
+/// as one short range scan instead of one point lookup per event.
+pub(crate) const STREAM_EVENT: u8 = b'S';
+/// `N` + stream id -> stream number + version: the stream's head.
+pub(crate) const STREAM_HEAD: u8 = b'N';
+/// `I` + idempotency key -> the original append's stream and receipt.
+pub(crate) const IDEMPOTENCY: u8 = b'I';
+
+pub(crate) fn event_key(seq: u64) -> [u8; 9] {
+    let mut k = [EVENT; 9];
+    k[1..].copy_from_slice(&seq.to_be_bytes());
+    k
+}
+
+pub(crate) fn stream_event_key(stream_num: u64, version: u64) -> [u8; 17] {
+    let mut k = [STREAM_EVENT; 17];
+    k[1..9].copy_from_slice(&stream_num.to_be_bytes());
+    k[9..].copy_from_slice(&version.to_be_bytes());
+    k
+}
+
+pub(crate) fn stream_head_key(stream: &StreamId) -> Vec<u8> {
+    prefixed(STREAM_HEAD, stream.as_str().as_bytes())
+}
+
+pub(crate) fn idempotency_key(key: &str) -> Vec<u8> {
+    prefixed(IDEMPOTENCY, key.as_bytes())
+}
+
+fn prefixed(prefix: u8, rest: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + rest.len());
+    k.push(prefix);
+    k.extend_from_slice(rest);
+    k
+}
+
+pub(crate) fn u64_at(bytes: &[u8], at: usize) -> Option<u64> {
+    bytes
+        .get(at..at + 8)
+        .and_then(|s| s.try_into().ok())
+        .map(u64::from_be_bytes)
+}
+
+/// Head of one stream: its internal number and its version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct StreamHead {
+    pub num: u64,
+    pub version: u64,
+}
+
+impl StreamHead {
+    pub fn encode(self) -> [u8; 16] {
+        let mut v = [0u8; 16];
+        v[..8].copy_from_slice(&self.num.to_be_bytes());
+        v[8..].copy_from_slice(&self.version.to_be_bytes());
+        v
+    }
+
+    pub fn decode(bytes: &[u8], stream: &StreamId) -> Result<StreamHead, StoreError> {
+        match (bytes.len(), u64_at(bytes, 0), u64_at(bytes, 8)) {
+            (16, Some(num), Some(version)) => Ok(StreamHead { num, version }),
+            _ => Err(StoreError::corrupt(
+                format!("head of stream {stream}"),
+                "expected 16 bytes",
+            )),
+        }
+    }
+}
+
+/// The chain head, kept under `Mhead` and rewritten by every append.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ChainState {
+    pub last_seq: u64,
+    pub last_hash: ChainHash,
+    pub last_recorded_at: Timestamp,
+    pub stream_count: u64,
+}
+
+impl ChainState {
+    pub const EMPTY: ChainState = ChainState {
+        last_seq: 0,
+        last_hash: ChainHash::GENESIS,
+        last_recorded_at: Timestamp(i64::MIN),
+        stream_count: 0,
+    };
+
+    pub fn encode(&self) -> Vec<u8> {
+        rmp_serde::to_vec(self).expect("encoding a fixed struct into a Vec cannot fail")
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<ChainState, StoreError> {
+        rmp_serde::from_slice(bytes).map_err(|e| StoreError::corrupt("chain head", e.to_string()))
+    }
+}
+
+/// What an idempotency key remembers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct IdempotencyRecord {
+    pub stream: StreamId,
+    pub receipt: Receipt,
+}
+
+impl IdempotencyRecord {
+    pub fn encode(&self) -> Vec<u8> {
+        rmp_serde::to_vec(self).expect("encoding a fixed struct into a Vec cannot fail")
+    }
+
+    pub fn decode(bytes: &[u8], key: &str) -> Result<IdempotencyRecord, StoreError> {
+        rmp_serde::from_slice(bytes)
+            .map_err(|e| StoreError::corrupt(format!("idempotency key {key:?}"), e.to_string()))
+    }
+}
+
+/// The envelope without its own hash, in field order: these are the canonical bytes.
+///
+/// MessagePack array encoding is positional and therefore fixed by the format version; any
+/// change to this struct is a new [`FORMAT_VERSION`].
+#[derive(Serialize, Deserialize)]
+struct Body<'a> {
+    seq: u64,
+    #[serde(borrow)]
+    stream: &'a str,
+    version: u64,
+    event_id: Uuid,
+    event_type: &'a str,
+    schema_version: u16,
+    recorded_at: i64,
+    occurred_at: i64,
+    actor: &'a str,
+    correlation_id: Option<Uuid>,
+    causation_id: Option<Uuid>,
+    idempotency_key: Option<&'a str>,
+    #[serde(with = "serde_bytes")]
+    payload: &'a [u8],
+    #[serde(with = "serde_bytes")]
+    prev_hash: &'a [u8],
+}
+
+/// Length of the hash that follows the canonical bytes in a stored record.
+const HASH_LEN: usize = 32;
+
+/// Encodes the envelope; the returned record is `canonical bytes ++ BLAKE3(canonical bytes)`,
+/// and the canonical bytes include the previous hash, which is what chains the log.
+pub(crate) fn encode_record(event: &RecordedEvent) -> (Vec<u8>, ChainHash) {
+    let body = Body {
+        seq: event.seq,
+        stream: event.stream.as_str(),
+        version: event.version,
+        event_id: event.event_id,
+        event_type: &event.event_type,
+        schema_version: event.schema_version,
+        recorded_at: event.recorded_at.0,
+        occurred_at: event.occurred_at.0,
+        actor: &event.actor,
+        correlation_id: event.correlation_id,
+        causation_id: event.causation_id,
+        idempotency_key: event.idempotency_key.as_deref(),
+        payload: &event.payload,
+        prev_hash: &event.prev_hash.0,
+    };
+    let mut bytes = Vec::with_capacity(event.payload.len() + 160);
+    rmp_serde::encode::write(&mut bytes, &body)
+        .expect("encoding an envelope into a Vec cannot fail");
+    let hash = ChainHash(*blake3::hash(&bytes).as_bytes());
+    bytes.extend_from_slice(&hash.0);
+    (bytes, hash)
+}
+
+/// Decodes a stored record without checking its hash (reads trust the disk; `verify` does not).
+pub(crate) fn decode_record(bytes: &[u8]) -> Result<RecordedEvent, String> {
+    let split = bytes
+        .len()
+        .checked_sub(HASH_LEN)
+        .ok_or_else(|| format!("record of {} bytes is too short", bytes.len()))?;
+    let (canonical, hash) = bytes.split_at(split);
+    let body: Body<'_> = rmp_serde::from_slice(canonical).map_err(|e| e.to_string())?;
+    let prev_hash: [u8; 32] = body
+        .prev_hash
+        .try_into()
+        .map_err(|_| "previous hash is not 32 bytes".to_string())?;
+    let stream = StreamId::parse(body.stream).map_err(|e| e.to_string())?;
+    Ok(RecordedEvent {
+        seq: body.seq,
+        stream,
+        version: body.version,
+        event_id: body.event_id,
+        event_type: body.event_type.to_owned(),
+        schema_version: body.schema_version,
+        recorded_at: Timestamp(body.recorded_at),
+        occurred_at: Timestamp(body.occurred_at),
+        actor: body.actor.to_owned(),
+        correlation_id: body.correlation_id,
+        causation_id: body.causation_id,
+        idempotency_key: body.idempotency_key.map(str::to_owned),
+        payload: body.payload.to_vec(),
+        prev_hash: ChainHash(prev_hash),
+        hash: ChainHash(hash.try_into().expect("split leaves exactly 32 bytes")),
+    })
+}
+
+/// Recomputes the hash of a stored record and compares it with the one stored beside it.
+pub(crate) fn record_hash_matches(bytes: &[u8]) -> bool {
+    match bytes.len().checked_sub(HASH_LEN) {
+        Some(split) => {
+            let (canonical, hash) = bytes.split_at(split);
+            blake3::hash(canonical).as_bytes() == hash
+        }
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> RecordedEvent {
+        RecordedEvent {
+            seq: 7,
+            stream: StreamId::parse("opportunity-1").unwrap(),
+            version: 3,
+            event_id: Uuid::from_u128(42),
+            event_type: "StageChanged".into(),
+            schema_version: 2,
+            recorded_at: Timestamp(1_700_000_000_000_000),
+            occurred_at: Timestamp(1_690_000_000_000_000),
+            actor: "rep:anna".into(),
+            correlation_id: Some(Uuid::from_u128(1)),
+            causation_id: None,
+            idempotency_key: Some("k-1".into()),
+            payload: vec![1, 2, 3, 255],
+            prev_hash: ChainHash([9; 32]),
+            hash: ChainHash::GENESIS,
+        }
+    }
+
+    #[test]
+    fn record_round_trips_and_carries_its_hash() {
+        let event = sample();
+        let (bytes, hash) = encode_record(&event);
+        let decoded = decode_record(&bytes).unwrap();
+        assert_eq!(decoded, RecordedEvent { hash, ..event });
+        assert!(record_hash_matches(&bytes));
+    }
+
+    #[test]
+    fn hash_depends_on_previous_hash() {
+        let a = sample();
+        let b = RecordedEvent {
+            prev_hash: ChainHash([8; 32]),
+            ..sample()
+        };
+        assert_ne!(encode_record(&a).1, encode_record(&b).1);
+    }
+
+    #[test]
+    fn flipped_byte_breaks_the_hash() {
+        let (mut bytes, _) = encode_record(&sample());
+        bytes[20] ^= 1;
+        assert!(!record_hash_matches(&bytes));
+    }
+}

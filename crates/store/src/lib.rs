@@ -1,0 +1,29 @@
+//! The event log of dealtrail: an append-only, hash-chained store of event envelopes on sled.
+//!
+//! It knows envelopes, streams and bytes, never business rules. Appends go through one
+//! writer thread that commits concurrent callers together (one atomic batch, one flush) and
+//! answers only once the events are durable. Reads, subscriptions and `verify` see only
+//! durable events.
+
+mod codec;
+mod error;
+mod query;
+mod snapshot;
+mod store;
+mod subscribe;
+mod types;
+mod verify;
+mod writer;
+
+pub use codec::FORMAT_VERSION;
+pub use error::{InvalidRequest, StoreError};
+pub use query::{LogFilter, MAX_SCAN_PER_PAGE, Page};
+pub use snapshot::{Snapshot, SnapshotError};
+pub use store::{Clock, Config, LogIter, Store};
+pub use subscribe::Subscription;
+pub use types::{
+    AppendOutcome, AppendRequest, ChainHash, Direction, ExpectedVersion, Head, MAX_ACTOR_LEN,
+    MAX_EVENT_TYPE_LEN, MAX_EVENTS_PER_APPEND, MAX_IDEMPOTENCY_KEY_LEN, MAX_PAYLOAD_LEN,
+    MAX_STREAM_ID_LEN, NewEvent, Receipt, RecordedEvent, StreamId, Timestamp,
+};
+pub use verify::{Problem, ProblemKind, VerifyReport};

@@ -1,0 +1,472 @@
+//! Opening a data folder, appending through the writer, and reading the log.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::codec::{self, ChainState, FORMAT_VERSION};
+use crate::error::StoreError;
+use crate::types::{
+    AppendOutcome, AppendRequest, ChainHash, Direction, Head, RecordedEvent, StreamId, Timestamp,
+};
+use crate::writer::{Job, Writer};
+
+/// Where the clock of `recorded_at` comes from; tests and replays may pin it.
+pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
+
+/// How to open a data folder.
+#[derive(Clone)]
+pub struct Config {
+    path: PathBuf,
+    clock: Clock,
+    cache_capacity: u64,
+    queue_depth: usize,
+}
+
+impl Config {
+    /// A folder, created if missing, with the system clock.
+    pub fn new(path: impl Into<PathBuf>) -> Config {
+        Config {
+            path: path.into(),
+            clock: Arc::new(Timestamp::now),
+            cache_capacity: 256 * 1024 * 1024,
+            queue_depth: 4_096,
+        }
+    }
+
+    /// Replaces the clock that stamps `recorded_at` (it is clamped to never go backwards).
+    pub fn clock(mut self, clock: Clock) -> Config {
+        self.clock = clock;
+        self
+    }
+
+    /// Bytes of sled's page cache.
+    pub fn cache_capacity(mut self, bytes: u64) -> Config {
+        self.cache_capacity = bytes;
+        self
+    }
+}
+
+/// State shared by the handle, the writer thread and subscriptions.
+pub(crate) struct Shared {
+    pub db: sled::Db,
+    pub tree: sled::Tree,
+    pub projections: sled::Tree,
+    pub clock: Clock,
+    /// Last sequence number that is flushed; reads never go past it.
+    pub durable_seq: AtomicU64,
+    pub durable_head: Mutex<Head>,
+    pub path: PathBuf,
+    /// Held for the life of the store: the OS lock on `LOCK` keeps other processes out.
+    _lock: File,
+}
+
+struct Inner {
+    shared: Arc<Shared>,
+    tx: Mutex<Option<mpsc::Sender<Job>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    head_rx: watch::Receiver<u64>,
+}
+
+impl Inner {
+    fn shut_down(&self) -> Result<(), StoreError> {
+        // Dropping the sender ends the writer's loop once it has answered what is queued.
+        drop(self.tx.lock().ok().and_then(|mut tx| tx.take()));
+        if let Some(handle) = self.writer.lock().ok().and_then(|mut w| w.take()) {
+            let _ = handle.join();
+        }
+        self.shared.db.flush()?;
+        Ok(())
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let _ = self.shut_down();
+    }
+}
+
+/// The event log: a cheap, cloneable handle to one open data folder.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+impl Store {
+    /// Opens (or creates) the log in `config`'s folder.
+    pub fn open(config: Config) -> Result<Store, StoreError> {
+        let path = config.path.clone();
+        let io = |source| StoreError::Io {
+            path: path.clone(),
+            source,
+        };
+        std::fs::create_dir_all(&path).map_err(io)?;
+        let lock_path = path.join("LOCK");
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|source| StoreError::Io {
+                path: lock_path.clone(),
+                source,
+            })?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(StoreError::Locked { path: path.clone() });
+            }
+            Err(std::fs::TryLockError::Error(source)) => {
+                return Err(StoreError::Io {
+                    path: lock_path,
+                    source,
+                });
+            }
+        }
+        let db = sled::Config::new()
+            .path(path.join("log"))
+            .cache_capacity(config.cache_capacity)
+            .segment_size(8 * 1024 * 1024)
+            .open()?;
+        let tree = db.open_tree("log")?;
+        let projections = db.open_tree("projections")?;
+        check_format(&db, &tree)?;
+        let state = match tree.get(codec::META_HEAD)? {
+            Some(bytes) => ChainState::decode(&bytes)?,
+            None => ChainState::EMPTY,
+        };
+        check_last_event(&tree, &state)?;
+
+        let head = Head {
+            seq: state.last_seq,
+            hash: state.last_hash,
+        };
+        let shared = Arc::new(Shared {
+            db,
+            tree,
+            projections,
+            clock: config.clock.clone(),
+            durable_seq: AtomicU64::new(state.last_seq),
+            durable_head: Mutex::new(head),
+            path,
+            _lock: lock,
+        });
+        let (tx, rx) = mpsc::channel(config.queue_depth);
+        let (head_tx, head_rx) = watch::channel(state.last_seq);
+        let writer = Writer {
+            shared: shared.clone(),
+            rx,
+            head_tx,
+            state,
+            heads: HashMap::new(),
+            failed: None,
+        };
+        let handle = std::thread::Builder::new()
+            .name("dealtrail-writer".into())
+            .spawn(move || writer.run())
+            .map_err(|source| StoreError::Io {
+                path: shared.path.clone(),
+                source,
+            })?;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                shared,
+                tx: Mutex::new(Some(tx)),
+                writer: Mutex::new(Some(handle)),
+                head_rx,
+            }),
+        })
+    }
+
+    /// Opens a folder with the default configuration.
+    pub fn open_path(path: impl AsRef<Path>) -> Result<Store, StoreError> {
+        Store::open(Config::new(path.as_ref()))
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.inner.shared
+    }
+
+    pub(crate) fn head_watch(&self) -> watch::Receiver<u64> {
+        self.inner.head_rx.clone()
+    }
+
+    fn sender(&self) -> Result<mpsc::Sender<Job>, StoreError> {
+        self.inner
+            .tx
+            .lock()
+            .ok()
+            .and_then(|tx| tx.clone())
+            .ok_or(StoreError::Closed)
+    }
+
+    /// Appends a batch to one stream; returns once it is flushed to disk (or refused).
+    pub async fn append(&self, request: AppendRequest) -> Result<AppendOutcome, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.sender()?
+            .send(Job { request, reply })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// [`Store::append`] for callers outside an async runtime (it panics inside one).
+    pub fn append_blocking(&self, request: AppendRequest) -> Result<AppendOutcome, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.sender()?
+            .blocking_send(Job { request, reply })
+            .map_err(|_| StoreError::Closed)?;
+        answer.blocking_recv().map_err(|_| StoreError::Closed)?
+    }
+
+    /// Stops the writer after the queued appends, and flushes. Later appends get `Closed`.
+    pub fn close(&self) -> Result<(), StoreError> {
+        self.inner.shut_down()
+    }
+
+    /// The data folder.
+    pub fn path(&self) -> &Path {
+        &self.inner.shared.path
+    }
+
+    /// The last durable event's sequence number and hash.
+    pub fn head(&self) -> Head {
+        self.inner
+            .shared
+            .durable_head
+            .lock()
+            .map(|h| *h)
+            .unwrap_or(Head {
+                seq: self.durable_seq(),
+                hash: ChainHash::GENESIS,
+            })
+    }
+
+    pub(crate) fn durable_seq(&self) -> u64 {
+        self.inner.shared.durable_seq.load(Ordering::Acquire)
+    }
+
+    /// The event at a sequence number, if it is durable.
+    pub fn event(&self, seq: u64) -> Result<Option<RecordedEvent>, StoreError> {
+        if seq == 0 || seq > self.durable_seq() {
+            return Ok(None);
+        }
+        match self.inner.shared.tree.get(codec::event_key(seq))? {
+            Some(bytes) => decode_at(&bytes, seq).map(Some),
+            None => Err(StoreError::corrupt(
+                format!("seq {seq}"),
+                "missing below the durable head",
+            )),
+        }
+    }
+
+    /// Up to `limit` events of the global log from `from_seq` on, in order.
+    pub fn read_all(&self, from_seq: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.iter_from(from_seq).take(limit).collect()
+    }
+
+    /// Every durable event from `from_seq` on, read lazily in log order.
+    ///
+    /// The end is fixed when the iterator is made, so a replay has a definite end.
+    pub fn iter_from(&self, from_seq: u64) -> LogIter {
+        let end = self.durable_seq();
+        let start = from_seq.max(1);
+        LogIter {
+            inner: self
+                .inner
+                .shared
+                .tree
+                .range(codec::event_key(start)..=codec::event_key(end.max(start))),
+            next: start,
+            end,
+        }
+    }
+
+    /// The stream's version: how many durable events it holds.
+    pub fn stream_version(&self, stream: &StreamId) -> Result<u64, StoreError> {
+        Ok(self
+            .read_stream(stream, u64::MAX, Direction::Backward, 1)?
+            .first()
+            .map_or(0, |e| e.version))
+    }
+
+    /// Up to `limit` events of one stream, forwards from version `from` (inclusive) or
+    /// backwards from it (`u64::MAX` reads backwards from the end).
+    pub fn read_stream(
+        &self,
+        stream: &StreamId,
+        from: u64,
+        direction: Direction,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let shared = &self.inner.shared;
+        let Some(head) = shared.tree.get(codec::stream_head_key(stream))? else {
+            return Ok(Vec::new());
+        };
+        let head = codec::StreamHead::decode(&head, stream)?;
+        let durable = self.durable_seq();
+        let mut out = Vec::with_capacity(limit.min(1024));
+        let lo = codec::stream_event_key(head.num, 1);
+        let hi = codec::stream_event_key(head.num, u64::MAX);
+        match direction {
+            Direction::Forward => {
+                let from = codec::stream_event_key(head.num, from.max(1));
+                for item in shared.tree.range(from..=hi) {
+                    if out.len() >= limit {
+                        break;
+                    }
+                    let (_, bytes) = item?;
+                    let event = decode_in_stream(&bytes, stream)?;
+                    if event.seq > durable {
+                        break;
+                    }
+                    out.push(event);
+                }
+            }
+            Direction::Backward => {
+                let from = codec::stream_event_key(head.num, from);
+                for item in shared.tree.range(lo..=from).rev() {
+                    if out.len() >= limit {
+                        break;
+                    }
+                    let (_, bytes) = item?;
+                    let event = decode_in_stream(&bytes, stream)?;
+                    if event.seq <= durable {
+                        out.push(event);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The last sequence number recorded at or before `at` (0 if none): "what we knew at T".
+    ///
+    /// A binary search over the log, valid because the writer never lets `recorded_at` go
+    /// backwards along the sequence.
+    pub fn seq_recorded_by(&self, at: Timestamp) -> Result<u64, StoreError> {
+        let (mut lo, mut hi) = (0u64, self.durable_seq());
+        while lo < hi {
+            let mid = lo + (hi - lo).div_ceil(2);
+            let event = self.event(mid)?.ok_or_else(|| {
+                StoreError::corrupt(format!("seq {mid}"), "missing below the durable head")
+            })?;
+            if event.recorded_at <= at {
+                lo = mid;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        Ok(lo)
+    }
+
+    /// Heads of every stream: id and version, for checks and exports.
+    pub fn stream_heads(&self) -> Result<Vec<(StreamId, u64)>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.inner.shared.tree.scan_prefix([codec::STREAM_HEAD]) {
+            let (key, value) = item?;
+            let name = std::str::from_utf8(&key[1..])
+                .ok()
+                .and_then(|s| StreamId::parse(s).ok())
+                .ok_or_else(|| StoreError::corrupt("stream head key", "not a valid stream id"))?;
+            let head = codec::StreamHead::decode(&value, &name)?;
+            out.push((name, head.version));
+        }
+        Ok(out)
+    }
+}
+
+/// Lazy reader of the global log; see [`Store::iter_from`].
+pub struct LogIter {
+    inner: sled::Iter,
+    next: u64,
+    end: u64,
+}
+
+impl Iterator for LogIter {
+    type Item = Result<RecordedEvent, StoreError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.next > self.end {
+            return None;
+        }
+        let seq = self.next;
+        self.next += 1;
+        Some(match self.inner.next() {
+            Some(Ok((_, bytes))) => decode_at(&bytes, seq),
+            Some(Err(e)) => Err(e.into()),
+            None => Err(StoreError::corrupt(
+                format!("seq {seq}"),
+                "missing below the durable head",
+            )),
+        })
+    }
+}
+
+pub(crate) fn decode_at(bytes: &[u8], seq: u64) -> Result<RecordedEvent, StoreError> {
+    let event =
+        codec::decode_record(bytes).map_err(|e| StoreError::corrupt(format!("seq {seq}"), e))?;
+    if event.seq != seq {
+        return Err(StoreError::corrupt(
+            format!("seq {seq}"),
+            format!("record says seq {}", event.seq),
+        ));
+    }
+    Ok(event)
+}
+
+fn decode_in_stream(bytes: &[u8], stream: &StreamId) -> Result<RecordedEvent, StoreError> {
+    codec::decode_record(bytes).map_err(|e| StoreError::corrupt(format!("stream {stream}"), e))
+}
+
+fn check_format(db: &sled::Db, tree: &sled::Tree) -> Result<(), StoreError> {
+    match tree.get(codec::META_FORMAT)? {
+        Some(bytes) => {
+            let found = <[u8; 4]>::try_from(bytes.as_ref())
+                .map(u32::from_be_bytes)
+                .map_err(|_| StoreError::corrupt("format version", "expected 4 bytes"))?;
+            if found != FORMAT_VERSION {
+                return Err(StoreError::IncompatibleFormat {
+                    found,
+                    supported: FORMAT_VERSION,
+                });
+            }
+        }
+        None if tree.is_empty() => {
+            tree.insert(codec::META_FORMAT, &FORMAT_VERSION.to_be_bytes())?;
+            db.flush()?;
+        }
+        None => {
+            return Err(StoreError::corrupt(
+                "format version",
+                "the log holds data but no format version",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The chain head and the last event key are written in one batch; disagreement is damage.
+fn check_last_event(tree: &sled::Tree, state: &ChainState) -> Result<(), StoreError> {
+    let last = tree
+        .scan_prefix([codec::EVENT])
+        .next_back()
+        .transpose()?
+        .and_then(|(k, _)| codec::u64_at(&k, 1))
+        .unwrap_or(0);
+    if last != state.last_seq {
+        return Err(StoreError::corrupt(
+            "chain head",
+            format!(
+                "head says seq {} but the last event is {last}",
+                state.last_seq
+            ),
+        ));
+    }
+    Ok(())
+}

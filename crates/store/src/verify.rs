@@ -1,0 +1,247 @@
+//! Verification: re-walk the whole log and prove it is intact, or name the first bad event.
+
+use std::collections::HashMap;
+
+use crate::codec::{self, ChainState, StreamHead};
+use crate::error::StoreError;
+use crate::store::Store;
+use crate::types::{ChainHash, StreamId};
+
+/// What `verify` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// Events walked before stopping.
+    pub events_checked: u64,
+    /// Streams whose heads were compared.
+    pub streams_checked: u64,
+    /// Hash of the last intact event.
+    pub last_good_hash: ChainHash,
+    /// The first problem, if any: the log is intact when this is `None`.
+    pub problem: Option<Problem>,
+}
+
+impl VerifyReport {
+    /// Whether the whole log verified.
+    pub fn is_intact(&self) -> bool {
+        self.problem.is_none()
+    }
+}
+
+/// The first inconsistency found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The first bad sequence number (for a problem with a stream head: the stream's last
+    /// event, or 0 if none is known).
+    pub seq: u64,
+    /// What is wrong.
+    pub kind: ProblemKind,
+}
+
+/// The kinds of damage `verify` recognises.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProblemKind {
+    /// A sequence number is missing from the log.
+    #[error("sequence gap: expected {expected}, found {found}")]
+    Gap {
+        /// The sequence number that should come next.
+        expected: u64,
+        /// The one found instead.
+        found: u64,
+    },
+    /// The record cannot be decoded.
+    #[error("undecodable record: {0}")]
+    Undecodable(String),
+    /// The record's stored hash is not the hash of its bytes: the record was altered.
+    #[error("hash mismatch: the record's bytes were altered")]
+    HashMismatch,
+    /// The record links to a hash other than its predecessor's.
+    #[error("chain broken: previous hash {found} where {expected} was expected")]
+    ChainBroken {
+        /// The predecessor's hash.
+        expected: ChainHash,
+        /// The hash the record links to.
+        found: ChainHash,
+    },
+    /// The record's stream version does not follow the stream's previous event.
+    #[error("stream {stream} version {found} where {expected} was expected")]
+    StreamVersion {
+        /// The stream.
+        stream: StreamId,
+        /// The version that should come next.
+        expected: u64,
+        /// The version found.
+        found: u64,
+    },
+    /// The stream index copy of the event is missing or differs from the log.
+    #[error("stream index entry of {stream} version {version} is missing or differs")]
+    StreamIndex {
+        /// The stream.
+        stream: StreamId,
+        /// Its version.
+        version: u64,
+    },
+    /// The stream index holds an entry the log does not.
+    #[error("stream index has {extra} entries that are not in the log")]
+    ExtraIndexEntries {
+        /// How many.
+        extra: u64,
+    },
+    /// A stream head disagrees with the events.
+    #[error("stream head of {stream} says version {head}, the log holds {actual}")]
+    StreamHead {
+        /// The stream.
+        stream: StreamId,
+        /// Version recorded in the head.
+        head: u64,
+        /// Events found in the log.
+        actual: u64,
+    },
+    /// The chain head disagrees with the last event.
+    #[error("chain head disagrees with the last event: {0}")]
+    ChainHead(String),
+}
+
+impl Store {
+    /// Walks every event: sequence density, each record's hash, the chain links, stream
+    /// versions, the stream index copies, the stream heads and the chain head.
+    pub fn verify(&self) -> Result<VerifyReport, StoreError> {
+        self.verify_with_progress(|_| {})
+    }
+
+    /// [`Store::verify`], calling `progress` with each sequence number checked.
+    pub fn verify_with_progress(
+        &self,
+        mut progress: impl FnMut(u64),
+    ) -> Result<VerifyReport, StoreError> {
+        let tree = &self.shared().tree;
+        let mut report = VerifyReport {
+            events_checked: 0,
+            streams_checked: 0,
+            last_good_hash: ChainHash::GENESIS,
+            problem: None,
+        };
+        // stream -> (stream number, last version seen)
+        let mut streams: HashMap<StreamId, (u64, u64)> = HashMap::new();
+        let fail = |report: &mut VerifyReport, seq, kind| {
+            report.problem = Some(Problem { seq, kind });
+        };
+        let mut expected_seq = 1u64;
+        for item in tree.scan_prefix([codec::EVENT]) {
+            let (key, bytes) = item?;
+            let seq = codec::u64_at(&key, 1).unwrap_or(0);
+            if seq != expected_seq {
+                fail(
+                    &mut report,
+                    expected_seq,
+                    ProblemKind::Gap {
+                        expected: expected_seq,
+                        found: seq,
+                    },
+                );
+                return Ok(report);
+            }
+            let event = match codec::decode_record(&bytes) {
+                Ok(e) if e.seq == seq => e,
+                Ok(e) => {
+                    let kind = ProblemKind::Undecodable(format!("record says seq {}", e.seq));
+                    fail(&mut report, seq, kind);
+                    return Ok(report);
+                }
+                Err(e) => {
+                    fail(&mut report, seq, ProblemKind::Undecodable(e));
+                    return Ok(report);
+                }
+            };
+            if !codec::record_hash_matches(&bytes) {
+                fail(&mut report, seq, ProblemKind::HashMismatch);
+                return Ok(report);
+            }
+            if event.prev_hash != report.last_good_hash {
+                let kind = ProblemKind::ChainBroken {
+                    expected: report.last_good_hash,
+                    found: event.prev_hash,
+                };
+                fail(&mut report, seq, kind);
+                return Ok(report);
+            }
+            let entry = match streams.get_mut(&event.stream) {
+                Some(entry) => entry,
+                None => {
+                    let head = tree
+                        .get(codec::stream_head_key(&event.stream))?
+                        .map(|h| StreamHead::decode(&h, &event.stream))
+                        .transpose()?;
+                    let Some(head) = head else {
+                        let kind = ProblemKind::StreamHead {
+                            stream: event.stream.clone(),
+                            head: 0,
+                            actual: event.version,
+                        };
+                        fail(&mut report, seq, kind);
+                        return Ok(report);
+                    };
+                    streams.entry(event.stream.clone()).or_insert((head.num, 0))
+                }
+            };
+            if event.version != entry.1 + 1 {
+                let kind = ProblemKind::StreamVersion {
+                    stream: event.stream.clone(),
+                    expected: entry.1 + 1,
+                    found: event.version,
+                };
+                fail(&mut report, seq, kind);
+                return Ok(report);
+            }
+            entry.1 = event.version;
+            let copy = tree.get(codec::stream_event_key(entry.0, event.version))?;
+            if copy.as_deref() != Some(&bytes[..]) {
+                let kind = ProblemKind::StreamIndex {
+                    stream: event.stream.clone(),
+                    version: event.version,
+                };
+                fail(&mut report, seq, kind);
+                return Ok(report);
+            }
+            report.last_good_hash = event.hash;
+            report.events_checked = seq;
+            progress(seq);
+            expected_seq += 1;
+        }
+        let last_seq = expected_seq - 1;
+
+        let index_entries = tree.scan_prefix([codec::STREAM_EVENT]).count() as u64;
+        if index_entries != last_seq {
+            let kind = ProblemKind::ExtraIndexEntries {
+                extra: index_entries.saturating_sub(last_seq),
+            };
+            fail(&mut report, last_seq, kind);
+            return Ok(report);
+        }
+        for (stream, version) in self.stream_heads()? {
+            report.streams_checked += 1;
+            let actual = streams.get(&stream).map_or(0, |s| s.1);
+            if actual != version {
+                let kind = ProblemKind::StreamHead {
+                    stream,
+                    head: version,
+                    actual,
+                };
+                fail(&mut report, last_seq, kind);
+                return Ok(report);
+            }
+        }
+        let state = match tree.get(codec::META_HEAD)? {
+            Some(b) => ChainState::decode(&b)?,
+            None => ChainState::EMPTY,
+        };
+        if state.last_seq != last_seq || state.last_hash != report.last_good_hash {
+            let detail = format!(
+                "head says seq {} hash {}, the log ends at seq {last_seq} hash {}",
+                state.last_seq, state.last_hash, report.last_good_hash
+            );
+            fail(&mut report, last_seq, ProblemKind::ChainHead(detail));
+        }
+        Ok(report)
+    }
+}

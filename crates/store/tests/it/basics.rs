@@ -1,0 +1,337 @@
+//! Behaviour of single operations: appends, reads, errors, reopening, snapshots.
+
+use dealtrail_store::{
+    AppendOutcome, AppendRequest, ChainHash, Config, Direction, ExpectedVersion, InvalidRequest,
+    LogFilter, Store, StoreError, StreamId, Timestamp,
+};
+
+use super::{event, open, request, stepping_clock, stream};
+
+#[test]
+fn append_assigns_dense_sequence_and_versions_and_links_the_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let a = store
+        .append_blocking(request("a", ExpectedVersion::NoStream, &[1, 2]))
+        .unwrap();
+    let b = store
+        .append_blocking(request("b", ExpectedVersion::Any, &[3]))
+        .unwrap();
+    let c = store
+        .append_blocking(request("a", ExpectedVersion::Exact(2), &[4]))
+        .unwrap();
+    let receipts: Vec<_> = [a, b, c].iter().map(|o| o.receipt().unwrap()).collect();
+    assert_eq!(
+        receipts
+            .iter()
+            .map(|r| (r.first_seq, r.last_seq, r.first_version, r.last_version))
+            .collect::<Vec<_>>(),
+        vec![(1, 2, 1, 2), (3, 3, 1, 1), (4, 4, 3, 3)]
+    );
+    let all = store.read_all(1, 100).unwrap();
+    assert_eq!(all.len(), 4);
+    assert_eq!(all[0].prev_hash, ChainHash::GENESIS);
+    for pair in all.windows(2) {
+        assert_eq!(pair[1].prev_hash, pair[0].hash);
+    }
+    assert_eq!(store.head().seq, 4);
+    assert_eq!(store.head().hash, all[3].hash);
+    assert!(store.verify().unwrap().is_intact());
+}
+
+#[test]
+fn conflict_reports_actual_version_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let _ = store
+        .append_blocking(request("a", ExpectedVersion::Any, &[1, 2, 3]))
+        .unwrap();
+    for expected in [ExpectedVersion::NoStream, ExpectedVersion::Exact(2)] {
+        let outcome = store.append_blocking(request("a", expected, &[9])).unwrap();
+        assert_eq!(
+            outcome,
+            AppendOutcome::Conflict {
+                expected,
+                actual: 3
+            }
+        );
+    }
+    let outcome = store
+        .append_blocking(request("new", ExpectedVersion::Exact(1), &[9]))
+        .unwrap();
+    assert!(matches!(outcome, AppendOutcome::Conflict { actual: 0, .. }));
+    assert_eq!(store.head().seq, 3);
+    assert_eq!(store.stream_version(&stream("new")).unwrap(), 0);
+}
+
+#[test]
+fn idempotent_retry_returns_original_receipt_even_after_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = {
+        let store = open(dir.path());
+        let req = request("a", ExpectedVersion::NoStream, &[1, 2])
+            .with_idempotency_key("cmd-1")
+            .unwrap();
+        let first = store.append_blocking(req.clone()).unwrap();
+        let again = store.append_blocking(req).unwrap();
+        assert_eq!(again, AppendOutcome::Replayed(first.receipt().unwrap()));
+        first.receipt().unwrap()
+    };
+    let store = open(dir.path());
+    // Even with an expectation that would now conflict, the retry is recognised first.
+    let retry = request("a", ExpectedVersion::NoStream, &[1, 2])
+        .with_idempotency_key("cmd-1")
+        .unwrap();
+    assert_eq!(
+        store.append_blocking(retry).unwrap(),
+        AppendOutcome::Replayed(first)
+    );
+    let other_stream = request("b", ExpectedVersion::Any, &[1])
+        .with_idempotency_key("cmd-1")
+        .unwrap();
+    assert_eq!(
+        store.append_blocking(other_stream).unwrap(),
+        AppendOutcome::IdempotencyKeyReused {
+            original_stream: stream("a")
+        }
+    );
+    assert_eq!(store.head().seq, 2);
+}
+
+#[test]
+fn invalid_requests_are_refused_by_name() {
+    assert_eq!(StreamId::parse(""), Err(InvalidRequest::EmptyStreamId));
+    assert!(matches!(
+        StreamId::parse("has space"),
+        Err(InvalidRequest::StreamIdCharacters { .. })
+    ));
+    assert!(matches!(
+        StreamId::parse("x".repeat(129)),
+        Err(InvalidRequest::StreamIdTooLong { len: 129 })
+    ));
+    assert_eq!(
+        AppendRequest::new(stream("a"), ExpectedVersion::Any, "me", vec![]),
+        Err(InvalidRequest::NoEvents)
+    );
+    assert_eq!(
+        AppendRequest::new(stream("a"), ExpectedVersion::Any, "", vec![event(1)]),
+        Err(InvalidRequest::EmptyActor)
+    );
+    let mut bad = event(1);
+    bad.event_type = String::new();
+    assert!(matches!(
+        AppendRequest::new(stream("a"), ExpectedVersion::Any, "me", vec![event(0), bad]),
+        Err(InvalidRequest::EventType { index: 1, .. })
+    ));
+    let mut big = event(1);
+    big.payload = vec![0; dealtrail_store::MAX_PAYLOAD_LEN + 1];
+    assert!(matches!(
+        AppendRequest::new(stream("a"), ExpectedVersion::Any, "me", vec![big]),
+        Err(InvalidRequest::PayloadTooLarge { index: 0, .. })
+    ));
+    assert!(matches!(
+        request("a", ExpectedVersion::Any, &[1]).with_idempotency_key(""),
+        Err(InvalidRequest::IdempotencyKey { len: 0 })
+    ));
+}
+
+#[test]
+fn second_open_of_a_folder_is_refused_while_the_first_holds_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    match Store::open(Config::new(dir.path())) {
+        Err(StoreError::Locked { path }) => assert_eq!(path, dir.path()),
+        Err(other) => panic!("expected Locked, got {other}"),
+        Ok(_) => panic!("expected Locked, got a second store"),
+    }
+    drop(store);
+    open(dir.path());
+}
+
+#[test]
+fn folder_of_another_format_version_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(open(dir.path()));
+    {
+        let db = super::raw_db(dir.path());
+        let tree = db.open_tree("log").unwrap();
+        tree.insert("Mformat", &99u32.to_be_bytes()).unwrap();
+        db.flush().unwrap();
+    }
+    match Store::open(Config::new(dir.path())) {
+        Err(StoreError::IncompatibleFormat { found, supported }) => {
+            assert_eq!((found, supported), (99, dealtrail_store::FORMAT_VERSION));
+        }
+        Err(other) => panic!("expected IncompatibleFormat, got {other}"),
+        Ok(_) => panic!("expected IncompatibleFormat, got a store"),
+    }
+}
+
+#[test]
+fn appends_after_close_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    store.close().unwrap();
+    assert!(matches!(
+        store.append_blocking(request("a", ExpectedVersion::Any, &[1])),
+        Err(StoreError::Closed)
+    ));
+}
+
+#[test]
+fn streams_read_forwards_and_backwards_from_a_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    for i in 0..10u64 {
+        let _ = store
+            .append_blocking(request("s", ExpectedVersion::Any, &[i]))
+            .unwrap();
+        let _ = store
+            .append_blocking(request("other", ExpectedVersion::Any, &[100 + i]))
+            .unwrap();
+    }
+    let s = stream("s");
+    let versions = |events: Vec<dealtrail_store::RecordedEvent>| {
+        events.iter().map(|e| e.version).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        versions(store.read_stream(&s, 4, Direction::Forward, 3).unwrap()),
+        vec![4, 5, 6]
+    );
+    assert_eq!(
+        versions(store.read_stream(&s, 4, Direction::Backward, 10).unwrap()),
+        vec![4, 3, 2, 1]
+    );
+    assert_eq!(
+        versions(
+            store
+                .read_stream(&s, u64::MAX, Direction::Backward, 2)
+                .unwrap()
+        ),
+        vec![10, 9]
+    );
+    assert!(
+        store
+            .read_stream(&stream("missing"), 1, Direction::Forward, 10)
+            .unwrap()
+            .is_empty()
+    );
+    let events = store.read_stream(&s, 1, Direction::Forward, 100).unwrap();
+    assert!(events.iter().all(|e| e.stream == s));
+    assert_eq!(
+        events.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        (1..=19).step_by(2).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn log_filters_by_type_actor_stream_and_recorded_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = 1_700_000_000_000_000;
+    let store = Store::open(Config::new(dir.path()).clock(stepping_clock(start))).unwrap();
+    // One append per clock reading: seq n is recorded at start + (n-1) seconds.
+    for n in 1..=20u64 {
+        let name = if n % 3 == 0 { "three" } else { "rest" };
+        let req = AppendRequest::new(
+            stream(name),
+            ExpectedVersion::Any,
+            if n <= 10 { "early" } else { "late" },
+            vec![event(n)],
+        )
+        .unwrap();
+        let _ = store.append_blocking(req).unwrap();
+    }
+    let seqs = |f: &LogFilter, from: u64, limit: usize| {
+        let page = store.read_log(f, from, limit).unwrap();
+        (
+            page.events.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            page.next_seq,
+        )
+    };
+    let by_type = LogFilter {
+        event_types: ["Odd".to_string()].into(),
+        ..Default::default()
+    };
+    assert_eq!(seqs(&by_type, 1, 3), (vec![1, 3, 5], Some(6)));
+    let by_actor = LogFilter {
+        actor: Some("late".into()),
+        ..Default::default()
+    };
+    assert_eq!(seqs(&by_actor, 1, 100).0, (11..=20).collect::<Vec<_>>());
+    let by_stream = LogFilter {
+        stream: Some(stream("three")),
+        ..Default::default()
+    };
+    assert_eq!(seqs(&by_stream, 4, 2), (vec![6, 9], Some(12)));
+    let by_time = LogFilter {
+        recorded_from: Some(Timestamp(start + 4_000_000)),
+        recorded_until: Some(Timestamp(start + 7_000_000)),
+        ..Default::default()
+    };
+    assert_eq!(seqs(&by_time, 1, 100), (vec![5, 6, 7], None));
+    assert_eq!(store.seq_recorded_by(Timestamp(start - 1)).unwrap(), 0);
+    assert_eq!(
+        store.seq_recorded_by(Timestamp(start + 2_500_000)).unwrap(),
+        3
+    );
+    assert_eq!(store.seq_recorded_by(Timestamp(i64::MAX)).unwrap(), 20);
+}
+
+#[test]
+fn recorded_time_never_goes_backwards_even_if_the_clock_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let readings = std::sync::Mutex::new(vec![50, 10, 70, 60].into_iter());
+    let clock: dealtrail_store::Clock =
+        std::sync::Arc::new(move || Timestamp(readings.lock().unwrap().next().unwrap_or(0)));
+    let store = Store::open(Config::new(dir.path()).clock(clock)).unwrap();
+    for n in 0..4 {
+        let _ = store
+            .append_blocking(request("a", ExpectedVersion::Any, &[n]))
+            .unwrap();
+    }
+    let times: Vec<_> = store
+        .read_all(1, 10)
+        .unwrap()
+        .iter()
+        .map(|e| e.recorded_at.0)
+        .collect();
+    assert_eq!(times, vec![50, 50, 70, 70]);
+}
+
+#[test]
+fn snapshots_keep_the_newest_and_load_by_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    assert_eq!(store.load_snapshot("funnel", u64::MAX).unwrap(), None);
+    for seq in [10u64, 20, 30, 40] {
+        store
+            .save_snapshot("funnel", seq, &seq.to_le_bytes(), 3)
+            .unwrap();
+    }
+    store.save_snapshot("other", 35, b"x", 3).unwrap();
+    let at = |n| store.load_snapshot("funnel", n).unwrap().map(|s| s.seq);
+    assert_eq!(at(u64::MAX), Some(40));
+    assert_eq!(at(39), Some(30));
+    assert_eq!(at(19), None, "the oldest snapshot was pruned");
+    assert_eq!(at(25), Some(20));
+    store.save_checkpoint("funnel", 41).unwrap();
+    drop(store);
+    let store = open(dir.path());
+    assert_eq!(store.load_checkpoint("funnel").unwrap(), Some(41));
+    assert_eq!(
+        store
+            .load_snapshot("funnel", u64::MAX)
+            .unwrap()
+            .unwrap()
+            .bytes,
+        40u64.to_le_bytes()
+    );
+    store.drop_projection("funnel").unwrap();
+    assert_eq!(store.load_checkpoint("funnel").unwrap(), None);
+    assert_eq!(store.load_snapshot("funnel", u64::MAX).unwrap(), None);
+    assert_eq!(
+        store.load_snapshot("other", u64::MAX).unwrap().unwrap().seq,
+        35
+    );
+    assert!(store.save_checkpoint("", 1).is_err());
+}

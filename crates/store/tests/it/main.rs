@@ -1,0 +1,59 @@
+//! Integration tests of the event log, one binary for the whole crate.
+
+mod basics;
+mod concurrency;
+mod model;
+mod subscription;
+mod tamper;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use dealtrail_store::{
+    AppendRequest, Config, ExpectedVersion, NewEvent, Store, StreamId, Timestamp,
+};
+use uuid::Uuid;
+
+/// A clock that moves one second per reading, so recorded times are predictable.
+pub fn stepping_clock(start: i64) -> dealtrail_store::Clock {
+    let now = Arc::new(AtomicI64::new(start));
+    Arc::new(move || Timestamp(now.fetch_add(1_000_000, Ordering::SeqCst)))
+}
+
+pub fn open(dir: &std::path::Path) -> Store {
+    Store::open(Config::new(dir).cache_capacity(16 * 1024 * 1024)).expect("open store")
+}
+
+pub fn stream(name: &str) -> StreamId {
+    StreamId::parse(name).unwrap()
+}
+
+pub fn event(n: u64) -> NewEvent {
+    NewEvent {
+        event_id: Uuid::from_u128(n as u128 + 1),
+        event_type: if n.is_multiple_of(2) { "Even" } else { "Odd" }.into(),
+        schema_version: 1,
+        occurred_at: Timestamp(n as i64),
+        payload: n.to_be_bytes().to_vec(),
+        causation_id: None,
+    }
+}
+
+pub fn request(name: &str, expected: ExpectedVersion, ns: &[u64]) -> AppendRequest {
+    AppendRequest::new(
+        stream(name),
+        expected,
+        "tester",
+        ns.iter().map(|n| event(*n)).collect(),
+    )
+    .unwrap()
+}
+
+/// The folder's sled database opened directly, as an attacker (or a bug) would.
+pub fn raw_db(dir: &std::path::Path) -> sled::Db {
+    sled::Config::new()
+        .path(dir.join("log"))
+        .segment_size(8 * 1024 * 1024)
+        .open()
+        .unwrap()
+}
