@@ -21,7 +21,7 @@ pub(crate) const EVENT: u8 = b'E';
 /// `S` + stream number (u64 BE) + version (u64 BE) -> record: a copy, so that a stream reads
 /// as one short range scan instead of one point lookup per event.
 pub(crate) const STREAM_EVENT: u8 = b'S';
-/// `N` + stream id -> stream number + version: the stream's head.
+/// `N` + stream id -> stream number (u64 BE), written when the stream is created.
 pub(crate) const STREAM_HEAD: u8 = b'N';
 /// `I` + idempotency key -> the original append's stream and receipt.
 pub(crate) const IDEMPOTENCY: u8 = b'I';
@@ -68,23 +68,40 @@ pub(crate) struct StreamHead {
     pub version: u64,
 }
 
-impl StreamHead {
-    pub fn encode(self) -> [u8; 16] {
-        let mut v = [0u8; 16];
-        v[..8].copy_from_slice(&self.num.to_be_bytes());
-        v[8..].copy_from_slice(&self.version.to_be_bytes());
-        v
+/// The stream's number, written once when the stream is created.
+pub(crate) fn decode_stream_num(bytes: &[u8], stream: &StreamId) -> Result<u64, StoreError> {
+    match (bytes.len(), u64_at(bytes, 0)) {
+        (8, Some(num)) => Ok(num),
+        _ => Err(StoreError::corrupt(
+            format!("number of stream {stream}"),
+            "expected 8 bytes",
+        )),
     }
+}
 
-    pub fn decode(bytes: &[u8], stream: &StreamId) -> Result<StreamHead, StoreError> {
-        match (bytes.len(), u64_at(bytes, 0), u64_at(bytes, 8)) {
-            (16, Some(num), Some(version)) => Ok(StreamHead { num, version }),
-            _ => Err(StoreError::corrupt(
-                format!("head of stream {stream}"),
-                "expected 16 bytes",
-            )),
-        }
-    }
+/// Looks up a stream's number and derives its version from its last index entry.
+///
+/// The version is not stored separately: writing it with every append would cost one more
+/// sled insert per event, about a third of the write path.
+pub(crate) fn load_stream_head(
+    tree: &sled::Tree,
+    stream: &StreamId,
+) -> Result<Option<StreamHead>, StoreError> {
+    let Some(num) = tree.get(stream_head_key(stream))? else {
+        return Ok(None);
+    };
+    let num = decode_stream_num(&num, stream)?;
+    let last = tree
+        .range(stream_event_key(num, 0)..=stream_event_key(num, u64::MAX))
+        .keys()
+        .next_back()
+        .transpose()?;
+    let version = match last {
+        Some(key) => u64_at(&key, 9)
+            .ok_or_else(|| StoreError::corrupt(format!("stream {stream}"), "short index key"))?,
+        None => 0,
+    };
+    Ok(Some(StreamHead { num, version }))
 }
 
 /// The chain head, kept under `Mhead` and rewritten by every append.
@@ -198,7 +215,8 @@ pub(crate) fn decode_record(bytes: &[u8]) -> Result<RecordedEvent, String> {
         .prev_hash
         .try_into()
         .map_err(|_| "previous hash is not 32 bytes".to_string())?;
-    let stream = StreamId::parse(body.stream).map_err(|e| e.to_string())?;
+    // Validated when written; a changed byte is caught by `verify`, not by every read.
+    let stream = StreamId::trusted(body.stream);
     Ok(RecordedEvent {
         seq: body.seq,
         stream,

@@ -14,10 +14,22 @@ use crate::error::StoreError;
 use crate::types::{
     AppendOutcome, AppendRequest, ChainHash, Direction, Head, RecordedEvent, StreamId, Timestamp,
 };
-use crate::writer::{Job, Writer};
+use crate::writer::{Flusher, Job, MAX_UNFLUSHED_GROUPS, Writer};
 
 /// Where the clock of `recorded_at` comes from; tests and replays may pin it.
 pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
+
+/// What a writer waits for before it acknowledges an append.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// sled's `flush`: the log buffer is written and synced to the device with
+    /// `sync_file_range` on Linux. Survives the process being killed at any moment.
+    #[default]
+    Flush,
+    /// `Flush`, then `fdatasync` on sled's file, which also empties the device's volatile
+    /// write cache: survives power loss as well, at the cost of a second sync per group.
+    FlushAndSync,
+}
 
 /// How to open a data folder.
 #[derive(Clone)]
@@ -26,6 +38,7 @@ pub struct Config {
     clock: Clock,
     cache_capacity: u64,
     queue_depth: usize,
+    durability: Durability,
 }
 
 impl Config {
@@ -34,9 +47,16 @@ impl Config {
         Config {
             path: path.into(),
             clock: Arc::new(Timestamp::now),
-            cache_capacity: 256 * 1024 * 1024,
+            cache_capacity: 1024 * 1024 * 1024,
             queue_depth: 4_096,
+            durability: Durability::Flush,
         }
+    }
+
+    /// What an acknowledgement waits for; see [`Durability`].
+    pub fn durability(mut self, durability: Durability) -> Config {
+        self.durability = durability;
+        self
     }
 
     /// Replaces the clock that stamps `recorded_at` (it is clamped to never go backwards).
@@ -61,9 +81,23 @@ pub(crate) struct Shared {
     /// Last sequence number that is flushed; reads never go past it.
     pub durable_seq: AtomicU64,
     pub durable_head: Mutex<Head>,
+    /// Set after a failed flush: every later append gets this error.
+    failure: Mutex<Option<String>>,
     pub path: PathBuf,
     /// Held for the life of the store: the OS lock on `LOCK` keeps other processes out.
     _lock: File,
+}
+
+impl Shared {
+    pub fn failure(&self) -> Option<String> {
+        self.failure.lock().ok().and_then(|f| f.clone())
+    }
+
+    pub fn set_failure(&self, reason: String) {
+        if let Ok(mut f) = self.failure.lock() {
+            f.get_or_insert(reason);
+        }
+    }
 }
 
 struct Inner {
@@ -153,26 +187,48 @@ impl Store {
             clock: config.clock.clone(),
             durable_seq: AtomicU64::new(state.last_seq),
             durable_head: Mutex::new(head),
+            failure: Mutex::new(None),
             path,
             _lock: lock,
         });
+        let sync_file = match config.durability {
+            Durability::Flush => None,
+            Durability::FlushAndSync => {
+                let file = shared.path.join("log").join("db");
+                Some(File::open(&file).map_err(|source| StoreError::Io { path: file, source })?)
+            }
+        };
         let (tx, rx) = mpsc::channel(config.queue_depth);
         let (head_tx, head_rx) = watch::channel(state.last_seq);
+        let (flush_tx, flush_rx) = std::sync::mpsc::sync_channel(MAX_UNFLUSHED_GROUPS);
+        let flusher = Flusher {
+            shared: shared.clone(),
+            rx: flush_rx,
+            head_tx,
+            sync_file,
+        };
         let writer = Writer {
             shared: shared.clone(),
             rx,
-            head_tx,
+            flush_tx,
             state,
             heads: HashMap::new(),
-            failed: None,
         };
+        let spawn_error = |source| StoreError::Io {
+            path: shared.path.clone(),
+            source,
+        };
+        let flusher = std::thread::Builder::new()
+            .name("dealtrail-flusher".into())
+            .spawn(move || flusher.run())
+            .map_err(spawn_error)?;
         let handle = std::thread::Builder::new()
             .name("dealtrail-writer".into())
-            .spawn(move || writer.run())
-            .map_err(|source| StoreError::Io {
-                path: shared.path.clone(),
-                source,
-            })?;
+            .spawn(move || {
+                writer.run();
+                let _ = flusher.join();
+            })
+            .map_err(spawn_error)?;
         Ok(Store {
             inner: Arc::new(Inner {
                 shared,
@@ -305,17 +361,17 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         let shared = &self.inner.shared;
-        let Some(head) = shared.tree.get(codec::stream_head_key(stream))? else {
+        let Some(num) = shared.tree.get(codec::stream_head_key(stream))? else {
             return Ok(Vec::new());
         };
-        let head = codec::StreamHead::decode(&head, stream)?;
+        let num = codec::decode_stream_num(&num, stream)?;
         let durable = self.durable_seq();
         let mut out = Vec::with_capacity(limit.min(1024));
-        let lo = codec::stream_event_key(head.num, 1);
-        let hi = codec::stream_event_key(head.num, u64::MAX);
+        let lo = codec::stream_event_key(num, 1);
+        let hi = codec::stream_event_key(num, u64::MAX);
         match direction {
             Direction::Forward => {
-                let from = codec::stream_event_key(head.num, from.max(1));
+                let from = codec::stream_event_key(num, from.max(1));
                 for item in shared.tree.range(from..=hi) {
                     if out.len() >= limit {
                         break;
@@ -329,7 +385,7 @@ impl Store {
                 }
             }
             Direction::Backward => {
-                let from = codec::stream_event_key(head.num, from);
+                let from = codec::stream_event_key(num, from);
                 for item in shared.tree.range(lo..=from).rev() {
                     if out.len() >= limit {
                         break;
@@ -365,16 +421,19 @@ impl Store {
         Ok(lo)
     }
 
-    /// Heads of every stream: id and version, for checks and exports.
+    /// Every stream with its version (including events not yet durable), for checks and
+    /// exports.
     pub fn stream_heads(&self) -> Result<Vec<(StreamId, u64)>, StoreError> {
+        let tree = &self.inner.shared.tree;
         let mut out = Vec::new();
-        for item in self.inner.shared.tree.scan_prefix([codec::STREAM_HEAD]) {
-            let (key, value) = item?;
+        for key in tree.scan_prefix([codec::STREAM_HEAD]).keys() {
+            let key = key?;
             let name = std::str::from_utf8(&key[1..])
                 .ok()
                 .and_then(|s| StreamId::parse(s).ok())
                 .ok_or_else(|| StoreError::corrupt("stream head key", "not a valid stream id"))?;
-            let head = codec::StreamHead::decode(&value, &name)?;
+            let head = codec::load_stream_head(tree, &name)?
+                .ok_or_else(|| StoreError::corrupt(format!("stream {name}"), "head vanished"))?;
             out.push((name, head.version));
         }
         Ok(out)

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use crate::codec::{self, ChainState, StreamHead};
+use crate::codec::{self, ChainState};
 use crate::error::StoreError;
 use crate::store::Store;
 use crate::types::{ChainHash, StreamId};
@@ -30,8 +30,8 @@ impl VerifyReport {
 /// The first inconsistency found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
-    /// The first bad sequence number (for a problem with a stream head: the stream's last
-    /// event, or 0 if none is known).
+    /// The first bad sequence number (for a problem found after the walk, such as a stray
+    /// index entry or a wrong chain head: the last event walked).
     pub seq: u64,
     /// What is wrong.
     pub kind: ProblemKind,
@@ -87,15 +87,11 @@ pub enum ProblemKind {
         /// How many.
         extra: u64,
     },
-    /// A stream head disagrees with the events.
-    #[error("stream head of {stream} says version {head}, the log holds {actual}")]
-    StreamHead {
+    /// An event's stream has no registered stream number.
+    #[error("stream {stream} of this event is not registered")]
+    UnknownStream {
         /// The stream.
         stream: StreamId,
-        /// Version recorded in the head.
-        head: u64,
-        /// Events found in the log.
-        actual: u64,
     },
     /// The chain head disagrees with the last event.
     #[error("chain head disagrees with the last event: {0}")]
@@ -126,8 +122,11 @@ impl Store {
         let fail = |report: &mut VerifyReport, seq, kind| {
             report.problem = Some(Problem { seq, kind });
         };
+        // Everything up to the durable head at the start is checked; appends that land
+        // meanwhile are left for the next run.
+        let head = self.head();
         let mut expected_seq = 1u64;
-        for item in tree.scan_prefix([codec::EVENT]) {
+        for item in tree.range(codec::event_key(1)..=codec::event_key(head.seq)) {
             let (key, bytes) = item?;
             let seq = codec::u64_at(&key, 1).unwrap_or(0);
             if seq != expected_seq {
@@ -168,15 +167,10 @@ impl Store {
             let entry = match streams.get_mut(&event.stream) {
                 Some(entry) => entry,
                 None => {
-                    let head = tree
-                        .get(codec::stream_head_key(&event.stream))?
-                        .map(|h| StreamHead::decode(&h, &event.stream))
-                        .transpose()?;
+                    let head = codec::load_stream_head(tree, &event.stream)?;
                     let Some(head) = head else {
-                        let kind = ProblemKind::StreamHead {
+                        let kind = ProblemKind::UnknownStream {
                             stream: event.stream.clone(),
-                            head: 0,
-                            actual: event.version,
                         };
                         fail(&mut report, seq, kind);
                         return Ok(report);
@@ -209,36 +203,72 @@ impl Store {
             expected_seq += 1;
         }
         let last_seq = expected_seq - 1;
-
-        let index_entries = tree.scan_prefix([codec::STREAM_EVENT]).count() as u64;
-        if index_entries != last_seq {
-            let kind = ProblemKind::ExtraIndexEntries {
-                extra: index_entries.saturating_sub(last_seq),
+        if last_seq < head.seq {
+            let kind = ProblemKind::Gap {
+                expected: expected_seq,
+                found: 0,
             };
-            fail(&mut report, last_seq, kind);
+            fail(&mut report, expected_seq, kind);
             return Ok(report);
         }
-        for (stream, version) in self.stream_heads()? {
+
+        // Index entries past what the walk covered are only allowed for events written after
+        // verification began.
+        let walked: HashMap<u64, u64> = streams.values().copied().collect();
+        let mut extra = 0u64;
+        for item in tree.scan_prefix([codec::STREAM_EVENT]) {
+            let (key, bytes) = item?;
+            let num = codec::u64_at(&key, 1).unwrap_or(0);
+            let version = codec::u64_at(&key, 9).unwrap_or(0);
+            if walked.get(&num).is_some_and(|v| version <= *v) {
+                continue;
+            }
+            let newer = codec::decode_record(&bytes).is_ok_and(|e| e.seq > head.seq);
+            if !newer {
+                extra += 1;
+            }
+        }
+        if extra > 0 {
+            fail(
+                &mut report,
+                last_seq,
+                ProblemKind::ExtraIndexEntries { extra },
+            );
+            return Ok(report);
+        }
+        let mut nums = HashMap::new();
+        for key in tree.scan_prefix([codec::STREAM_HEAD]).keys() {
+            let key = key?;
             report.streams_checked += 1;
-            let actual = streams.get(&stream).map_or(0, |s| s.1);
-            if actual != version {
-                let kind = ProblemKind::StreamHead {
-                    stream,
-                    head: version,
-                    actual,
-                };
+            let value = tree.get(&key)?.unwrap_or_default();
+            let name = String::from_utf8_lossy(&key[1..]).into_owned();
+            if let Some(previous) = nums.insert(value.to_vec(), name.clone()) {
+                let kind = ProblemKind::ChainHead(format!(
+                    "streams {previous} and {name} share one stream number"
+                ));
                 fail(&mut report, last_seq, kind);
                 return Ok(report);
             }
         }
+        if report.last_good_hash != head.hash {
+            let detail = format!(
+                "head says seq {} hash {}, the log ends at seq {last_seq} hash {}",
+                head.seq, head.hash, report.last_good_hash
+            );
+            fail(&mut report, last_seq, ProblemKind::ChainHead(detail));
+            return Ok(report);
+        }
+        // The stored chain head is only comparable when nothing was appended meanwhile.
         let state = match tree.get(codec::META_HEAD)? {
             Some(b) => ChainState::decode(&b)?,
             None => ChainState::EMPTY,
         };
-        if state.last_seq != last_seq || state.last_hash != report.last_good_hash {
+        if state.last_seq == head.seq
+            && (state.last_hash != head.hash || state.stream_count != report.streams_checked)
+        {
             let detail = format!(
-                "head says seq {} hash {}, the log ends at seq {last_seq} hash {}",
-                state.last_seq, state.last_hash, report.last_good_hash
+                "stored head says hash {} and {} streams; the log has hash {} and {} streams",
+                state.last_hash, state.stream_count, head.hash, report.streams_checked
             );
             fail(&mut report, last_seq, ProblemKind::ChainHead(detail));
         }

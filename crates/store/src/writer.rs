@@ -1,17 +1,26 @@
-//! The single writer: group commit of concurrent appends into one atomic batch and one flush.
+//! The single writer: group commit of concurrent appends into atomic batches and shared
+//! flushes.
 //!
-//! One thread owns every write to the log tree. It blocks for the first queued append, then
-//! drains whatever else is already queued (up to [`MAX_GROUP_EVENTS`]), checks each request
-//! against the stream heads as they will be after the earlier requests of the same group,
-//! writes all accepted events in one `sled::Batch`, flushes once, and only then answers every
-//! caller. Durable throughput therefore grows with the number of concurrent callers instead
-//! of being capped at one fsync per append.
+//! Two threads share the work. The **writer** owns every write to the log tree: it blocks
+//! for the first queued append, drains whatever else is already queued (up to
+//! [`MAX_GROUP_EVENTS`]), checks each request against the stream heads as they will be after
+//! the earlier requests of the same group, and applies all accepted events as one atomic
+//! `sled::Batch`. It then hands the group's replies to the **flusher** and goes on with the
+//! next group at once. The flusher takes every group handed to it so far, flushes once, and
+//! only then publishes the new durable head and answers the callers, in order.
 //!
-//! It is a plain thread rather than a tokio task because `flush` blocks on the disk.
+//! So while one flush waits on the disk, the next groups are being applied, and one flush
+//! covers however many groups piled up meanwhile: durable throughput grows with the number
+//! of concurrent callers instead of being capped at one fsync per append. No caller hears
+//! back before its events (and everything before them) are on disk, and readers never see
+//! past the durable head, so nothing a crash can take away is ever shown.
+//!
+//! Both are plain threads rather than tokio tasks because sled's writes and flushes block.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, SyncSender};
 
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -20,8 +29,10 @@ use crate::error::StoreError;
 use crate::store::Shared;
 use crate::types::{AppendOutcome, AppendRequest, Head, Receipt, RecordedEvent, StreamId};
 
-/// Most events committed in one group; bounds the batch a flush has to write.
+/// Most events applied in one group; bounds the size of one batch.
 pub(crate) const MAX_GROUP_EVENTS: usize = 1_000;
+/// Applied groups that may wait for a flush before the writer waits for the flusher.
+pub(crate) const MAX_UNFLUSHED_GROUPS: usize = 64;
 /// Stream heads cached by the writer before the cache is cleared.
 const HEAD_CACHE_LIMIT: usize = 200_000;
 
@@ -32,18 +43,21 @@ pub(crate) struct Job {
     pub reply: Reply,
 }
 
+/// An applied group waiting for its flush.
+pub(crate) struct Ticket {
+    answers: Vec<(Reply, AppendOutcome)>,
+    /// The chain head after this group, if it wrote anything.
+    head: Option<Head>,
+}
+
 pub(crate) struct Writer {
     pub shared: Arc<Shared>,
     pub rx: mpsc::Receiver<Job>,
-    /// Announces each new durable head to subscriptions; dropped with the writer, which
-    /// tells them the store is closed.
-    pub head_tx: watch::Sender<u64>,
+    pub flush_tx: SyncSender<Ticket>,
     pub state: ChainState,
     /// Heads of recently written streams. The writer is the only one to change heads, so the
     /// cache cannot go stale.
     pub heads: HashMap<StreamId, StreamHead>,
-    /// Set after a failed flush; every later append gets this error.
-    pub failed: Option<String>,
 }
 
 /// One request's fate inside a group, before the batch is written.
@@ -66,70 +80,54 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            self.commit_group(group);
+            self.apply_group(group);
         }
+        // Dropping `flush_tx` here lets the flusher finish the last groups and stop.
     }
 
-    fn commit_group(&mut self, group: Vec<Job>) {
-        if let Some(reason) = &self.failed {
-            for job in group {
-                let _ = job
-                    .reply
-                    .send(Err(StoreError::WriterFailed(reason.clone())));
-            }
-            return;
+    fn apply_group(&mut self, group: Vec<Job>) {
+        if let Some(reason) = self.shared.failure() {
+            return fail_all(group, || StoreError::WriterFailed(reason.clone()));
         }
-        match self.prepare(&group) {
+        let (batch, next_state, new_heads, fates) = match self.prepare(&group) {
+            Ok(prepared) => prepared,
             Err(e) => {
                 let text = e.to_string();
-                for job in group {
-                    let _ = job.reply.send(Err(StoreError::WriterFailed(text.clone())));
-                }
+                return fail_all(group, || StoreError::WriterFailed(text.clone()));
             }
-            Ok((batch, next_state, new_heads, fates)) => {
-                let any_commit = fates.iter().any(|f| matches!(f, Pending::Commit(_)));
-                if any_commit {
-                    if let Err(e) = self.shared.tree.apply_batch(batch) {
-                        // Nothing of the batch is applied, so the in-memory state stays valid.
-                        for job in group {
-                            let _ = job.reply.send(Err(StoreError::Sled(e.clone())));
-                        }
-                        return;
-                    }
-                    if let Err(e) = self.shared.db.flush() {
-                        // The batch may or may not be on disk; refuse to go on guessing.
-                        let text = format!("flush failed: {e}");
-                        self.failed = Some(text.clone());
-                        for job in group {
-                            let _ = job.reply.send(Err(StoreError::WriterFailed(text.clone())));
-                        }
-                        return;
-                    }
-                    self.state = next_state;
-                    if self.heads.len() + new_heads.len() > HEAD_CACHE_LIMIT {
-                        self.heads.clear();
-                    }
-                    self.heads.extend(new_heads);
-                    // Readers and subscribers only look up to the durable head, so they never
-                    // see an event that a crash could still take away.
-                    if let Ok(mut head) = self.shared.durable_head.lock() {
-                        *head = Head {
-                            seq: next_state.last_seq,
-                            hash: next_state.last_hash,
-                        };
-                    }
-                    self.shared
-                        .durable_seq
-                        .store(next_state.last_seq, Ordering::Release);
-                    self.head_tx.send_replace(next_state.last_seq);
-                }
-                for (job, fate) in group.into_iter().zip(fates) {
-                    let outcome = match fate {
-                        Pending::Done(outcome) => outcome,
-                        Pending::Commit(receipt) => AppendOutcome::Committed(receipt),
-                    };
-                    let _ = job.reply.send(Ok(outcome));
-                }
+        };
+        let wrote = fates.iter().any(|f| matches!(f, Pending::Commit(_)));
+        if wrote {
+            if let Err(e) = self.shared.tree.apply_batch(batch) {
+                // Nothing of the batch is applied, so the in-memory state stays valid.
+                return fail_all(group, || StoreError::Sled(e.clone()));
+            }
+            self.state = next_state;
+            if self.heads.len() + new_heads.len() > HEAD_CACHE_LIMIT {
+                self.heads.clear();
+            }
+            self.heads.extend(new_heads);
+        }
+        let answers = group
+            .into_iter()
+            .zip(fates)
+            .map(|(job, fate)| {
+                let outcome = match fate {
+                    Pending::Done(outcome) => outcome,
+                    Pending::Commit(receipt) => AppendOutcome::Committed(receipt),
+                };
+                (job.reply, outcome)
+            })
+            .collect();
+        let head = wrote.then_some(Head {
+            seq: next_state.last_seq,
+            hash: next_state.last_hash,
+        });
+        // Even a group that wrote nothing goes through the flusher: a replayed receipt or a
+        // conflict may only be reported once the events it refers to are durable.
+        if let Err(lost) = self.flush_tx.send(Ticket { answers, head }) {
+            for (reply, _) in lost.0.answers {
+                let _ = reply.send(Err(StoreError::Closed));
             }
         }
     }
@@ -185,13 +183,15 @@ impl Writer {
                 }));
                 continue;
             }
-            let mut head = head.unwrap_or_else(|| {
-                state.stream_count += 1;
-                StreamHead {
-                    num: state.stream_count,
-                    version: 0,
+            let mut head = match head {
+                Some(head) => head,
+                None => {
+                    state.stream_count += 1;
+                    let num = state.stream_count;
+                    batch.insert(codec::stream_head_key(&req.stream), &num.to_be_bytes());
+                    StreamHead { num, version: 0 }
                 }
-            });
+            };
             let receipt = Receipt {
                 first_seq: state.last_seq + 1,
                 last_seq: state.last_seq + req.events.len() as u64,
@@ -226,7 +226,6 @@ impl Writer {
                 state.last_hash = hash;
             }
             state.last_recorded_at = recorded_at;
-            batch.insert(codec::stream_head_key(&req.stream), &head.encode());
             heads.insert(req.stream.clone(), head);
             if let Some(key) = req.idempotency_key.as_deref() {
                 let record = IdempotencyRecord {
@@ -246,10 +245,7 @@ impl Writer {
         if let Some(head) = self.heads.get(stream) {
             return Ok(Some(*head));
         }
-        match self.shared.tree.get(codec::stream_head_key(stream))? {
-            Some(bytes) => Ok(Some(StreamHead::decode(&bytes, stream)?)),
-            None => Ok(None),
-        }
+        codec::load_stream_head(&self.shared.tree, stream)
     }
 
     fn load_idempotency(&self, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
@@ -257,5 +253,64 @@ impl Writer {
             Some(bytes) => Ok(Some(IdempotencyRecord::decode(&bytes, key)?)),
             None => Ok(None),
         }
+    }
+}
+
+fn fail_all(group: Vec<Job>, error: impl Fn() -> StoreError) {
+    for job in group {
+        let _ = job.reply.send(Err(error()));
+    }
+}
+
+/// The flusher thread: makes applied groups durable, publishes the head, answers callers.
+pub(crate) struct Flusher {
+    pub shared: Arc<Shared>,
+    pub rx: Receiver<Ticket>,
+    /// Announces each new durable head to subscriptions; dropped with the flusher, which
+    /// tells them the store is closed.
+    pub head_tx: watch::Sender<u64>,
+    /// sled's data file, synced after each flush under [`crate::Durability::FlushAndSync`].
+    pub sync_file: Option<std::fs::File>,
+}
+
+impl Flusher {
+    pub fn run(self) {
+        while let Ok(first) = self.rx.recv() {
+            let mut tickets = vec![first];
+            tickets.extend(self.rx.try_iter());
+            let head = tickets.iter().filter_map(|t| t.head).next_back();
+            if let Some(head) = head {
+                if let Err(e) = self.flush() {
+                    // Some of these events may be on disk and some not; the writer must not
+                    // build on a state nobody can vouch for.
+                    let text = format!("flush failed: {e}");
+                    self.shared.set_failure(text.clone());
+                    for ticket in tickets {
+                        for (reply, _) in ticket.answers {
+                            let _ = reply.send(Err(StoreError::WriterFailed(text.clone())));
+                        }
+                    }
+                    continue;
+                }
+                if let Ok(mut durable) = self.shared.durable_head.lock() {
+                    *durable = head;
+                }
+                self.shared.durable_seq.store(head.seq, Ordering::Release);
+                self.head_tx.send_replace(head.seq);
+            }
+            for ticket in tickets {
+                for (reply, outcome) in ticket.answers {
+                    let _ = reply.send(Ok(outcome));
+                }
+            }
+        }
+    }
+
+    fn flush(&self) -> Result<(), sled::Error> {
+        self.shared.db.flush()?;
+        if let Some(file) = &self.sync_file {
+            file.sync_data()?;
+        }
+        Ok(())
     }
 }
