@@ -1,1 +1,65 @@
-//! placeholder
+//! The sales vocabulary of dealtrail: ids, values, events, commands, the Account and
+//! Opportunity aggregates and the pipeline definition.
+//!
+//! Pure: no I/O, no clock, no async runtime, no storage. Time and ids come in with the
+//! command ([`Context`]). `decide` holds every rule and returns events; `apply` only changes
+//! state and never fails, so replaying events never re-runs rules.
+
+pub mod account;
+mod command;
+mod error;
+mod event;
+mod ids;
+pub mod opportunity;
+mod pipeline;
+pub mod upgrade;
+mod values;
+mod vocab;
+
+pub use account::{Account, AccountCommand, AccountEvent};
+pub use command::{Context, FUTURE_TOLERANCE_MICROS};
+pub use error::{DomainError, FieldError};
+pub use event::{Correction, DecodeError, Event, PipelineEvent, Recorded};
+pub use ids::{AccountId, ContactId, OpportunityId, OrgUnitId, StreamName};
+pub use opportunity::{Opportunity, OpportunityCommand, OpportunityDeps, OpportunityEvent};
+pub use pipeline::{Movement, Pipeline, StageName};
+pub use values::{
+    Currency, Date, ExternalId, Label, Money, Name, Period, Satisfaction, Text, Timestamp, UserId,
+};
+pub use vocab::{
+    Assessment, BuyingRole, Channel, Function, Outcome, RecordKind, Seniority, ServiceKind, Unit,
+};
+
+/// The pipeline definition in force, folded from the `pipeline` stream.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PipelineState {
+    /// The newest definition, if any.
+    pub current: Option<Pipeline>,
+    /// Events applied.
+    pub version: u64,
+}
+
+impl PipelineState {
+    /// Changes state; never fails.
+    pub fn apply(&mut self, recorded: &Recorded<PipelineEvent>) {
+        self.version += 1;
+        match &recorded.event {
+            PipelineEvent::PipelineDefined(p) => self.current = Some(p.clone()),
+        }
+    }
+
+    /// Defining a pipeline checks it and refuses a definition equal to the one in force.
+    pub fn decide(
+        &self,
+        ctx: &Context,
+        stages: Vec<StageName>,
+        outcomes: Vec<Outcome>,
+    ) -> Result<Vec<PipelineEvent>, DomainError> {
+        ctx.check_not_future()?;
+        let pipeline = Pipeline::new(stages, outcomes)?;
+        if self.current.as_ref() == Some(&pipeline) {
+            return Err(DomainError::NothingChanged);
+        }
+        Ok(vec![PipelineEvent::PipelineDefined(pipeline)])
+    }
+}

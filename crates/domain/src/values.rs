@@ -1,0 +1,562 @@
+//! Validated value types: once one exists, it is valid.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::FieldError;
+
+/// A moment in time: microseconds since the Unix epoch, UTC.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    /// Microseconds in one day.
+    pub const DAY: i64 = 86_400_000_000;
+
+    /// The instant at midnight UTC that starts `date`.
+    pub fn start_of(date: Date) -> Timestamp {
+        Timestamp(date.0 as i64 * Self::DAY)
+    }
+
+    /// The calendar day (UTC) this instant falls on.
+    pub fn date(self) -> Date {
+        Date(self.0.div_euclid(Self::DAY) as i32)
+    }
+
+    /// Whole days from `self` to `later` (negative if `later` is earlier).
+    pub fn days_until(self, later: Timestamp) -> i64 {
+        (later.0 - self.0).div_euclid(Self::DAY)
+    }
+
+    /// Parses RFC 3339 (`2024-03-01T09:30:00Z`) or a plain date (`2024-03-01`, midnight UTC).
+    pub fn parse(s: &str) -> Result<Timestamp, FieldError> {
+        let s = s.trim();
+        if let Ok(date) = Date::parse(s) {
+            return Ok(Timestamp::start_of(date));
+        }
+        let bad = || FieldError::Timestamp { value: s.into() };
+        let (date, rest) = s.split_once(['T', 't', ' ']).ok_or_else(bad)?;
+        let date = Date::parse(date).map_err(|_| bad())?;
+        let (clock, offset_secs) = split_offset(rest).ok_or_else(bad)?;
+        let mut parts = clock.splitn(3, ':');
+        let h: i64 = parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?;
+        let m: i64 = parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?;
+        let (sec, micros) = match parts.next() {
+            None => (0, 0),
+            Some(sec) => {
+                let (whole, frac) = sec.split_once('.').unwrap_or((sec, ""));
+                let whole: i64 = whole.parse().map_err(|_| bad())?;
+                let digits: String = frac.chars().take(6).collect();
+                if !digits.chars().all(|c| c.is_ascii_digit()) {
+                    return Err(bad());
+                }
+                let micros = format!("{digits:0<6}").parse::<i64>().map_err(|_| bad())?;
+                (whole, micros)
+            }
+        };
+        if h > 23 || m > 59 || sec > 60 {
+            return Err(bad());
+        }
+        let secs = ((h * 60 + m) * 60 + sec) - offset_secs;
+        Ok(Timestamp(
+            Timestamp::start_of(date).0 + secs * 1_000_000 + micros,
+        ))
+    }
+}
+
+fn split_offset(rest: &str) -> Option<(&str, i64)> {
+    if let Some(clock) = rest.strip_suffix(['Z', 'z']) {
+        return Some((clock, 0));
+    }
+    let at = rest.rfind(['+', '-'])?;
+    let (clock, offset) = rest.split_at(at);
+    let sign = if offset.starts_with('-') { -1 } else { 1 };
+    let (oh, om) = offset[1..].split_once(':')?;
+    let (oh, om): (i64, i64) = (oh.parse().ok()?, om.parse().ok()?);
+    Some((clock, sign * (oh * 3600 + om * 60)))
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let date = self.date();
+        let micros = self.0.rem_euclid(Self::DAY);
+        let secs = micros / 1_000_000;
+        write!(
+            f,
+            "{date}T{:02}:{:02}:{:02}",
+            secs / 3600,
+            secs / 60 % 60,
+            secs % 60
+        )?;
+        match micros % 1_000_000 {
+            0 => f.write_str("Z"),
+            frac => write!(f, ".{frac:06}Z"),
+        }
+    }
+}
+
+/// A calendar day: days since 1970-01-01.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
+pub struct Date(pub i32);
+
+impl Date {
+    /// The day with this year, month (1-12) and day of month, if it exists.
+    pub fn from_ymd(year: i32, month: u32, day: u32) -> Option<Date> {
+        if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
+            return None;
+        }
+        // Howard Hinnant's days-from-civil algorithm.
+        let y = if month <= 2 { year - 1 } else { year } as i64;
+        let era = y.div_euclid(400);
+        let yoe = y - era * 400;
+        let m = month as i64;
+        let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + day as i64 - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        Some(Date((era * 146_097 + doe - 719_468) as i32))
+    }
+
+    /// Year, month (1-12) and day of month.
+    pub fn ymd(self) -> (i32, u32, u32) {
+        let z = self.0 as i64 + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+        let year = (yoe + era * 400) as i32 + i32::from(month <= 2);
+        (year, month, day)
+    }
+
+    /// Parses `YYYY-MM-DD`.
+    pub fn parse(s: &str) -> Result<Date, FieldError> {
+        let bad = || FieldError::Date { value: s.into() };
+        let mut parts = s.trim().split('-');
+        let (Some(y), Some(m), Some(d), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(bad());
+        };
+        if y.len() != 4 || m.len() != 2 || d.len() != 2 {
+            return Err(bad());
+        }
+        let (y, m, d) = (
+            y.parse().map_err(|_| bad())?,
+            m.parse().map_err(|_| bad())?,
+            d.parse().map_err(|_| bad())?,
+        );
+        Date::from_ymd(y, m, d).ok_or_else(bad)
+    }
+
+    /// The day `days` later (or earlier, if negative).
+    pub fn plus_days(self, days: i32) -> Date {
+        Date(self.0 + days)
+    }
+}
+
+fn days_in_month(year: i32, month: u32) -> u32 {
+    match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        _ if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        _ => 28,
+    }
+}
+
+impl fmt::Display for Date {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (y, m, d) = self.ymd();
+        write!(f, "{y:04}-{m:02}-{d:02}")
+    }
+}
+
+macro_rules! bounded_text {
+    ($(#[$doc:meta])* $name:ident, $max:expr, $field:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
+
+        impl $name {
+            /// Longest accepted value, in characters.
+            pub const MAX_CHARS: usize = $max;
+
+            /// Trims surrounding whitespace; refuses empty, over-long or control characters.
+            pub fn parse(s: impl AsRef<str>) -> Result<$name, FieldError> {
+                let s = s.as_ref().trim();
+                let chars = s.chars().count();
+                if chars == 0 {
+                    return Err(FieldError::Empty { field: $field });
+                }
+                if chars > $max {
+                    return Err(FieldError::TooLong { field: $field, max: $max, len: chars });
+                }
+                if s.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+                    return Err(FieldError::ControlCharacters { field: $field });
+                }
+                Ok($name(s.to_owned()))
+            }
+
+            /// The text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = FieldError;
+            fn try_from(s: String) -> Result<$name, FieldError> {
+                $name::parse(s)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(v: $name) -> String {
+                v.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+bounded_text!(
+    /// A name of an account, contact, org unit or deal: 1 to 200 characters.
+    Name, 200, "name"
+);
+bounded_text!(
+    /// A short label: industry, region, product line, source, competitor (1 to 100 characters).
+    Label, 100, "label"
+);
+bounded_text!(
+    /// Free text: a summary, a reason, a next step (1 to 4,000 characters).
+    Text, 4000, "text"
+);
+bounded_text!(
+    /// A user of dealtrail (a rep, a presales engineer, an importer): 1 to 128 characters.
+    UserId, 128, "user"
+);
+bounded_text!(
+    /// The id an entity had in the system it was imported from: 1 to 200 characters.
+    ExternalId, 200, "external id"
+);
+
+/// An ISO 4217 currency code, upper case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Currency([u8; 3]);
+
+impl Currency {
+    /// US dollars, the default of imports that state no currency.
+    pub const USD: Currency = Currency(*b"USD");
+
+    /// Three ASCII letters, any case.
+    pub fn parse(s: &str) -> Result<Currency, FieldError> {
+        let t = s.trim();
+        match <[u8; 3]>::try_from(t.as_bytes()) {
+            Ok(b) if b.iter().all(u8::is_ascii_alphabetic) => {
+                Ok(Currency(b.map(|c| c.to_ascii_uppercase())))
+            }
+            _ => Err(FieldError::Currency { value: s.into() }),
+        }
+    }
+
+    /// The code.
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or("???")
+    }
+}
+
+impl TryFrom<String> for Currency {
+    type Error = FieldError;
+    fn try_from(s: String) -> Result<Currency, FieldError> {
+        Currency::parse(&s)
+    }
+}
+
+impl From<Currency> for String {
+    fn from(c: Currency) -> String {
+        c.as_str().to_owned()
+    }
+}
+
+impl fmt::Display for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A non-negative amount of money in minor units (cents) with its currency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "MoneyRepr", into = "MoneyRepr")]
+pub struct Money {
+    minor: i64,
+    currency: Currency,
+}
+
+#[derive(Serialize, Deserialize)]
+struct MoneyRepr {
+    minor: i64,
+    currency: Currency,
+}
+
+impl TryFrom<MoneyRepr> for Money {
+    type Error = FieldError;
+    fn try_from(r: MoneyRepr) -> Result<Money, FieldError> {
+        Money::from_minor(r.minor, r.currency)
+    }
+}
+
+impl From<Money> for MoneyRepr {
+    fn from(m: Money) -> MoneyRepr {
+        MoneyRepr {
+            minor: m.minor,
+            currency: m.currency,
+        }
+    }
+}
+
+impl Money {
+    /// Largest accepted amount in minor units (10^15 cents: ten trillion).
+    pub const MAX_MINOR: i64 = 1_000_000_000_000_000;
+
+    /// An amount in minor units; refuses negative and absurdly large amounts.
+    pub fn from_minor(minor: i64, currency: Currency) -> Result<Money, FieldError> {
+        if minor < 0 {
+            return Err(FieldError::NegativeAmount { minor });
+        }
+        if minor > Self::MAX_MINOR {
+            return Err(FieldError::AmountTooLarge { minor });
+        }
+        Ok(Money { minor, currency })
+    }
+
+    /// Parses a decimal amount such as `1234.5` or `1,234.50` with at most two decimals.
+    pub fn parse(amount: &str, currency: Currency) -> Result<Money, FieldError> {
+        let bad = || FieldError::Amount {
+            value: amount.into(),
+        };
+        let s: String = amount.trim().chars().filter(|c| *c != ',').collect();
+        if let Some(positive) = s.strip_prefix('-') {
+            let minor = Money::parse(positive, currency).map_or(-1, |m| -m.minor);
+            return Err(FieldError::NegativeAmount { minor });
+        }
+        let (whole, frac) = s.split_once('.').unwrap_or((&s, ""));
+        if whole.is_empty() && frac.is_empty()
+            || frac.len() > 2
+            || !whole.chars().all(|c| c.is_ascii_digit())
+            || !frac.chars().all(|c| c.is_ascii_digit())
+        {
+            return Err(bad());
+        }
+        let whole: i64 = if whole.is_empty() {
+            0
+        } else {
+            whole.parse().map_err(|_| bad())?
+        };
+        let frac: i64 = format!("{frac:0<2}").parse().map_err(|_| bad())?;
+        let minor = whole
+            .checked_mul(100)
+            .and_then(|w| w.checked_add(frac))
+            .ok_or_else(bad)?;
+        Money::from_minor(minor, currency)
+    }
+
+    /// The amount in minor units.
+    pub fn minor(&self) -> i64 {
+        self.minor
+    }
+
+    /// The currency.
+    pub fn currency(&self) -> Currency {
+        self.currency
+    }
+
+    /// Zero in `currency`.
+    pub fn zero(currency: Currency) -> Money {
+        Money { minor: 0, currency }
+    }
+}
+
+impl fmt::Display for Money {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}.{:02} {}",
+            self.minor / 100,
+            self.minor % 100,
+            self.currency
+        )
+    }
+}
+
+/// A period a business indicator describes: a year, a quarter or a month.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Period {
+    /// A calendar year.
+    Year(i32),
+    /// A quarter (1-4) of a year.
+    Quarter(i32, u8),
+    /// A month (1-12) of a year.
+    Month(i32, u8),
+}
+
+impl Period {
+    /// Parses `2024`, `2024-Q2` or `2024-05`.
+    pub fn parse(s: &str) -> Result<Period, FieldError> {
+        let bad = || FieldError::Period { value: s.into() };
+        let t = s.trim();
+        let (year, rest) = match t.split_once('-') {
+            Some((y, r)) => (y, Some(r)),
+            None => (t, None),
+        };
+        if year.len() != 4 {
+            return Err(bad());
+        }
+        let year: i32 = year.parse().map_err(|_| bad())?;
+        match rest {
+            None => Ok(Period::Year(year)),
+            Some(r) if r.starts_with(['Q', 'q']) => match r[1..].parse::<u8>() {
+                Ok(q @ 1..=4) => Ok(Period::Quarter(year, q)),
+                _ => Err(bad()),
+            },
+            Some(r) if r.len() == 2 => match r.parse::<u8>() {
+                Ok(m @ 1..=12) => Ok(Period::Month(year, m)),
+                _ => Err(bad()),
+            },
+            Some(_) => Err(bad()),
+        }
+    }
+
+    /// The first day of the period.
+    pub fn start(&self) -> Date {
+        let (y, m) = match *self {
+            Period::Year(y) => (y, 1),
+            Period::Quarter(y, q) => (y, (q as u32 - 1) * 3 + 1),
+            Period::Month(y, m) => (y, m as u32),
+        };
+        Date::from_ymd(y, m, 1).unwrap_or_default()
+    }
+}
+
+impl fmt::Display for Period {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Period::Year(y) => write!(f, "{y:04}"),
+            Period::Quarter(y, q) => write!(f, "{y:04}-Q{q}"),
+            Period::Month(y, m) => write!(f, "{y:04}-{m:02}"),
+        }
+    }
+}
+
+/// A satisfaction score from 1 (very unhappy) to 5 (very happy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "u8", into = "u8")]
+pub struct Satisfaction(u8);
+
+impl Satisfaction {
+    /// 1 to 5.
+    pub fn parse(score: u8) -> Result<Satisfaction, FieldError> {
+        if (1..=5).contains(&score) {
+            Ok(Satisfaction(score))
+        } else {
+            Err(FieldError::Satisfaction { score })
+        }
+    }
+
+    /// The score.
+    pub fn get(&self) -> u8 {
+        self.0
+    }
+}
+
+impl TryFrom<u8> for Satisfaction {
+    type Error = FieldError;
+    fn try_from(v: u8) -> Result<Satisfaction, FieldError> {
+        Satisfaction::parse(v)
+    }
+}
+
+impl From<Satisfaction> for u8 {
+    fn from(s: Satisfaction) -> u8 {
+        s.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_round_trip_through_civil_calendar() {
+        for (y, m, d) in [(1970, 1, 1), (2000, 2, 29), (2016, 10, 20), (1969, 12, 31)] {
+            let date = Date::from_ymd(y, m, d).unwrap();
+            assert_eq!(date.ymd(), (y, m, d));
+            assert_eq!(Date::parse(&date.to_string()).unwrap(), date);
+        }
+        assert_eq!(Date::from_ymd(1970, 1, 2), Some(Date(1)));
+        assert_eq!(Date::from_ymd(2023, 2, 29), None);
+        assert!(Date::parse("2023-13-01").is_err());
+        assert!(Date::parse("23-01-01").is_err());
+    }
+
+    #[test]
+    fn timestamps_parse_rfc3339_with_offsets() {
+        let t = Timestamp::parse("2024-03-01T10:30:00+02:00").unwrap();
+        assert_eq!(t.to_string(), "2024-03-01T08:30:00Z");
+        let t = Timestamp::parse("2024-03-01T08:30:00.25Z").unwrap();
+        assert_eq!(t.to_string(), "2024-03-01T08:30:00.250000Z");
+        assert_eq!(
+            Timestamp::parse("2024-03-01").unwrap(),
+            Timestamp::start_of(Date::parse("2024-03-01").unwrap())
+        );
+        assert!(Timestamp::parse("2024-03-01T25:00:00Z").is_err());
+        assert!(Timestamp::parse("yesterday").is_err());
+    }
+
+    #[test]
+    fn money_parses_decimals_and_refuses_negatives() {
+        let usd = Currency::parse("usd").unwrap();
+        assert_eq!(usd, Currency::USD);
+        assert_eq!(Money::parse("1,234.5", usd).unwrap().minor(), 123_450);
+        assert_eq!(Money::parse("0.07", usd).unwrap().minor(), 7);
+        assert_eq!(
+            Money::parse("-5", usd),
+            Err(FieldError::NegativeAmount { minor: -500 })
+        );
+        assert!(Money::parse("1.234", usd).is_err());
+        assert!(Money::parse("abc", usd).is_err());
+        assert!(Currency::parse("US").is_err());
+    }
+
+    #[test]
+    fn names_are_trimmed_and_bounded() {
+        assert_eq!(Name::parse("  Acme  ").unwrap().as_str(), "Acme");
+        assert_eq!(Name::parse("   "), Err(FieldError::Empty { field: "name" }));
+        assert!(matches!(
+            Label::parse("x".repeat(101)),
+            Err(FieldError::TooLong { max: 100, .. })
+        ));
+    }
+
+    #[test]
+    fn periods_parse_and_order() {
+        assert_eq!(Period::parse("2024-Q2").unwrap(), Period::Quarter(2024, 2));
+        assert_eq!(Period::parse("2024-05").unwrap().to_string(), "2024-05");
+        assert!(Period::parse("2024-Q5").is_err());
+        assert_eq!(
+            Period::parse("2024-Q3").unwrap().start(),
+            Date::parse("2024-07-01").unwrap()
+        );
+    }
+}
