@@ -23,6 +23,24 @@ fn fsync_rate(c: &mut Criterion) {
             file.sync_data().expect("fdatasync");
         })
     });
+    // The floor under any store on sled: two 400-byte inserts in one batch and sled's flush.
+    let db = sled::Config::new()
+        .path(dir.path().join("sled"))
+        .segment_size(8 * 1024 * 1024)
+        .open()
+        .expect("sled");
+    let value = vec![7u8; 400];
+    let mut n = 0u64;
+    group.bench_function("sled_batch_of_2_inserts_and_flush", |b| {
+        b.iter(|| {
+            n += 1;
+            let mut batch = sled::Batch::default();
+            batch.insert([b"E".as_slice(), &n.to_be_bytes()].concat(), value.clone());
+            batch.insert([b"S".as_slice(), &n.to_be_bytes()].concat(), value.clone());
+            db.apply_batch(batch).expect("apply");
+            db.flush().expect("flush");
+        })
+    });
     group.finish();
 }
 
@@ -106,7 +124,15 @@ fn reads(c: &mut Criterion) {
     const STREAMS: u64 = 20_000;
     const PER_STREAM: u64 = 50;
     let dir = tempfile::tempdir().expect("temp dir");
-    let store = Store::open(Config::new(dir.path())).expect("store");
+    let mut config = Config::new(dir.path());
+    // To see what a page cache too small for the log does to reads.
+    if let Some(mb) = std::env::var("DEALTRAIL_BENCH_CACHE_MB")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        config = config.cache_capacity(mb * 1024 * 1024);
+    }
+    let store = Store::open(config).expect("store");
     let started = Instant::now();
     populate(&store, STREAMS, PER_STREAM);
     eprintln!(

@@ -13,9 +13,10 @@ use crate::types::{ChainHash, Receipt, RecordedEvent, StreamId, Timestamp};
 /// The on-disk format this build writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
 
-/// `M` + name: metadata (format version, chain head).
+/// `M` + name: metadata (format version, number of streams).
 pub(crate) const META_FORMAT: &[u8] = b"Mformat";
-pub(crate) const META_HEAD: &[u8] = b"Mhead";
+/// Streams created so far (u64 BE), rewritten by the batch that creates one.
+pub(crate) const META_STREAMS: &[u8] = b"Mstreams";
 /// `E` + seq (u64 BE) -> record: the log in order.
 pub(crate) const EVENT: u8 = b'E';
 /// `S` + stream number (u64 BE) + version (u64 BE) -> record: a copy, so that a stream reads
@@ -104,8 +105,14 @@ pub(crate) fn load_stream_head(
     Ok(Some(StreamHead { num, version }))
 }
 
-/// The chain head, kept under `Mhead` and rewritten by every append.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// The end of the chain as the writer tracks it.
+///
+/// Nothing of it is stored separately: the last `E` record carries seq, hash and time, and
+/// `Mstreams` the stream count. A separate head key would cost one more sled insert per
+/// append, and it would protect nothing that `verify` does not already catch (a truncated
+/// tail leaves `S` copies behind; a thorough attacker could rewrite any key anyway, which
+/// is what anchoring the head hash outside the store is for).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ChainState {
     pub last_seq: u64,
     pub last_hash: ChainHash,
@@ -114,19 +121,38 @@ pub(crate) struct ChainState {
 }
 
 impl ChainState {
-    pub const EMPTY: ChainState = ChainState {
-        last_seq: 0,
-        last_hash: ChainHash::GENESIS,
-        last_recorded_at: Timestamp(i64::MIN),
-        stream_count: 0,
-    };
-
-    pub fn encode(&self) -> Vec<u8> {
-        rmp_serde::to_vec(self).expect("encoding a fixed struct into a Vec cannot fail")
-    }
-
-    pub fn decode(bytes: &[u8]) -> Result<ChainState, StoreError> {
-        rmp_serde::from_slice(bytes).map_err(|e| StoreError::corrupt("chain head", e.to_string()))
+    /// Recovers the chain state from the last record and the stream counter.
+    pub fn load(tree: &sled::Tree) -> Result<ChainState, StoreError> {
+        let stream_count = match tree.get(META_STREAMS)? {
+            Some(v) => u64_at(&v, 0)
+                .filter(|_| v.len() == 8)
+                .ok_or_else(|| StoreError::corrupt("stream counter", "expected 8 bytes"))?,
+            None => 0,
+        };
+        let last = tree.scan_prefix([EVENT]).next_back().transpose()?;
+        let Some((key, bytes)) = last else {
+            return Ok(ChainState {
+                last_seq: 0,
+                last_hash: ChainHash::GENESIS,
+                last_recorded_at: Timestamp(i64::MIN),
+                stream_count,
+            });
+        };
+        let seq = u64_at(&key, 1).unwrap_or(0);
+        let event =
+            decode_record(&bytes).map_err(|e| StoreError::corrupt(format!("seq {seq}"), e))?;
+        if event.seq != seq {
+            return Err(StoreError::corrupt(
+                format!("seq {seq}"),
+                format!("record says seq {}", event.seq),
+            ));
+        }
+        Ok(ChainState {
+            last_seq: seq,
+            last_hash: event.hash,
+            last_recorded_at: event.recorded_at,
+            stream_count,
+        })
     }
 }
 

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -14,7 +14,7 @@ use crate::error::StoreError;
 use crate::types::{
     AppendOutcome, AppendRequest, ChainHash, Direction, Head, RecordedEvent, StreamId, Timestamp,
 };
-use crate::writer::{Flusher, Job, MAX_UNFLUSHED_GROUPS, Writer};
+use crate::writer::{Durable, Flusher, Job, MAX_UNFLUSHED_GROUPS, Writer};
 
 /// Where the clock of `recorded_at` comes from; tests and replays may pin it.
 pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
@@ -39,6 +39,7 @@ pub struct Config {
     cache_capacity: u64,
     queue_depth: usize,
     durability: Durability,
+    compression: Option<i32>,
 }
 
 impl Config {
@@ -50,7 +51,16 @@ impl Config {
             cache_capacity: 1024 * 1024 * 1024,
             queue_depth: 4_096,
             durability: Durability::Flush,
+            compression: None,
         }
+    }
+
+    /// Compresses sled's pages with zstd at this level (needs the `compression` feature;
+    /// a folder must always be opened with the same choice).
+    #[cfg(feature = "compression")]
+    pub fn compression(mut self, level: Option<i32>) -> Config {
+        self.compression = level;
+        self
     }
 
     /// What an acknowledgement waits for; see [`Durability`].
@@ -103,16 +113,24 @@ impl Shared {
 struct Inner {
     shared: Arc<Shared>,
     tx: Mutex<Option<mpsc::Sender<Job>>>,
-    writer: Mutex<Option<JoinHandle<()>>>,
+    /// The writer thread, then the flusher thread.
+    threads: Mutex<Vec<JoinHandle<()>>>,
     head_rx: watch::Receiver<u64>,
 }
 
 impl Inner {
     fn shut_down(&self) -> Result<(), StoreError> {
-        // Dropping the sender ends the writer's loop once it has answered what is queued.
+        // Dropping the sender ends the writer's loop once it has applied what is queued; the
+        // writer's end drops the flusher's sender, which ends the flusher once it has answered
+        // everything; the end of both drops the head announcer, which ends subscriptions.
         drop(self.tx.lock().ok().and_then(|mut tx| tx.take()));
-        if let Some(handle) = self.writer.lock().ok().and_then(|mut w| w.take()) {
-            let _ = handle.join();
+        let threads: Vec<_> = self
+            .threads
+            .lock()
+            .map(|mut t| t.drain(..).collect())
+            .unwrap_or_default();
+        for thread in threads {
+            let _ = thread.join();
         }
         self.shared.db.flush()?;
         Ok(())
@@ -162,19 +180,18 @@ impl Store {
                 });
             }
         }
-        let db = sled::Config::new()
+        let mut sled_config = sled::Config::new()
             .path(path.join("log"))
             .cache_capacity(config.cache_capacity)
-            .segment_size(8 * 1024 * 1024)
-            .open()?;
+            .segment_size(8 * 1024 * 1024);
+        if let Some(level) = config.compression {
+            sled_config = sled_config.use_compression(true).compression_factor(level);
+        }
+        let db = open_sled(&sled_config)?;
         let tree = db.open_tree("log")?;
         let projections = db.open_tree("projections")?;
         check_format(&db, &tree)?;
-        let state = match tree.get(codec::META_HEAD)? {
-            Some(bytes) => ChainState::decode(&bytes)?,
-            None => ChainState::EMPTY,
-        };
-        check_last_event(&tree, &state)?;
+        let state = ChainState::load(&tree)?;
 
         let head = Head {
             seq: state.last_seq,
@@ -201,16 +218,21 @@ impl Store {
         let (tx, rx) = mpsc::channel(config.queue_depth);
         let (head_tx, head_rx) = watch::channel(state.last_seq);
         let (flush_tx, flush_rx) = std::sync::mpsc::sync_channel(MAX_UNFLUSHED_GROUPS);
-        let flusher = Flusher {
+        let durability = Arc::new(Durable {
             shared: shared.clone(),
-            rx: flush_rx,
             head_tx,
             sync_file,
+            in_flight: AtomicUsize::new(0),
+        });
+        let flusher = Flusher {
+            rx: flush_rx,
+            durability: durability.clone(),
         };
         let writer = Writer {
             shared: shared.clone(),
             rx,
             flush_tx,
+            durability,
             state,
             heads: HashMap::new(),
         };
@@ -224,16 +246,13 @@ impl Store {
             .map_err(spawn_error)?;
         let handle = std::thread::Builder::new()
             .name("dealtrail-writer".into())
-            .spawn(move || {
-                writer.run();
-                let _ = flusher.join();
-            })
+            .spawn(move || writer.run())
             .map_err(spawn_error)?;
         Ok(Store {
             inner: Arc::new(Inner {
                 shared,
                 tx: Mutex::new(Some(tx)),
-                writer: Mutex::new(Some(handle)),
+                threads: Mutex::new(vec![handle, flusher]),
                 head_rx,
             }),
         })
@@ -510,22 +529,23 @@ fn check_format(db: &sled::Db, tree: &sled::Tree) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// The chain head and the last event key are written in one batch; disagreement is damage.
-fn check_last_event(tree: &sled::Tree, state: &ChainState) -> Result<(), StoreError> {
-    let last = tree
-        .scan_prefix([codec::EVENT])
-        .next_back()
-        .transpose()?
-        .and_then(|(k, _)| codec::u64_at(&k, 1))
-        .unwrap_or(0);
-    if last != state.last_seq {
-        return Err(StoreError::corrupt(
-            "chain head",
-            format!(
-                "head says seq {} but the last event is {last}",
-                state.last_seq
-            ),
-        ));
+/// Opens sled, waiting out its own file lock for a moment.
+///
+/// Holding `LOCK` proves no other store has the folder, so a conflict on sled's lock can only
+/// be a previous handle of this process whose background threads have not yet let go of the
+/// file (sled's own test suite blocks on the lock for the same reason). Waiting is bounded.
+fn open_sled(config: &sled::Config) -> Result<sled::Db, StoreError> {
+    const ATTEMPTS: u32 = 300;
+    let mut attempt = 0;
+    loop {
+        match config.open() {
+            Err(sled::Error::Io(e))
+                if attempt < ATTEMPTS && e.to_string().contains("could not acquire lock") =>
+            {
+                attempt += 1;
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            other => return Ok(other?),
+        }
     }
-    Ok(())
 }

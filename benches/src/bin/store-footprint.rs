@@ -1,0 +1,64 @@
+//! Bytes on disk per logical byte after writing a realistic log.
+//!
+//! `cargo run --release -p dealtrail-benches --bin store-footprint [-- STREAMS PER_STREAM]`
+//! (default 20,000 streams × 50 events = 1M events of 200-byte payloads). Add
+//! `--features dealtrail-store/compression` and set `DEALTRAIL_ZSTD_LEVEL` to try sled's
+//! compression.
+
+use std::time::Instant;
+
+use dealtrail_benches::{disk_bytes, populate};
+use dealtrail_store::{Config, Store};
+
+fn main() {
+    let mut args = std::env::args().skip(1).map(|a| a.parse::<u64>());
+    let streams = args.next().and_then(Result::ok).unwrap_or(20_000);
+    let per_stream = args.next().and_then(Result::ok).unwrap_or(50);
+    let dir = tempfile::tempdir().expect("temp dir");
+    #[allow(unused_mut)]
+    let mut config = Config::new(dir.path());
+    #[cfg(feature = "compression")]
+    {
+        let level = std::env::var("DEALTRAIL_ZSTD_LEVEL")
+            .ok()
+            .and_then(|l| l.parse().ok());
+        println!("zstd level: {level:?}");
+        config = config.compression(level);
+    }
+    let store = Store::open(config).expect("store");
+    let started = Instant::now();
+    populate(&store, streams, per_stream);
+    let elapsed = started.elapsed();
+    let events = streams * per_stream;
+
+    let mut payload = 0u64;
+    let mut envelope = 0u64;
+    for event in store.iter_from(1) {
+        let e = event.expect("event");
+        payload += e.payload.len() as u64;
+        // What a plain table of the envelope would hold: the fields, without indexes.
+        envelope += (e.payload.len()
+            + e.stream.as_str().len()
+            + e.event_type.len()
+            + e.actor.len()
+            + 8 * 5 // seq, version, two clocks, schema version (rounded up)
+            + 16 // event id
+            + 64) as u64; // two hashes
+    }
+    store.close().expect("close");
+    drop(store);
+    let disk = disk_bytes(dir.path());
+    println!("events:                {events}");
+    println!(
+        "written in:            {elapsed:.1?} ({:.0} events/s with 64 callers)",
+        events as f64 / elapsed.as_secs_f64()
+    );
+    println!("payload bytes:         {payload}");
+    println!("logical envelope bytes:{envelope}");
+    println!("bytes on disk:         {disk}");
+    println!(
+        "disk / logical:        {:.2}",
+        disk as f64 / envelope as f64
+    );
+    println!("disk / payload:        {:.2}", disk as f64 / payload as f64);
+}
