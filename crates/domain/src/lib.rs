@@ -12,6 +12,7 @@ mod event;
 mod ids;
 pub mod opportunity;
 mod pipeline;
+mod projection;
 pub mod upgrade;
 mod values;
 mod vocab;
@@ -23,6 +24,7 @@ pub use event::{Correction, DecodeError, Event, PipelineEvent, Recorded};
 pub use ids::{AccountId, ContactId, OpportunityId, OrgUnitId, StreamName};
 pub use opportunity::{Opportunity, OpportunityCommand, OpportunityDeps, OpportunityEvent};
 pub use pipeline::{Movement, Pipeline, StageName};
+pub use projection::Projection;
 pub use values::{
     Currency, Date, ExternalId, Label, Money, Name, Period, Satisfaction, Text, Timestamp, UserId,
 };

@@ -1,0 +1,40 @@
+//! The contract every read model implements: a pure fold over the log.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::event::{Event, Recorded};
+
+/// A read model folded from events in log order.
+///
+/// `apply` is the only way state changes, so a live update, a full rebuild and an "as of"
+/// replay of a log prefix are the same code. Implementations never fail and never look at
+/// a clock: everything they know comes from the events.
+pub trait Projection: Default + Serialize + DeserializeOwned + Send + 'static {
+    /// Stable name, used to store its snapshots.
+    const NAME: &'static str;
+    /// Version of the snapshot encoding and of the fold's meaning: bump it whenever either
+    /// changes, and stored snapshots of older versions are discarded and rebuilt.
+    const VERSION: u32;
+
+    /// Folds one event in.
+    fn apply(&mut self, event: &Recorded<Event>);
+
+    /// The snapshot bytes: version, then the state as MessagePack.
+    fn snapshot(&self) -> Vec<u8> {
+        let mut bytes = Self::VERSION.to_be_bytes().to_vec();
+        rmp_serde::encode::write(&mut bytes, self)
+            .expect("encoding a read model into a Vec cannot fail");
+        bytes
+    }
+
+    /// Restores a snapshot; `None` if it was written by another version or cannot be read,
+    /// in which case the caller rebuilds from the log.
+    fn restore(bytes: &[u8]) -> Option<Self> {
+        let (version, state) = bytes.split_at_checked(4)?;
+        if u32::from_be_bytes(version.try_into().ok()?) != Self::VERSION {
+            return None;
+        }
+        rmp_serde::from_slice(state).ok()
+    }
+}

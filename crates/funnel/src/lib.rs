@@ -1,0 +1,14 @@
+//! The pipeline and funnel read models of dealtrail: a pure fold over the log.
+//!
+//! [`SalesPipeline`] implements [`dealtrail_domain::Projection`]: the engine feeds it events
+//! (live, in a rebuild, or up to a past moment) and asks it deal lists and funnels. It
+//! depends on the domain only, never on the store.
+
+mod model;
+mod query;
+
+pub use model::{AccountFacts, Deal, History, Position, SalesPipeline, Step, StepKind};
+pub use query::{
+    ClosedSummary, Cohort, DealFilter, DealSort, DealView, Durations, FunnelQuery, FunnelReport,
+    SizeBand, StageRow, Transition, Velocity,
+};

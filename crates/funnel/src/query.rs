@@ -1,0 +1,645 @@
+//! Questions asked of the read model: deal lists and the funnel. Definitions are in
+//! `docs/analytics.md`; every number here can be recomputed by hand from the events.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use dealtrail_domain::{
+    AccountId, Currency, Date, OpportunityId, OrgUnitId, Outcome, StageName, Timestamp,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Deal, Position, SalesPipeline, StepKind};
+
+/// Account size by headcount.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum SizeBand {
+    /// Fewer than 250 employees.
+    Small,
+    /// 250 to 999.
+    Mid,
+    /// 1,000 to 4,999.
+    Large,
+    /// 5,000 or more.
+    Enterprise,
+    /// Headcount not known.
+    Unknown,
+}
+
+impl SizeBand {
+    /// The band of a headcount.
+    pub fn of(employees: Option<u32>) -> SizeBand {
+        match employees {
+            None => SizeBand::Unknown,
+            Some(n) if n < 250 => SizeBand::Small,
+            Some(n) if n < 1000 => SizeBand::Mid,
+            Some(n) if n < 5000 => SizeBand::Large,
+            Some(_) => SizeBand::Enterprise,
+        }
+    }
+}
+
+/// Which deals a list or a funnel looks at; every set field narrows the selection.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DealFilter {
+    /// Current stage (lists only).
+    pub stage: Option<StageName>,
+    /// Owner.
+    pub owner: Option<String>,
+    /// Account.
+    pub account: Option<AccountId>,
+    /// Account industry.
+    pub industry: Option<String>,
+    /// Account region.
+    pub region: Option<String>,
+    /// Product line.
+    pub product_line: Option<String>,
+    /// The customer's department.
+    pub org_unit: Option<OrgUnitId>,
+    /// Account size band.
+    pub size_band: Option<SizeBand>,
+    /// Open (`true`) or closed (`false`) deals (lists only).
+    pub open: Option<bool>,
+}
+
+impl DealFilter {
+    /// Whether a deal is in the segment (owner as of `t`; account attributes as known).
+    fn segment_matches(&self, model: &SalesPipeline, deal: &Deal, t: Timestamp) -> bool {
+        let facts = model.accounts.get(&deal.account);
+        self.owner
+            .as_ref()
+            .is_none_or(|o| deal.owners.at(t) == Some(o))
+            && self.account.is_none_or(|a| a == deal.account)
+            && self
+                .industry
+                .as_ref()
+                .is_none_or(|i| facts.and_then(|f| f.industry.as_ref()) == Some(i))
+            && self
+                .region
+                .as_ref()
+                .is_none_or(|r| facts.and_then(|f| f.region.as_ref()) == Some(r))
+            && self
+                .product_line
+                .as_ref()
+                .is_none_or(|p| deal.product_line.as_ref() == Some(p))
+            && self.org_unit.is_none_or(|u| deal.org_unit == Some(u))
+            && self
+                .size_band
+                .is_none_or(|b| SizeBand::of(facts.and_then(|f| f.employees)) == b)
+    }
+}
+
+/// How a deal list is ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum DealSort {
+    /// By opening time (the default).
+    #[default]
+    OpenedAt,
+    /// By current amount.
+    Amount,
+    /// By expected close date.
+    ExpectedClose,
+    /// By last activity.
+    LastActivity,
+    /// By days in the current stage.
+    DaysInStage,
+}
+
+/// One row of a deal list: a deal's state as of a moment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DealView {
+    /// The deal.
+    pub id: OpportunityId,
+    /// Its account.
+    pub account: AccountId,
+    /// The account's name.
+    pub account_name: String,
+    /// Title.
+    pub title: String,
+    /// Owner.
+    pub owner: String,
+    /// Current stage (the stage it closed in, if closed).
+    pub stage: StageName,
+    /// Whole days in the current stage (until the close, if closed).
+    pub days_in_stage: i64,
+    /// Amount in minor units.
+    pub amount_minor: i64,
+    /// Currency of the amount.
+    pub currency: Currency,
+    /// Expected close date.
+    pub expected_close: Option<Date>,
+    /// Follow-ups logged.
+    pub follow_ups: usize,
+    /// Distinct contacts engaged.
+    pub contacts_engaged: usize,
+    /// Last business time anything happened.
+    pub last_activity: Option<Timestamp>,
+    /// The outcome, if closed.
+    pub outcome: Option<Outcome>,
+    /// Opening time.
+    pub opened_at: Timestamp,
+    /// Product line.
+    pub product_line: Option<String>,
+    /// Department.
+    pub org_unit: Option<OrgUnitId>,
+}
+
+impl SalesPipeline {
+    /// The deals matching `filter` as of business time `at` (use the current time for "now"),
+    /// sorted by `sort` (descending if asked).
+    pub fn list(
+        &self,
+        filter: &DealFilter,
+        sort: DealSort,
+        descending: bool,
+        at: Timestamp,
+    ) -> Vec<DealView> {
+        let mut rows: Vec<DealView> = self
+            .deals
+            .values()
+            .filter(|d| filter.segment_matches(self, d, at))
+            .filter_map(|d| self.view(d, at))
+            .filter(|v| filter.stage.as_ref().is_none_or(|s| *s == v.stage))
+            .filter(|v| filter.open.is_none_or(|o| o == v.outcome.is_none()))
+            .collect();
+        rows.sort_by(|a, b| {
+            let order = match sort {
+                DealSort::OpenedAt => a.opened_at.cmp(&b.opened_at),
+                DealSort::Amount => a.amount_minor.cmp(&b.amount_minor),
+                DealSort::ExpectedClose => a.expected_close.cmp(&b.expected_close),
+                DealSort::LastActivity => a.last_activity.cmp(&b.last_activity),
+                DealSort::DaysInStage => a.days_in_stage.cmp(&b.days_in_stage),
+            };
+            let order = order.then(a.id.cmp(&b.id));
+            if descending { order.reverse() } else { order }
+        });
+        rows
+    }
+
+    /// One deal as of business time `at`.
+    pub fn view(&self, deal: &Deal, at: Timestamp) -> Option<DealView> {
+        let position = deal.position_at(at)?;
+        let amount = deal.amounts.at(at).copied()?;
+        let until = position.closed.map_or(at, |(_, closed_at, _)| closed_at);
+        Some(DealView {
+            id: deal.id,
+            account: deal.account,
+            account_name: self
+                .accounts
+                .get(&deal.account)
+                .map(|a| a.name.clone())
+                .unwrap_or_default(),
+            title: deal.title.clone(),
+            owner: deal.owners.at(at).cloned().unwrap_or_default(),
+            stage: position.stage,
+            days_in_stage: position.since.days_until(until).max(0),
+            amount_minor: amount.minor(),
+            currency: amount.currency(),
+            expected_close: deal.expected_close.at(at).copied(),
+            follow_ups: deal.follow_ups_by(at),
+            contacts_engaged: deal.contacts_by(at),
+            last_activity: deal.last_activity_by(at),
+            outcome: position.closed.map(|(o, _, _)| o),
+            opened_at: deal.opened_at,
+            product_line: deal.product_line.clone(),
+            org_unit: deal.org_unit,
+        })
+    }
+}
+
+/// The question a funnel answers: a window of business time, a segment, and optionally an
+/// earlier moment ("as occurred by") to look from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FunnelQuery {
+    /// Start of the window (inclusive).
+    pub from: Timestamp,
+    /// End of the window (exclusive).
+    pub to: Timestamp,
+    /// The segment.
+    pub filter: DealFilter,
+    /// Only amounts in this currency are summed (deals in others are counted, not summed).
+    pub currency: Currency,
+    /// Look only at what had occurred by this time (the occurred clock). The recorded clock
+    /// is the caller's business: it folds the log prefix and asks the result.
+    pub as_occurred_by: Option<Timestamp>,
+}
+
+/// Duration statistics in days.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Durations {
+    /// How many deals contributed.
+    pub deals: usize,
+    /// Median, nearest-rank.
+    pub median_days: Option<f64>,
+    /// 90th percentile, nearest-rank.
+    pub p90_days: Option<f64>,
+}
+
+impl Durations {
+    fn of(mut days: Vec<f64>) -> Durations {
+        days.sort_by(f64::total_cmp);
+        Durations {
+            deals: days.len(),
+            median_days: percentile(&days, 50),
+            p90_days: percentile(&days, 90),
+        }
+    }
+}
+
+/// Nearest-rank percentile of sorted values.
+fn percentile(sorted: &[f64], p: usize) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = (p * sorted.len()).div_ceil(100).max(1);
+    Some(sorted[rank - 1])
+}
+
+/// One open stage of the funnel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageRow {
+    /// The stage.
+    pub stage: StageName,
+    /// Distinct deals that entered it in the window.
+    pub entered: usize,
+    /// Entries in the window, re-entries included.
+    pub entries: usize,
+    /// Distinct deals that entered it or any later stage (or won) in the window.
+    pub reached: usize,
+    /// Summed amount of the deals that entered it.
+    pub entered_amount_minor: i64,
+    /// Summed amount of the deals that reached it.
+    pub reached_amount_minor: i64,
+    /// reached(next stage) / reached(this stage); for the last stage, won / reached.
+    pub next_conversion: Option<f64>,
+    /// reached(this stage) / reached(first stage).
+    pub cumulative_conversion: Option<f64>,
+    /// Time spent in the stage per deal, summed over re-entries, for stays that ended in
+    /// the window.
+    pub time_in_stage: Durations,
+    /// Age of the stays still open in the stage at the end of the window.
+    pub current_age: Durations,
+    /// Backward moves out of this stage in the window.
+    pub regressions_from: usize,
+    /// Forward moves out of this stage that skipped at least one stage.
+    pub skips_from: usize,
+    /// Moves in the window that jumped over this stage.
+    pub skipped_over: usize,
+}
+
+/// Counts of one kind of move.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transition {
+    /// From stage (or outcome, for reopenings).
+    pub from: String,
+    /// To stage (or outcome, for closings).
+    pub to: String,
+    /// How many such moves happened in the window.
+    pub count: usize,
+}
+
+/// Deals opened in the window and what became of them by its end.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Cohort {
+    /// Deals opened in the window.
+    pub opened: usize,
+    /// Share of them that reached each open stage, in pipeline order.
+    pub reached_share: Vec<(StageName, f64)>,
+    /// Share won.
+    pub won_share: f64,
+    /// Share lost, no decision or withdrawn.
+    pub closed_other_share: f64,
+    /// Share still open.
+    pub open_share: f64,
+}
+
+/// Deals closed in the window.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClosedSummary {
+    /// Per outcome: deals and summed amount (final amount if stated, else the estimate).
+    pub by_outcome: BTreeMap<Outcome, (usize, i64)>,
+}
+
+/// Sales velocity at the end of the window.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Velocity {
+    /// Deals open at the end of the window.
+    pub open_deals: usize,
+    /// Their average amount.
+    pub average_amount_minor: f64,
+    /// Won / all closed in the window.
+    pub win_rate: Option<f64>,
+    /// Average days from opening to winning, of deals won in the window.
+    pub average_cycle_days: Option<f64>,
+    /// Median of the same.
+    pub median_cycle_days: Option<f64>,
+    /// open deals × average amount × win rate / average cycle: expected won amount per day.
+    pub per_day_minor: Option<f64>,
+}
+
+/// The whole funnel for one window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FunnelReport {
+    /// The question.
+    pub query: FunnelQuery,
+    /// Open stages in pipeline order.
+    pub stages: Vec<StageRow>,
+    /// Every kind of move in the window.
+    pub transitions: Vec<Transition>,
+    /// Deals opened in the window.
+    pub cohort: Cohort,
+    /// Deals closed in the window.
+    pub closed: ClosedSummary,
+    /// Velocity at the end of the window.
+    pub velocity: Velocity,
+    /// Deals in the segment whose amount is in another currency (counted, not summed).
+    pub other_currency_deals: usize,
+}
+
+/// Days between two instants, as a fraction, never negative.
+fn days(from: Timestamp, to: Timestamp) -> f64 {
+    ((to.0 - from.0) as f64 / Timestamp::DAY as f64).max(0.0)
+}
+
+impl SalesPipeline {
+    /// The funnel for one window; see `docs/analytics.md` for every definition.
+    pub fn funnel(&self, query: &FunnelQuery) -> FunnelReport {
+        let stages: Vec<StageName> = self
+            .pipeline
+            .as_ref()
+            .map(|p| p.stages.clone())
+            .unwrap_or_default();
+        let pos = |s: &StageName| stages.iter().position(|x| x == s);
+        let won_pos = stages.len();
+        // Everything is judged as of the window's end, or earlier if asked.
+        let end = match query.as_occurred_by {
+            Some(t) if t.0 < query.to.0 - 1 => t,
+            _ => Timestamp(query.to.0 - 1),
+        };
+        let in_window = |t: Timestamp| t >= query.from && t <= end;
+
+        let n = stages.len();
+        let mut entered = vec![BTreeSet::new(); n];
+        let mut entries = vec![0usize; n];
+        let mut reached = vec![BTreeSet::new(); n];
+        let mut amount_of: BTreeMap<OpportunityId, i64> = BTreeMap::new();
+        let mut stay_days: Vec<BTreeMap<OpportunityId, f64>> = vec![BTreeMap::new(); n];
+        let mut ages: Vec<Vec<f64>> = vec![Vec::new(); n];
+        let mut regressions = vec![0usize; n];
+        let mut skips = vec![0usize; n];
+        let mut skipped_over = vec![0usize; n];
+        let mut transitions: BTreeMap<(String, String), usize> = BTreeMap::new();
+        let mut won_in_window = BTreeSet::new();
+        let mut cohort = Cohort::default();
+        let mut cohort_reached = vec![0usize; n];
+        let (mut cohort_won, mut cohort_other, mut cohort_open) = (0usize, 0usize, 0usize);
+        let mut closed = ClosedSummary::default();
+        let mut cycles = Vec::new();
+        let (mut open_deals, mut open_amount) = (0usize, 0i64);
+        let mut other_currency = 0usize;
+
+        for deal in self.deals.values() {
+            if deal.opened_at > end || !query.filter.segment_matches(self, deal, end) {
+                continue;
+            }
+            let Some(amount) = deal.amounts.at(end) else {
+                continue;
+            };
+            let amount_minor = if amount.currency() == query.currency {
+                amount.minor()
+            } else {
+                other_currency += 1;
+                0
+            };
+            amount_of.insert(deal.id, amount_minor);
+
+            // Walk the deal's steps up to the end, tracking the open stay.
+            let mut stay: Option<(usize, Timestamp)> = None;
+            let mut max_reached: Option<usize> = None;
+            let mut ever_max: Option<usize> = None;
+            let credit = |p: usize, at: Timestamp, max: &mut Option<usize>| {
+                if in_window(at) {
+                    *max = Some(max.map_or(p, |m: usize| m.max(p)));
+                }
+            };
+            for step in deal.steps.iter().filter(|s| s.at <= end) {
+                let close_stay =
+                    |stay: &mut Option<(usize, Timestamp)>, stay_days: &mut Vec<BTreeMap<_, _>>| {
+                        if let Some((p, since)) = stay.take()
+                            && in_window(step.at)
+                        {
+                            *stay_days[p].entry(deal.id).or_insert(0.0) += days(since, step.at);
+                        }
+                    };
+                match &step.kind {
+                    StepKind::Opened(s) | StepKind::Reopened(s) => {
+                        if let StepKind::Reopened(_) = step.kind
+                            && in_window(step.at)
+                        {
+                            let from = last_outcome(deal, step.seq, end);
+                            *transitions.entry((from, s.to_string())).or_default() += 1;
+                        }
+                        close_stay(&mut stay, &mut stay_days);
+                        if let Some(p) = pos(s) {
+                            stay = Some((p, step.at));
+                            if in_window(step.at) {
+                                entered[p].insert(deal.id);
+                                entries[p] += 1;
+                            }
+                            credit(p, step.at, &mut max_reached);
+                            ever_max = Some(ever_max.map_or(p, |m: usize| m.max(p)));
+                        }
+                    }
+                    StepKind::Moved { from, to } => {
+                        close_stay(&mut stay, &mut stay_days);
+                        if in_window(step.at) {
+                            *transitions
+                                .entry((from.to_string(), to.to_string()))
+                                .or_default() += 1;
+                        }
+                        let (f, t) = (pos(from), pos(to));
+                        if let (Some(f), Some(t)) = (f, t)
+                            && in_window(step.at)
+                        {
+                            if t < f {
+                                regressions[f] += 1;
+                            } else if t > f + 1 {
+                                skips[f] += 1;
+                                for over in skipped_over.iter_mut().take(t).skip(f + 1) {
+                                    *over += 1;
+                                }
+                            }
+                        }
+                        if let Some(t) = t {
+                            stay = Some((t, step.at));
+                            if in_window(step.at) {
+                                entered[t].insert(deal.id);
+                                entries[t] += 1;
+                            }
+                            credit(t, step.at, &mut max_reached);
+                            ever_max = Some(ever_max.map_or(t, |m: usize| m.max(t)));
+                        }
+                    }
+                    StepKind::Closed { outcome, stage, .. } => {
+                        close_stay(&mut stay, &mut stay_days);
+                        if in_window(step.at) {
+                            *transitions
+                                .entry((stage.to_string(), outcome.to_string()))
+                                .or_default() += 1;
+                        }
+                        if *outcome == Outcome::Won {
+                            credit(won_pos, step.at, &mut max_reached);
+                            ever_max = Some(won_pos);
+                        }
+                    }
+                }
+            }
+            if let Some(m) = max_reached {
+                for set in reached.iter_mut().take((m + 1).min(n)) {
+                    set.insert(deal.id);
+                }
+                if m == won_pos {
+                    won_in_window.insert(deal.id);
+                }
+            }
+            let position = deal.position_at(end);
+            if let (Some((p, since)), Some(Position { closed: None, .. })) = (stay, &position) {
+                ages[p].push(days(since, end));
+            }
+            match &position {
+                Some(Position {
+                    closed: Some((outcome, at, final_amount)),
+                    ..
+                }) if in_window(*at) => {
+                    let booked = final_amount
+                        .filter(|m| m.currency() == query.currency)
+                        .map_or(amount_minor, |m| m.minor());
+                    let entry = closed.by_outcome.entry(*outcome).or_default();
+                    entry.0 += 1;
+                    entry.1 += booked;
+                    if *outcome == Outcome::Won {
+                        cycles.push(days(deal.opened_at, *at));
+                    }
+                }
+                Some(Position { closed: None, .. }) => {
+                    open_deals += 1;
+                    open_amount += amount_minor;
+                }
+                _ => {}
+            }
+            if in_window(deal.opened_at) {
+                cohort.opened += 1;
+                if let Some(m) = ever_max {
+                    for c in cohort_reached.iter_mut().take((m + 1).min(n)) {
+                        *c += 1;
+                    }
+                }
+                match position.as_ref().and_then(|p| p.closed) {
+                    Some((Outcome::Won, _, _)) => cohort_won += 1,
+                    Some(_) => cohort_other += 1,
+                    None => cohort_open += 1,
+                }
+            }
+        }
+
+        let share = |part: usize, whole: usize| (whole > 0).then(|| part as f64 / whole as f64);
+        let sum = |ids: &BTreeSet<OpportunityId>| ids.iter().map(|id| amount_of[id]).sum();
+        let first_reached = reached.first().map_or(0, BTreeSet::len);
+        let rows = stages
+            .iter()
+            .enumerate()
+            .map(|(p, stage)| {
+                let next = if p + 1 < n {
+                    reached[p + 1].len()
+                } else {
+                    reached[p].intersection(&won_in_window).count()
+                };
+                StageRow {
+                    stage: stage.clone(),
+                    entered: entered[p].len(),
+                    entries: entries[p],
+                    reached: reached[p].len(),
+                    entered_amount_minor: sum(&entered[p]),
+                    reached_amount_minor: sum(&reached[p]),
+                    next_conversion: share(next, reached[p].len()),
+                    cumulative_conversion: share(reached[p].len(), first_reached),
+                    time_in_stage: Durations::of(stay_days[p].values().copied().collect()),
+                    current_age: Durations::of(std::mem::take(&mut ages[p])),
+                    regressions_from: regressions[p],
+                    skips_from: skips[p],
+                    skipped_over: skipped_over[p],
+                }
+            })
+            .collect();
+        cohort.reached_share = stages
+            .iter()
+            .zip(&cohort_reached)
+            .map(|(s, c)| (s.clone(), share(*c, cohort.opened).unwrap_or(0.0)))
+            .collect();
+        cohort.won_share = share(cohort_won, cohort.opened).unwrap_or(0.0);
+        cohort.closed_other_share = share(cohort_other, cohort.opened).unwrap_or(0.0);
+        cohort.open_share = share(cohort_open, cohort.opened).unwrap_or(0.0);
+
+        let closed_count: usize = closed.by_outcome.values().map(|(c, _)| c).sum();
+        let won_count = closed.by_outcome.get(&Outcome::Won).map_or(0, |(c, _)| *c);
+        let win_rate = share(won_count, closed_count);
+        let average_cycle_days =
+            (!cycles.is_empty()).then(|| cycles.iter().sum::<f64>() / cycles.len() as f64);
+        let average_amount_minor = if open_deals > 0 {
+            open_amount as f64 / open_deals as f64
+        } else {
+            0.0
+        };
+        let per_day_minor = match (win_rate, average_cycle_days) {
+            (Some(w), Some(c)) if c > 0.0 => Some(open_deals as f64 * average_amount_minor * w / c),
+            _ => None,
+        };
+        let median_cycle_days = Durations::of(cycles).median_days;
+        FunnelReport {
+            query: query.clone(),
+            stages: rows,
+            transitions: transitions
+                .into_iter()
+                .map(|((from, to), count)| Transition { from, to, count })
+                .collect(),
+            cohort,
+            closed,
+            velocity: Velocity {
+                open_deals,
+                average_amount_minor,
+                win_rate,
+                average_cycle_days,
+                median_cycle_days,
+                per_day_minor,
+            },
+            other_currency_deals: other_currency,
+        }
+    }
+
+    /// The funnel at each of a series of window ends, each window as long as `query`'s.
+    pub fn trend(&self, query: &FunnelQuery, ends: &[Timestamp]) -> Vec<FunnelReport> {
+        let length = query.to.0 - query.from.0;
+        ends.iter()
+            .map(|end| {
+                let q = FunnelQuery {
+                    from: Timestamp(end.0 - length),
+                    to: *end,
+                    ..query.clone()
+                };
+                self.funnel(&q)
+            })
+            .collect()
+    }
+}
+
+/// The outcome a reopened deal comes back from, as known at `end`.
+fn last_outcome(deal: &Deal, before_seq: u64, end: Timestamp) -> String {
+    deal.steps
+        .iter()
+        .filter(|s| s.seq < before_seq && s.at <= end)
+        .filter_map(|s| match &s.kind {
+            StepKind::Closed { outcome, .. } => Some(outcome.to_string()),
+            _ => None,
+        })
+        .next_back()
+        .unwrap_or_else(|| "closed".into())
+}

@@ -1,0 +1,179 @@
+//! Properties over random histories: the fold is the same however it is cut.
+
+use dealtrail_domain::opportunity::{FollowUpLogged, ForecastRevised, OpportunityEvent};
+use dealtrail_domain::*;
+use dealtrail_funnel::{FunnelReport, SalesPipeline};
+use proptest::prelude::*;
+
+use super::*;
+
+const STAGES: [&str; 6] = [
+    "Lead",
+    "Qualified",
+    "Solution",
+    "Demo/POC",
+    "Bid",
+    "Negotiation",
+];
+
+/// One random thing that happens to deal `deal` on day `day`.
+#[derive(Debug, Clone)]
+struct Op {
+    deal: u128,
+    day: i64,
+    what: u8,
+    arg: usize,
+}
+
+fn ops() -> impl Strategy<Value = Vec<Op>> {
+    proptest::collection::vec(
+        (0u128..6, 0i64..60, 0u8..6, 0usize..6).prop_map(|(deal, day, what, arg)| Op {
+            deal,
+            day,
+            what,
+            arg,
+        }),
+        0..80,
+    )
+}
+
+/// Turns random operations into a plausible log: deals are opened before anything else
+/// happens to them, stage changes start from the current stage, closed deals only reopen.
+/// Business times are random, so events are often recorded out of business-time order.
+fn build(ops: &[Op]) -> Log {
+    let mut log = Log::default();
+    log.pipeline()
+        .account(1, "medical", 300)
+        .account(2, "retail", 6000);
+    let mut state: std::collections::BTreeMap<u128, (usize, bool)> = Default::default();
+    let mut follow_ups: Vec<(u128, u64)> = Vec::new();
+    for op in ops {
+        let Some((stage_pos, closed)) = state.get(&op.deal).copied() else {
+            log.open(
+                op.deal,
+                1 + (op.deal % 2),
+                ["anna", "bob"][op.arg % 2],
+                100 * op.arg as i64,
+                op.day,
+            );
+            state.insert(op.deal, (0, false));
+            continue;
+        };
+        let from = STAGES[stage_pos];
+        match (op.what, closed) {
+            (0 | 1, false) if op.arg != stage_pos => {
+                log.moved(op.deal, from, STAGES[op.arg], op.day);
+                state.insert(op.deal, (op.arg, false));
+            }
+            (2, false) => {
+                log.close(op.deal, Outcome::ALL[op.arg % 4], from, op.day);
+                state.insert(op.deal, (stage_pos, true));
+            }
+            (_, true) => {
+                log.reopen(op.deal, STAGES[op.arg], op.day);
+                state.insert(op.deal, (op.arg, false));
+            }
+            (3, false) => {
+                let seq = log.add(
+                    day(op.day),
+                    Event::Opportunity(
+                        deal(op.deal),
+                        OpportunityEvent::FollowUpLogged(FollowUpLogged {
+                            channel: Channel::Call,
+                            contacts: vec![],
+                            unregistered_participants: 1,
+                            function: Function::Sales,
+                            summary: Text::parse("call").unwrap(),
+                            next_step: None,
+                        }),
+                    ),
+                );
+                follow_ups.push((op.deal, seq));
+            }
+            (4, false) if !follow_ups.is_empty() => {
+                let (d, seq) = follow_ups.remove(op.arg % follow_ups.len());
+                log.add(
+                    day(op.day),
+                    Event::Opportunity(
+                        deal(d),
+                        OpportunityEvent::OpportunityEventCorrected(Correction {
+                            target_seq: seq,
+                            replacement: None,
+                            reason: Text::parse("retracted").unwrap(),
+                        }),
+                    ),
+                );
+            }
+            (_, false) => {
+                log.add(
+                    day(op.day),
+                    Event::Opportunity(
+                        deal(op.deal),
+                        OpportunityEvent::ForecastRevised(ForecastRevised {
+                            amount: Some(usd(50 * op.arg as i64 + 1)),
+                            expected_close: None,
+                            previous_close: Date::parse("2024-12-31").unwrap(),
+                        }),
+                    ),
+                );
+            }
+        }
+    }
+    log
+}
+
+fn without_query(mut r: FunnelReport) -> FunnelReport {
+    r.query = query(0, 1);
+    r
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    /// Folding in one go, folding with a snapshot and restart anywhere, and folding event by
+    /// event with the answers read in between all give the same read model and answers.
+    #[test]
+    fn restart_from_a_snapshot_changes_nothing(ops in ops(), cut in 0usize..200) {
+        let log = build(&ops);
+        let whole = log.fold();
+        let cut = cut.min(log.0.len());
+        let mut before = SalesPipeline::default();
+        for e in &log.0[..cut] {
+            before.apply(e);
+            // Reading in between must not disturb the fold.
+            let _ = before.funnel(&query(0, 30));
+        }
+        let mut resumed = SalesPipeline::restore(&before.snapshot()).expect("own snapshot");
+        for e in &log.0[cut..] {
+            resumed.apply(e);
+        }
+        prop_assert_eq!(&resumed, &whole);
+        prop_assert_eq!(resumed.funnel(&query(0, 61)), whole.funnel(&query(0, 61)));
+    }
+
+    /// Looking from business time T answers like a model that only ever saw the events that
+    /// had occurred by T.
+    #[test]
+    fn as_occurred_by_equals_a_fold_of_what_had_occurred(ops in ops(), t in 0i64..61, from in 0i64..30) {
+        let log = build(&ops);
+        let model = log.fold();
+        let cut = Timestamp(day(t).0);
+        let mut q = query(from, 0);
+        q.to = Timestamp(cut.0 + 1);
+        let mut as_of = q.clone();
+        as_of.as_occurred_by = Some(cut);
+        let mut earlier = SalesPipeline::default();
+        for e in log.0.iter().filter(|e| e.occurred_at <= cut) {
+            earlier.apply(e);
+        }
+        prop_assert_eq!(without_query(model.funnel(&as_of)), without_query(earlier.funnel(&q)));
+    }
+
+    /// Snapshots of another version are refused rather than misread.
+    #[test]
+    fn snapshots_of_another_version_are_refused(ops in ops()) {
+        let mut bytes = build(&ops).fold().snapshot();
+        bytes[3] ^= 0xff;
+        prop_assert!(SalesPipeline::restore(&bytes).is_none());
+    }
+}
