@@ -12,7 +12,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::codec::{self, ChainState, FORMAT_VERSION};
 use crate::error::StoreError;
 use crate::types::{
-    AppendOutcome, AppendRequest, ChainHash, Direction, Head, RecordedEvent, StreamId, Timestamp,
+    AppendOutcome, AppendRequest, ChainHash, Direction, Head, Receipt, RecordedEvent, StreamId,
+    Timestamp,
 };
 use crate::writer::{Durable, Flusher, Job, MAX_UNFLUSHED_GROUPS, Writer};
 
@@ -438,6 +439,21 @@ impl Store {
             }
         }
         Ok(lo)
+    }
+
+    /// The stream and receipt of the append that used an idempotency key, if any. Lets a
+    /// caller recognise a retry before re-running its own rules.
+    pub fn idempotent_receipt(&self, key: &str) -> Result<Option<(StreamId, Receipt)>, StoreError> {
+        match self.inner.shared.tree.get(codec::idempotency_key(key))? {
+            Some(bytes) => {
+                let record = codec::IdempotencyRecord::decode(&bytes, key)?;
+                if record.receipt.last_seq > self.durable_seq() {
+                    return Ok(None);
+                }
+                Ok(Some((record.stream, record.receipt)))
+            }
+            None => Ok(None),
+        }
     }
 
     /// Every stream with its version (including events not yet durable), for checks and

@@ -96,6 +96,11 @@ fn idempotent_retry_returns_original_receipt_even_after_reopen() {
         }
     );
     assert_eq!(store.head().seq, 2);
+    assert_eq!(
+        store.idempotent_receipt("cmd-1").unwrap(),
+        Some((stream("a"), first))
+    );
+    assert_eq!(store.idempotent_receipt("cmd-2").unwrap(), None);
 }
 
 #[test]

@@ -1,0 +1,269 @@
+//! The command path: load the aggregate, decide, append with the version that was read.
+
+use dealtrail_domain::{
+    Account, AccountCommand, AccountId, Context, DomainError, Event, Opportunity,
+    OpportunityCommand, OpportunityDeps, OpportunityId, Outcome, PipelineState, Recorded,
+    StageName, StreamName, Timestamp, UserId,
+};
+use dealtrail_store::{AppendOutcome, AppendRequest, Direction, ExpectedVersion, Receipt, Store};
+
+use crate::codec;
+use crate::error::EngineError;
+
+/// A command for one aggregate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// A command on an account.
+    Account(AccountId, AccountCommand),
+    /// A command on an opportunity.
+    Opportunity(OpportunityId, OpportunityCommand),
+    /// Put a new pipeline definition in force.
+    DefinePipeline {
+        /// Ordered open stages.
+        stages: Vec<StageName>,
+        /// Outcomes that close a deal.
+        outcomes: Vec<Outcome>,
+    },
+}
+
+impl Command {
+    /// The stream the command writes to.
+    pub fn stream(&self) -> StreamName {
+        match self {
+            Command::Account(id, _) => StreamName::Account(*id),
+            Command::Opportunity(id, _) => StreamName::Opportunity(*id),
+            Command::DefinePipeline { .. } => StreamName::Pipeline,
+        }
+    }
+}
+
+/// Who issues a command, when it happened, and how it may be retried.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issued {
+    /// The authenticated identity (never a field the client fills in).
+    pub actor: UserId,
+    /// Business time; `None` means now.
+    pub occurred_at: Option<Timestamp>,
+    /// The version the client read, if it wants the write to fail when the stream moved on.
+    pub expected: Option<ExpectedVersion>,
+    /// Makes a retry return the first result instead of writing again.
+    pub idempotency_key: Option<String>,
+}
+
+impl Issued {
+    /// A command by `actor`, happening now, with no expectation and no key.
+    pub fn by(actor: UserId) -> Issued {
+        Issued {
+            actor,
+            occurred_at: None,
+            expected: None,
+            idempotency_key: None,
+        }
+    }
+}
+
+/// What a command wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committed {
+    /// Positions of the events.
+    pub receipt: Receipt,
+    /// The events, as stored.
+    pub events: Vec<Recorded<Event>>,
+    /// Whether this was a retry answered from the first attempt.
+    pub replayed: bool,
+}
+
+/// How often a command without an explicit expected version is re-decided after losing a
+/// race to another writer of the same stream.
+const RETRIES: usize = 5;
+
+/// Runs one command through load → decide → append.
+pub(crate) async fn execute(
+    store: &Store,
+    now: Timestamp,
+    issued: Issued,
+    command: Command,
+) -> Result<Committed, EngineError> {
+    let stream = codec::stream_id(command.stream());
+    if let Some(key) = &issued.idempotency_key
+        && let Some((original, receipt)) = store.idempotent_receipt(key)?
+    {
+        // A retry is recognised before the rules run again: the first answer stands.
+        if original != stream {
+            return Err(EngineError::IdempotencyKeyReused {
+                original_stream: original,
+            });
+        }
+        return replayed(store, receipt);
+    }
+    let ctx = Context {
+        actor: issued.actor.clone(),
+        occurred_at: issued.occurred_at.unwrap_or(now),
+        now,
+    };
+    for _ in 0..RETRIES {
+        let (version, events) = decide(store, &ctx, &command)?;
+        let expected = issued.expected.unwrap_or(ExpectedVersion::Exact(version));
+        let new_events = events
+            .iter()
+            .map(|e| codec::new_event(e, ctx.occurred_at))
+            .collect();
+        let mut request =
+            AppendRequest::new(stream.clone(), expected, issued.actor.as_str(), new_events)?;
+        if let Some(key) = &issued.idempotency_key {
+            request = request.with_idempotency_key(key.clone())?;
+        }
+        match store.append(request).await? {
+            AppendOutcome::Committed(receipt) => {
+                let events = read_back(store, receipt)?;
+                return Ok(Committed {
+                    receipt,
+                    events,
+                    replayed: false,
+                });
+            }
+            AppendOutcome::Replayed(receipt) => return replayed(store, receipt),
+            AppendOutcome::IdempotencyKeyReused { original_stream } => {
+                return Err(EngineError::IdempotencyKeyReused { original_stream });
+            }
+            AppendOutcome::Conflict { expected, actual } => {
+                if issued.expected.is_some() {
+                    return Err(EngineError::Conflict {
+                        stream,
+                        expected,
+                        actual,
+                    });
+                }
+                // Another writer got in between our read and our write: decide again on
+                // the newer state.
+            }
+        }
+    }
+    let actual = store.stream_version(&stream)?;
+    Err(EngineError::Conflict {
+        stream,
+        expected: ExpectedVersion::Any,
+        actual,
+    })
+}
+
+fn replayed(store: &Store, receipt: Receipt) -> Result<Committed, EngineError> {
+    Ok(Committed {
+        receipt,
+        events: read_back(store, receipt)?,
+        replayed: true,
+    })
+}
+
+fn read_back(store: &Store, receipt: Receipt) -> Result<Vec<Recorded<Event>>, EngineError> {
+    let count = (receipt.last_seq - receipt.first_seq + 1) as usize;
+    store
+        .read_all(receipt.first_seq, count)?
+        .iter()
+        .map(codec::decode)
+        .collect()
+}
+
+/// Loads what the command's rules read and decides; returns the stream version it saw.
+fn decide(
+    store: &Store,
+    ctx: &Context,
+    command: &Command,
+) -> Result<(u64, Vec<Event>), EngineError> {
+    match command {
+        Command::Account(id, c) => {
+            let (version, account) = load_account(store, *id)?;
+            let events = account.decide(ctx, c.clone())?;
+            Ok((
+                version,
+                events.into_iter().map(|e| Event::Account(*id, e)).collect(),
+            ))
+        }
+        Command::Opportunity(id, c) => {
+            let (version, deal) = load_opportunity(store, *id)?;
+            let account_id = match (deal.account(), c) {
+                (Some(a), _) => a,
+                (None, OpportunityCommand::Open(o)) => o.account,
+                (None, _) => return Err(DomainError::OpportunityNotOpened.into()),
+            };
+            let (_, account) = load_account(store, account_id)?;
+            let (_, pipeline) = load_pipeline(store)?;
+            let deps = OpportunityDeps {
+                account: &account,
+                pipeline: pipeline.current.as_ref(),
+            };
+            let events = deal.decide(ctx, deps, c.clone())?;
+            Ok((
+                version,
+                events
+                    .into_iter()
+                    .map(|e| Event::Opportunity(*id, e))
+                    .collect(),
+            ))
+        }
+        Command::DefinePipeline { stages, outcomes } => {
+            let (version, pipeline) = load_pipeline(store)?;
+            let events = pipeline.decide(ctx, stages.clone(), outcomes.clone())?;
+            Ok((version, events.into_iter().map(Event::Pipeline).collect()))
+        }
+    }
+}
+
+/// Every event of a stream, decoded.
+pub(crate) fn load_stream(
+    store: &Store,
+    name: StreamName,
+) -> Result<Vec<Recorded<Event>>, EngineError> {
+    let stream = codec::stream_id(name);
+    let mut out = Vec::new();
+    loop {
+        let from = out.len() as u64 + 1;
+        let page = store.read_stream(&stream, from, Direction::Forward, 1024)?;
+        let done = page.len() < 1024;
+        for e in &page {
+            out.push(codec::decode(e)?);
+        }
+        if done {
+            return Ok(out);
+        }
+    }
+}
+
+/// An account's state and stream version.
+pub(crate) fn load_account(store: &Store, id: AccountId) -> Result<(u64, Account), EngineError> {
+    let events = load_stream(store, StreamName::Account(id))?;
+    let mut account = Account::default();
+    for r in &events {
+        if let Event::Account(_, e) = &r.event {
+            account.apply(&r.with(e.clone()));
+        }
+    }
+    Ok((events.len() as u64, account))
+}
+
+/// An opportunity's state and stream version.
+pub(crate) fn load_opportunity(
+    store: &Store,
+    id: OpportunityId,
+) -> Result<(u64, Opportunity), EngineError> {
+    let events = load_stream(store, StreamName::Opportunity(id))?;
+    let mut deal = Opportunity::default();
+    for r in &events {
+        if let Event::Opportunity(_, e) = &r.event {
+            deal.apply(&r.with(e.clone()));
+        }
+    }
+    Ok((events.len() as u64, deal))
+}
+
+/// The pipeline definition in force and its stream version.
+pub(crate) fn load_pipeline(store: &Store) -> Result<(u64, PipelineState), EngineError> {
+    let events = load_stream(store, StreamName::Pipeline)?;
+    let mut state = PipelineState::default();
+    for r in &events {
+        if let Event::Pipeline(e) = &r.event {
+            state.apply(&r.with(e.clone()));
+        }
+    }
+    Ok((events.len() as u64, state))
+}

@@ -1,0 +1,59 @@
+//! Errors of the engine: refusals the caller can act on, and failures it cannot.
+
+use dealtrail_domain::{DecodeError, DomainError};
+use dealtrail_store::{ExpectedVersion, InvalidRequest, SnapshotError, StoreError, StreamId};
+
+/// Why a command or a query did not go through.
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The business rules refuse the command; nothing was written.
+    #[error(transparent)]
+    Rejected(#[from] DomainError),
+    /// The stream moved on since the caller read it; nothing was written.
+    #[error("version conflict on {stream}: expected {expected}, the stream is at {actual}")]
+    Conflict {
+        /// The stream.
+        stream: StreamId,
+        /// What the caller expected.
+        expected: ExpectedVersion,
+        /// What the stream holds.
+        actual: u64,
+    },
+    /// The idempotency key was already used for another stream; nothing was written.
+    #[error("idempotency key already used for stream {original_stream}")]
+    IdempotencyKeyReused {
+        /// The stream it was used for.
+        original_stream: StreamId,
+    },
+    /// The request is malformed (stream id, actor, sizes); nothing was written.
+    #[error(transparent)]
+    Invalid(#[from] InvalidRequest),
+    /// A stored event cannot be decoded by this build.
+    #[error("event {seq} cannot be decoded: {source}")]
+    Decode {
+        /// Its sequence number.
+        seq: u64,
+        /// Why.
+        source: DecodeError,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The engine is shutting down.
+    #[error("the engine is shutting down")]
+    ShuttingDown,
+}
+
+impl From<SnapshotError> for EngineError {
+    fn from(e: SnapshotError) -> Self {
+        match e {
+            SnapshotError::Invalid(i) => EngineError::Invalid(i),
+            SnapshotError::Store(s) => EngineError::Store(s),
+            other => EngineError::Store(StoreError::Corrupt {
+                location: "snapshot".into(),
+                detail: other.to_string(),
+            }),
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! The application core of dealtrail: opens the store, runs every command through the same
+//! path (load → decide → append with the version read), and hosts the read models (catch-up,
+//! live, snapshots, rebuilds, as-of). The GraphQL server and the command line talk to this
+//! crate only.
+
+mod codec;
+mod command;
+mod error;
+mod runner;
+
+use std::path::PathBuf;
+
+use dealtrail_domain::Timestamp;
+use dealtrail_funnel::SalesPipeline;
+use dealtrail_store::{Config, Store};
+
+pub use codec::decode;
+pub use command::{Command, Committed, Issued};
+pub use error::EngineError;
+pub use runner::{ProjectionHost, RunnerConfig};
+
+/// How to open an engine.
+#[derive(Clone)]
+pub struct EngineConfig {
+    /// The store's configuration (data folder, clock, cache).
+    pub store: Config,
+    /// How the read models are saved.
+    pub runner: RunnerConfig,
+}
+
+impl EngineConfig {
+    /// Defaults for a data folder.
+    pub fn new(path: impl Into<PathBuf>) -> EngineConfig {
+        EngineConfig {
+            store: Config::new(path),
+            runner: RunnerConfig::default(),
+        }
+    }
+}
+
+/// Lock stripes that serialise commands on the same stream (see [`Engine::execute`]).
+const STRIPES: usize = 256;
+
+/// One open data folder with its read models.
+pub struct Engine {
+    store: Store,
+    sales: ProjectionHost<SalesPipeline>,
+    stripes: Vec<tokio::sync::Mutex<()>>,
+}
+
+impl Engine {
+    /// Opens the store and brings the read models up to date; call it inside a tokio runtime.
+    pub fn open(config: EngineConfig) -> Result<Engine, EngineError> {
+        let store = Store::open(config.store)?;
+        let sales = ProjectionHost::start(store.clone(), config.runner)?;
+        let stripes = (0..STRIPES).map(|_| tokio::sync::Mutex::new(())).collect();
+        Ok(Engine {
+            store,
+            sales,
+            stripes,
+        })
+    }
+
+    /// Runs a command; once it returns, the read models reflect it (read-your-writes).
+    ///
+    /// Commands on the same stream take turns (a lock stripe per stream hash), so writers in
+    /// this process do not race each other into conflicts and retries; the expected-version
+    /// check in the store still guards against anything else.
+    pub async fn execute(
+        &self,
+        issued: Issued,
+        command: Command,
+    ) -> Result<Committed, EngineError> {
+        let now = Timestamp(dealtrail_store::Timestamp::now().0);
+        let stripe = {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            command.stream().hash(&mut h);
+            (h.finish() % STRIPES as u64) as usize
+        };
+        let turn = self.stripes[stripe].lock().await;
+        let committed = command::execute(&self.store, now, issued, command).await?;
+        drop(turn);
+        self.sales.wait_for(committed.receipt.last_seq).await?;
+        Ok(committed)
+    }
+
+    /// The event log, for audit reads and verification.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The pipeline and funnel read model.
+    pub fn sales(&self) -> &ProjectionHost<SalesPipeline> {
+        &self.sales
+    }
+
+    /// Stops following the log, snapshots the read models and flushes the store.
+    pub async fn shutdown(&self) -> Result<(), EngineError> {
+        self.sales.shutdown().await?;
+        self.store.close()?;
+        Ok(())
+    }
+}

@@ -1,0 +1,266 @@
+//! The projection runner: feeds a read model from the store (catch-up from its snapshot, then
+//! live), snapshots it every N events and on shutdown, rebuilds it on demand, and folds log
+//! prefixes for "as recorded by" questions.
+
+use std::sync::{Arc, Mutex, RwLock};
+
+use dealtrail_domain::{Projection, Timestamp};
+use dealtrail_store::{LogFilter, Store};
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
+
+use crate::codec;
+use crate::error::EngineError;
+
+/// How often a read model is saved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunnerConfig {
+    /// Save a snapshot after this many events.
+    pub snapshot_every: u64,
+    /// Snapshots kept per read model (older ones are pruned); "as recorded by" replays start
+    /// from the newest kept snapshot at or before the moment asked.
+    pub keep_snapshots: usize,
+}
+
+impl Default for RunnerConfig {
+    fn default() -> Self {
+        RunnerConfig {
+            snapshot_every: 100_000,
+            keep_snapshots: 16,
+        }
+    }
+}
+
+struct Shared<P> {
+    state: RwLock<P>,
+    /// The last sequence number folded in.
+    applied: watch::Sender<u64>,
+    /// Why the live fold stopped, if it failed.
+    failure: Mutex<Option<String>>,
+}
+
+/// A read model kept up to date from the log.
+pub struct ProjectionHost<P: Projection> {
+    store: Store,
+    config: RunnerConfig,
+    shared: Arc<Shared<P>>,
+    stop: Mutex<Option<oneshot::Sender<()>>>,
+    task: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl<P: Projection + Sync> ProjectionHost<P> {
+    /// Restores the newest snapshot (or starts empty), catches up with the log, and starts
+    /// following it live on the current tokio runtime.
+    pub fn start(store: Store, config: RunnerConfig) -> Result<ProjectionHost<P>, EngineError> {
+        let (mut state, mut seq) = restore::<P>(&store, u64::MAX)?;
+        let head = store.head().seq;
+        fold(&store, &mut state, &mut seq, head)?;
+        let shared = Arc::new(Shared {
+            state: RwLock::new(state),
+            applied: watch::channel(seq).0,
+            failure: Mutex::new(None),
+        });
+        let (stop_tx, stop_rx) = oneshot::channel();
+        let task = tokio::spawn(follow(store.clone(), config, shared.clone(), seq, stop_rx));
+        Ok(ProjectionHost {
+            store,
+            config,
+            shared,
+            stop: Mutex::new(Some(stop_tx)),
+            task: Mutex::new(Some(task)),
+        })
+    }
+
+    /// Reads the live model.
+    pub fn read<R>(&self, f: impl FnOnce(&P) -> R) -> Result<R, EngineError> {
+        if let Some(reason) = self.shared.failure.lock().ok().and_then(|f| f.clone()) {
+            return Err(EngineError::Store(dealtrail_store::StoreError::Corrupt {
+                location: format!("projection {}", P::NAME),
+                detail: reason,
+            }));
+        }
+        let state = self
+            .shared
+            .state
+            .read()
+            .map_err(|_| EngineError::ShuttingDown)?;
+        Ok(f(&state))
+    }
+
+    /// The last sequence number folded into the live model.
+    pub fn applied(&self) -> u64 {
+        *self.shared.applied.borrow()
+    }
+
+    /// Waits until the live model has folded `seq` (read-your-writes after a command).
+    pub async fn wait_for(&self, seq: u64) -> Result<(), EngineError> {
+        let mut rx = self.shared.applied.subscribe();
+        rx.wait_for(|applied| *applied >= seq)
+            .await
+            .map(|_| ())
+            .map_err(|_| EngineError::ShuttingDown)
+    }
+
+    /// The model as it stood after event `seq`: from the newest snapshot at or before it,
+    /// folding only the events after the snapshot.
+    pub fn at_seq(&self, seq: u64) -> Result<P, EngineError> {
+        let (mut state, mut folded) = restore::<P>(&self.store, seq)?;
+        fold(&self.store, &mut state, &mut folded, seq)?;
+        Ok(state)
+    }
+
+    /// The model as it stood with what had been recorded by `at` ("what we knew at T").
+    pub fn as_recorded_by(&self, at: Timestamp) -> Result<P, EngineError> {
+        let seq = self
+            .store
+            .seq_recorded_by(dealtrail_store::Timestamp(at.0))?;
+        self.at_seq(seq)
+    }
+
+    /// Drops every snapshot and refolds the whole log; the live model is replaced once the
+    /// new one has caught up.
+    pub fn rebuild(&self) -> Result<u64, EngineError> {
+        self.store.drop_projection(P::NAME)?;
+        let mut state = P::default();
+        let mut seq = 0;
+        let head = self.store.head().seq;
+        fold(&self.store, &mut state, &mut seq, head)?;
+        let mut live = self
+            .shared
+            .state
+            .write()
+            .map_err(|_| EngineError::ShuttingDown)?;
+        // Events that arrived during the rebuild, up to what the live model has seen.
+        let live_seq = *self.shared.applied.borrow();
+        fold(&self.store, &mut state, &mut seq, live_seq)?;
+        *live = state;
+        drop(live);
+        self.store.save_snapshot(
+            P::NAME,
+            seq,
+            &self.snapshot_bytes()?,
+            self.config.keep_snapshots,
+        )?;
+        Ok(seq)
+    }
+
+    fn snapshot_bytes(&self) -> Result<Vec<u8>, EngineError> {
+        self.read(|p| p.snapshot())
+    }
+
+    /// Stops following the log and saves a final snapshot.
+    pub async fn shutdown(&self) -> Result<(), EngineError> {
+        if let Some(stop) = self.stop.lock().ok().and_then(|mut s| s.take()) {
+            let _ = stop.send(());
+        }
+        let task = self.task.lock().ok().and_then(|mut t| t.take());
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+        let seq = self.applied();
+        if seq > 0 {
+            let bytes = self.snapshot_bytes()?;
+            self.store
+                .save_snapshot(P::NAME, seq, &bytes, self.config.keep_snapshots)?;
+        }
+        Ok(())
+    }
+}
+
+impl<P: Projection> Drop for ProjectionHost<P> {
+    fn drop(&mut self) {
+        // Without this the follower task would keep the store open after the engine is gone.
+        if let Some(stop) = self.stop.lock().ok().and_then(|mut s| s.take()) {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// The newest usable snapshot at or before `seq`, or an empty model. A snapshot written by
+/// another version of the projection is discarded, never misread.
+fn restore<P: Projection>(store: &Store, seq: u64) -> Result<(P, u64), EngineError> {
+    match store.load_snapshot(P::NAME, seq)? {
+        Some(snapshot) => match P::restore(&snapshot.bytes) {
+            Some(state) => Ok((state, snapshot.seq)),
+            None => {
+                tracing::warn!(
+                    projection = P::NAME,
+                    "snapshot of another version discarded; rebuilding from the log"
+                );
+                store.drop_projection(P::NAME)?;
+                Ok((P::default(), 0))
+            }
+        },
+        None => Ok((P::default(), 0)),
+    }
+}
+
+/// Folds events after `*seq` up to `until` into `state`.
+fn fold<P: Projection>(
+    store: &Store,
+    state: &mut P,
+    seq: &mut u64,
+    until: u64,
+) -> Result<(), EngineError> {
+    if *seq >= until {
+        return Ok(());
+    }
+    for event in store.iter_from(*seq + 1) {
+        let event = event?;
+        if event.seq > until {
+            break;
+        }
+        state.apply(&codec::decode(&event)?);
+        *seq = event.seq;
+    }
+    Ok(())
+}
+
+async fn follow<P: Projection + Sync>(
+    store: Store,
+    config: RunnerConfig,
+    shared: Arc<Shared<P>>,
+    from: u64,
+    mut stop: oneshot::Receiver<()>,
+) {
+    let mut subscription = store.subscribe(from + 1, LogFilter::default());
+    let mut since_snapshot = 0u64;
+    loop {
+        let next = tokio::select! {
+            _ = &mut stop => return,
+            next = subscription.next() => next,
+        };
+        let Some(next) = next else { return };
+        let decoded = next
+            .map_err(EngineError::from)
+            .and_then(|e| codec::decode(&e));
+        let recorded = match decoded {
+            Ok(r) => r,
+            Err(e) => {
+                // A model that skipped an event would answer wrongly; stop and say why.
+                tracing::error!(projection = P::NAME, error = %e, "projection stopped");
+                if let Ok(mut f) = shared.failure.lock() {
+                    *f = Some(e.to_string());
+                }
+                return;
+            }
+        };
+        let seq = recorded.seq;
+        match shared.state.write() {
+            Ok(mut state) => state.apply(&recorded),
+            Err(_) => return,
+        }
+        shared.applied.send_replace(seq);
+        since_snapshot += 1;
+        if since_snapshot >= config.snapshot_every {
+            since_snapshot = 0;
+            let bytes = match shared.state.read() {
+                Ok(state) => state.snapshot(),
+                Err(_) => return,
+            };
+            if let Err(e) = store.save_snapshot(P::NAME, seq, &bytes, config.keep_snapshots) {
+                tracing::warn!(projection = P::NAME, error = %e, "snapshot not saved");
+            }
+        }
+    }
+}

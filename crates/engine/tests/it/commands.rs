@@ -1,0 +1,146 @@
+//! The command path: decide on the stored state, append with the version read.
+
+use dealtrail_domain::*;
+use dealtrail_engine::{EngineError, Issued};
+use dealtrail_funnel::{DealFilter, DealSort};
+use dealtrail_store::ExpectedVersion;
+
+use super::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_is_decided_on_stored_state_and_visible_when_it_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(dir.path(), 1000);
+    setup(&engine).await;
+    let opened = engine.execute(rep(), open(1, 50_000)).await.unwrap();
+    assert_eq!(opened.events.len(), 1);
+    assert_eq!(opened.receipt.first_version, 1);
+    let moved = engine.execute(rep(), move_to(1, "Solution")).await.unwrap();
+    let Event::Opportunity(_, opportunity::OpportunityEvent::StageChanged(change)) =
+        &moved.events[0].event
+    else {
+        panic!("{:?}", moved.events)
+    };
+    assert_eq!(change.movement, Movement::Skip { skipped: 1 });
+    assert_eq!(moved.events[0].actor.as_str(), "anna");
+    // Read-your-writes: the list already shows the move.
+    let rows = engine
+        .sales()
+        .read(|m| {
+            m.list(
+                &DealFilter::default(),
+                DealSort::OpenedAt,
+                false,
+                Timestamp(i64::MAX),
+            )
+        })
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].stage.as_str(), "Solution");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rule_violations_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(dir.path(), 1000);
+    setup(&engine).await;
+    let head = engine.store().head().seq;
+    let err = engine.execute(rep(), move_to(7, "Bid")).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            EngineError::Rejected(DomainError::OpportunityNotOpened)
+        ),
+        "{err}"
+    );
+    engine.execute(rep(), open(1, 10)).await.unwrap();
+    let err = engine
+        .execute(rep(), move_to(1, "Heaven"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, EngineError::Rejected(DomainError::UnknownStage { .. })),
+        "{err}"
+    );
+    assert_eq!(engine.store().head().seq, head + 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_expected_version_is_a_conflict() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(dir.path(), 1000);
+    setup(&engine).await;
+    engine.execute(rep(), open(1, 10)).await.unwrap();
+    engine.execute(rep(), follow_up(1)).await.unwrap();
+    let stale = Issued {
+        expected: Some(ExpectedVersion::Exact(1)),
+        ..rep()
+    };
+    let err = engine.execute(stale, follow_up(1)).await.unwrap_err();
+    assert!(
+        matches!(err, EngineError::Conflict { actual: 2, .. }),
+        "{err}"
+    );
+    let fresh = Issued {
+        expected: Some(ExpectedVersion::Exact(2)),
+        ..rep()
+    };
+    engine.execute(fresh, follow_up(1)).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_with_the_same_key_returns_the_first_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(dir.path(), 1000);
+    setup(&engine).await;
+    let keyed = || Issued {
+        idempotency_key: Some("open-1".into()),
+        ..rep()
+    };
+    let first = engine.execute(keyed(), open(1, 10)).await.unwrap();
+    // Deciding again would fail (already opened); the retry is answered from the log.
+    let again = engine.execute(keyed(), open(1, 10)).await.unwrap();
+    assert!(again.replayed && !first.replayed);
+    assert_eq!(again.receipt, first.receipt);
+    assert_eq!(again.events, first.events);
+    let elsewhere = engine.execute(keyed(), open(2, 10)).await.unwrap_err();
+    assert!(
+        matches!(elsewhere, EngineError::IdempotencyKeyReused { .. }),
+        "{elsewhere}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writers_of_one_deal_are_all_applied_in_turn() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = std::sync::Arc::new(engine(dir.path(), 1000));
+    setup(&engine).await;
+    engine.execute(rep(), open(1, 10)).await.unwrap();
+    let tasks: Vec<_> = (0..4)
+        .map(|_| {
+            let engine = engine.clone();
+            tokio::spawn(async move {
+                for _ in 0..5 {
+                    engine.execute(rep(), follow_up(1)).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let stream = dealtrail_store::StreamId::parse(format!("opportunity-{}", deal(1))).unwrap();
+    assert_eq!(engine.store().stream_version(&stream).unwrap(), 21);
+    let rows = engine
+        .sales()
+        .read(|m| {
+            m.list(
+                &DealFilter::default(),
+                DealSort::OpenedAt,
+                false,
+                Timestamp(i64::MAX),
+            )
+        })
+        .unwrap();
+    assert_eq!(rows[0].follow_ups, 20);
+}
