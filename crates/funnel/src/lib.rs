@@ -7,7 +7,9 @@
 mod model;
 mod query;
 
-pub use model::{AccountFacts, Deal, History, Position, SalesPipeline, Step, StepKind};
+pub use model::{
+    AccountFacts, Change, Cut, Deal, History, Position, SalesPipeline, Step, StepKind,
+};
 pub use query::{
     ClosedSummary, Cohort, DealFilter, DealSort, DealView, Durations, FunnelQuery, FunnelReport,
     SizeBand, StageRow, Transition, Velocity,

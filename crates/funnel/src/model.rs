@@ -1,9 +1,9 @@
 //! The fold: what the pipeline and the funnel keep of every deal and account.
 //!
-//! Each deal keeps its history (stage steps, amounts, owners, close dates) with the business
-//! time of each change, so that "as occurred by T" questions are answered from the same
-//! state without refolding the log: a deal's state at T is its history filtered to changes
-//! that occurred by T, applied in log order.
+//! Each deal keeps its history (stage steps, amounts, owners, close dates) with the log
+//! position and business time of each change, so that "as occurred by T" and "as recorded by
+//! T" questions are answered from the live state without refolding the log: a deal's state
+//! at a [`Cut`] is its history filtered to the changes the cut admits, applied in log order.
 
 use std::collections::BTreeMap;
 
@@ -77,9 +77,45 @@ pub struct Step {
     pub kind: StepKind,
 }
 
-/// A value that changes over time, with the business time of each change (in log order).
+/// A moment to look from: changes count only if they occurred by `occurred_by` **and** were
+/// recorded at or before sequence number `recorded_through`. The live model answers for any
+/// cut without refolding the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cut {
+    /// Business-time limit (occurred clock).
+    pub occurred_by: Timestamp,
+    /// Log-position limit (recorded clock, as a sequence number).
+    pub recorded_through: u64,
+}
+
+impl Cut {
+    /// Everything known.
+    pub const ALL: Cut = Cut {
+        occurred_by: Timestamp(i64::MAX),
+        recorded_through: u64::MAX,
+    };
+
+    /// Everything that had occurred by `t`, as known now.
+    pub fn occurred_by(t: Timestamp) -> Cut {
+        Cut {
+            occurred_by: t,
+            recorded_through: u64::MAX,
+        }
+    }
+
+    /// Whether a change recorded at `seq` that occurred at `at` counts.
+    pub fn admits(&self, seq: u64, at: Timestamp) -> bool {
+        at <= self.occurred_by && seq <= self.recorded_through
+    }
+}
+
+/// One change of a value: log position, business time, new value.
+pub type Change<T> = (u64, Timestamp, T);
+
+/// A value that changes over time, with the position and business time of each change (in
+/// log order).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct History<T>(pub Vec<(Timestamp, T)>);
+pub struct History<T>(pub Vec<Change<T>>);
 
 impl<T> Default for History<T> {
     fn default() -> Self {
@@ -88,14 +124,18 @@ impl<T> Default for History<T> {
 }
 
 impl<T> History<T> {
-    /// The value last set (in log order) by a change that occurred by `t`.
-    pub fn at(&self, t: Timestamp) -> Option<&T> {
-        self.0.iter().rev().find(|(at, _)| *at <= t).map(|(_, v)| v)
+    /// The value last set (in log order) by a change the cut admits.
+    pub fn at(&self, cut: Cut) -> Option<&T> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(seq, at, _)| cut.admits(*seq, *at))
+            .map(|(_, _, v)| v)
     }
 
     /// The latest value.
     pub fn current(&self) -> Option<&T> {
-        self.0.last().map(|(_, v)| v)
+        self.0.last().map(|(_, _, v)| v)
     }
 }
 
@@ -140,10 +180,10 @@ pub struct Position {
 }
 
 impl Deal {
-    /// Where the deal stood as of business time `t` (`None` before its opening).
-    pub fn position_at(&self, t: Timestamp) -> Option<Position> {
+    /// Where the deal stood at a cut (`None` before its opening).
+    pub fn position_at(&self, cut: Cut) -> Option<Position> {
         let mut position: Option<Position> = None;
-        for step in self.steps.iter().filter(|s| s.at <= t) {
+        for step in self.steps.iter().filter(|s| cut.admits(s.seq, s.at)) {
             position = Some(match (&step.kind, position) {
                 (StepKind::Opened(stage), _) => Position {
                     stage: stage.clone(),
@@ -177,39 +217,46 @@ impl Deal {
         position
     }
 
-    /// Follow-ups that occurred by `t`.
-    pub fn follow_ups_by(&self, t: Timestamp) -> usize {
-        self.follow_ups.values().filter(|at| **at <= t).count()
+    /// Follow-ups the cut admits (retractions apply whenever they were recorded).
+    pub fn follow_ups_by(&self, cut: Cut) -> usize {
+        self.follow_ups
+            .iter()
+            .filter(|(seq, at)| cut.admits(**seq, **at))
+            .count()
     }
 
-    /// Distinct contacts engaged by `t`.
-    pub fn contacts_by(&self, t: Timestamp) -> usize {
+    /// Distinct contacts engaged, as far as the cut admits.
+    pub fn contacts_by(&self, cut: Cut) -> usize {
         let mut ids: Vec<ContactId> = self
             .contacts
-            .values()
-            .filter(|(at, _)| *at <= t)
-            .map(|(_, c)| *c)
+            .iter()
+            .filter(|(seq, (at, _))| cut.admits(**seq, *at))
+            .map(|(_, (_, c))| *c)
             .collect();
         ids.sort();
         ids.dedup();
         ids.len()
     }
 
-    /// The last business time anything happened on the deal, by `t`.
-    pub fn last_activity_by(&self, t: Timestamp) -> Option<Timestamp> {
-        let steps = self.steps.iter().map(|s| s.at);
-        let follow_ups = self.follow_ups.values().copied();
-        steps.chain(follow_ups).filter(|at| *at <= t).max()
+    /// The last business time anything happened on the deal, as far as the cut admits.
+    pub fn last_activity_by(&self, cut: Cut) -> Option<Timestamp> {
+        let steps = self.steps.iter().map(|s| (s.seq, s.at));
+        let follow_ups = self.follow_ups.iter().map(|(seq, at)| (*seq, *at));
+        steps
+            .chain(follow_ups)
+            .filter(|(seq, at)| cut.admits(*seq, *at))
+            .map(|(_, at)| at)
+            .max()
     }
 
-    /// How many times the expected close date moved later, by `t`.
-    pub fn slips_by(&self, t: Timestamp) -> usize {
+    /// How many times the expected close date moved later, as far as the cut admits.
+    pub fn slips_by(&self, cut: Cut) -> usize {
         let dates: Vec<Date> = self
             .expected_close
             .0
             .iter()
-            .filter(|(at, _)| *at <= t)
-            .map(|(_, d)| *d)
+            .filter(|(seq, at, _)| cut.admits(*seq, *at))
+            .map(|(_, _, d)| *d)
             .collect();
         dates.windows(2).filter(|w| w[1] > w[0]).count()
     }
@@ -221,6 +268,7 @@ impl Projection for SalesPipeline {
 
     fn apply(&mut self, recorded: &Recorded<Event>) {
         self.last_seq = recorded.seq;
+        let seq = recorded.seq;
         let at = recorded.occurred_at;
         match &recorded.event {
             Event::Pipeline(PipelineEvent::PipelineDefined(p)) => self.pipeline = Some(p.clone()),
@@ -238,9 +286,9 @@ impl Projection for SalesPipeline {
                         at,
                         kind: StepKind::Opened(e.stage.clone()),
                     }],
-                    amounts: History(vec![(at, e.amount)]),
-                    owners: History(vec![(at, e.owner.to_string())]),
-                    expected_close: History(vec![(at, e.expected_close)]),
+                    amounts: History(vec![(seq, at, e.amount)]),
+                    owners: History(vec![(seq, at, e.owner.to_string())]),
+                    expected_close: History(vec![(seq, at, e.expected_close)]),
                     follow_ups: BTreeMap::new(),
                     contacts: BTreeMap::new(),
                 };
@@ -308,13 +356,13 @@ fn apply_to_deal(deal: &mut Deal, seq: u64, at: Timestamp, event: &OpportunityEv
         }
         OpportunityEvent::ForecastRevised(e) => {
             if let Some(a) = e.amount {
-                deal.amounts.0.push((at, a));
+                deal.amounts.0.push((seq, at, a));
             }
             if let Some(d) = e.expected_close {
-                deal.expected_close.0.push((at, d));
+                deal.expected_close.0.push((seq, at, d));
             }
         }
-        OpportunityEvent::OwnerReassigned(e) => deal.owners.0.push((at, e.to.to_string())),
+        OpportunityEvent::OwnerReassigned(e) => deal.owners.0.push((seq, at, e.to.to_string())),
         OpportunityEvent::FollowUpLogged(_) => {
             deal.follow_ups.insert(seq, at);
         }

@@ -8,7 +8,7 @@ use dealtrail_domain::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Deal, Position, SalesPipeline, StepKind};
+use crate::model::{Cut, Deal, Position, SalesPipeline, StepKind};
 
 /// Account size by headcount.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -62,8 +62,8 @@ pub struct DealFilter {
 }
 
 impl DealFilter {
-    /// Whether a deal is in the segment (owner as of `t`; account attributes as known).
-    fn segment_matches(&self, model: &SalesPipeline, deal: &Deal, t: Timestamp) -> bool {
+    /// Whether a deal is in the segment (owner at the cut; account attributes as known).
+    fn segment_matches(&self, model: &SalesPipeline, deal: &Deal, t: Cut) -> bool {
         let facts = model.accounts.get(&deal.account);
         self.owner
             .as_ref()
@@ -144,14 +144,14 @@ pub struct DealView {
 }
 
 impl SalesPipeline {
-    /// The deals matching `filter` as of business time `at` (use the current time for "now"),
-    /// sorted by `sort` (descending if asked).
+    /// The deals matching `filter` at a cut, sorted by `sort` (descending if asked). The
+    /// cut's business time is "now" for counting days in stage.
     pub fn list(
         &self,
         filter: &DealFilter,
         sort: DealSort,
         descending: bool,
-        at: Timestamp,
+        at: Cut,
     ) -> Vec<DealView> {
         let mut rows: Vec<DealView> = self
             .deals
@@ -175,11 +175,13 @@ impl SalesPipeline {
         rows
     }
 
-    /// One deal as of business time `at`.
-    pub fn view(&self, deal: &Deal, at: Timestamp) -> Option<DealView> {
+    /// One deal at a cut.
+    pub fn view(&self, deal: &Deal, at: Cut) -> Option<DealView> {
         let position = deal.position_at(at)?;
         let amount = deal.amounts.at(at).copied()?;
-        let until = position.closed.map_or(at, |(_, closed_at, _)| closed_at);
+        let until = position
+            .closed
+            .map_or(at.occurred_by, |(_, closed_at, _)| closed_at);
         Some(DealView {
             id: deal.id,
             account: deal.account,
@@ -218,9 +220,11 @@ pub struct FunnelQuery {
     pub filter: DealFilter,
     /// Only amounts in this currency are summed (deals in others are counted, not summed).
     pub currency: Currency,
-    /// Look only at what had occurred by this time (the occurred clock). The recorded clock
-    /// is the caller's business: it folds the log prefix and asks the result.
+    /// Look only at what had occurred by this time (the occurred clock).
     pub as_occurred_by: Option<Timestamp>,
+    /// Look only at what had been recorded up to this sequence number (the recorded clock;
+    /// the engine turns a recorded time into the last sequence number recorded by then).
+    pub as_recorded_through: Option<u64>,
 }
 
 /// Duration statistics in days.
@@ -376,6 +380,10 @@ impl SalesPipeline {
             _ => Timestamp(query.to.0 - 1),
         };
         let in_window = |t: Timestamp| t >= query.from && t <= end;
+        let cut = Cut {
+            occurred_by: end,
+            recorded_through: query.as_recorded_through.unwrap_or(u64::MAX),
+        };
 
         let n = stages.len();
         let mut entered = vec![BTreeSet::new(); n];
@@ -398,10 +406,10 @@ impl SalesPipeline {
         let mut other_currency = 0usize;
 
         for deal in self.deals.values() {
-            if deal.opened_at > end || !query.filter.segment_matches(self, deal, end) {
+            if deal.opened_at > end || !query.filter.segment_matches(self, deal, cut) {
                 continue;
             }
-            let Some(amount) = deal.amounts.at(end) else {
+            let Some(amount) = deal.amounts.at(cut) else {
                 continue;
             };
             let amount_minor = if amount.currency() == query.currency {
@@ -421,7 +429,7 @@ impl SalesPipeline {
                     *max = Some(max.map_or(p, |m: usize| m.max(p)));
                 }
             };
-            for step in deal.steps.iter().filter(|s| s.at <= end) {
+            for step in deal.steps.iter().filter(|s| cut.admits(s.seq, s.at)) {
                 let close_stay =
                     |stay: &mut Option<(usize, Timestamp)>, stay_days: &mut Vec<BTreeMap<_, _>>| {
                         if let Some((p, since)) = stay.take()
@@ -435,7 +443,7 @@ impl SalesPipeline {
                         if let StepKind::Reopened(_) = step.kind
                             && in_window(step.at)
                         {
-                            let from = last_outcome(deal, step.seq, end);
+                            let from = last_outcome(deal, step.seq, cut);
                             *transitions.entry((from, s.to_string())).or_default() += 1;
                         }
                         close_stay(&mut stay, &mut stay_days);
@@ -501,7 +509,7 @@ impl SalesPipeline {
                     won_in_window.insert(deal.id);
                 }
             }
-            let position = deal.position_at(end);
+            let position = deal.position_at(cut);
             if let (Some((p, since)), Some(Position { closed: None, .. })) = (stay, &position) {
                 ages[p].push(days(since, end));
             }
@@ -631,11 +639,11 @@ impl SalesPipeline {
     }
 }
 
-/// The outcome a reopened deal comes back from, as known at `end`.
-fn last_outcome(deal: &Deal, before_seq: u64, end: Timestamp) -> String {
+/// The outcome a reopened deal comes back from, as known at the cut.
+fn last_outcome(deal: &Deal, before_seq: u64, cut: Cut) -> String {
     deal.steps
         .iter()
-        .filter(|s| s.seq < before_seq && s.at <= end)
+        .filter(|s| s.seq < before_seq && cut.admits(s.seq, s.at))
         .filter_map(|s| match &s.kind {
             StepKind::Closed { outcome, .. } => Some(outcome.to_string()),
             _ => None,

@@ -2,7 +2,7 @@
 
 use dealtrail_domain::*;
 use dealtrail_engine::{EngineError, Issued};
-use dealtrail_funnel::{DealFilter, DealSort};
+use dealtrail_funnel::{Cut, DealFilter, DealSort};
 use dealtrail_store::ExpectedVersion;
 
 use super::*;
@@ -31,7 +31,7 @@ async fn a_command_is_decided_on_stored_state_and_visible_when_it_returns() {
                 &DealFilter::default(),
                 DealSort::OpenedAt,
                 false,
-                Timestamp(i64::MAX),
+                Cut::ALL,
             )
         })
         .unwrap();
@@ -138,7 +138,7 @@ async fn concurrent_writers_of_one_deal_are_all_applied_in_turn() {
                 &DealFilter::default(),
                 DealSort::OpenedAt,
                 false,
-                Timestamp(i64::MAX),
+                Cut::ALL,
             )
         })
         .unwrap();

@@ -2,7 +2,7 @@
 
 use dealtrail_domain::opportunity::{FollowUpLogged, OpportunityEvent};
 use dealtrail_domain::*;
-use dealtrail_funnel::{DealFilter, DealSort, SizeBand, StageRow};
+use dealtrail_funnel::{Cut, DealFilter, DealSort, SizeBand, StageRow};
 
 use super::*;
 
@@ -215,13 +215,18 @@ fn deal_list_filters_sorts_and_counts_activity() {
         },
         DealSort::Amount,
         true,
-        day(30),
+        Cut::occurred_by(day(30)),
     );
     assert_eq!(open.len(), 1);
     assert_eq!(open[0].id, deal(3));
     assert_eq!((open[0].follow_ups, open[0].days_in_stage), (1, 27));
     assert_eq!(open[0].last_activity, Some(day(12)));
-    let all = model.list(&DealFilter::default(), DealSort::Amount, true, day(30));
+    let all = model.list(
+        &DealFilter::default(),
+        DealSort::Amount,
+        true,
+        Cut::occurred_by(day(30)),
+    );
     assert_eq!(
         all.iter().map(|d| d.amount_minor).collect::<Vec<_>>(),
         vec![100_000, 50_000, 20_000]
@@ -238,8 +243,11 @@ fn deal_list_filters_sorts_and_counts_activity() {
             }),
         ),
     );
-    let view = &log
-        .fold()
-        .list(&DealFilter::default(), DealSort::OpenedAt, false, day(30))[2];
+    let view = &log.fold().list(
+        &DealFilter::default(),
+        DealSort::OpenedAt,
+        false,
+        Cut::occurred_by(day(30)),
+    )[2];
     assert_eq!((view.follow_ups, view.last_activity), (0, Some(day(3))));
 }

@@ -158,5 +158,6 @@ pub fn query(from: i64, to: i64) -> dealtrail_funnel::FunnelQuery {
         filter: Default::default(),
         currency: Currency::USD,
         as_occurred_by: None,
+        as_recorded_through: None,
     }
 }
