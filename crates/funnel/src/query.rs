@@ -1,14 +1,14 @@
 //! Questions asked of the read model: deal lists and the funnel. Definitions are in
 //! `docs/analytics.md`; every number here can be recomputed by hand from the events.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use dealtrail_domain::{
-    AccountId, Currency, Date, OpportunityId, OrgUnitId, Outcome, StageName, Timestamp,
+    AccountId, Currency, Date, Money, OpportunityId, OrgUnitId, Outcome, StageName, Timestamp,
 };
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Cut, Deal, Position, SalesPipeline, StepKind};
+use crate::model::{Cut, Deal, SalesPipeline, StepKind};
 
 /// Account size by headcount.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -367,13 +367,14 @@ fn days(from: Timestamp, to: Timestamp) -> f64 {
 impl SalesPipeline {
     /// The funnel for one window; see `docs/analytics.md` for every definition.
     pub fn funnel(&self, query: &FunnelQuery) -> FunnelReport {
-        let stages: Vec<StageName> = self
-            .pipeline
-            .as_ref()
-            .map(|p| p.stages.clone())
-            .unwrap_or_default();
+        let stages: &[StageName] = self.pipeline.as_ref().map_or(&[], |p| &p.stages);
+        let n = stages.len();
         let pos = |s: &StageName| stages.iter().position(|x| x == s);
-        let won_pos = stages.len();
+        // Codes in the transition matrix: open stages 0..n, outcomes n.., unknown stages last.
+        let outcome_code = |o: Outcome| n + Outcome::ALL.iter().position(|x| *x == o).unwrap_or(0);
+        let unknown_code = n + Outcome::ALL.len();
+        let code = |s: &StageName| pos(s).unwrap_or(unknown_code);
+        let won_pos = n;
         // Everything is judged as of the window's end, or earlier if asked.
         let end = match query.as_occurred_by {
             Some(t) if t.0 < query.to.0 - 1 => t,
@@ -385,18 +386,16 @@ impl SalesPipeline {
             recorded_through: query.as_recorded_through.unwrap_or(u64::MAX),
         };
 
-        let n = stages.len();
-        let mut entered = vec![BTreeSet::new(); n];
+        let mut entered = vec![(0usize, 0i64); n];
         let mut entries = vec![0usize; n];
-        let mut reached = vec![BTreeSet::new(); n];
-        let mut amount_of: BTreeMap<OpportunityId, i64> = BTreeMap::new();
-        let mut stay_days: Vec<BTreeMap<OpportunityId, f64>> = vec![BTreeMap::new(); n];
+        let mut reached = vec![(0usize, 0i64); n];
+        let mut won_reached = 0usize;
+        let mut stay_days: Vec<Vec<f64>> = vec![Vec::new(); n];
         let mut ages: Vec<Vec<f64>> = vec![Vec::new(); n];
         let mut regressions = vec![0usize; n];
         let mut skips = vec![0usize; n];
         let mut skipped_over = vec![0usize; n];
-        let mut transitions: BTreeMap<(String, String), usize> = BTreeMap::new();
-        let mut won_in_window = BTreeSet::new();
+        let mut transitions: BTreeMap<(usize, usize), usize> = BTreeMap::new();
         let mut cohort = Cohort::default();
         let mut cohort_reached = vec![0usize; n];
         let (mut cohort_won, mut cohort_other, mut cohort_open) = (0usize, 0usize, 0usize);
@@ -404,6 +403,9 @@ impl SalesPipeline {
         let mut cycles = Vec::new();
         let (mut open_deals, mut open_amount) = (0usize, 0i64);
         let mut other_currency = 0usize;
+        // Per-deal scratch, reused.
+        let mut deal_entered = vec![false; n];
+        let mut deal_stay = vec![None::<f64>; n];
 
         for deal in self.deals.values() {
             if deal.opened_at > end || !query.filter.segment_matches(self, deal, cut) {
@@ -418,130 +420,129 @@ impl SalesPipeline {
                 other_currency += 1;
                 0
             };
-            amount_of.insert(deal.id, amount_minor);
-
-            // Walk the deal's steps up to the end, tracking the open stay.
+            deal_entered.iter_mut().for_each(|e| *e = false);
+            deal_stay.iter_mut().for_each(|d| *d = None);
             let mut stay: Option<(usize, Timestamp)> = None;
+            let mut closed_at: Option<(Outcome, Timestamp, Option<Money>)> = None;
             let mut max_reached: Option<usize> = None;
             let mut ever_max: Option<usize> = None;
-            let credit = |p: usize, at: Timestamp, max: &mut Option<usize>| {
-                if in_window(at) {
-                    *max = Some(max.map_or(p, |m: usize| m.max(p)));
-                }
-            };
+            let mut admitted = 0usize;
             for step in deal.steps.iter().filter(|s| cut.admits(s.seq, s.at)) {
-                let close_stay =
-                    |stay: &mut Option<(usize, Timestamp)>, stay_days: &mut Vec<BTreeMap<_, _>>| {
-                        if let Some((p, since)) = stay.take()
-                            && in_window(step.at)
-                        {
-                            *stay_days[p].entry(deal.id).or_insert(0.0) += days(since, step.at);
+                admitted += 1;
+                let window = in_window(step.at);
+                // Every step ends the stay in progress.
+                if let Some((p, since)) = stay.take()
+                    && window
+                {
+                    *deal_stay[p].get_or_insert(0.0) += days(since, step.at);
+                }
+                let entry = match &step.kind {
+                    StepKind::Opened(s) => pos(s),
+                    StepKind::Reopened(s) => {
+                        if window {
+                            let from = closed_at.map_or(unknown_code, |(o, _, _)| outcome_code(o));
+                            *transitions.entry((from, code(s))).or_default() += 1;
                         }
-                    };
-                match &step.kind {
-                    StepKind::Opened(s) | StepKind::Reopened(s) => {
-                        if let StepKind::Reopened(_) = step.kind
-                            && in_window(step.at)
-                        {
-                            let from = last_outcome(deal, step.seq, cut);
-                            *transitions.entry((from, s.to_string())).or_default() += 1;
-                        }
-                        close_stay(&mut stay, &mut stay_days);
-                        if let Some(p) = pos(s) {
-                            stay = Some((p, step.at));
-                            if in_window(step.at) {
-                                entered[p].insert(deal.id);
-                                entries[p] += 1;
-                            }
-                            credit(p, step.at, &mut max_reached);
-                            ever_max = Some(ever_max.map_or(p, |m: usize| m.max(p)));
-                        }
+                        pos(s)
                     }
                     StepKind::Moved { from, to } => {
-                        close_stay(&mut stay, &mut stay_days);
-                        if in_window(step.at) {
-                            *transitions
-                                .entry((from.to_string(), to.to_string()))
-                                .or_default() += 1;
-                        }
                         let (f, t) = (pos(from), pos(to));
-                        if let (Some(f), Some(t)) = (f, t)
-                            && in_window(step.at)
-                        {
-                            if t < f {
-                                regressions[f] += 1;
-                            } else if t > f + 1 {
-                                skips[f] += 1;
-                                for over in skipped_over.iter_mut().take(t).skip(f + 1) {
-                                    *over += 1;
+                        if window {
+                            *transitions.entry((code(from), code(to))).or_default() += 1;
+                            if let (Some(f), Some(t)) = (f, t) {
+                                if t < f {
+                                    regressions[f] += 1;
+                                } else if t > f + 1 {
+                                    skips[f] += 1;
+                                    for over in &mut skipped_over[f + 1..t] {
+                                        *over += 1;
+                                    }
                                 }
                             }
                         }
-                        if let Some(t) = t {
-                            stay = Some((t, step.at));
-                            if in_window(step.at) {
-                                entered[t].insert(deal.id);
-                                entries[t] += 1;
-                            }
-                            credit(t, step.at, &mut max_reached);
-                            ever_max = Some(ever_max.map_or(t, |m: usize| m.max(t)));
-                        }
+                        t
                     }
-                    StepKind::Closed { outcome, stage, .. } => {
-                        close_stay(&mut stay, &mut stay_days);
-                        if in_window(step.at) {
+                    StepKind::Closed {
+                        outcome,
+                        stage,
+                        final_amount,
+                    } => {
+                        if window {
                             *transitions
-                                .entry((stage.to_string(), outcome.to_string()))
+                                .entry((code(stage), outcome_code(*outcome)))
                                 .or_default() += 1;
                         }
+                        closed_at = Some((*outcome, step.at, *final_amount));
                         if *outcome == Outcome::Won {
-                            credit(won_pos, step.at, &mut max_reached);
                             ever_max = Some(won_pos);
+                            if window {
+                                max_reached = Some(won_pos);
+                            }
                         }
+                        continue;
                     }
+                };
+                closed_at = None;
+                if let Some(p) = entry {
+                    stay = Some((p, step.at));
+                    if window {
+                        deal_entered[p] = true;
+                        entries[p] += 1;
+                        max_reached = Some(max_reached.map_or(p, |m| m.max(p)));
+                    }
+                    ever_max = Some(ever_max.map_or(p, |m| m.max(p)));
+                }
+            }
+            if admitted == 0 {
+                continue;
+            }
+            for p in 0..n {
+                if deal_entered[p] {
+                    entered[p].0 += 1;
+                    entered[p].1 += amount_minor;
+                }
+                if let Some(d) = deal_stay[p] {
+                    stay_days[p].push(d);
                 }
             }
             if let Some(m) = max_reached {
-                for set in reached.iter_mut().take((m + 1).min(n)) {
-                    set.insert(deal.id);
+                for r in &mut reached[..(m + 1).min(n)] {
+                    r.0 += 1;
+                    r.1 += amount_minor;
                 }
                 if m == won_pos {
-                    won_in_window.insert(deal.id);
+                    won_reached += 1;
                 }
             }
-            let position = deal.position_at(cut);
-            if let (Some((p, since)), Some(Position { closed: None, .. })) = (stay, &position) {
-                ages[p].push(days(since, end));
-            }
-            match &position {
-                Some(Position {
-                    closed: Some((outcome, at, final_amount)),
-                    ..
-                }) if in_window(*at) => {
-                    let booked = final_amount
-                        .filter(|m| m.currency() == query.currency)
-                        .map_or(amount_minor, |m| m.minor());
-                    let entry = closed.by_outcome.entry(*outcome).or_default();
-                    entry.0 += 1;
-                    entry.1 += booked;
-                    if *outcome == Outcome::Won {
-                        cycles.push(days(deal.opened_at, *at));
+            match closed_at {
+                None => {
+                    if let Some((p, since)) = stay {
+                        ages[p].push(days(since, end));
                     }
-                }
-                Some(Position { closed: None, .. }) => {
                     open_deals += 1;
                     open_amount += amount_minor;
                 }
-                _ => {}
+                Some((outcome, at, final_amount)) if in_window(at) => {
+                    let booked = final_amount
+                        .filter(|m| m.currency() == query.currency)
+                        .map_or(amount_minor, |m| m.minor());
+                    let entry = closed.by_outcome.entry(outcome).or_default();
+                    entry.0 += 1;
+                    entry.1 += booked;
+                    if outcome == Outcome::Won {
+                        cycles.push(days(deal.opened_at, at));
+                    }
+                }
+                Some(_) => {}
             }
             if in_window(deal.opened_at) {
                 cohort.opened += 1;
                 if let Some(m) = ever_max {
-                    for c in cohort_reached.iter_mut().take((m + 1).min(n)) {
+                    for c in &mut cohort_reached[..(m + 1).min(n)] {
                         *c += 1;
                     }
                 }
-                match position.as_ref().and_then(|p| p.closed) {
+                match closed_at {
                     Some((Outcome::Won, _, _)) => cohort_won += 1,
                     Some(_) => cohort_other += 1,
                     None => cohort_open += 1,
@@ -550,27 +551,26 @@ impl SalesPipeline {
         }
 
         let share = |part: usize, whole: usize| (whole > 0).then(|| part as f64 / whole as f64);
-        let sum = |ids: &BTreeSet<OpportunityId>| ids.iter().map(|id| amount_of[id]).sum();
-        let first_reached = reached.first().map_or(0, BTreeSet::len);
+        let first_reached = reached.first().map_or(0, |r| r.0);
         let rows = stages
             .iter()
             .enumerate()
             .map(|(p, stage)| {
                 let next = if p + 1 < n {
-                    reached[p + 1].len()
+                    reached[p + 1].0
                 } else {
-                    reached[p].intersection(&won_in_window).count()
+                    won_reached
                 };
                 StageRow {
                     stage: stage.clone(),
-                    entered: entered[p].len(),
+                    entered: entered[p].0,
                     entries: entries[p],
-                    reached: reached[p].len(),
-                    entered_amount_minor: sum(&entered[p]),
-                    reached_amount_minor: sum(&reached[p]),
-                    next_conversion: share(next, reached[p].len()),
-                    cumulative_conversion: share(reached[p].len(), first_reached),
-                    time_in_stage: Durations::of(stay_days[p].values().copied().collect()),
+                    reached: reached[p].0,
+                    entered_amount_minor: entered[p].1,
+                    reached_amount_minor: reached[p].1,
+                    next_conversion: share(next, reached[p].0),
+                    cumulative_conversion: share(reached[p].0, first_reached),
+                    time_in_stage: Durations::of(std::mem::take(&mut stay_days[p])),
                     current_age: Durations::of(std::mem::take(&mut ages[p])),
                     regressions_from: regressions[p],
                     skips_from: skips[p],
@@ -602,12 +602,25 @@ impl SalesPipeline {
             _ => None,
         };
         let median_cycle_days = Durations::of(cycles).median_days;
+        let name = |c: usize| {
+            if c < n {
+                stages[c].to_string()
+            } else if c < unknown_code {
+                Outcome::ALL[c - n].to_string()
+            } else {
+                "(other)".to_string()
+            }
+        };
         FunnelReport {
             query: query.clone(),
             stages: rows,
             transitions: transitions
                 .into_iter()
-                .map(|((from, to), count)| Transition { from, to, count })
+                .map(|((from, to), count)| Transition {
+                    from: name(from),
+                    to: name(to),
+                    count,
+                })
                 .collect(),
             cohort,
             closed,
@@ -637,17 +650,4 @@ impl SalesPipeline {
             })
             .collect()
     }
-}
-
-/// The outcome a reopened deal comes back from, as known at the cut.
-fn last_outcome(deal: &Deal, before_seq: u64, cut: Cut) -> String {
-    deal.steps
-        .iter()
-        .filter(|s| s.seq < before_seq && cut.admits(s.seq, s.at))
-        .filter_map(|s| match &s.kind {
-            StepKind::Closed { outcome, .. } => Some(outcome.to_string()),
-            _ => None,
-        })
-        .next_back()
-        .unwrap_or_else(|| "closed".into())
 }

@@ -26,14 +26,7 @@ async fn a_command_is_decided_on_stored_state_and_visible_when_it_returns() {
     // Read-your-writes: the list already shows the move.
     let rows = engine
         .sales()
-        .read(|m| {
-            m.list(
-                &DealFilter::default(),
-                DealSort::OpenedAt,
-                false,
-                Cut::ALL,
-            )
-        })
+        .read(|m| m.list(&DealFilter::default(), DealSort::OpenedAt, false, Cut::ALL))
         .unwrap();
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].stage.as_str(), "Solution");
@@ -133,14 +126,7 @@ async fn concurrent_writers_of_one_deal_are_all_applied_in_turn() {
     assert_eq!(engine.store().stream_version(&stream).unwrap(), 21);
     let rows = engine
         .sales()
-        .read(|m| {
-            m.list(
-                &DealFilter::default(),
-                DealSort::OpenedAt,
-                false,
-                Cut::ALL,
-            )
-        })
+        .read(|m| m.list(&DealFilter::default(), DealSort::OpenedAt, false, Cut::ALL))
         .unwrap();
     assert_eq!(rows[0].follow_ups, 20);
 }

@@ -1,0 +1,177 @@
+//! Figures of the read models on a realistic history: generation through the command path,
+//! full rebuild rate, funnel as of past dates on both clocks, resident memory, and restart
+//! from a fresh snapshot.
+//!
+//! `cargo run --release -p dealtrail-benches --bin projections [-- ACCOUNTS [DEALS_PER_ACCOUNT]]`
+//! (default 10,000 accounts × 10 deals, about 1.1M events). Set `DEALTRAIL_BENCH_DIR` to keep
+//! the generated folder and reuse it on the next run.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use dealtrail_demo::{Size, generate};
+use dealtrail_domain::{Currency, Projection, Timestamp};
+use dealtrail_engine::{Engine, EngineConfig, ProjectionHost, RunnerConfig, decode};
+use dealtrail_funnel::{FunnelQuery, SalesPipeline};
+
+/// Counts live heap bytes, so that the read model's own size can be measured.
+struct Counting;
+
+static LIVE: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
+// SAFETY: delegates every call to the system allocator unchanged; only counts sizes.
+unsafe impl std::alloc::GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size() as i64, std::sync::atomic::Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        LIVE.fetch_sub(layout.size() as i64, std::sync::atomic::Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new: usize) -> *mut u8 {
+        LIVE.fetch_add(
+            new as i64 - layout.size() as i64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        // SAFETY: same contract as the caller's.
+        unsafe { std::alloc::System.realloc(ptr, layout, new) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+fn heap_mb() -> f64 {
+    LIVE.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1e6
+}
+
+fn rss_mb() -> f64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: f64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0.0);
+    pages * 4096.0 / 1e6
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1).map(|a| a.parse::<u32>());
+    let accounts = args.next().and_then(Result::ok).unwrap_or(10_000);
+    let deals = args.next().and_then(Result::ok).unwrap_or(10);
+    let kept = std::env::var("DEALTRAIL_BENCH_DIR").ok();
+    let temp = tempfile::tempdir().expect("temp dir");
+    let dir = kept.clone().map_or(temp.path().to_path_buf(), Into::into);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let end = Timestamp::parse("2026-10-31").expect("date");
+    let start = Timestamp(end.0 - 720 * Timestamp::DAY);
+
+    runtime.block_on(async {
+        let fresh = !dir.join("log").exists();
+        let engine = Arc::new(Engine::open(EngineConfig::new(&dir)).expect("engine"));
+        if fresh {
+            let size = Size {
+                accounts,
+                deals_per_account: deals,
+                seed: 42,
+            };
+            let started = Instant::now();
+            let commands = generate(engine.clone(), size, start, end, 64, Arc::new(|_| {}))
+                .await
+                .expect("generate");
+            let secs = started.elapsed().as_secs_f64();
+            let events = engine.store().head().seq;
+            println!(
+                "generated {commands} commands, {events} events in {secs:.1} s ({:.0} events/s through the command path, 64 concurrent writers)",
+                events as f64 / secs
+            );
+        }
+        let head = engine.store().head().seq;
+        let deals_count = engine.sales().read(|m| m.deals.len()).expect("read");
+        println!("log: {head} events, {deals_count} deals");
+        engine.shutdown().await.expect("shutdown");
+        drop(engine);
+
+        // 1. Full rebuild: read, decode and fold every event on one thread.
+        let store = dealtrail_store::Store::open_path(&dir).expect("store");
+        let before = rss_mb();
+        let heap_before = heap_mb();
+        let started = Instant::now();
+        let mut model = SalesPipeline::default();
+        for event in store.iter_from(1) {
+            model.apply(&decode(&event.expect("event")).expect("decode"));
+        }
+        let secs = started.elapsed().as_secs_f64();
+        println!(
+            "rebuild: {head} events in {secs:.2} s = {:.0} events/s (one thread: read, decode, fold)",
+            head as f64 / secs
+        );
+        println!(
+            "read model heap: {:.0} MB (process RSS {:.0} MB before the fold, {:.0} MB after, sled's page cache included)",
+            heap_mb() - heap_before,
+            before,
+            rss_mb()
+        );
+
+        // 2. Funnel as of past dates, on the live model.
+        let mut timings = Vec::new();
+        let mut recorded = Vec::new();
+        for i in 0..20i64 {
+            let as_of = Timestamp(start.0 + (60 + i * 30) * Timestamp::DAY);
+            let query = FunnelQuery {
+                from: Timestamp(as_of.0 - 90 * Timestamp::DAY),
+                to: Timestamp(as_of.0 + 1),
+                filter: Default::default(),
+                currency: Currency::USD,
+                as_occurred_by: Some(as_of),
+                as_recorded_through: None,
+            };
+            let t = Instant::now();
+            let report = model.funnel(&query);
+            timings.push(t.elapsed().as_secs_f64() * 1000.0);
+            assert!(!report.stages.is_empty());
+            let through = head * (i as u64 + 1) / 20;
+            let query = FunnelQuery {
+                as_occurred_by: None,
+                as_recorded_through: Some(through),
+                ..query
+            };
+            let t = Instant::now();
+            let _ = model.funnel(&query);
+            recorded.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        let stats = |mut v: Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            (v[v.len() / 2], v[v.len() - 1])
+        };
+        let (m, x) = stats(timings);
+        println!("funnel as occurred by a past date (90-day window, 20 dates): median {m:.1} ms, max {x:.1} ms");
+        let (m, x) = stats(recorded);
+        println!("funnel as recorded through a past position (20 positions): median {m:.1} ms, max {x:.1} ms");
+
+        // 3. Restart with a fresh snapshot.
+        let bytes = model.snapshot();
+        store
+            .save_snapshot(SalesPipeline::NAME, head, &bytes, 4)
+            .expect("snapshot");
+        println!("snapshot: {:.1} MB", bytes.len() as f64 / 1e6);
+        drop(model);
+        let t = Instant::now();
+        let host: ProjectionHost<SalesPipeline> =
+            ProjectionHost::start(store.clone(), RunnerConfig::default()).expect("start");
+        let secs = t.elapsed().as_secs_f64();
+        assert_eq!(host.applied(), head);
+        println!("restart from a fresh snapshot: {secs:.2} s");
+        host.shutdown().await.expect("shutdown");
+    });
+    if kept.is_none() {
+        drop(temp);
+    }
+}
