@@ -20,6 +20,14 @@ pub trait Projection: Default + Serialize + DeserializeOwned + Send + 'static {
     /// Folds one event in.
     fn apply(&mut self, event: &Recorded<Event>);
 
+    /// Whether events of this type can change the model. The runner does not even decode
+    /// the others, which is most of the cost of a rebuild. Must be `true` for every type
+    /// `apply` reads.
+    fn wants(event_type: &str) -> bool {
+        let _ = event_type;
+        true
+    }
+
     /// The snapshot bytes: version, then the state as MessagePack.
     fn snapshot(&self) -> Vec<u8> {
         let mut bytes = Self::VERSION.to_be_bytes().to_vec();

@@ -17,7 +17,7 @@ use dealtrail_store::{Config, Store};
 pub use codec::decode;
 pub use command::{Command, Committed, Issued};
 pub use error::EngineError;
-pub use runner::{ProjectionHost, RunnerConfig};
+pub use runner::{ProjectionHost, RunnerConfig, fold_log};
 
 /// How to open an engine.
 #[derive(Clone)]

@@ -121,10 +121,7 @@ impl<P: Projection + Sync> ProjectionHost<P> {
     /// new one has caught up.
     pub fn rebuild(&self) -> Result<u64, EngineError> {
         self.store.drop_projection(P::NAME)?;
-        let mut state = P::default();
-        let mut seq = 0;
-        let head = self.store.head().seq;
-        fold(&self.store, &mut state, &mut seq, head)?;
+        let (mut state, mut seq) = fold_log::<P>(&self.store)?;
         let mut live = self
             .shared
             .state
@@ -210,10 +207,20 @@ fn fold<P: Projection>(
         if event.seq > until {
             break;
         }
-        state.apply(&codec::decode(&event)?);
+        if P::wants(&event.event_type) {
+            state.apply(&codec::decode(&event)?);
+        }
         *seq = event.seq;
     }
     Ok(())
+}
+
+/// Folds the whole log into a fresh model: what a rebuild does before it swaps models.
+pub fn fold_log<P: Projection>(store: &Store) -> Result<(P, u64), EngineError> {
+    let mut state = P::default();
+    let mut seq = 0;
+    fold(store, &mut state, &mut seq, store.head().seq)?;
+    Ok((state, seq))
 }
 
 async fn follow<P: Projection + Sync>(
@@ -231,6 +238,12 @@ async fn follow<P: Projection + Sync>(
             next = subscription.next() => next,
         };
         let Some(next) = next else { return };
+        if let Ok(e) = &next
+            && !P::wants(&e.event_type)
+        {
+            shared.applied.send_replace(e.seq);
+            continue;
+        }
         let decoded = next
             .map_err(EngineError::from)
             .and_then(|e| codec::decode(&e));

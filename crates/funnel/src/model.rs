@@ -5,27 +5,86 @@
 //! T" questions are answered from the live state without refolding the log: a deal's state
 //! at a [`Cut`] is its history filtered to the changes the cut admits, applied in log order.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use dealtrail_domain::account::AccountEvent;
 use dealtrail_domain::opportunity::OpportunityEvent;
 use dealtrail_domain::{
     AccountId, ContactId, Date, Event, Money, OpportunityId, OrgUnitId, Outcome, Pipeline,
-    PipelineEvent, Projection, Recorded, StageName, Timestamp,
+    PipelineEvent, Projection, Recorded, Timestamp,
 };
 use serde::{Deserialize, Serialize};
+
+/// Repeated names (stages, users, product lines) stored once and referred to by number, so
+/// that a hundred thousand deals do not each carry their own copies.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "Vec<String>", into = "Vec<String>")]
+pub struct Names {
+    names: Vec<String>,
+    index: HashMap<String, u32>,
+}
+
+impl From<Vec<String>> for Names {
+    fn from(names: Vec<String>) -> Names {
+        let index = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.clone(), i as u32))
+            .collect();
+        Names { names, index }
+    }
+}
+
+impl From<Names> for Vec<String> {
+    fn from(n: Names) -> Vec<String> {
+        n.names
+    }
+}
+
+impl Names {
+    /// The number of `name`, adding it if new.
+    pub fn intern(&mut self, name: &str) -> u32 {
+        if let Some(i) = self.index.get(name) {
+            return *i;
+        }
+        let i = self.names.len() as u32;
+        self.names.push(name.to_owned());
+        self.index.insert(name.to_owned(), i);
+        i
+    }
+
+    /// The number of `name`, if known.
+    pub fn find(&self, name: &str) -> Option<u32> {
+        self.index.get(name).copied()
+    }
+
+    /// How many names are known.
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    /// Whether no name is known.
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
+    /// The name with number `i`.
+    pub fn get(&self, i: u32) -> &str {
+        self.names.get(i as usize).map_or("", String::as_str)
+    }
+}
 
 /// The pipeline and funnel read model.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SalesPipeline {
     /// The pipeline definition in force (its stage order orders the funnel).
     pub pipeline: Option<Pipeline>,
+    /// Stage, user and product-line names that deals refer to by number.
+    pub names: Names,
     /// What segment filters need to know about accounts.
     pub accounts: BTreeMap<AccountId, AccountFacts>,
     /// Every deal.
     pub deals: BTreeMap<OpportunityId, Deal>,
-    /// The last sequence number folded in.
-    pub last_seq: u64,
 }
 
 /// Account attributes used to segment deals.
@@ -41,29 +100,32 @@ pub struct AccountFacts {
     pub employees: Option<u32>,
 }
 
+/// A stage, by its number in [`SalesPipeline::names`].
+pub type StageRef = u32;
+
 /// One change of a deal's position in the pipeline.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum StepKind {
     /// Opened in a stage.
-    Opened(StageName),
+    Opened(StageRef),
     /// Moved between open stages.
     Moved {
         /// From.
-        from: StageName,
+        from: StageRef,
         /// To.
-        to: StageName,
+        to: StageRef,
     },
     /// Closed with an outcome while in a stage.
     Closed {
         /// The outcome.
         outcome: Outcome,
         /// The stage it was in.
-        stage: StageName,
+        stage: StageRef,
         /// The amount booked, if any.
         final_amount: Option<Money>,
     },
     /// Reopened at a stage.
-    Reopened(StageName),
+    Reopened(StageRef),
 }
 
 /// A step with its times.
@@ -148,8 +210,8 @@ pub struct Deal {
     pub account: AccountId,
     /// Its title.
     pub title: String,
-    /// Product line.
-    pub product_line: Option<String>,
+    /// Product line (a number in [`SalesPipeline::names`]).
+    pub product_line: Option<u32>,
     /// The customer's department it serves.
     pub org_unit: Option<OrgUnitId>,
     /// Business time of the opening.
@@ -158,21 +220,23 @@ pub struct Deal {
     pub steps: Vec<Step>,
     /// Estimated amount over time.
     pub amounts: History<Money>,
-    /// Owner over time.
-    pub owners: History<String>,
+    /// Owner over time (numbers in [`SalesPipeline::names`]).
+    pub owners: History<u32>,
     /// Expected close date over time.
     pub expected_close: History<Date>,
-    /// Follow-ups by sequence number, with their business time (retractions remove them).
-    pub follow_ups: BTreeMap<u64, Timestamp>,
-    /// Engaged contacts by sequence number (retractions remove them).
-    pub contacts: BTreeMap<u64, (Timestamp, ContactId)>,
+    /// Follow-ups: sequence number and business time, in log order (retractions remove
+    /// them).
+    pub follow_ups: Vec<(u64, Timestamp)>,
+    /// Engaged contacts: sequence number, business time, contact, in log order (retractions
+    /// remove them).
+    pub contacts: Vec<(u64, Timestamp, ContactId)>,
 }
 
 /// A deal's position at one moment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Position {
     /// The stage it is (or closed) in.
-    pub stage: StageName,
+    pub stage: StageRef,
     /// Business time it entered that stage.
     pub since: Timestamp,
     /// The outcome and its time, if closed.
@@ -186,12 +250,12 @@ impl Deal {
         for step in self.steps.iter().filter(|s| cut.admits(s.seq, s.at)) {
             position = Some(match (&step.kind, position) {
                 (StepKind::Opened(stage), _) => Position {
-                    stage: stage.clone(),
+                    stage: *stage,
                     since: step.at,
                     closed: None,
                 },
                 (StepKind::Moved { to, .. }, _) => Position {
-                    stage: to.clone(),
+                    stage: *to,
                     since: step.at,
                     closed: None,
                 },
@@ -203,12 +267,12 @@ impl Deal {
                     },
                     p,
                 ) => Position {
-                    stage: stage.clone(),
+                    stage: *stage,
                     since: p.map_or(step.at, |p| p.since),
                     closed: Some((*outcome, step.at, *final_amount)),
                 },
                 (StepKind::Reopened(stage), _) => Position {
-                    stage: stage.clone(),
+                    stage: *stage,
                     since: step.at,
                     closed: None,
                 },
@@ -221,7 +285,7 @@ impl Deal {
     pub fn follow_ups_by(&self, cut: Cut) -> usize {
         self.follow_ups
             .iter()
-            .filter(|(seq, at)| cut.admits(**seq, **at))
+            .filter(|(seq, at)| cut.admits(*seq, *at))
             .count()
     }
 
@@ -230,8 +294,8 @@ impl Deal {
         let mut ids: Vec<ContactId> = self
             .contacts
             .iter()
-            .filter(|(seq, (at, _))| cut.admits(**seq, *at))
-            .map(|(_, (_, c))| *c)
+            .filter(|(seq, at, _)| cut.admits(*seq, *at))
+            .map(|(_, _, c)| *c)
             .collect();
         ids.sort();
         ids.dedup();
@@ -241,7 +305,7 @@ impl Deal {
     /// The last business time anything happened on the deal, as far as the cut admits.
     pub fn last_activity_by(&self, cut: Cut) -> Option<Timestamp> {
         let steps = self.steps.iter().map(|s| (s.seq, s.at));
-        let follow_ups = self.follow_ups.iter().map(|(seq, at)| (*seq, *at));
+        let follow_ups = self.follow_ups.iter().copied();
         steps
             .chain(follow_ups)
             .filter(|(seq, at)| cut.admits(*seq, *at))
@@ -264,10 +328,27 @@ impl Deal {
 
 impl Projection for SalesPipeline {
     const NAME: &'static str = "sales-pipeline";
-    const VERSION: u32 = 1;
+    const VERSION: u32 = 2;
+
+    fn wants(event_type: &str) -> bool {
+        matches!(
+            event_type,
+            "PipelineDefined"
+                | "AccountRegistered"
+                | "AccountProfileUpdated"
+                | "OpportunityOpened"
+                | "StageChanged"
+                | "OpportunityClosed"
+                | "OpportunityReopened"
+                | "ForecastRevised"
+                | "OwnerReassigned"
+                | "FollowUpLogged"
+                | "ContactEngaged"
+                | "OpportunityEventCorrected"
+        )
+    }
 
     fn apply(&mut self, recorded: &Recorded<Event>) {
-        self.last_seq = recorded.seq;
         let seq = recorded.seq;
         let at = recorded.occurred_at;
         match &recorded.event {
@@ -278,25 +359,28 @@ impl Projection for SalesPipeline {
                     id: *id,
                     account: e.account,
                     title: e.title.to_string(),
-                    product_line: e.product_line.as_ref().map(ToString::to_string),
+                    product_line: e
+                        .product_line
+                        .as_ref()
+                        .map(|p| self.names.intern(p.as_str())),
                     org_unit: e.org_unit,
                     opened_at: at,
                     steps: vec![Step {
                         seq: recorded.seq,
                         at,
-                        kind: StepKind::Opened(e.stage.clone()),
+                        kind: StepKind::Opened(self.names.intern(e.stage.as_str())),
                     }],
                     amounts: History(vec![(seq, at, e.amount)]),
-                    owners: History(vec![(seq, at, e.owner.to_string())]),
+                    owners: History(vec![(seq, at, self.names.intern(e.owner.as_str()))]),
                     expected_close: History(vec![(seq, at, e.expected_close)]),
-                    follow_ups: BTreeMap::new(),
-                    contacts: BTreeMap::new(),
+                    follow_ups: Vec::new(),
+                    contacts: Vec::new(),
                 };
                 self.deals.insert(*id, deal);
             }
             Event::Opportunity(id, e) => {
                 if let Some(deal) = self.deals.get_mut(id) {
-                    apply_to_deal(deal, recorded.seq, at, e);
+                    apply_to_deal(deal, &mut self.names, recorded.seq, at, e);
                 }
             }
         }
@@ -338,22 +422,28 @@ impl SalesPipeline {
     }
 }
 
-fn apply_to_deal(deal: &mut Deal, seq: u64, at: Timestamp, event: &OpportunityEvent) {
+fn apply_to_deal(
+    deal: &mut Deal,
+    names: &mut Names,
+    seq: u64,
+    at: Timestamp,
+    event: &OpportunityEvent,
+) {
     let step = |kind| Step { seq, at, kind };
     match event {
         OpportunityEvent::OpportunityOpened(_) => {}
         OpportunityEvent::StageChanged(e) => deal.steps.push(step(StepKind::Moved {
-            from: e.from.clone(),
-            to: e.to.clone(),
+            from: names.intern(e.from.as_str()),
+            to: names.intern(e.to.as_str()),
         })),
         OpportunityEvent::OpportunityClosed(e) => deal.steps.push(step(StepKind::Closed {
             outcome: e.outcome,
-            stage: e.stage.clone(),
+            stage: names.intern(e.stage.as_str()),
             final_amount: e.final_amount,
         })),
-        OpportunityEvent::OpportunityReopened(e) => {
-            deal.steps.push(step(StepKind::Reopened(e.stage.clone())))
-        }
+        OpportunityEvent::OpportunityReopened(e) => deal
+            .steps
+            .push(step(StepKind::Reopened(names.intern(e.stage.as_str())))),
         OpportunityEvent::ForecastRevised(e) => {
             if let Some(a) = e.amount {
                 deal.amounts.0.push((seq, at, a));
@@ -362,24 +452,28 @@ fn apply_to_deal(deal: &mut Deal, seq: u64, at: Timestamp, event: &OpportunityEv
                 deal.expected_close.0.push((seq, at, d));
             }
         }
-        OpportunityEvent::OwnerReassigned(e) => deal.owners.0.push((seq, at, e.to.to_string())),
-        OpportunityEvent::FollowUpLogged(_) => {
-            deal.follow_ups.insert(seq, at);
+        OpportunityEvent::OwnerReassigned(e) => {
+            let to = names.intern(e.to.as_str());
+            deal.owners.0.push((seq, at, to))
         }
-        OpportunityEvent::ContactEngaged(e) => {
-            deal.contacts.insert(seq, (at, e.contact));
-        }
+        // Appended in log order, so both lists stay sorted by sequence number.
+        OpportunityEvent::FollowUpLogged(_) => deal.follow_ups.push((seq, at)),
+        OpportunityEvent::ContactEngaged(e) => deal.contacts.push((seq, at, e.contact)),
         OpportunityEvent::OpportunityEventCorrected(c) => {
             // A retraction removes the record; an amendment keeps its time and takes the
             // replacement's fields.
             match c.replacement.as_deref() {
                 None => {
-                    deal.follow_ups.remove(&c.target_seq);
-                    deal.contacts.remove(&c.target_seq);
+                    if let Ok(i) = deal.follow_ups.binary_search_by_key(&c.target_seq, |f| f.0) {
+                        deal.follow_ups.remove(i);
+                    }
+                    if let Ok(i) = deal.contacts.binary_search_by_key(&c.target_seq, |c| c.0) {
+                        deal.contacts.remove(i);
+                    }
                 }
                 Some(OpportunityEvent::ContactEngaged(e)) => {
-                    if let Some(entry) = deal.contacts.get_mut(&c.target_seq) {
-                        entry.1 = e.contact;
+                    if let Ok(i) = deal.contacts.binary_search_by_key(&c.target_seq, |c| c.0) {
+                        deal.contacts[i].2 = e.contact;
                     }
                 }
                 Some(_) => {}

@@ -8,7 +8,7 @@ use dealtrail_domain::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Cut, Deal, SalesPipeline, StepKind};
+use crate::model::{Cut, Deal, SalesPipeline, StageRef, StepKind};
 
 /// Account size by headcount.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -67,7 +67,7 @@ impl DealFilter {
         let facts = model.accounts.get(&deal.account);
         self.owner
             .as_ref()
-            .is_none_or(|o| deal.owners.at(t) == Some(o))
+            .is_none_or(|o| deal.owners.at(t).map(|i| model.names.get(*i)) == Some(o.as_str()))
             && self.account.is_none_or(|a| a == deal.account)
             && self
                 .industry
@@ -80,7 +80,7 @@ impl DealFilter {
             && self
                 .product_line
                 .as_ref()
-                .is_none_or(|p| deal.product_line.as_ref() == Some(p))
+                .is_none_or(|p| deal.product_line.map(|i| model.names.get(i)) == Some(p.as_str()))
             && self.org_unit.is_none_or(|u| deal.org_unit == Some(u))
             && self
                 .size_band
@@ -118,7 +118,7 @@ pub struct DealView {
     /// Owner.
     pub owner: String,
     /// Current stage (the stage it closed in, if closed).
-    pub stage: StageName,
+    pub stage: String,
     /// Whole days in the current stage (until the close, if closed).
     pub days_in_stage: i64,
     /// Amount in minor units.
@@ -158,7 +158,7 @@ impl SalesPipeline {
             .values()
             .filter(|d| filter.segment_matches(self, d, at))
             .filter_map(|d| self.view(d, at))
-            .filter(|v| filter.stage.as_ref().is_none_or(|s| *s == v.stage))
+            .filter(|v| filter.stage.as_ref().is_none_or(|s| s.as_str() == v.stage))
             .filter(|v| filter.open.is_none_or(|o| o == v.outcome.is_none()))
             .collect();
         rows.sort_by(|a, b| {
@@ -191,8 +191,12 @@ impl SalesPipeline {
                 .map(|a| a.name.clone())
                 .unwrap_or_default(),
             title: deal.title.clone(),
-            owner: deal.owners.at(at).cloned().unwrap_or_default(),
-            stage: position.stage,
+            owner: deal
+                .owners
+                .at(at)
+                .map(|i| self.names.get(*i).to_owned())
+                .unwrap_or_default(),
+            stage: self.names.get(position.stage).to_owned(),
             days_in_stage: position.since.days_until(until).max(0),
             amount_minor: amount.minor(),
             currency: amount.currency(),
@@ -202,7 +206,7 @@ impl SalesPipeline {
             last_activity: deal.last_activity_by(at),
             outcome: position.closed.map(|(o, _, _)| o),
             opened_at: deal.opened_at,
-            product_line: deal.product_line.clone(),
+            product_line: deal.product_line.map(|i| self.names.get(i).to_owned()),
             org_unit: deal.org_unit,
         })
     }
@@ -369,11 +373,15 @@ impl SalesPipeline {
     pub fn funnel(&self, query: &FunnelQuery) -> FunnelReport {
         let stages: &[StageName] = self.pipeline.as_ref().map_or(&[], |p| &p.stages);
         let n = stages.len();
-        let pos = |s: &StageName| stages.iter().position(|x| x == s);
+        // Pipeline position of every stage name the deals refer to.
+        let positions: Vec<Option<usize>> = (0..self.names.len() as u32)
+            .map(|i| stages.iter().position(|s| s.as_str() == self.names.get(i)))
+            .collect();
+        let pos = |s: &StageRef| positions.get(*s as usize).copied().flatten();
         // Codes in the transition matrix: open stages 0..n, outcomes n.., unknown stages last.
         let outcome_code = |o: Outcome| n + Outcome::ALL.iter().position(|x| *x == o).unwrap_or(0);
         let unknown_code = n + Outcome::ALL.len();
-        let code = |s: &StageName| pos(s).unwrap_or(unknown_code);
+        let code = |s: &StageRef| pos(s).unwrap_or(unknown_code);
         let won_pos = n;
         // Everything is judged as of the window's end, or earlier if asked.
         let end = match query.as_occurred_by {
