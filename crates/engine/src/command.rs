@@ -2,7 +2,7 @@
 
 use dealtrail_domain::{
     Account, AccountCommand, AccountId, Context, DomainError, Event, Opportunity,
-    OpportunityCommand, OpportunityDeps, OpportunityId, Outcome, PipelineState, Recorded,
+    OpportunityCommand, OpportunityDeps, OpportunityId, Outcome, Pipeline, PipelineState, Recorded,
     StageName, StreamName, Timestamp, UserId,
 };
 use dealtrail_store::{AppendOutcome, AppendRequest, Direction, ExpectedVersion, Receipt, Store};
@@ -188,9 +188,11 @@ fn decide(
             };
             let (_, account) = load_account(store, account_id)?;
             let (_, pipeline) = load_pipeline(store)?;
+            // Until a pipeline is defined, the default B2B pipeline is in force.
+            let pipeline = pipeline.current.unwrap_or_else(Pipeline::default_b2b);
             let deps = OpportunityDeps {
                 account: &account,
-                pipeline: pipeline.current.as_ref(),
+                pipeline: Some(&pipeline),
             };
             let events = deal.decide(ctx, deps, c.clone())?;
             Ok((

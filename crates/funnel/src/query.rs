@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 
 use dealtrail_domain::{
-    AccountId, Currency, Date, Money, OpportunityId, OrgUnitId, Outcome, StageName, Timestamp,
+    AccountId, Currency, Date, Money, OpportunityId, OrgUnitId, Outcome, Pipeline, StageName,
+    Timestamp,
 };
 use serde::{Deserialize, Serialize};
 
@@ -371,7 +372,15 @@ fn days(from: Timestamp, to: Timestamp) -> f64 {
 impl SalesPipeline {
     /// The funnel for one window; see `docs/analytics.md` for every definition.
     pub fn funnel(&self, query: &FunnelQuery) -> FunnelReport {
-        let stages: &[StageName] = self.pipeline.as_ref().map_or(&[], |p| &p.stages);
+        let default;
+        let stages: &[StageName] = match &self.pipeline {
+            Some(p) => &p.stages,
+            None => {
+                // Until a pipeline is defined, the default one is in force.
+                default = Pipeline::default_b2b();
+                &default.stages
+            }
+        };
         let n = stages.len();
         // Pipeline position of every stage name the deals refer to.
         let positions: Vec<Option<usize>> = (0..self.names.len() as u32)

@@ -1,0 +1,123 @@
+//! The real `dealtrail` binary: serve with a demo, answer over HTTP, stop on SIGTERM, verify.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+fn dealtrail() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_dealtrail"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_demo_answers_stops_cleanly_and_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut child = dealtrail()
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--demo",
+            "--demo-accounts",
+            "8",
+        ])
+        .arg("--data")
+        .arg(&data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut token, mut address) = (None, None);
+    while address.is_none() {
+        let line = lines.next().expect("server output").unwrap();
+        if let Some(t) = line.strip_prefix("admin token (shown once): ") {
+            token = Some(t.to_owned());
+        }
+        if let Some(a) = line.strip_prefix("listening on ") {
+            address = Some(a.to_owned());
+        }
+    }
+    let (token, address) = (token.expect("a token is printed"), address.unwrap());
+    let body: serde_json::Value = reqwest::Client::new()
+        .post(format!("http://{address}/graphql"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({ "query": "{ head { seq } deals(first: 500) { id } }" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let seq = body["data"]["head"]["seq"].as_u64().unwrap();
+    assert!(seq > 100, "{body}");
+    assert!(!body["data"]["deals"].as_array().unwrap().is_empty());
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(child.wait().unwrap().success(), "graceful shutdown exits 0");
+
+    let verify = dealtrail()
+        .arg("verify")
+        .arg("--data")
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(verify.status.success());
+    let out = String::from_utf8_lossy(&verify.stdout);
+    assert!(out.starts_with(&format!("intact: {seq} events")), "{out}");
+
+    // Alter one stored byte of event 7 behind the store's back.
+    {
+        let db = sled::Config::new()
+            .path(data.join("log"))
+            .segment_size(8 * 1024 * 1024)
+            .open()
+            .unwrap();
+        let tree = db.open_tree("log").unwrap();
+        let mut key = vec![b'E'];
+        key.extend_from_slice(&7u64.to_be_bytes());
+        let mut value = tree.get(&key).unwrap().unwrap().to_vec();
+        value[40] ^= 1;
+        tree.insert(key, value).unwrap();
+        db.flush().unwrap();
+    }
+    let verify = dealtrail()
+        .arg("verify")
+        .arg("--data")
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert_eq!(verify.status.code(), Some(1));
+    let out = String::from_utf8_lossy(&verify.stdout);
+    assert!(out.contains("first bad sequence number: 7"), "{out}");
+}
+
+#[test]
+fn tokens_are_created_listed_and_revoked_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        dealtrail()
+            .args(args)
+            .arg("--data")
+            .arg(dir.path())
+            .output()
+            .unwrap()
+    };
+    let created = run(&["token", "create", "--name", "ann", "--role", "analyst"]);
+    assert!(created.status.success());
+    let token = String::from_utf8(created.stdout).unwrap();
+    assert!(token.starts_with("dt_") && token.trim().len() > 60);
+    let stored = std::fs::read_to_string(dir.path().join("tokens")).unwrap();
+    assert!(!stored.contains(token.trim()), "only the hash is stored");
+    let again = run(&["token", "create", "--name", "ann", "--role", "analyst"]);
+    assert!(!again.status.success());
+    let bad_role = run(&["token", "create", "--name", "x", "--role", "king"]);
+    assert!(String::from_utf8_lossy(&bad_role.stderr).contains("unknown role"));
+    let list = run(&["token", "list"]);
+    assert_eq!(String::from_utf8(list.stdout).unwrap(), "ann\tanalyst\n");
+    assert!(run(&["token", "revoke", "--name", "ann"]).status.success());
+    assert_eq!(run(&["token", "list"]).stdout, b"");
+}

@@ -1,0 +1,978 @@
+//! The GraphQL schema: queries, mutations and subscriptions over the engine. Knows nothing
+//! of HTTP; the caller's identity arrives as request data.
+
+use std::sync::Arc;
+
+use async_graphql::{
+    Context, Enum, ErrorExtensions, InputObject, Object, Schema, SimpleObject, Subscription,
+};
+use dealtrail_domain::account::{AccountRegistered, ContactRegistered};
+use dealtrail_domain::opportunity::{FollowUpLogged, OpportunityOpened};
+use dealtrail_domain::{
+    AccountCommand, AccountId, BuyingRole, Channel, ContactId, Currency, Date, Event, Function,
+    Label, Money, Name, OpportunityCommand, OpportunityId, OrgUnitId, Outcome, Seniority,
+    StageName, Text, Timestamp,
+};
+use dealtrail_engine::{Command, Committed, Engine, EngineError, Issued};
+use dealtrail_funnel::{Cut, DealFilter, DealSort, FunnelQuery, SizeBand};
+use dealtrail_store::{ExpectedVersion, LogFilter, StreamId};
+
+use crate::auth::{Identity, Role};
+
+/// The schema type served at `/graphql`.
+pub type DealtrailSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
+
+/// Most items one page returns.
+pub const MAX_PAGE: usize = 500;
+
+/// Builds the schema over an engine.
+pub fn build(engine: Arc<Engine>, introspection: bool) -> DealtrailSchema {
+    let builder = Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
+        .data(engine)
+        .limit_depth(12)
+        .limit_complexity(5_000);
+    if introspection {
+        builder.finish()
+    } else {
+        builder.disable_introspection().finish()
+    }
+}
+
+/// The SDL of the schema, as checked in at `schema.graphql`.
+pub fn sdl() -> String {
+    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
+        .finish()
+        .sdl()
+}
+
+/// A typed GraphQL error with a stable `extensions.code`.
+fn error(code: &'static str, message: impl Into<String>) -> async_graphql::Error {
+    async_graphql::Error::new(message.into()).extend_with(|_, e| e.set("code", code))
+}
+
+fn engine_error(e: EngineError) -> async_graphql::Error {
+    match e {
+        EngineError::Rejected(d) => error("VALIDATION", d.to_string()),
+        EngineError::Invalid(i) => error("VALIDATION", i.to_string()),
+        e @ EngineError::Conflict { .. } => error("CONFLICT", e.to_string()),
+        e @ EngineError::IdempotencyKeyReused { .. } => error("CONFLICT", e.to_string()),
+        other => {
+            tracing::error!(error = %other, "internal error");
+            error("INTERNAL", "internal error")
+        }
+    }
+}
+
+fn field<T, E: std::fmt::Display>(name: &str, r: Result<T, E>) -> async_graphql::Result<T> {
+    r.map_err(|e| error("VALIDATION", format!("{name}: {e}")))
+}
+
+fn identity<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<&'a Identity> {
+    ctx.data_opt::<Identity>()
+        .ok_or_else(|| error("UNAUTHENTICATED", "a bearer token is required"))
+}
+
+fn require(ctx: &Context<'_>, allowed: &[Role]) -> async_graphql::Result<Identity> {
+    let who = identity(ctx)?;
+    if allowed.contains(&who.role) {
+        Ok(who.clone())
+    } else {
+        Err(error(
+            "FORBIDDEN",
+            format!("role {} may not do this", who.role.as_str()),
+        ))
+    }
+}
+
+fn engine<'a>(ctx: &'a Context<'_>) -> &'a Arc<Engine> {
+    ctx.data_unchecked::<Arc<Engine>>()
+}
+
+fn time(t: Timestamp) -> String {
+    t.to_string()
+}
+
+/// One event of the raw log with its whole envelope.
+#[derive(SimpleObject)]
+pub struct EventEnvelope {
+    /// Global position, dense from 1.
+    pub seq: u64,
+    /// Stream (`account-<id>`, `opportunity-<id>`, `pipeline`).
+    pub stream: String,
+    /// Position in the stream, dense from 1.
+    pub version: u64,
+    /// Stable type name.
+    pub event_type: String,
+    /// Version of the payload's schema.
+    pub schema_version: u16,
+    /// When the server recorded it (RFC 3339).
+    pub recorded_at: String,
+    /// The business time stated for it (RFC 3339).
+    pub occurred_at: String,
+    /// Who recorded it (from the token, never from input).
+    pub actor: String,
+    /// The request it belongs to.
+    pub correlation_id: Option<String>,
+    /// What caused it.
+    pub causation_id: Option<String>,
+    /// The payload as JSON.
+    pub payload: async_graphql::Json<serde_json::Value>,
+    /// Hash of the previous event (hex).
+    pub prev_hash: String,
+    /// This event's hash (hex).
+    pub hash: String,
+}
+
+fn envelope(e: &dealtrail_store::RecordedEvent) -> EventEnvelope {
+    let payload = dealtrail_engine::decode(e)
+        .ok()
+        .and_then(|r| match r.event {
+            Event::Account(_, a) => serde_json::to_value(a).ok(),
+            Event::Opportunity(_, o) => serde_json::to_value(o).ok(),
+            Event::Pipeline(p) => serde_json::to_value(p).ok(),
+        })
+        .unwrap_or(serde_json::Value::Null);
+    EventEnvelope {
+        seq: e.seq,
+        stream: e.stream.to_string(),
+        version: e.version,
+        event_type: e.event_type.clone(),
+        schema_version: e.schema_version,
+        recorded_at: time(Timestamp(e.recorded_at.0)),
+        occurred_at: time(Timestamp(e.occurred_at.0)),
+        actor: e.actor.clone(),
+        correlation_id: e.correlation_id.map(|u| u.to_string()),
+        causation_id: e.causation_id.map(|u| u.to_string()),
+        payload: async_graphql::Json(payload),
+        prev_hash: e.prev_hash.to_hex(),
+        hash: e.hash.to_hex(),
+    }
+}
+
+/// A page of the log.
+#[derive(SimpleObject)]
+pub struct EventPage {
+    /// The events, in log order.
+    pub events: Vec<EventEnvelope>,
+    /// Pass as `after` to continue; null when nothing follows.
+    pub next_after: Option<u64>,
+}
+
+/// The end of the log.
+#[derive(SimpleObject)]
+pub struct LogHead {
+    /// Last sequence number.
+    pub seq: u64,
+    /// Its hash (hex).
+    pub hash: String,
+}
+
+/// The result of re-walking the log.
+#[derive(SimpleObject)]
+pub struct Verification {
+    /// True when every check passed.
+    pub intact: bool,
+    /// Events checked.
+    pub events_checked: u64,
+    /// The first bad sequence number, if any.
+    pub first_bad_seq: Option<u64>,
+    /// What is wrong there.
+    pub problem: Option<String>,
+}
+
+/// A deal as the pipeline shows it.
+#[derive(SimpleObject)]
+pub struct Deal {
+    /// Opportunity id.
+    pub id: String,
+    /// Account id.
+    pub account_id: String,
+    /// Account name.
+    pub account_name: String,
+    /// Title.
+    pub title: String,
+    /// Owner.
+    pub owner: String,
+    /// Current stage (or the stage it closed in).
+    pub stage: String,
+    /// Whole days in that stage.
+    pub days_in_stage: i64,
+    /// Amount, in minor units (cents).
+    pub amount_minor: i64,
+    /// Currency of the amount.
+    pub currency: String,
+    /// Expected close date.
+    pub expected_close: Option<String>,
+    /// Follow-ups logged.
+    pub follow_ups: u64,
+    /// Distinct contacts engaged.
+    pub contacts_engaged: u64,
+    /// Last activity (RFC 3339).
+    pub last_activity: Option<String>,
+    /// Outcome, if closed.
+    pub outcome: Option<String>,
+}
+
+/// Which clock an "as of" moment is on.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum Clock {
+    /// What had been recorded by then ("what we knew").
+    Recorded,
+    /// What had happened by then, as known now.
+    Occurred,
+}
+
+/// How a deal list is sorted.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum DealOrder {
+    /// Opening time.
+    OpenedAt,
+    /// Amount.
+    Amount,
+    /// Expected close date.
+    ExpectedClose,
+    /// Last activity.
+    LastActivity,
+    /// Days in the current stage.
+    DaysInStage,
+}
+
+/// Account size by headcount.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum SizeBandInput {
+    /// Fewer than 250 employees.
+    Small,
+    /// 250 to 999.
+    Mid,
+    /// 1,000 to 4,999.
+    Large,
+    /// 5,000 or more.
+    Enterprise,
+    /// Not known.
+    Unknown,
+}
+
+/// Narrows deals; every set field must match.
+#[derive(InputObject, Default)]
+pub struct DealFilterInput {
+    /// Current stage (lists only).
+    pub stage: Option<String>,
+    /// Owner.
+    pub owner: Option<String>,
+    /// Account id.
+    pub account_id: Option<String>,
+    /// Industry.
+    pub industry: Option<String>,
+    /// Region.
+    pub region: Option<String>,
+    /// Product line.
+    pub product_line: Option<String>,
+    /// Org unit id.
+    pub org_unit_id: Option<String>,
+    /// Size band.
+    pub size_band: Option<SizeBandInput>,
+    /// Open (true) or closed (false) deals (lists only).
+    pub open: Option<bool>,
+}
+
+impl DealFilterInput {
+    fn parse(self) -> async_graphql::Result<DealFilter> {
+        Ok(DealFilter {
+            stage: self
+                .stage
+                .map(|s| field("stage", StageName::parse(s)))
+                .transpose()?,
+            owner: self.owner,
+            account: self
+                .account_id
+                .map(|a| field("accountId", AccountId::parse(&a)))
+                .transpose()?,
+            industry: self.industry,
+            region: self.region,
+            product_line: self.product_line,
+            org_unit: self
+                .org_unit_id
+                .map(|u| field("orgUnitId", OrgUnitId::parse(&u)))
+                .transpose()?,
+            size_band: self.size_band.map(|b| match b {
+                SizeBandInput::Small => SizeBand::Small,
+                SizeBandInput::Mid => SizeBand::Mid,
+                SizeBandInput::Large => SizeBand::Large,
+                SizeBandInput::Enterprise => SizeBand::Enterprise,
+                SizeBandInput::Unknown => SizeBand::Unknown,
+            }),
+            open: self.open,
+        })
+    }
+}
+
+/// One open stage of the funnel (definitions in `docs/analytics.md`).
+#[derive(SimpleObject)]
+pub struct FunnelStage {
+    /// The stage.
+    pub stage: String,
+    /// Distinct deals that entered it in the window.
+    pub entered: u64,
+    /// Entries, re-entries included.
+    pub entries: u64,
+    /// Deals that entered it or a later stage, or won (skips credited).
+    pub reached: u64,
+    /// Amount of the deals that reached it (minor units).
+    pub reached_amount_minor: i64,
+    /// reached(next) / reached(this).
+    pub next_conversion: Option<f64>,
+    /// reached(this) / reached(first).
+    pub cumulative_conversion: Option<f64>,
+    /// Median days in the stage (stays ended in the window, summed per deal).
+    pub median_days_in_stage: Option<f64>,
+    /// 90th percentile of the same.
+    pub p90_days_in_stage: Option<f64>,
+    /// Backward moves out of the stage.
+    pub regressions_from: u64,
+    /// Forward moves out of the stage that skipped stages.
+    pub skips_from: u64,
+}
+
+/// A kind of move and how often it happened.
+#[derive(SimpleObject)]
+pub struct FunnelTransition {
+    /// From (stage or outcome).
+    pub from: String,
+    /// To (stage or outcome).
+    pub to: String,
+    /// Moves in the window.
+    pub count: u64,
+}
+
+/// The funnel of a window.
+#[derive(SimpleObject)]
+pub struct Funnel {
+    /// Open stages in pipeline order.
+    pub stages: Vec<FunnelStage>,
+    /// The transition matrix, as a list of non-zero cells.
+    pub transitions: Vec<FunnelTransition>,
+    /// Deals open at the end of the window.
+    pub open_deals: u64,
+    /// Won / closed in the window.
+    pub win_rate: Option<f64>,
+    /// Median days from opening to winning.
+    pub median_cycle_days: Option<f64>,
+    /// Expected won amount per day (minor units).
+    pub velocity_per_day_minor: Option<f64>,
+}
+
+/// The query root.
+pub struct QueryRoot;
+
+#[Object]
+impl QueryRoot {
+    /// The end of the raw log. Auditors and admins.
+    async fn head(&self, ctx: &Context<'_>) -> async_graphql::Result<LogHead> {
+        require(ctx, &[Role::Auditor, Role::Admin])?;
+        let head = engine(ctx).store().head();
+        Ok(LogHead {
+            seq: head.seq,
+            hash: head.hash.to_hex(),
+        })
+    }
+
+    /// The raw log, filtered. Auditors and admins.
+    #[allow(clippy::too_many_arguments)]
+    async fn events(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Continue after this sequence number")] after: Option<u64>,
+        #[graphql(desc = "At most this many (up to 500)")] first: Option<usize>,
+        stream: Option<String>,
+        event_types: Option<Vec<String>>,
+        actor: Option<String>,
+        #[graphql(desc = "Recorded at or after (RFC 3339)")] recorded_from: Option<String>,
+        #[graphql(desc = "Recorded before (RFC 3339)")] recorded_until: Option<String>,
+        to_seq: Option<u64>,
+    ) -> async_graphql::Result<EventPage> {
+        require(ctx, &[Role::Auditor, Role::Admin])?;
+        let first = first.unwrap_or(100);
+        if first > MAX_PAGE {
+            return Err(error("VALIDATION", format!("first: at most {MAX_PAGE}")));
+        }
+        let ts = |name, v: Option<String>| {
+            v.map(|s| field(name, Timestamp::parse(&s)).map(|t| dealtrail_store::Timestamp(t.0)))
+                .transpose()
+        };
+        let filter = LogFilter {
+            stream: stream
+                .map(|s| field("stream", StreamId::parse(s)))
+                .transpose()?,
+            event_types: event_types.unwrap_or_default().into_iter().collect(),
+            actor,
+            recorded_from: ts("recordedFrom", recorded_from)?,
+            recorded_until: ts("recordedUntil", recorded_until)?,
+            to_seq,
+        };
+        let page = engine(ctx)
+            .store()
+            .read_log(&filter, after.unwrap_or(0) + 1, first)
+            .map_err(|e| engine_error(e.into()))?;
+        Ok(EventPage {
+            events: page.events.iter().map(envelope).collect(),
+            next_after: page.next_seq.map(|s| s - 1),
+        })
+    }
+
+    /// Re-walks the whole log and its indexes. Auditors and admins.
+    async fn verify(&self, ctx: &Context<'_>) -> async_graphql::Result<Verification> {
+        require(ctx, &[Role::Auditor, Role::Admin])?;
+        let engine = engine(ctx).clone();
+        let report = tokio::task::spawn_blocking(move || engine.store().verify())
+            .await
+            .map_err(|_| error("INTERNAL", "internal error"))?
+            .map_err(|e| engine_error(e.into()))?;
+        Ok(Verification {
+            intact: report.is_intact(),
+            events_checked: report.events_checked,
+            first_bad_seq: report.problem.as_ref().map(|p| p.seq),
+            problem: report.problem.map(|p| p.kind.to_string()),
+        })
+    }
+
+    /// Deals as the pipeline shows them, now or as of a moment. Everyone but auditors.
+    // Each GraphQL argument is a parameter; grouping them would change the schema.
+    #[allow(clippy::too_many_arguments)]
+    async fn deals(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<DealFilterInput>,
+        order: Option<DealOrder>,
+        descending: Option<bool>,
+        #[graphql(desc = "Look from this moment (RFC 3339)")] as_of: Option<String>,
+        clock: Option<Clock>,
+        first: Option<usize>,
+        offset: Option<usize>,
+    ) -> async_graphql::Result<Vec<Deal>> {
+        require(
+            ctx,
+            &[
+                Role::Admin,
+                Role::Manager,
+                Role::Sales,
+                Role::Presales,
+                Role::Engineering,
+                Role::Support,
+                Role::Analyst,
+            ],
+        )?;
+        let first = first.unwrap_or(100);
+        if first > MAX_PAGE {
+            return Err(error("VALIDATION", format!("first: at most {MAX_PAGE}")));
+        }
+        let filter = filter.unwrap_or_default().parse()?;
+        let cut = cut(ctx, as_of, clock)?;
+        let sort = match order.unwrap_or(DealOrder::OpenedAt) {
+            DealOrder::OpenedAt => DealSort::OpenedAt,
+            DealOrder::Amount => DealSort::Amount,
+            DealOrder::ExpectedClose => DealSort::ExpectedClose,
+            DealOrder::LastActivity => DealSort::LastActivity,
+            DealOrder::DaysInStage => DealSort::DaysInStage,
+        };
+        let rows = engine(ctx)
+            .sales()
+            .read(|m| m.list(&filter, sort, descending.unwrap_or(false), cut))
+            .map_err(engine_error)?;
+        Ok(rows
+            .into_iter()
+            .skip(offset.unwrap_or(0))
+            .take(first)
+            .map(|d| Deal {
+                id: d.id.to_string(),
+                account_id: d.account.to_string(),
+                account_name: d.account_name,
+                title: d.title,
+                owner: d.owner,
+                stage: d.stage,
+                days_in_stage: d.days_in_stage,
+                amount_minor: d.amount_minor,
+                currency: d.currency.to_string(),
+                expected_close: d.expected_close.map(|e| e.to_string()),
+                follow_ups: d.follow_ups as u64,
+                contacts_engaged: d.contacts_engaged as u64,
+                last_activity: d.last_activity.map(time),
+                outcome: d.outcome.map(|o| o.to_string()),
+            })
+            .collect())
+    }
+
+    /// The funnel of a window of business time. Analysts, managers and admins.
+    #[allow(clippy::too_many_arguments)]
+    async fn funnel(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Window start (RFC 3339 or YYYY-MM-DD)")] from: String,
+        #[graphql(desc = "Window end, exclusive")] to: String,
+        filter: Option<DealFilterInput>,
+        #[graphql(desc = "Look from this moment (RFC 3339)")] as_of: Option<String>,
+        clock: Option<Clock>,
+        currency: Option<String>,
+    ) -> async_graphql::Result<Funnel> {
+        require(ctx, &[Role::Analyst, Role::Manager, Role::Admin])?;
+        let filter = filter.unwrap_or_default().parse()?;
+        let cut = cut(ctx, as_of, clock)?;
+        let query = FunnelQuery {
+            from: field("from", Timestamp::parse(&from))?,
+            to: field("to", Timestamp::parse(&to))?,
+            filter,
+            currency: field(
+                "currency",
+                Currency::parse(currency.as_deref().unwrap_or("USD")),
+            )?,
+            as_occurred_by: (cut.occurred_by.0 < i64::MAX).then_some(cut.occurred_by),
+            as_recorded_through: (cut.recorded_through < u64::MAX).then_some(cut.recorded_through),
+        };
+        let report = engine(ctx)
+            .sales()
+            .read(|m| m.funnel(&query))
+            .map_err(engine_error)?;
+        Ok(Funnel {
+            stages: report
+                .stages
+                .into_iter()
+                .map(|r| FunnelStage {
+                    stage: r.stage.to_string(),
+                    entered: r.entered as u64,
+                    entries: r.entries as u64,
+                    reached: r.reached as u64,
+                    reached_amount_minor: r.reached_amount_minor,
+                    next_conversion: r.next_conversion,
+                    cumulative_conversion: r.cumulative_conversion,
+                    median_days_in_stage: r.time_in_stage.median_days,
+                    p90_days_in_stage: r.time_in_stage.p90_days,
+                    regressions_from: r.regressions_from as u64,
+                    skips_from: r.skips_from as u64,
+                })
+                .collect(),
+            transitions: report
+                .transitions
+                .into_iter()
+                .map(|t| FunnelTransition {
+                    from: t.from,
+                    to: t.to,
+                    count: t.count as u64,
+                })
+                .collect(),
+            open_deals: report.velocity.open_deals as u64,
+            win_rate: report.velocity.win_rate,
+            median_cycle_days: report.velocity.median_cycle_days,
+            velocity_per_day_minor: report.velocity.per_day_minor,
+        })
+    }
+}
+
+/// Turns an "as of" argument into a cut of the live model.
+fn cut(
+    ctx: &Context<'_>,
+    as_of: Option<String>,
+    clock: Option<Clock>,
+) -> async_graphql::Result<Cut> {
+    let now = Timestamp(dealtrail_store::Timestamp::now().0);
+    let Some(as_of) = as_of else {
+        return Ok(Cut::occurred_by(now));
+    };
+    let t = field("asOf", Timestamp::parse(&as_of))?;
+    match clock.unwrap_or(Clock::Recorded) {
+        Clock::Occurred => Ok(Cut::occurred_by(t)),
+        Clock::Recorded => {
+            let seq = engine(ctx)
+                .store()
+                .seq_recorded_by(dealtrail_store::Timestamp(t.0))
+                .map_err(|e| engine_error(e.into()))?;
+            Ok(Cut {
+                occurred_by: t,
+                recorded_through: seq,
+            })
+        }
+    }
+}
+
+/// What a mutation wrote.
+#[derive(SimpleObject)]
+pub struct CommandResult {
+    /// The events written (or, for a retry, written the first time).
+    pub events: Vec<EventEnvelope>,
+    /// True when this was a retry answered from the first attempt.
+    pub replayed: bool,
+    /// The stream's version after the write.
+    pub version: u64,
+}
+
+/// Options every mutation takes.
+#[derive(InputObject, Default)]
+pub struct WriteOptions {
+    /// Fail with CONFLICT unless the stream holds exactly this many events.
+    pub expected_version: Option<u64>,
+    /// A retry with the same key returns the first result and writes nothing.
+    pub idempotency_key: Option<String>,
+    /// Business time (RFC 3339); defaults to now.
+    pub occurred_at: Option<String>,
+}
+
+/// A new customer enterprise.
+#[derive(InputObject)]
+pub struct RegisterAccountInput {
+    /// Id to use (UUID); a new one if absent.
+    pub id: Option<String>,
+    /// Company name.
+    pub name: String,
+    /// Industry.
+    pub industry: Option<String>,
+    /// Headcount.
+    pub employees: Option<u32>,
+    /// Region.
+    pub region: Option<String>,
+}
+
+/// A person at a customer.
+#[derive(InputObject)]
+pub struct RegisterContactInput {
+    /// The account.
+    pub account_id: String,
+    /// Full name.
+    pub name: String,
+    /// Buying role: decision_maker, influencer, procurement, technical_evaluator, user, other.
+    pub role: String,
+    /// Seniority: executive, director, manager, staff, unknown.
+    pub seniority: Option<String>,
+    /// Job title.
+    pub title: Option<String>,
+}
+
+/// A new deal.
+#[derive(InputObject)]
+pub struct OpenOpportunityInput {
+    /// Id to use (UUID); a new one if absent.
+    pub id: Option<String>,
+    /// The account.
+    pub account_id: String,
+    /// What it is about.
+    pub title: String,
+    /// Estimated amount, decimal (e.g. "1250.50").
+    pub amount: String,
+    /// Currency, e.g. USD.
+    pub currency: String,
+    /// Expected close date (YYYY-MM-DD).
+    pub expected_close: String,
+    /// Product line.
+    pub product_line: Option<String>,
+    /// Owner; defaults to the caller.
+    pub owner: Option<String>,
+}
+
+/// A follow-up with the customer.
+#[derive(InputObject)]
+pub struct LogFollowUpInput {
+    /// The deal.
+    pub opportunity_id: String,
+    /// visit, call, message, email or meeting.
+    pub channel: String,
+    /// Registered contacts who took part.
+    pub contact_ids: Option<Vec<String>>,
+    /// People met who are not registered contacts.
+    pub unregistered_participants: Option<u16>,
+    /// What happened.
+    pub summary: String,
+    /// The agreed next step.
+    pub next_step: Option<String>,
+}
+
+/// The mutation root: one mutation per command.
+pub struct MutationRoot;
+
+async fn run(
+    ctx: &Context<'_>,
+    who: Identity,
+    options: Option<WriteOptions>,
+    command: Command,
+) -> async_graphql::Result<CommandResult> {
+    let options = options.unwrap_or_default();
+    let issued = Issued {
+        actor: who.user,
+        occurred_at: options
+            .occurred_at
+            .map(|s| field("occurredAt", Timestamp::parse(&s)))
+            .transpose()?,
+        expected: options.expected_version.map(ExpectedVersion::Exact),
+        idempotency_key: options.idempotency_key,
+    };
+    let committed: Committed = engine(ctx)
+        .execute(issued, command)
+        .await
+        .map_err(engine_error)?;
+    let stored = engine(ctx)
+        .store()
+        .read_all(committed.receipt.first_seq, committed.events.len())
+        .map_err(|e| engine_error(e.into()))?;
+    Ok(CommandResult {
+        events: stored.iter().map(envelope).collect(),
+        replayed: committed.replayed,
+        version: committed.receipt.last_version,
+    })
+}
+
+fn new_or(id: Option<String>, name: &str) -> async_graphql::Result<uuid::Uuid> {
+    match id {
+        Some(s) => field(name, uuid::Uuid::parse_str(&s)),
+        None => Ok(uuid::Uuid::now_v7()),
+    }
+}
+
+/// Sales may only write to deals they own; managers and admins to any.
+fn check_owner(
+    ctx: &Context<'_>,
+    who: &Identity,
+    deal: OpportunityId,
+) -> async_graphql::Result<()> {
+    if who.role != Role::Sales {
+        return Ok(());
+    }
+    let owner = engine(ctx)
+        .sales()
+        .read(|m| {
+            m.deals
+                .get(&deal)
+                .and_then(|d| d.owners.current().map(|o| m.names.get(*o).to_owned()))
+        })
+        .map_err(engine_error)?;
+    match owner {
+        Some(o) if o != who.user.as_str() => Err(error(
+            "FORBIDDEN",
+            "a sales rep may only change the deals he owns",
+        )),
+        _ => Ok(()),
+    }
+}
+
+const WRITERS: [Role; 3] = [Role::Sales, Role::Manager, Role::Admin];
+
+#[Object]
+impl MutationRoot {
+    /// Registers a customer enterprise. Sales, managers, admins.
+    async fn register_account(
+        &self,
+        ctx: &Context<'_>,
+        input: RegisterAccountInput,
+        options: Option<WriteOptions>,
+    ) -> async_graphql::Result<CommandResult> {
+        let who = require(ctx, &WRITERS)?;
+        let id = AccountId(new_or(input.id, "id")?);
+        let label = |n, v: Option<String>| v.map(|s| field(n, Label::parse(s))).transpose();
+        let command = Command::Account(
+            id,
+            AccountCommand::Register(AccountRegistered {
+                name: field("name", Name::parse(input.name))?,
+                industry: label("industry", input.industry)?,
+                employees: input.employees,
+                annual_revenue: None,
+                region: label("region", input.region)?,
+                parent: None,
+                external_id: None,
+            }),
+        );
+        run(ctx, who, options, command).await
+    }
+
+    /// Registers a person at a customer. Sales, managers, admins.
+    async fn register_contact(
+        &self,
+        ctx: &Context<'_>,
+        input: RegisterContactInput,
+        options: Option<WriteOptions>,
+    ) -> async_graphql::Result<CommandResult> {
+        let who = require(ctx, &WRITERS)?;
+        let account = field("accountId", AccountId::parse(&input.account_id))?;
+        let role = BuyingRole::parse(&input.role).ok_or_else(|| {
+            error(
+                "VALIDATION",
+                format!("role: unknown buying role {:?}", input.role),
+            )
+        })?;
+        let seniority = match input.seniority {
+            Some(s) => Seniority::parse(&s)
+                .ok_or_else(|| error("VALIDATION", format!("seniority: unknown {s:?}")))?,
+            None => Seniority::Unknown,
+        };
+        let command = Command::Account(
+            account,
+            AccountCommand::RegisterContact(ContactRegistered {
+                contact: ContactId(uuid::Uuid::now_v7()),
+                name: field("name", Name::parse(input.name))?,
+                title: input
+                    .title
+                    .map(|t| field("title", Label::parse(t)))
+                    .transpose()?,
+                org_unit: None,
+                role,
+                seniority,
+                email: None,
+                phone: None,
+            }),
+        );
+        run(ctx, who, options, command).await
+    }
+
+    /// Opens a deal in the pipeline's first stage. Sales, managers, admins.
+    async fn open_opportunity(
+        &self,
+        ctx: &Context<'_>,
+        input: OpenOpportunityInput,
+        options: Option<WriteOptions>,
+    ) -> async_graphql::Result<CommandResult> {
+        let who = require(ctx, &WRITERS)?;
+        let id = OpportunityId(new_or(input.id, "id")?);
+        let currency = field("currency", Currency::parse(&input.currency))?;
+        let owner = match input.owner {
+            Some(o) if who.role == Role::Sales && o != who.user.as_str() => {
+                return Err(error("FORBIDDEN", "a sales rep opens deals for himself"));
+            }
+            Some(o) => field("owner", dealtrail_domain::UserId::parse(o))?,
+            None => who.user.clone(),
+        };
+        let command = Command::Opportunity(
+            id,
+            OpportunityCommand::Open(OpportunityOpened {
+                account: field("accountId", AccountId::parse(&input.account_id))?,
+                title: field("title", Name::parse(input.title))?,
+                owner,
+                product_line: input
+                    .product_line
+                    .map(|p| field("productLine", Label::parse(p)))
+                    .transpose()?,
+                org_unit: None,
+                amount: field("amount", Money::parse(&input.amount, currency))?,
+                expected_close: field("expectedClose", Date::parse(&input.expected_close))?,
+                source: None,
+                stage: StageName::parse("Lead").map_err(|e| error("INTERNAL", e.to_string()))?,
+                external_id: None,
+            }),
+        );
+        run(ctx, who, options, command).await
+    }
+
+    /// Moves a deal to another stage. Its owner, managers, admins.
+    async fn change_stage(
+        &self,
+        ctx: &Context<'_>,
+        opportunity_id: String,
+        stage: String,
+        options: Option<WriteOptions>,
+    ) -> async_graphql::Result<CommandResult> {
+        let who = require(ctx, &WRITERS)?;
+        let id = field("opportunityId", OpportunityId::parse(&opportunity_id))?;
+        check_owner(ctx, &who, id)?;
+        let to = field("stage", StageName::parse(stage))?;
+        run(
+            ctx,
+            who,
+            options,
+            Command::Opportunity(id, OpportunityCommand::ChangeStage { to }),
+        )
+        .await
+    }
+
+    /// Logs a visit, call, message, email or meeting. Its owner, managers, admins.
+    async fn log_follow_up(
+        &self,
+        ctx: &Context<'_>,
+        input: LogFollowUpInput,
+        options: Option<WriteOptions>,
+    ) -> async_graphql::Result<CommandResult> {
+        let who = require(ctx, &WRITERS)?;
+        let id = field("opportunityId", OpportunityId::parse(&input.opportunity_id))?;
+        check_owner(ctx, &who, id)?;
+        let channel = Channel::parse(&input.channel).ok_or_else(|| {
+            error(
+                "VALIDATION",
+                format!("channel: unknown {:?}", input.channel),
+            )
+        })?;
+        let contacts = input
+            .contact_ids
+            .unwrap_or_default()
+            .iter()
+            .map(|c| field("contactIds", ContactId::parse(c)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let command = Command::Opportunity(
+            id,
+            OpportunityCommand::LogFollowUp(FollowUpLogged {
+                channel,
+                contacts,
+                unregistered_participants: input.unregistered_participants.unwrap_or(0),
+                function: Function::Sales,
+                summary: field("summary", Text::parse(input.summary))?,
+                next_step: input
+                    .next_step
+                    .map(|n| field("nextStep", Text::parse(n)))
+                    .transpose()?,
+            }),
+        );
+        run(ctx, who, options, command).await
+    }
+
+    /// Closes a deal: won, lost, no_decision or withdrawn. Its owner, managers, admins.
+    async fn close_opportunity(
+        &self,
+        ctx: &Context<'_>,
+        opportunity_id: String,
+        outcome: String,
+        reason: Option<String>,
+        options: Option<WriteOptions>,
+    ) -> async_graphql::Result<CommandResult> {
+        let who = require(ctx, &WRITERS)?;
+        let id = field("opportunityId", OpportunityId::parse(&opportunity_id))?;
+        check_owner(ctx, &who, id)?;
+        let outcome = Outcome::parse(&outcome)
+            .ok_or_else(|| error("VALIDATION", format!("outcome: unknown {outcome:?}")))?;
+        let command = Command::Opportunity(
+            id,
+            OpportunityCommand::Close {
+                outcome,
+                final_amount: None,
+                winning_competitor: None,
+                reason: reason
+                    .map(|r| field("reason", Text::parse(r)))
+                    .transpose()?,
+            },
+        );
+        run(ctx, who, options, command).await
+    }
+}
+
+/// The subscription root.
+pub struct SubscriptionRoot;
+
+#[Subscription]
+impl SubscriptionRoot {
+    /// Every event from a sequence number on: first those in the log, then each new one as
+    /// soon as it is durable, in order, once each. Auditors and admins.
+    async fn events(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "First sequence number to deliver")] from_seq: Option<u64>,
+        stream: Option<String>,
+    ) -> async_graphql::Result<impl futures_util::Stream<Item = EventEnvelope>> {
+        require(ctx, &[Role::Auditor, Role::Admin])?;
+        let filter = LogFilter {
+            stream: stream
+                .map(|s| field("stream", StreamId::parse(s)))
+                .transpose()?,
+            ..Default::default()
+        };
+        let subscription = engine(ctx).store().subscribe(from_seq.unwrap_or(1), filter);
+        Ok(futures_util::stream::unfold(
+            subscription,
+            |mut s| async move {
+                match s.next().await {
+                    Some(Ok(e)) => Some((envelope(&e), s)),
+                    _ => None,
+                }
+            },
+        ))
+    }
+}

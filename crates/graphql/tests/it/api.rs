@@ -1,0 +1,253 @@
+//! Behaviour over real HTTP: roles, errors, writes, conflicts, retries, schema.
+
+use serde_json::json;
+
+use super::*;
+
+const SETUP: &str = r#"
+mutation($id: String!) {
+  registerAccount(input: { id: $id, name: "Acme", industry: "medical", employees: 1200 }) { version }
+}"#;
+
+const OPEN: &str = r#"
+mutation($id: String!, $account: String!, $key: String) {
+  openOpportunity(
+    input: { id: $id, accountId: $account, title: "40 servers", amount: "120000.50",
+             currency: "usd", expectedClose: "2030-06-30" }
+    options: { idempotencyKey: $key }
+  ) { version replayed events { seq eventType actor payload } }
+}"#;
+
+const ACCOUNT: &str = "0190a000-0000-7000-8000-000000000001";
+const DEAL: &str = "0190a000-0000-7000-8000-000000000002";
+
+async fn with_deal(server: &Server) {
+    // The pipeline comes with the engine's first use through the demo or an admin; define it.
+    let body = server
+        .post(Some("admin"), SETUP, json!({ "id": ACCOUNT }))
+        .await;
+    assert!(body["errors"].is_null(), "{body}");
+    let body = server
+        .post(
+            Some("anna"),
+            OPEN,
+            json!({ "id": DEAL, "account": ACCOUNT }),
+        )
+        .await;
+    assert!(body["errors"].is_null(), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_operation_but_health_needs_a_token() {
+    let server = Server::start().await;
+    let body = server.post(None, "{ head { seq } }", json!({})).await;
+    assert_eq!(code(&body), Some("UNAUTHENTICATED"));
+    let health = reqwest::get(server.url.replace("/graphql", "/health"))
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    let wrong = server
+        .client
+        .post(&server.url)
+        .bearer_auth("dt_not_a_token")
+        .json(&json!({ "query": "{ head { seq } }" }))
+        .send()
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap();
+    assert_eq!(code(&wrong), Some("UNAUTHENTICATED"));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn roles_decide_who_reads_and_writes_what() {
+    let server = Server::start().await;
+    with_deal(&server).await;
+    // The raw log: auditors and admins only.
+    for (who, allowed) in [
+        ("audrey", true),
+        ("admin", true),
+        ("anna", false),
+        ("ann-alyst", false),
+    ] {
+        let body = server.post(Some(who), "{ head { seq } }", json!({})).await;
+        assert_eq!(body["errors"].is_null(), allowed, "{who}: {body}");
+        if !allowed {
+            assert_eq!(code(&body), Some("FORBIDDEN"));
+        }
+    }
+    // Analyses: analysts, managers, admins.
+    let funnel = r#"{ funnel(from: "2020-01-01", to: "2031-01-01") { openDeals } }"#;
+    for (who, allowed) in [
+        ("ann-alyst", true),
+        ("manny", true),
+        ("anna", false),
+        ("audrey", false),
+    ] {
+        let body = server.post(Some(who), funnel, json!({})).await;
+        assert_eq!(body["errors"].is_null(), allowed, "{who}: {body}");
+    }
+    // Writes: an auditor may not write; a rep may not move another rep's deal.
+    let change = r#"mutation($id: String!) { changeStage(opportunityId: $id, stage: "Qualified") { version } }"#;
+    let body = server
+        .post(Some("audrey"), change, json!({ "id": DEAL }))
+        .await;
+    assert_eq!(code(&body), Some("FORBIDDEN"));
+    let body = server
+        .post(Some("bob"), change, json!({ "id": DEAL }))
+        .await;
+    assert_eq!(code(&body), Some("FORBIDDEN"));
+    let head = server
+        .post(Some("admin"), "{ head { seq } }", json!({}))
+        .await;
+    assert_eq!(
+        head["data"]["head"]["seq"], 2,
+        "a forbidden write wrote nothing"
+    );
+    let body = server
+        .post(Some("anna"), change, json!({ "id": DEAL }))
+        .await;
+    assert_eq!(body["data"]["changeStage"]["version"], 2, "{body}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_actor_comes_from_the_token_and_reads_see_the_write() {
+    let server = Server::start().await;
+    with_deal(&server).await;
+    let body = server
+        .post(
+            Some("audrey"),
+            "{ events(stream: \"opportunity-0190a000-0000-7000-8000-000000000002\") { events { actor eventType payload } } }",
+            json!({}),
+        )
+        .await;
+    let event = &body["data"]["events"]["events"][0];
+    assert_eq!(event["actor"], "anna");
+    assert_eq!(event["eventType"], "OpportunityOpened");
+    assert_eq!(
+        event["payload"]["OpportunityOpened"]["amount"]["minor"],
+        12_000_050
+    );
+    let deals = server
+        .post(
+            Some("anna"),
+            "{ deals { id owner stage amountMinor currency } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(deals["data"]["deals"][0]["owner"], "anna");
+    assert_eq!(deals["data"]["deals"][0]["stage"], "Lead");
+    assert_eq!(deals["data"]["deals"][0]["currency"], "USD");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_is_a_validation_error_naming_the_field() {
+    let server = Server::start().await;
+    with_deal(&server).await;
+    let body = server
+        .post(
+            Some("anna"),
+            OPEN.replace("120000.50", "-5").as_str(),
+            json!({ "id": "0190a000-0000-7000-8000-000000000003", "account": ACCOUNT }),
+        )
+        .await;
+    assert_eq!(code(&body), Some("VALIDATION"));
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("amount"),
+        "{body}"
+    );
+    let body = server
+        .post(
+            Some("anna"),
+            r#"mutation($id: String!) { changeStage(opportunityId: $id, stage: "Heaven") { version } }"#,
+            json!({ "id": DEAL }),
+        )
+        .await;
+    assert_eq!(code(&body), Some("VALIDATION"));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_versions_conflict_and_retries_replay() {
+    let server = Server::start().await;
+    with_deal(&server).await;
+    let change = r#"mutation($id: String!, $stage: String!, $v: Int) {
+        changeStage(opportunityId: $id, stage: $stage, options: { expectedVersion: $v }) { version } }"#;
+    let ok = server
+        .post(
+            Some("anna"),
+            change,
+            json!({ "id": DEAL, "stage": "Qualified", "v": 1 }),
+        )
+        .await;
+    assert_eq!(ok["data"]["changeStage"]["version"], 2, "{ok}");
+    let stale = server
+        .post(
+            Some("anna"),
+            change,
+            json!({ "id": DEAL, "stage": "Bid", "v": 1 }),
+        )
+        .await;
+    assert_eq!(code(&stale), Some("CONFLICT"), "{stale}");
+
+    let key =
+        json!({ "id": "0190a000-0000-7000-8000-000000000009", "account": ACCOUNT, "key": "k-1" });
+    let first = server.post(Some("anna"), OPEN, key.clone()).await;
+    let again = server.post(Some("anna"), OPEN, key).await;
+    assert_eq!(first["data"]["openOpportunity"]["replayed"], false);
+    assert_eq!(again["data"]["openOpportunity"]["replayed"], true);
+    assert_eq!(
+        first["data"]["openOpportunity"]["events"][0]["seq"],
+        again["data"]["openOpportunity"]["events"][0]["seq"]
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutations_over_get_are_refused() {
+    let server = Server::start().await;
+    let response = server
+        .client
+        .get(&server.url)
+        .query(&[(
+            "query",
+            "mutation { registerAccount(input: { name: \"X\" }) { version } }",
+        )])
+        .bearer_auth(&server.tokens["admin"])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 405);
+    let head = server
+        .post(Some("admin"), "{ head { seq } }", json!({}))
+        .await;
+    assert_eq!(head["data"]["head"]["seq"], 0);
+    let query = server
+        .client
+        .get(&server.url)
+        .query(&[("query", "{ head { seq } }")])
+        .bearer_auth(&server.tokens["admin"])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(query.status(), 200);
+    server.stop().await;
+}
+
+#[test]
+fn the_checked_in_schema_graphql_equals_the_served_schema() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../schema.graphql");
+    let checked_in = std::fs::read_to_string(path).expect("schema.graphql at the repository root");
+    assert_eq!(
+        checked_in,
+        dealtrail_graphql::sdl(),
+        "schema.graphql is stale: run `cargo run -p dealtrail-cli -- schema > schema.graphql`"
+    );
+}

@@ -1,0 +1,84 @@
+//! The real server on 127.0.0.1:0 with a temporary data folder, spoken to over HTTP.
+
+mod api;
+
+use std::sync::Arc;
+
+use dealtrail_engine::{Engine, EngineConfig};
+use dealtrail_graphql::{Role, ServerConfig, Tokens};
+use serde_json::{Value, json};
+
+/// A running server and a token per role.
+pub struct Server {
+    pub url: String,
+    pub tokens: std::collections::HashMap<&'static str, String>,
+    pub client: reqwest::Client,
+    _dir: tempfile::TempDir,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl Server {
+    pub async fn start() -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Arc::new(Engine::open(EngineConfig::new(dir.path())).unwrap());
+        let tokens = Arc::new(Tokens::in_folder(dir.path()));
+        let mut by_role = std::collections::HashMap::new();
+        for (name, role) in [
+            ("admin", Role::Admin),
+            ("anna", Role::Sales),
+            ("bob", Role::Sales),
+            ("ann-alyst", Role::Analyst),
+            ("audrey", Role::Auditor),
+            ("manny", Role::Manager),
+        ] {
+            by_role.insert(name, tokens.create(name, role).unwrap());
+        }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/graphql", listener.local_addr().unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(dealtrail_graphql::run(
+            listener,
+            engine,
+            tokens,
+            ServerConfig::default(),
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        Server {
+            url,
+            tokens: by_role,
+            client: reqwest::Client::new(),
+            _dir: dir,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// POSTs a query as `who` (None: no token) and returns the JSON body.
+    pub async fn post(&self, who: Option<&str>, query: &str, variables: Value) -> Value {
+        let mut request = self
+            .client
+            .post(&self.url)
+            .json(&json!({ "query": query, "variables": variables }));
+        if let Some(who) = who {
+            request = request.bearer_auth(&self.tokens[who]);
+        }
+        request.send().await.unwrap().json().await.unwrap()
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap().unwrap();
+        }
+    }
+}
+
+/// The `extensions.code` of the first error, if any.
+pub fn code(body: &Value) -> Option<&str> {
+    body["errors"][0]["extensions"]["code"].as_str()
+}
