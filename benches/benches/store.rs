@@ -49,33 +49,23 @@ fn durable_appends(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1));
     group.measurement_time(Duration::from_secs(10));
 
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = Store::open(Config::new(dir.path())).expect("store");
-    let mut n = 0u64;
-    group.bench_function("1_caller_1_event_per_call", |b| {
-        b.iter(|| {
-            n += 1;
-            let outcome = store
-                .append_blocking(request(n % 1000, n, 1, "bench"))
-                .expect("append");
-            assert!(black_box(outcome).receipt().is_some());
-        })
-    });
-    drop(store);
-
-    let dir = tempfile::tempdir().expect("temp dir");
-    let config = Config::new(dir.path()).durability(Durability::FlushAndSync);
-    let store = Store::open(config).expect("store");
-    group.bench_function("1_caller_1_event_per_call_fdatasync", |b| {
-        b.iter(|| {
-            n += 1;
-            let outcome = store
-                .append_blocking(request(n % 1000, n, 1, "bench"))
-                .expect("append");
-            assert!(black_box(outcome).receipt().is_some());
-        })
-    });
-    drop(store);
+    for (name, durability) in [
+        ("1_caller_1_event_per_call", Durability::Flush),
+        ("1_caller_1_event_per_call_fdatasync", Durability::FlushAndSync),
+    ] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(Config::new(dir.path()).durability(durability)).expect("store");
+        let mut n = 0u64;
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                n += 1;
+                let outcome = store
+                    .append_blocking(request(n % 1000, n, 1, "bench"))
+                    .expect("append");
+                assert!(black_box(outcome).receipt().is_some());
+            })
+        });
+    }
 
     let dir = tempfile::tempdir().expect("temp dir");
     let store = Store::open(Config::new(dir.path())).expect("store");

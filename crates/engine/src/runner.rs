@@ -255,6 +255,9 @@ async fn follow<P: Projection + Sync>(
                 if let Ok(mut f) = shared.failure.lock() {
                     *f = Some(e.to_string());
                 }
+                // Wake everyone waiting for read-your-writes: their writes are committed, and
+                // their next read reports the failure instead of hanging.
+                shared.applied.send_replace(u64::MAX);
                 return;
             }
         };
