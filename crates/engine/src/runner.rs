@@ -155,7 +155,9 @@ impl<P: Projection + Sync> ProjectionHost<P> {
             let _ = task.await;
         }
         let seq = self.applied();
-        if seq > 0 {
+        let failed = self.shared.failure.lock().map_or(true, |f| f.is_some());
+        // A model that stopped on an event it could not read is incomplete: never save it.
+        if seq > 0 && !failed {
             let bytes = self.snapshot_bytes()?;
             self.store
                 .save_snapshot(P::NAME, seq, &bytes, self.config.keep_snapshots)?;
