@@ -51,7 +51,10 @@ fn durable_appends(c: &mut Criterion) {
 
     for (name, durability) in [
         ("1_caller_1_event_per_call", Durability::Flush),
-        ("1_caller_1_event_per_call_fdatasync", Durability::FlushAndSync),
+        (
+            "1_caller_1_event_per_call_fdatasync",
+            Durability::FlushAndSync,
+        ),
     ] {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = Store::open(Config::new(dir.path()).durability(durability)).expect("store");

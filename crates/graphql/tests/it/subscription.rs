@@ -1,0 +1,127 @@
+//! A WebSocket subscription receives the events written after it started, in order, once.
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::json;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+use super::*;
+
+async fn subscribe(
+    server: &Server,
+    who: &str,
+    protocol: &str,
+) -> (
+    impl futures_util::Sink<Message, Error = tokio_tungstenite::tungstenite::Error> + Unpin + use<>,
+    impl futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>>
+    + Unpin
+    + use<>,
+) {
+    let url = server.url.replace("http://", "ws://") + "/ws";
+    let mut request = url.into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("Sec-WebSocket-Protocol", protocol.parse().unwrap());
+    let (socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let (mut tx, mut rx) = socket.split();
+    let init = json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {}", server.tokens[who]) } });
+    tx.send(Message::text(init.to_string())).await.unwrap();
+    loop {
+        let Some(Ok(Message::Text(text))) = rx.next().await else {
+            panic!("no ack")
+        };
+        let msg: serde_json::Value = serde_json::from_str(&text).unwrap();
+        if msg["type"] == "connection_ack" {
+            break;
+        }
+    }
+    let start = if protocol == "graphql-ws" {
+        "start"
+    } else {
+        "subscribe"
+    };
+    let subscribe = json!({
+        "id": "1",
+        "type": start,
+        "payload": { "query": "subscription { events(fromSeq: 1) { seq eventType actor } }" }
+    });
+    tx.send(Message::text(subscribe.to_string())).await.unwrap();
+    (tx, rx)
+}
+
+async fn next_payload(
+    rx: &mut (
+             impl futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>>
+             + Unpin
+         ),
+) -> serde_json::Value {
+    loop {
+        match rx.next().await {
+            Some(Ok(Message::Text(text))) => {
+                let msg: serde_json::Value = serde_json::from_str(&text).unwrap();
+                match msg["type"].as_str() {
+                    Some("next") | Some("data") => return msg["payload"].clone(),
+                    Some("ka") | Some("ping") | Some("pong") => continue,
+                    _ => panic!("unexpected message {msg}"),
+                }
+            }
+            Some(Ok(_)) => continue,
+            other => panic!("socket ended: {other:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribers_get_later_writes_in_order_exactly_once_on_both_protocols() {
+    let server = Server::start().await;
+    let register = r#"mutation($id: String!, $name: String!) {
+        registerAccount(input: { id: $id, name: $name }) { version } }"#;
+    // One event before the subscriptions start: they catch up from seq 1.
+    server
+        .post(
+            Some("admin"),
+            register,
+            json!({ "id": "0190a000-0000-7000-8000-000000000100", "name": "First" }),
+        )
+        .await;
+    let (_tx1, mut modern) = subscribe(&server, "audrey", "graphql-transport-ws").await;
+    let (_tx2, mut legacy) = subscribe(&server, "admin", "graphql-ws").await;
+    for n in 1..=5 {
+        let body = server
+            .post(
+                Some("admin"),
+                register,
+                json!({ "id": format!("0190a000-0000-7000-8000-00000000010{n}"), "name": format!("Company {n}") }),
+            )
+            .await;
+        assert!(body["errors"].is_null(), "{body}");
+    }
+    for rx in [&mut modern, &mut legacy] {
+        let mut seqs = Vec::new();
+        for _ in 0..6 {
+            let payload = next_payload(rx).await;
+            assert!(payload["errors"].is_null(), "{payload}");
+            assert_eq!(payload["data"]["events"]["actor"], "admin");
+            seqs.push(payload["data"]["events"]["seq"].as_u64().unwrap());
+        }
+        assert_eq!(seqs, vec![1, 2, 3, 4, 5, 6]);
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscriptions_need_an_auditor_or_admin() {
+    let server = Server::start().await;
+    let (_tx, mut rx) = subscribe(&server, "anna", "graphql-transport-ws").await;
+    let Some(Ok(Message::Text(text))) = rx.next().await else {
+        panic!("no answer")
+    };
+    let msg: serde_json::Value = serde_json::from_str(&text).unwrap();
+    // The refusal arrives as the subscription's one result, with no data.
+    assert_eq!(msg["payload"]["data"], serde_json::Value::Null, "{msg}");
+    assert_eq!(
+        msg["payload"]["errors"][0]["extensions"]["code"],
+        "FORBIDDEN"
+    );
+    server.stop().await;
+}
