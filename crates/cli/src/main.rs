@@ -67,6 +67,52 @@ enum Cmd {
     },
     /// Print the GraphQL schema (SDL).
     Schema,
+    /// Export the log (the full envelope of every event).
+    Export {
+        #[command(subcommand)]
+        what: ExportCmd,
+    },
+    /// Import a log exported with `export events --format jsonl` (backup, restore, moving
+    /// between machines): the result is the identical log, hash chain included.
+    Import {
+        #[command(subcommand)]
+        what: ImportCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum ExportCmd {
+    /// Every event from a sequence number on, optionally of one stream.
+    Events {
+        /// The data folder.
+        #[arg(long, default_value = "./dealtrail-data")]
+        data: PathBuf,
+        /// jsonl (restorable) or csv (for spreadsheets; the payload as a JSON column).
+        #[arg(long, default_value = "jsonl")]
+        format: String,
+        /// First sequence number.
+        #[arg(long, default_value_t = 1)]
+        from: u64,
+        /// Only this stream.
+        #[arg(long)]
+        stream: Option<String>,
+        /// Write here instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImportCmd {
+    /// Restore events from a JSON-lines export; they must continue the folder's log (an
+    /// empty folder takes an export that starts at sequence number 1).
+    Events {
+        /// The export.
+        file: PathBuf,
+        /// The data folder (created if missing).
+        #[arg(long, default_value = "./dealtrail-data")]
+        data: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -108,12 +154,36 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    // Commands that only read or restore the log run on this thread; the store's blocking
+    // calls may not run inside the async runtime.
+    let command = match cli.command {
+        Cmd::Verify { data } => return verify(data),
+        Cmd::Token { action } => return token(action),
+        Cmd::Schema => {
+            print!("{}", dealtrail_graphql::sdl());
+            return Ok(());
+        }
+        Cmd::Export {
+            what:
+                ExportCmd::Events {
+                    data,
+                    format,
+                    from,
+                    stream,
+                    out,
+                },
+        } => return export_events(data, &format, from, stream, out),
+        Cmd::Import {
+            what: ImportCmd::Events { file, data },
+        } => return import_events(file, data),
+        other => other,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
-        match cli.command {
+        match command {
             Cmd::Serve {
                 data,
                 listen,
@@ -137,14 +207,145 @@ fn main() -> anyhow::Result<()> {
                 engine.shutdown().await.context("shutdown")?;
                 Ok(())
             }
-            Cmd::Verify { data } => verify(data),
-            Cmd::Token { action } => token(action),
-            Cmd::Schema => {
-                print!("{}", dealtrail_graphql::sdl());
-                Ok(())
-            }
+            _ => unreachable!("handled before the runtime starts"),
         }
     })
+}
+
+fn export_events(
+    data: PathBuf,
+    format: &str,
+    from: u64,
+    stream: Option<String>,
+    out: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    use std::io::Write;
+    if format != "jsonl" && format != "csv" {
+        bail!("unknown format {format:?} (jsonl or csv)");
+    }
+    let store = dealtrail_store::Store::open_path(&data)
+        .with_context(|| format!("cannot open data folder {}", data.display()))?;
+    let filter = dealtrail_store::LogFilter {
+        stream: stream
+            .map(dealtrail_store::StreamId::parse)
+            .transpose()
+            .context("invalid stream id")?,
+        ..Default::default()
+    };
+    let sink: Box<dyn Write> = match &out {
+        Some(path) => Box::new(
+            std::fs::File::create(path)
+                .with_context(|| format!("cannot create {}", path.display()))?,
+        ),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    enum Out {
+        Json(std::io::BufWriter<Box<dyn Write>>),
+        Csv(Box<csv::Writer<Box<dyn Write>>>),
+    }
+    let mut out = if format == "csv" {
+        let mut w = csv::Writer::from_writer(sink);
+        w.write_record([
+            "seq",
+            "stream",
+            "version",
+            "event_id",
+            "event_type",
+            "schema_version",
+            "recorded_at",
+            "occurred_at",
+            "actor",
+            "correlation_id",
+            "causation_id",
+            "idempotency_key",
+            "payload",
+            "prev_hash",
+            "hash",
+        ])?;
+        Out::Csv(Box::new(w))
+    } else {
+        Out::Json(std::io::BufWriter::new(sink))
+    };
+    let mut next = Some(from.max(1));
+    let mut count = 0u64;
+    while let Some(from) = next {
+        let page = store
+            .read_log(&filter, from, 10_000)
+            .context("reading the log")?;
+        for e in &page.events {
+            let r = dealtrail_engine::backup::EnvelopeRecord::from_recorded(e);
+            match &mut out {
+                Out::Json(w) => {
+                    serde_json::to_writer(&mut *w, &r)?;
+                    w.write_all(b"\n")?;
+                }
+                Out::Csv(w) => w.write_record([
+                    r.seq.to_string(),
+                    r.stream,
+                    r.version.to_string(),
+                    r.event_id,
+                    r.event_type,
+                    r.schema_version.to_string(),
+                    r.recorded_at,
+                    r.occurred_at,
+                    r.actor,
+                    r.correlation_id.unwrap_or_default(),
+                    r.causation_id.unwrap_or_default(),
+                    r.idempotency_key.unwrap_or_default(),
+                    r.payload.to_string(),
+                    r.prev_hash,
+                    r.hash,
+                ])?,
+            }
+            count += 1;
+        }
+        next = page.next_seq;
+    }
+    match out {
+        Out::Json(mut w) => w.flush()?,
+        Out::Csv(mut w) => w.flush()?,
+    }
+    eprintln!("exported {count} events");
+    Ok(())
+}
+
+fn import_events(file: PathBuf, data: PathBuf) -> anyhow::Result<()> {
+    use std::io::BufRead;
+    let reader = std::io::BufReader::new(
+        std::fs::File::open(&file).with_context(|| format!("cannot open {}", file.display()))?,
+    );
+    let store = dealtrail_store::Store::open_path(&data)
+        .with_context(|| format!("cannot open data folder {}", data.display()))?;
+    let mut batch = Vec::new();
+    let mut count = 0u64;
+    for (n, line) in reader.lines().enumerate() {
+        let line =
+            line.with_context(|| format!("{}: cannot read line {}", file.display(), n + 1))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let record: dealtrail_engine::backup::EnvelopeRecord = serde_json::from_str(&line)
+            .with_context(|| {
+                format!("{}, line {}: not an exported event", file.display(), n + 1)
+            })?;
+        batch.push(
+            record
+                .to_recorded()
+                .with_context(|| format!("{}, line {}", file.display(), n + 1))?,
+        );
+        if batch.len() == 1_000 {
+            count += batch.len() as u64;
+            store
+                .restore_blocking(std::mem::take(&mut batch))
+                .context("restore refused")?;
+        }
+    }
+    count += batch.len() as u64;
+    store.restore_blocking(batch).context("restore refused")?;
+    let head = store.head();
+    store.close().context("closing the store")?;
+    println!("imported {count} events; head {} {}", head.seq, head.hash);
+    Ok(())
 }
 
 fn open(data: &std::path::Path) -> anyhow::Result<Arc<Engine>> {

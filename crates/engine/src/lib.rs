@@ -3,6 +3,7 @@
 //! live, snapshots, rebuilds, as-of). The GraphQL server and the command line talk to this
 //! crate only.
 
+pub mod backup;
 mod codec;
 mod command;
 mod error;

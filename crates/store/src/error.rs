@@ -112,6 +112,15 @@ pub enum StoreError {
     /// disk can no longer be told apart from what was acknowledged.
     #[error("the writer stopped after an earlier failure: {0}")]
     WriterFailed(String),
+    /// A restored envelope does not continue the log exactly; nothing of its batch was
+    /// written.
+    #[error("cannot restore event {seq}: {detail}")]
+    Restore {
+        /// Its sequence number.
+        seq: u64,
+        /// What does not fit.
+        detail: String,
+    },
     /// The store has been closed.
     #[error("the store is closed")]
     Closed,

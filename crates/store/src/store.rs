@@ -15,7 +15,7 @@ use crate::types::{
     AppendOutcome, AppendRequest, ChainHash, Direction, Head, Receipt, RecordedEvent, StreamId,
     Timestamp,
 };
-use crate::writer::{Durable, Flusher, Job, MAX_UNFLUSHED_GROUPS, Writer};
+use crate::writer::{Durable, Flusher, Job, MAX_UNFLUSHED_GROUPS, RestoreJob, Work, Writer};
 
 /// Where the clock of `recorded_at` comes from; tests and replays may pin it.
 pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
@@ -113,7 +113,7 @@ impl Shared {
 
 struct Inner {
     shared: Arc<Shared>,
-    tx: Mutex<Option<mpsc::Sender<Job>>>,
+    tx: Mutex<Option<mpsc::Sender<Work>>>,
     /// The writer thread, then the flusher thread.
     threads: Mutex<Vec<JoinHandle<()>>>,
     head_rx: watch::Receiver<u64>,
@@ -272,7 +272,7 @@ impl Store {
         self.inner.head_rx.clone()
     }
 
-    fn sender(&self) -> Result<mpsc::Sender<Job>, StoreError> {
+    fn sender(&self) -> Result<mpsc::Sender<Work>, StoreError> {
         self.inner
             .tx
             .lock()
@@ -285,7 +285,7 @@ impl Store {
     pub async fn append(&self, request: AppendRequest) -> Result<AppendOutcome, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.sender()?
-            .send(Job { request, reply })
+            .send(Work::Append(Job { request, reply }))
             .await
             .map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
@@ -295,7 +295,18 @@ impl Store {
     pub fn append_blocking(&self, request: AppendRequest) -> Result<AppendOutcome, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.sender()?
-            .blocking_send(Job { request, reply })
+            .blocking_send(Work::Append(Job { request, reply }))
+            .map_err(|_| StoreError::Closed)?;
+        answer.blocking_recv().map_err(|_| StoreError::Closed)?
+    }
+
+    /// Writes envelopes copied from another dealtrail log (a backup) exactly as they were,
+    /// hashes included, after checking that each one continues this log; returns the new
+    /// head. Outside an async runtime only (it panics inside one).
+    pub fn restore_blocking(&self, events: Vec<RecordedEvent>) -> Result<u64, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.sender()?
+            .blocking_send(Work::Restore(RestoreJob { events, reply }))
             .map_err(|_| StoreError::Closed)?;
         answer.blocking_recv().map_err(|_| StoreError::Closed)?
     }

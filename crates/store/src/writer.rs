@@ -45,6 +45,18 @@ pub(crate) struct Job {
     pub reply: Reply,
 }
 
+/// Envelopes copied from another log (a backup), to be written exactly as they are.
+pub(crate) struct RestoreJob {
+    pub events: Vec<RecordedEvent>,
+    pub reply: oneshot::Sender<Result<u64, StoreError>>,
+}
+
+/// What the writer's queue carries.
+pub(crate) enum Work {
+    Append(Job),
+    Restore(RestoreJob),
+}
+
 /// An applied group waiting for its flush.
 pub(crate) struct Ticket {
     answers: Vec<(Reply, AppendOutcome)>,
@@ -54,7 +66,7 @@ pub(crate) struct Ticket {
 
 pub(crate) struct Writer {
     pub shared: Arc<Shared>,
-    pub rx: mpsc::Receiver<Job>,
+    pub rx: mpsc::Receiver<Work>,
     pub flush_tx: SyncSender<Ticket>,
     pub durability: Arc<Durable>,
     pub state: ChainState,
@@ -71,21 +83,159 @@ enum Pending {
 
 impl Writer {
     pub fn run(mut self) {
-        while let Some(first) = self.rx.blocking_recv() {
+        let mut next = self.rx.blocking_recv();
+        while let Some(work) = next.take() {
+            let first = match work {
+                Work::Restore(job) => {
+                    self.restore(job);
+                    next = self.rx.blocking_recv();
+                    continue;
+                }
+                Work::Append(job) => job,
+            };
             let mut group_events = first.request.events.len();
             let mut group = vec![first];
             while group_events < MAX_GROUP_EVENTS {
                 match self.rx.try_recv() {
-                    Ok(job) => {
+                    Ok(Work::Append(job)) => {
                         group_events += job.request.events.len();
                         group.push(job);
+                    }
+                    Ok(restore) => {
+                        // Handled after this group, in queue order.
+                        next = Some(restore);
+                        break;
                     }
                     Err(_) => break,
                 }
             }
             self.apply_group(group);
+            if next.is_none() {
+                next = self.rx.blocking_recv();
+            }
         }
         // Dropping `self` drops `flush_tx`, which lets the flusher finish and stop.
+    }
+
+    /// Writes copied envelopes after checking that each continues the log exactly: next
+    /// sequence number, next stream version, previous hash, its own hash, and no step back
+    /// in recorded time. Nothing is written unless the whole batch passes.
+    fn restore(&mut self, job: RestoreJob) {
+        let result = self.try_restore(job.events);
+        let _ = job.reply.send(result);
+    }
+
+    fn try_restore(&mut self, events: Vec<RecordedEvent>) -> Result<u64, StoreError> {
+        if let Some(reason) = self.shared.failure() {
+            return Err(StoreError::WriterFailed(reason));
+        }
+        // Earlier groups must be durable first, so the durable head only moves forward.
+        while self.durability.in_flight.load(Ordering::Acquire) > 0 {
+            std::thread::yield_now();
+        }
+        let mut state = self.state;
+        let mut heads: HashMap<StreamId, StreamHead> = HashMap::new();
+        let mut keys: HashMap<String, IdempotencyRecord> = HashMap::new();
+        let mut batch = sled::Batch::default();
+        for event in &events {
+            let bad = |detail: String| StoreError::Restore {
+                seq: event.seq,
+                detail,
+            };
+            if event.seq != state.last_seq + 1 {
+                return Err(bad(format!(
+                    "expected sequence number {}",
+                    state.last_seq + 1
+                )));
+            }
+            if event.prev_hash != state.last_hash {
+                return Err(bad("its previous hash is not the log's last hash".into()));
+            }
+            if event.recorded_at < state.last_recorded_at {
+                return Err(bad("recorded time goes backwards".into()));
+            }
+            let head = match heads.get(&event.stream) {
+                Some(h) => Some(*h),
+                None => self.load_head(&event.stream)?,
+            };
+            let mut head = match head {
+                Some(h) => h,
+                None => {
+                    state.stream_count += 1;
+                    let num = state.stream_count;
+                    batch.insert(codec::stream_head_key(&event.stream), &num.to_be_bytes());
+                    StreamHead { num, version: 0 }
+                }
+            };
+            if event.version != head.version + 1 {
+                return Err(bad(format!(
+                    "expected version {} of stream {}",
+                    head.version + 1,
+                    event.stream
+                )));
+            }
+            let (record, hash) = codec::encode_record(event);
+            if hash != event.hash {
+                return Err(bad("its hash does not match its contents".into()));
+            }
+            head.version = event.version;
+            let record = sled::IVec::from(record);
+            batch.insert(&codec::event_key(event.seq), record.clone());
+            batch.insert(&codec::stream_event_key(head.num, head.version), record);
+            heads.insert(event.stream.clone(), head);
+            if let Some(key) = &event.idempotency_key {
+                // Consecutive events of one stream with one key were one append.
+                let earlier = match keys.get(key) {
+                    Some(r) => Some(r.clone()),
+                    None => self.load_idempotency(key)?,
+                };
+                let receipt = match earlier {
+                    Some(r) if r.stream == event.stream && r.receipt.last_seq + 1 == event.seq => {
+                        Receipt {
+                            last_seq: event.seq,
+                            last_version: event.version,
+                            ..r.receipt
+                        }
+                    }
+                    _ => Receipt {
+                        first_seq: event.seq,
+                        last_seq: event.seq,
+                        first_version: event.version,
+                        last_version: event.version,
+                        recorded_at: event.recorded_at,
+                    },
+                };
+                let record = IdempotencyRecord {
+                    stream: event.stream.clone(),
+                    receipt,
+                };
+                batch.insert(codec::idempotency_key(key), record.encode());
+                keys.insert(key.clone(), record);
+            }
+            state.last_seq = event.seq;
+            state.last_hash = hash;
+            state.last_recorded_at = event.recorded_at;
+        }
+        if events.is_empty() {
+            return Ok(state.last_seq);
+        }
+        if state.stream_count != self.state.stream_count {
+            batch.insert(codec::META_STREAMS, &state.stream_count.to_be_bytes());
+        }
+        self.shared.tree.apply_batch(batch)?;
+        self.state = state;
+        self.heads.extend(heads);
+        let ticket = Ticket {
+            answers: Vec::new(),
+            head: Some(Head {
+                seq: state.last_seq,
+                hash: state.last_hash,
+            }),
+        };
+        self.durability
+            .complete(vec![ticket])
+            .map_err(StoreError::WriterFailed)?;
+        Ok(state.last_seq)
     }
 
     fn apply_group(&mut self, group: Vec<Job>) {
@@ -131,7 +281,8 @@ impl Writer {
         // a thread hand-off, which is most of the overhead a lone caller sees. The flusher is
         // idle, so durable heads are still published in order.
         if self.rx.is_empty() && self.durability.in_flight.load(Ordering::Acquire) == 0 {
-            self.durability.complete(vec![ticket]);
+            // A failed flush has already answered every caller of the group.
+            let _ = self.durability.complete(vec![ticket]);
             return;
         }
         // Even a group that wrote nothing goes through the flusher: a replayed receipt or a
@@ -291,7 +442,9 @@ pub(crate) struct Durable {
 }
 
 impl Durable {
-    fn complete(&self, tickets: Vec<Ticket>) {
+    /// Flushes, publishes the durable head and answers; `Err` (with the reason) if the
+    /// flush failed, in which case every answer is that failure.
+    fn complete(&self, tickets: Vec<Ticket>) -> Result<(), String> {
         let head = tickets.iter().filter_map(|t| t.head).next_back();
         if let Some(head) = head {
             if let Err(e) = self.flush() {
@@ -304,7 +457,7 @@ impl Durable {
                         let _ = reply.send(Err(StoreError::WriterFailed(text.clone())));
                     }
                 }
-                return;
+                return Err(text);
             }
             if let Ok(mut durable) = self.shared.durable_head.lock() {
                 *durable = head;
@@ -317,6 +470,7 @@ impl Durable {
                 let _ = reply.send(Ok(outcome));
             }
         }
+        Ok(())
     }
 
     fn flush(&self) -> Result<(), sled::Error> {
@@ -340,7 +494,8 @@ impl Flusher {
             let mut tickets = vec![first];
             tickets.extend(self.rx.try_iter());
             let count = tickets.len();
-            self.durability.complete(tickets);
+            // A failed flush has already answered every caller of these groups.
+            let _ = self.durability.complete(tickets);
             self.durability.in_flight.fetch_sub(count, Ordering::AcqRel);
         }
     }

@@ -340,3 +340,60 @@ fn snapshots_keep_the_newest_and_load_by_position() {
     );
     assert!(store.save_checkpoint("", 1).is_err());
 }
+
+#[test]
+fn a_restored_copy_is_identical_down_to_the_hashes() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let original = open(a.path());
+    for i in 0..40u64 {
+        let mut req = request(&format!("s{}", i % 5), ExpectedVersion::Any, &[i, i + 100]);
+        if i % 3 == 0 {
+            req = req.with_idempotency_key(format!("k{i}")).unwrap();
+        }
+        let _ = original.append_blocking(req).unwrap();
+    }
+    let events = original.read_all(1, usize::MAX).unwrap();
+    let copy = open(b.path());
+    for chunk in events.chunks(7) {
+        copy.restore_blocking(chunk.to_vec()).unwrap();
+    }
+    assert_eq!(copy.head(), original.head());
+    assert_eq!(copy.read_all(1, usize::MAX).unwrap(), events);
+    assert!(copy.verify().unwrap().is_intact());
+    assert_eq!(
+        copy.idempotent_receipt("k9").unwrap(),
+        original.idempotent_receipt("k9").unwrap()
+    );
+    // Appends continue the restored chain.
+    let next = copy
+        .append_blocking(request("s1", ExpectedVersion::Exact(16), &[1]))
+        .unwrap();
+    assert_eq!(next.receipt().unwrap().first_seq, 81);
+    assert!(copy.verify().unwrap().is_intact());
+}
+
+#[test]
+fn a_restore_that_does_not_continue_the_log_writes_nothing() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let original = open(a.path());
+    for i in 0..5u64 {
+        let _ = original
+            .append_blocking(request("s", ExpectedVersion::Any, &[i]))
+            .unwrap();
+    }
+    let events = original.read_all(1, 10).unwrap();
+    let copy = open(b.path());
+    let mut altered = events.clone();
+    altered[3].payload[0] ^= 1;
+    match copy.restore_blocking(altered) {
+        Err(StoreError::Restore { seq, .. }) => assert_eq!(seq, 4),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(copy.head().seq, 0, "nothing of the batch was written");
+    match copy.restore_blocking(events[1..].to_vec()) {
+        Err(StoreError::Restore { seq, .. }) => assert_eq!(seq, 2),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    copy.restore_blocking(events).unwrap();
+    assert_eq!(copy.head(), original.head());
+}
