@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use dealtrail_domain::Timestamp;
 use dealtrail_funnel::SalesPipeline;
 use dealtrail_store::{Config, Store};
+use dealtrail_winloss::WinLoss;
 
 pub use codec::decode;
 pub use command::{Command, Committed, Issued};
@@ -46,6 +47,7 @@ const STRIPES: usize = 256;
 pub struct Engine {
     store: Store,
     sales: ProjectionHost<SalesPipeline>,
+    winloss: ProjectionHost<WinLoss>,
     stripes: Vec<tokio::sync::Mutex<()>>,
 }
 
@@ -54,10 +56,12 @@ impl Engine {
     pub fn open(config: EngineConfig) -> Result<Engine, EngineError> {
         let store = Store::open(config.store)?;
         let sales = ProjectionHost::start(store.clone(), config.runner)?;
+        let winloss = ProjectionHost::start(store.clone(), config.runner)?;
         let stripes = (0..STRIPES).map(|_| tokio::sync::Mutex::new(())).collect();
         Ok(Engine {
             store,
             sales,
+            winloss,
             stripes,
         })
     }
@@ -83,6 +87,7 @@ impl Engine {
         let committed = command::execute(&self.store, now, issued, command).await?;
         drop(turn);
         self.sales.wait_for(committed.receipt.last_seq).await?;
+        self.winloss.wait_for(committed.receipt.last_seq).await?;
         Ok(committed)
     }
 
@@ -96,9 +101,15 @@ impl Engine {
         &self.sales
     }
 
+    /// The win/loss, coverage and cross-check read model.
+    pub fn winloss(&self) -> &ProjectionHost<WinLoss> {
+        &self.winloss
+    }
+
     /// Stops following the log, snapshots the read models and flushes the store.
     pub async fn shutdown(&self) -> Result<(), EngineError> {
         self.sales.shutdown().await?;
+        self.winloss.shutdown().await?;
         self.store.close()?;
         Ok(())
     }

@@ -361,6 +361,113 @@ pub struct Funnel {
     pub velocity_per_day_minor: Option<f64>,
 }
 
+/// Outcome counts of closed deals and the win rate (won / (won + lost)).
+#[derive(SimpleObject)]
+pub struct OutcomeRate {
+    /// Segment dimension (`overall`, `follow_ups`, `contacts`, `decision_maker`, ...).
+    pub dimension: String,
+    /// Segment value (`3-5`, `true`, a competitor's name, ...).
+    pub value: String,
+    /// Won.
+    pub won: u64,
+    /// Lost.
+    pub lost: u64,
+    /// No decision.
+    pub no_decision: u64,
+    /// Withdrawn.
+    pub withdrawn: u64,
+    /// won / (won + lost).
+    pub win_rate: Option<f64>,
+}
+
+fn outcome_rate(dimension: &str, value: &str, r: &dealtrail_winloss::Rate) -> OutcomeRate {
+    OutcomeRate {
+        dimension: dimension.into(),
+        value: value.into(),
+        won: r.won as u64,
+        lost: r.lost as u64,
+        no_decision: r.no_decision as u64,
+        withdrawn: r.withdrawn as u64,
+        win_rate: r.win_rate(),
+    }
+}
+
+/// Lost deals that share a stated reason, and how many show each evidence signal.
+#[derive(SimpleObject)]
+pub struct StatedVersusEvidence {
+    /// The reason reps stated.
+    pub stated_reason: String,
+    /// Lost deals with that reason.
+    pub deals: u64,
+    /// Signal name and the number of those deals showing it.
+    pub signals: Vec<SignalCount>,
+}
+
+/// A signal and how often it occurs.
+#[derive(SimpleObject)]
+pub struct SignalCount {
+    /// The signal (e.g. `SingleThreaded`, `NoDecisionMaker`).
+    pub signal: String,
+    /// Deals showing it.
+    pub deals: u64,
+}
+
+/// Where lost deals die.
+#[derive(SimpleObject)]
+pub struct LossStage {
+    /// The stage.
+    pub stage: String,
+    /// Lost deals whose furthest stage was this one.
+    pub furthest: u64,
+    /// Lost deals that were in this stage when lost.
+    pub at_loss: u64,
+}
+
+/// Process-based win/loss of the deals that ended in a window.
+#[derive(SimpleObject)]
+pub struct WinLossAnalysis {
+    /// Every segment, `overall` first.
+    pub rates: Vec<OutcomeRate>,
+    /// Where lost deals die, in pipeline order.
+    pub where_lost: Vec<LossStage>,
+    /// Stated reason next to the evidence.
+    pub stated_versus_evidence: Vec<StatedVersusEvidence>,
+}
+
+/// An open deal that breaks a cross-check rule.
+#[derive(SimpleObject)]
+pub struct CrossCheckFinding {
+    /// The deal.
+    pub opportunity_id: String,
+    /// Its owner.
+    pub owner: String,
+    /// The rule broken.
+    pub rule: String,
+    /// The deal's stage.
+    pub stage: String,
+    /// Since when (RFC 3339).
+    pub since: String,
+    /// The missing evidence.
+    pub missing: String,
+}
+
+/// Who on the customer's side an open deal reaches.
+#[derive(SimpleObject)]
+pub struct DealCoverage {
+    /// The deal.
+    pub opportunity_id: String,
+    /// Its owner.
+    pub owner: String,
+    /// Engaged contacts per buying role, as `role:count`.
+    pub by_role: Vec<String>,
+    /// A decision maker is engaged.
+    pub decision_maker: bool,
+    /// At most one contact engaged.
+    pub single_threaded: bool,
+    /// People met in follow-ups who are not registered contacts.
+    pub unregistered_participants: u64,
+}
+
 /// The query root.
 pub struct QueryRoot;
 
@@ -563,6 +670,115 @@ impl QueryRoot {
             median_cycle_days: report.velocity.median_cycle_days,
             velocity_per_day_minor: report.velocity.per_day_minor,
         })
+    }
+
+    /// Process-based win/loss of deals that ended in a window. Analysts, managers, admins.
+    #[allow(clippy::too_many_arguments)]
+    async fn win_loss(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Window start (RFC 3339 or YYYY-MM-DD)")] from: String,
+        #[graphql(desc = "Window end, exclusive")] to: String,
+        owner: Option<String>,
+        industry: Option<String>,
+        region: Option<String>,
+        product_line: Option<String>,
+        competitor: Option<String>,
+    ) -> async_graphql::Result<WinLossAnalysis> {
+        require(ctx, &[Role::Analyst, Role::Manager, Role::Admin])?;
+        let (from, to) = (
+            field("from", Timestamp::parse(&from))?,
+            field("to", Timestamp::parse(&to))?,
+        );
+        let filter = dealtrail_winloss::WinLossFilter {
+            owner,
+            industry,
+            region,
+            product_line,
+            competitor,
+        };
+        let report = engine(ctx)
+            .winloss()
+            .read(|m| m.report(from, to, &filter))
+            .map_err(engine_error)?;
+        let mut rates = vec![outcome_rate("overall", "all", &report.overall)];
+        rates.extend(report.by.iter().map(|((d, v), r)| outcome_rate(d, v, r)));
+        Ok(WinLossAnalysis {
+            rates,
+            where_lost: report
+                .where_lost
+                .into_iter()
+                .map(|r| LossStage {
+                    stage: r.stage.to_string(),
+                    furthest: r.furthest as u64,
+                    at_loss: r.at_loss as u64,
+                })
+                .collect(),
+            stated_versus_evidence: report
+                .stated_vs_evidence
+                .into_iter()
+                .map(|(reason, (deals, signals))| StatedVersusEvidence {
+                    stated_reason: reason,
+                    deals: deals as u64,
+                    signals: signals
+                        .into_iter()
+                        .map(|(s, n)| SignalCount {
+                            signal: format!("{s:?}"),
+                            deals: n as u64,
+                        })
+                        .collect(),
+                })
+                .collect(),
+        })
+    }
+
+    /// Open deals whose claimed stage lacks the other functions' evidence. Managers,
+    /// analysts, admins.
+    async fn cross_check_findings(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<CrossCheckFinding>> {
+        require(ctx, &[Role::Analyst, Role::Manager, Role::Admin])?;
+        let rules = dealtrail_winloss::default_rules();
+        let findings = engine(ctx)
+            .winloss()
+            .read(|m| m.findings(&rules))
+            .map_err(engine_error)?;
+        Ok(findings
+            .into_iter()
+            .map(|f| CrossCheckFinding {
+                opportunity_id: f.deal.to_string(),
+                owner: f.owner,
+                rule: f.rule,
+                stage: f.stage.to_string(),
+                since: time(f.since),
+                missing: f.missing,
+            })
+            .collect())
+    }
+
+    /// Coverage of every open deal. Managers, analysts, admins.
+    async fn coverage(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<DealCoverage>> {
+        require(ctx, &[Role::Analyst, Role::Manager, Role::Admin])?;
+        let rows = engine(ctx)
+            .winloss()
+            .read(|m| m.coverage())
+            .map_err(engine_error)?;
+        Ok(rows
+            .into_iter()
+            .map(|c| DealCoverage {
+                opportunity_id: c.deal.to_string(),
+                owner: c.owner,
+                by_role: c
+                    .by_role
+                    .iter()
+                    .map(|(role, n)| format!("{role}:{n}"))
+                    .collect(),
+                decision_maker: c.decision_maker,
+                single_threaded: c.single_threaded,
+                unregistered_participants: c.unregistered_participants as u64,
+            })
+            .collect())
     }
 }
 

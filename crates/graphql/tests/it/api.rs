@@ -251,3 +251,36 @@ fn the_checked_in_schema_graphql_equals_the_served_schema() {
         "schema.graphql is stale: run `cargo run -p dealtrail-cli -- schema > schema.graphql`"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_loss_shows_up_in_win_loss_next_to_its_evidence() {
+    let server = Server::start().await;
+    with_deal(&server).await;
+    let close = r#"mutation($id: String!) {
+        closeOpportunity(opportunityId: $id, outcome: "lost", reason: "price") { version } }"#;
+    let body = server
+        .post(Some("anna"), close, json!({ "id": DEAL }))
+        .await;
+    assert!(body["errors"].is_null(), "{body}");
+    let query = r#"{ winLoss(from: "2000-01-01", to: "2100-01-01") {
+        rates { dimension value won lost winRate }
+        statedVersusEvidence { statedReason deals signals { signal deals } } } }"#;
+    let forbidden = server.post(Some("anna"), query, json!({})).await;
+    assert_eq!(code(&forbidden), Some("FORBIDDEN"));
+    let body = server.post(Some("ann-alyst"), query, json!({})).await;
+    let analysis = &body["data"]["winLoss"];
+    assert_eq!(analysis["rates"][0]["lost"], 1, "{body}");
+    let row = &analysis["statedVersusEvidence"][0];
+    assert_eq!(row["statedReason"], "price");
+    let signals: Vec<&str> = row["signals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["signal"].as_str().unwrap())
+        .collect();
+    assert!(
+        signals.contains(&"SingleThreaded") && signals.contains(&"NoDecisionMaker"),
+        "{signals:?}"
+    );
+    server.stop().await;
+}
