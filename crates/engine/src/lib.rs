@@ -13,6 +13,7 @@ use std::path::PathBuf;
 
 use dealtrail_domain::Timestamp;
 use dealtrail_funnel::SalesPipeline;
+use dealtrail_profile::Profiles;
 use dealtrail_store::{Config, Store};
 use dealtrail_winloss::WinLoss;
 
@@ -48,6 +49,7 @@ pub struct Engine {
     store: Store,
     sales: ProjectionHost<SalesPipeline>,
     winloss: ProjectionHost<WinLoss>,
+    profiles: ProjectionHost<Profiles>,
     stripes: Vec<tokio::sync::Mutex<()>>,
 }
 
@@ -57,11 +59,13 @@ impl Engine {
         let store = Store::open(config.store)?;
         let sales = ProjectionHost::start(store.clone(), config.runner)?;
         let winloss = ProjectionHost::start(store.clone(), config.runner)?;
+        let profiles = ProjectionHost::start(store.clone(), config.runner)?;
         let stripes = (0..STRIPES).map(|_| tokio::sync::Mutex::new(())).collect();
         Ok(Engine {
             store,
             sales,
             winloss,
+            profiles,
             stripes,
         })
     }
@@ -88,6 +92,7 @@ impl Engine {
         drop(turn);
         self.sales.wait_for(committed.receipt.last_seq).await?;
         self.winloss.wait_for(committed.receipt.last_seq).await?;
+        self.profiles.wait_for(committed.receipt.last_seq).await?;
         Ok(committed)
     }
 
@@ -106,10 +111,16 @@ impl Engine {
         &self.winloss
     }
 
+    /// The customer profiles read model.
+    pub fn profiles(&self) -> &ProjectionHost<Profiles> {
+        &self.profiles
+    }
+
     /// Stops following the log, snapshots the read models and flushes the store.
     pub async fn shutdown(&self) -> Result<(), EngineError> {
         self.sales.shutdown().await?;
         self.winloss.shutdown().await?;
+        self.profiles.shutdown().await?;
         self.store.close()?;
         Ok(())
     }

@@ -468,6 +468,53 @@ pub struct DealCoverage {
     pub unregistered_participants: u64,
 }
 
+/// One of the eight data-health questions with its evidence.
+#[derive(SimpleObject)]
+pub struct HealthAnswer {
+    /// 1 to 8.
+    pub number: u8,
+    /// "Do we have ..."
+    pub question: String,
+    /// Whether the company has this data.
+    pub answered: bool,
+    /// What the answer rests on.
+    pub evidence: String,
+}
+
+/// An upsell, cross-sell or churn-risk signal.
+#[derive(SimpleObject)]
+pub struct ProfileSignal {
+    /// `upsell`, `cross_sell` or `churn_risk`.
+    pub kind: String,
+    /// Why, with the figures.
+    pub reason: String,
+}
+
+/// A customer enterprise as the company knows it.
+#[derive(SimpleObject)]
+pub struct CustomerProfile {
+    /// Account id.
+    pub account_id: String,
+    /// Name.
+    pub name: String,
+    /// Industry.
+    pub industry: Option<String>,
+    /// The rep responsible now.
+    pub owner: Option<String>,
+    /// The eight questions.
+    pub health: Vec<HealthAnswer>,
+    /// Signals as of now.
+    pub signals: Vec<ProfileSignal>,
+    /// The rep holding most of the relationship (by follow-ups).
+    pub top_rep: Option<String>,
+    /// Share of follow-ups by that rep.
+    pub top_rep_follow_up_share: Option<f64>,
+    /// Share of registered contacts that rep registered.
+    pub top_rep_contact_share: Option<f64>,
+    /// That rep no longer owns the account.
+    pub top_rep_reassigned_away: bool,
+}
+
 /// The query root.
 pub struct QueryRoot;
 
@@ -779,6 +826,66 @@ impl QueryRoot {
                 unregistered_participants: c.unregistered_participants as u64,
             })
             .collect())
+    }
+
+    /// A customer profile: the eight questions, signals and relationship concentration.
+    /// Everyone but auditors.
+    async fn profile(
+        &self,
+        ctx: &Context<'_>,
+        account_id: String,
+    ) -> async_graphql::Result<Option<CustomerProfile>> {
+        require(
+            ctx,
+            &[
+                Role::Admin,
+                Role::Manager,
+                Role::Sales,
+                Role::Presales,
+                Role::Engineering,
+                Role::Support,
+                Role::Analyst,
+            ],
+        )?;
+        let id = field("accountId", AccountId::parse(&account_id))?;
+        let now = Timestamp(dealtrail_store::Timestamp::now().0);
+        let config = dealtrail_profile::SignalConfig::default();
+        engine(ctx)
+            .profiles()
+            .read(|m| {
+                m.accounts.get(&id).map(|p| {
+                    let c = p.concentration();
+                    CustomerProfile {
+                        account_id: id.to_string(),
+                        name: p.name.clone(),
+                        industry: p.industry.clone(),
+                        owner: p.owner.clone(),
+                        health: p
+                            .health()
+                            .into_iter()
+                            .map(|a| HealthAnswer {
+                                number: a.number,
+                                question: a.question.into(),
+                                answered: a.answered,
+                                evidence: a.evidence,
+                            })
+                            .collect(),
+                        signals: p
+                            .signals(&config, now)
+                            .into_iter()
+                            .map(|s| ProfileSignal {
+                                kind: s.kind.into(),
+                                reason: s.reason,
+                            })
+                            .collect(),
+                        top_rep: c.top_rep,
+                        top_rep_follow_up_share: c.follow_up_share,
+                        top_rep_contact_share: c.contact_share,
+                        top_rep_reassigned_away: c.top_rep_reassigned_away,
+                    }
+                })
+            })
+            .map_err(engine_error)
     }
 }
 

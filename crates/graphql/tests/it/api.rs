@@ -284,3 +284,31 @@ async fn a_loss_shows_up_in_win_loss_next_to_its_evidence() {
     );
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_profile_answers_the_eight_questions() {
+    let server = Server::start().await;
+    with_deal(&server).await;
+    let query = r#"query($id: String!) { profile(accountId: $id) {
+        name health { number answered evidence } signals { kind } } }"#;
+    let body = server
+        .post(Some("anna"), query, json!({ "id": ACCOUNT }))
+        .await;
+    let profile = &body["data"]["profile"];
+    assert_eq!(profile["name"], "Acme", "{body}");
+    assert_eq!(profile["health"].as_array().unwrap().len(), 8);
+    assert_eq!(profile["health"][2]["evidence"], "0 follow-ups");
+    let body = server
+        .post(Some("audrey"), query, json!({ "id": ACCOUNT }))
+        .await;
+    assert_eq!(code(&body), Some("FORBIDDEN"));
+    let missing = server
+        .post(
+            Some("anna"),
+            query,
+            json!({ "id": "0190a000-0000-7000-8000-00000000ffff" }),
+        )
+        .await;
+    assert_eq!(missing["data"]["profile"], serde_json::Value::Null);
+    server.stop().await;
+}
