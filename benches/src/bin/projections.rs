@@ -11,8 +11,12 @@ use std::time::Instant;
 
 use dealtrail_demo::{Size, generate};
 use dealtrail_domain::{Currency, Projection, Timestamp};
-use dealtrail_engine::{Engine, EngineConfig, ProjectionHost, RunnerConfig, fold_log};
+use dealtrail_engine::{
+    Engine, EngineConfig, ProjectionHost, Restored, RunnerConfig, catch_up, fold_log,
+};
 use dealtrail_funnel::{FunnelQuery, SalesPipeline};
+use dealtrail_profile::Profiles;
+use dealtrail_winloss::WinLoss;
 
 /// Counts live heap bytes, so that the read model's own size can be measured.
 struct Counting;
@@ -105,8 +109,38 @@ fn main() {
         let (model, _) = fold_log::<SalesPipeline>(&store).expect("rebuild");
         let secs = started.elapsed().as_secs_f64();
         println!(
-            "rebuild: {head} events in {secs:.2} s = {:.0} events/s (one thread: read, skip or decode, fold)",
+            "rebuild of the sales pipeline: {head} events in {secs:.2} s = {:.0} events/s (one thread: read, skip or decode, fold)",
             head as f64 / secs
+        );
+        // All read models together, each event read and decoded once.
+        let started = Instant::now();
+        let (mut a, mut b, mut c) = (
+            Restored::<SalesPipeline>::empty(),
+            Restored::<WinLoss>::empty(),
+            Restored::<Profiles>::empty(),
+        );
+        catch_up(&store, &mut a, &mut b, &mut c).expect("rebuild all");
+        let secs = started.elapsed().as_secs_f64();
+        println!(
+            "rebuild of all read models (pipeline, win/loss, profiles) in one pass: {secs:.2} s = {:.0} events/s",
+            head as f64 / secs
+        );
+        let mut sizes = Vec::new();
+        let heap = heap_mb();
+        drop(a);
+        sizes.push(heap - heap_mb());
+        let heap = heap_mb();
+        drop(b);
+        sizes.push(heap - heap_mb());
+        let heap = heap_mb();
+        drop(c);
+        sizes.push(heap - heap_mb());
+        println!(
+            "heap of all read models together: {:.0} MB (pipeline {:.0}, win/loss {:.0}, profiles {:.0})",
+            sizes.iter().sum::<f64>(),
+            sizes[0],
+            sizes[1],
+            sizes[2]
         );
 
         // 2. Funnel as of past dates, on the live model.

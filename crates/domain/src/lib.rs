@@ -24,7 +24,7 @@ pub use event::{Correction, DecodeError, Event, PipelineEvent, Recorded};
 pub use ids::{AccountId, ContactId, OpportunityId, OrgUnitId, StreamName};
 pub use opportunity::{Opportunity, OpportunityCommand, OpportunityDeps, OpportunityEvent};
 pub use pipeline::{Movement, Pipeline, StageName};
-pub use projection::Projection;
+pub use projection::{Names, Projection};
 pub use values::{
     Currency, Date, ExternalId, Label, Money, Name, Period, Satisfaction, Text, Timestamp, UserId,
 };

@@ -1,7 +1,9 @@
 //! The contract every read model implements: a pure fold over the log.
 
-use serde::Serialize;
+use std::collections::HashMap;
+
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 use crate::event::{Event, Recorded};
 
@@ -44,5 +46,64 @@ pub trait Projection: Default + Serialize + DeserializeOwned + Send + 'static {
             return None;
         }
         rmp_serde::from_slice(state).ok()
+    }
+}
+
+/// Repeated names (stages, users, product lines) that a read model stores once and refers
+/// to by number, so that a hundred thousand deals do not each carry their own copies.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "Vec<String>", into = "Vec<String>")]
+pub struct Names {
+    names: Vec<String>,
+    index: HashMap<String, u32>,
+}
+
+impl From<Vec<String>> for Names {
+    fn from(names: Vec<String>) -> Names {
+        let index = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.clone(), i as u32))
+            .collect();
+        Names { names, index }
+    }
+}
+
+impl From<Names> for Vec<String> {
+    fn from(n: Names) -> Vec<String> {
+        n.names
+    }
+}
+
+impl Names {
+    /// The number of `name`, adding it if new.
+    pub fn intern(&mut self, name: &str) -> u32 {
+        if let Some(i) = self.index.get(name) {
+            return *i;
+        }
+        let i = self.names.len() as u32;
+        self.names.push(name.to_owned());
+        self.index.insert(name.to_owned(), i);
+        i
+    }
+
+    /// The number of `name`, if known.
+    pub fn find(&self, name: &str) -> Option<u32> {
+        self.index.get(name).copied()
+    }
+
+    /// How many names are known.
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    /// Whether no name is known.
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
+    /// The name with number `i`.
+    pub fn get(&self, i: u32) -> &str {
+        self.names.get(i as usize).map_or("", String::as_str)
     }
 }

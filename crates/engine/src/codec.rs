@@ -51,3 +51,32 @@ pub fn decode(recorded: &RecordedEvent) -> Result<Recorded<Event>, EngineError> 
         event,
     })
 }
+
+/// Decodes a borrowed view of a stored event (the fast path of folds).
+pub fn decode_view(view: &dealtrail_store::EventView<'_>) -> Result<Recorded<Event>, EngineError> {
+    let event = Event::decode(
+        view.stream,
+        view.event_type,
+        view.schema_version,
+        view.payload,
+    )
+    .map_err(|source| EngineError::Decode {
+        seq: view.seq,
+        source,
+    })?;
+    let actor = UserId::parse(view.actor).map_err(|_| EngineError::Decode {
+        seq: view.seq,
+        source: DecodeError::Malformed {
+            event_type: view.event_type.to_owned(),
+            version: view.schema_version,
+            detail: format!("actor {:?} is not a valid user id", view.actor),
+        },
+    })?;
+    Ok(Recorded {
+        seq: view.seq,
+        recorded_at: Timestamp(view.recorded_at.0),
+        occurred_at: Timestamp(view.occurred_at.0),
+        actor,
+        event,
+    })
+}

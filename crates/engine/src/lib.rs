@@ -20,7 +20,7 @@ use dealtrail_winloss::WinLoss;
 pub use codec::decode;
 pub use command::{Command, Committed, Issued};
 pub use error::EngineError;
-pub use runner::{ProjectionHost, RunnerConfig, fold_log};
+pub use runner::{ProjectionHost, Restored, RunnerConfig, catch_up, fold_log};
 
 /// How to open an engine.
 #[derive(Clone)]
@@ -57,9 +57,16 @@ impl Engine {
     /// Opens the store and brings the read models up to date; call it inside a tokio runtime.
     pub fn open(config: EngineConfig) -> Result<Engine, EngineError> {
         let store = Store::open(config.store)?;
-        let sales = ProjectionHost::start(store.clone(), config.runner)?;
-        let winloss = ProjectionHost::start(store.clone(), config.runner)?;
-        let profiles = ProjectionHost::start(store.clone(), config.runner)?;
+        // Each model starts from its own snapshot; one pass over the log catches all up.
+        let mut sales = Restored::<SalesPipeline>::load(&store)?;
+        let mut winloss = Restored::<WinLoss>::load(&store)?;
+        let mut profiles = Restored::<Profiles>::load(&store)?;
+        runner::catch_up(&store, &mut sales, &mut winloss, &mut profiles)?;
+        let runner = config.runner;
+        let sales = ProjectionHost::start_from(store.clone(), runner, sales.state, sales.seq);
+        let winloss = ProjectionHost::start_from(store.clone(), runner, winloss.state, winloss.seq);
+        let profiles =
+            ProjectionHost::start_from(store.clone(), runner, profiles.state, profiles.seq);
         let stripes = (0..STRIPES).map(|_| tokio::sync::Mutex::new(())).collect();
         Ok(Engine {
             store,

@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, Mutex, RwLock};
 
-use dealtrail_domain::{Projection, Timestamp};
+use dealtrail_domain::{Projection, Recorded, Timestamp};
 use dealtrail_store::{LogFilter, Store};
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
@@ -55,6 +55,12 @@ impl<P: Projection + Sync> ProjectionHost<P> {
         let (mut state, mut seq) = restore::<P>(&store, u64::MAX)?;
         let head = store.head().seq;
         fold(&store, &mut state, &mut seq, head)?;
+        Ok(Self::start_from(store, config, state, seq))
+    }
+
+    /// Starts following the log live with a model already folded up to `seq` (see
+    /// [`Restored`] for catching several models up in one pass).
+    pub fn start_from(store: Store, config: RunnerConfig, state: P, seq: u64) -> ProjectionHost<P> {
         let shared = Arc::new(Shared {
             state: RwLock::new(state),
             applied: watch::channel(seq).0,
@@ -62,13 +68,13 @@ impl<P: Projection + Sync> ProjectionHost<P> {
         });
         let (stop_tx, stop_rx) = oneshot::channel();
         let task = tokio::spawn(follow(store.clone(), config, shared.clone(), seq, stop_rx));
-        Ok(ProjectionHost {
+        ProjectionHost {
             store,
             config,
             shared,
             stop: Mutex::new(Some(stop_tx)),
             task: Mutex::new(Some(task)),
-        })
+        }
     }
 
     /// Reads the live model.
@@ -201,20 +207,78 @@ fn fold<P: Projection>(
     seq: &mut u64,
     until: u64,
 ) -> Result<(), EngineError> {
-    if *seq >= until {
-        return Ok(());
-    }
-    for event in store.iter_from(*seq + 1) {
-        let event = event?;
-        if event.seq > until {
-            break;
+    store.scan(*seq + 1, until, |view| {
+        if P::wants(view.event_type) {
+            state.apply(&codec::decode_view(&view)?);
         }
-        if P::wants(&event.event_type) {
-            state.apply(&codec::decode(&event)?);
-        }
-        *seq = event.seq;
+        *seq = view.seq;
+        Ok::<(), EngineError>(())
+    })
+}
+
+/// A read model restored from its newest snapshot, to be caught up with others in one pass
+/// over the log ([`catch_up`]), so that each event is read and decoded once, not once per
+/// model.
+pub struct Restored<P: Projection> {
+    /// The model.
+    pub state: P,
+    /// The last sequence number folded into it.
+    pub seq: u64,
+}
+
+impl<P: Projection> Restored<P> {
+    /// The newest usable snapshot of `P`, or an empty model.
+    pub fn load(store: &Store) -> Result<Restored<P>, EngineError> {
+        let (state, seq) = restore::<P>(store, u64::MAX)?;
+        Ok(Restored { state, seq })
     }
-    Ok(())
+
+    /// An empty model, for a rebuild from the start of the log.
+    pub fn empty() -> Restored<P> {
+        Restored {
+            state: P::default(),
+            seq: 0,
+        }
+    }
+
+    fn wants(&self, seq: u64, event_type: &str) -> bool {
+        seq > self.seq && P::wants(event_type)
+    }
+
+    fn apply(&mut self, seq: u64, event: Option<&Recorded<dealtrail_domain::Event>>) {
+        if seq > self.seq {
+            if let Some(e) = event {
+                self.state.apply(e);
+            }
+            self.seq = seq;
+        }
+    }
+}
+
+/// Catches three models up with the log in one pass: each event is decoded once, if any of
+/// them reads its type, and applied to every model that has not seen it yet.
+pub fn catch_up<A: Projection, B: Projection, C: Projection>(
+    store: &Store,
+    a: &mut Restored<A>,
+    b: &mut Restored<B>,
+    c: &mut Restored<C>,
+) -> Result<(), EngineError> {
+    let from = a.seq.min(b.seq).min(c.seq);
+    let head = store.head().seq;
+    store.scan(from + 1, head, |view| {
+        let (seq, kind) = (view.seq, view.event_type);
+        let decoded = if a.wants(seq, kind) || b.wants(seq, kind) || c.wants(seq, kind) {
+            Some(codec::decode_view(&view)?)
+        } else {
+            None
+        };
+        let for_ = |wants: bool| if wants { decoded.as_ref() } else { None };
+        let (wa, wb, wc) = (A::wants(kind), B::wants(kind), C::wants(kind));
+        a.apply(seq, for_(wa));
+        b.apply(seq, for_(wb));
+        c.apply(seq, for_(wc));
+        Ok::<(), EngineError>(())
+    })
 }
 
 /// Folds the whole log into a fresh model: what a rebuild does before it swaps models.

@@ -8,8 +8,7 @@ mod model;
 mod query;
 
 pub use model::{
-    AccountFacts, Change, Cut, Deal, History, Names, Position, SalesPipeline, StageRef, Step,
-    StepKind,
+    AccountFacts, Change, Cut, Deal, History, Position, SalesPipeline, StageRef, Step, StepKind,
 };
 pub use query::{
     ClosedSummary, Cohort, DealFilter, DealSort, DealView, Durations, FunnelQuery, FunnelReport,

@@ -5,74 +5,15 @@
 //! T" questions are answered from the live state without refolding the log: a deal's state
 //! at a [`Cut`] is its history filtered to the changes the cut admits, applied in log order.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use dealtrail_domain::account::AccountEvent;
 use dealtrail_domain::opportunity::OpportunityEvent;
 use dealtrail_domain::{
-    AccountId, ContactId, Date, Event, Money, OpportunityId, OrgUnitId, Outcome, Pipeline,
+    AccountId, ContactId, Date, Event, Money, Names, OpportunityId, OrgUnitId, Outcome, Pipeline,
     PipelineEvent, Projection, Recorded, Timestamp,
 };
 use serde::{Deserialize, Serialize};
-
-/// Repeated names (stages, users, product lines) stored once and referred to by number, so
-/// that a hundred thousand deals do not each carry their own copies.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(from = "Vec<String>", into = "Vec<String>")]
-pub struct Names {
-    names: Vec<String>,
-    index: HashMap<String, u32>,
-}
-
-impl From<Vec<String>> for Names {
-    fn from(names: Vec<String>) -> Names {
-        let index = names
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (n.clone(), i as u32))
-            .collect();
-        Names { names, index }
-    }
-}
-
-impl From<Names> for Vec<String> {
-    fn from(n: Names) -> Vec<String> {
-        n.names
-    }
-}
-
-impl Names {
-    /// The number of `name`, adding it if new.
-    pub fn intern(&mut self, name: &str) -> u32 {
-        if let Some(i) = self.index.get(name) {
-            return *i;
-        }
-        let i = self.names.len() as u32;
-        self.names.push(name.to_owned());
-        self.index.insert(name.to_owned(), i);
-        i
-    }
-
-    /// The number of `name`, if known.
-    pub fn find(&self, name: &str) -> Option<u32> {
-        self.index.get(name).copied()
-    }
-
-    /// How many names are known.
-    pub fn len(&self) -> usize {
-        self.names.len()
-    }
-
-    /// Whether no name is known.
-    pub fn is_empty(&self) -> bool {
-        self.names.is_empty()
-    }
-
-    /// The name with number `i`.
-    pub fn get(&self, i: u32) -> &str {
-        self.names.get(i as usize).map_or("", String::as_str)
-    }
-}
 
 /// The pipeline and funnel read model.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -854,7 +854,7 @@ impl QueryRoot {
             .profiles()
             .read(|m| {
                 m.accounts.get(&id).map(|p| {
-                    let c = p.concentration();
+                    let c = p.concentration(&m.names);
                     CustomerProfile {
                         account_id: id.to_string(),
                         name: p.name.clone(),

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use dealtrail_domain::account::AccountEvent;
 use dealtrail_domain::opportunity::OpportunityEvent;
 use dealtrail_domain::{
-    AccountId, BuyingRole, ContactId, Event, OpportunityId, OrgUnitId, Period, Projection,
+    AccountId, BuyingRole, ContactId, Event, Names, OpportunityId, OrgUnitId, Period, Projection,
     Recorded, Timestamp,
 };
 use serde::{Deserialize, Serialize};
@@ -32,18 +32,19 @@ pub struct AccountProfile {
     pub purchases: BTreeMap<u64, (String, u32, i64)>,
     /// Support records by sequence number: business time, satisfaction score if given.
     pub service: BTreeMap<u64, (Timestamp, Option<u8>)>,
-    /// Contacts: buying role, left, who registered them.
-    pub contacts: BTreeMap<ContactId, (BuyingRole, bool, String)>,
+    /// Contacts: buying role, left, who registered them (a number in [`Profiles::names`]).
+    pub contacts: BTreeMap<ContactId, (BuyingRole, bool, u32)>,
     /// The account's deals and the org unit each serves.
     pub deals: BTreeMap<OpportunityId, Option<OrgUnitId>>,
     /// Stage changes on the account's deals.
     pub stage_changes: u32,
-    /// Follow-ups on the account's deals by sequence number: who logged them, when.
-    pub follow_ups: BTreeMap<u64, (String, Timestamp)>,
-    /// Cross-functional records on the account's deals, by sequence number.
-    pub cross_records: BTreeMap<u64, Timestamp>,
-    /// Bids on the account's deals, by sequence number.
-    pub bids: BTreeMap<u64, Timestamp>,
+    /// Follow-ups on the account's deals: sequence number, who logged them (a number in
+    /// [`Profiles::names`]), when; in log order.
+    pub follow_ups: Vec<(u64, u32, Timestamp)>,
+    /// Cross-functional records on the account's deals: sequence number, when.
+    pub cross_records: Vec<(u64, Timestamp)>,
+    /// Bids on the account's deals: sequence number, when.
+    pub bids: Vec<(u64, Timestamp)>,
 }
 
 /// The profiles read model.
@@ -53,11 +54,20 @@ pub struct Profiles {
     pub accounts: BTreeMap<AccountId, AccountProfile>,
     /// Which account each deal belongs to.
     pub deal_accounts: BTreeMap<OpportunityId, AccountId>,
+    /// Rep names the profiles refer to by number.
+    pub names: Names,
+}
+
+/// Removes the entry with sequence number `seq` from a list kept in log order.
+fn remove_seq<T>(list: &mut Vec<T>, seq: u64, key: impl Fn(&T) -> u64) {
+    if let Ok(i) = list.binary_search_by_key(&seq, key) {
+        list.remove(i);
+    }
 }
 
 impl Projection for Profiles {
     const NAME: &'static str = "profiles";
-    const VERSION: u32 = 1;
+    const VERSION: u32 = 2;
 
     fn wants(event_type: &str) -> bool {
         !matches!(
@@ -73,9 +83,14 @@ impl Projection for Profiles {
     fn apply(&mut self, recorded: &Recorded<Event>) {
         let (seq, at, actor) = (recorded.seq, recorded.occurred_at, recorded.actor.as_str());
         match &recorded.event {
-            Event::Account(id, e) => {
-                apply_account(self.accounts.entry(*id).or_default(), seq, at, actor, e)
-            }
+            Event::Account(id, e) => apply_account(
+                self.accounts.entry(*id).or_default(),
+                &mut self.names,
+                seq,
+                at,
+                actor,
+                e,
+            ),
             Event::Opportunity(id, OpportunityEvent::OpportunityOpened(o)) => {
                 self.deal_accounts.insert(*id, o.account);
                 self.accounts
@@ -91,21 +106,20 @@ impl Projection for Profiles {
                 let Some(p) = self.accounts.get_mut(account) else {
                     return;
                 };
+                // Appended in log order, so every list stays sorted by sequence number.
                 match e {
                     OpportunityEvent::StageChanged(_) => p.stage_changes += 1,
                     OpportunityEvent::FollowUpLogged(_) => {
-                        p.follow_ups.insert(seq, (actor.to_owned(), at));
+                        p.follow_ups.push((seq, self.names.intern(actor), at));
                     }
                     OpportunityEvent::CrossFunctionalRecordAdded(_) => {
-                        p.cross_records.insert(seq, at);
+                        p.cross_records.push((seq, at))
                     }
-                    OpportunityEvent::BidSubmitted(_) => {
-                        p.bids.insert(seq, at);
-                    }
+                    OpportunityEvent::BidSubmitted(_) => p.bids.push((seq, at)),
                     OpportunityEvent::OpportunityEventCorrected(c) if c.replacement.is_none() => {
-                        p.follow_ups.remove(&c.target_seq);
-                        p.cross_records.remove(&c.target_seq);
-                        p.bids.remove(&c.target_seq);
+                        remove_seq(&mut p.follow_ups, c.target_seq, |f| f.0);
+                        remove_seq(&mut p.cross_records, c.target_seq, |r| r.0);
+                        remove_seq(&mut p.bids, c.target_seq, |b| b.0);
                     }
                     _ => {}
                 }
@@ -115,7 +129,14 @@ impl Projection for Profiles {
     }
 }
 
-fn apply_account(p: &mut AccountProfile, seq: u64, at: Timestamp, actor: &str, e: &AccountEvent) {
+fn apply_account(
+    p: &mut AccountProfile,
+    names: &mut Names,
+    seq: u64,
+    at: Timestamp,
+    actor: &str,
+    e: &AccountEvent,
+) {
     match e {
         AccountEvent::AccountRegistered(r) => {
             p.name = r.name.to_string();
@@ -138,7 +159,7 @@ fn apply_account(p: &mut AccountProfile, seq: u64, at: Timestamp, actor: &str, e
         }
         AccountEvent::ContactRegistered(c) => {
             p.contacts
-                .insert(c.contact, (c.role, false, actor.to_owned()));
+                .insert(c.contact, (c.role, false, names.intern(actor)));
         }
         AccountEvent::ContactUpdated(c) => {
             if let (Some(role), Some(entry)) = (c.role, p.contacts.get_mut(&c.contact)) {
@@ -381,7 +402,7 @@ impl AccountProfile {
                 });
             }
         }
-        let last_touch = self.follow_ups.values().map(|(_, at)| *at).max();
+        let last_touch = self.follow_ups.iter().map(|(_, _, at)| *at).max();
         if !self.deals.is_empty() {
             let silent = last_touch.is_none_or(|t| t.days_until(now) > config.silent_days);
             if silent {
@@ -397,11 +418,11 @@ impl AccountProfile {
         out
     }
 
-    /// How much of the relationship sits with one rep.
-    pub fn concentration(&self) -> Concentration {
+    /// How much of the relationship sits with one rep (`names`: [`Profiles::names`]).
+    pub fn concentration(&self, names: &Names) -> Concentration {
         let mut by_rep: BTreeMap<&str, usize> = BTreeMap::new();
-        for (rep, _) in self.follow_ups.values() {
-            *by_rep.entry(rep).or_default() += 1;
+        for (_, rep, _) in &self.follow_ups {
+            *by_rep.entry(names.get(*rep)).or_default() += 1;
         }
         let top = by_rep
             .iter()
@@ -417,7 +438,11 @@ impl AccountProfile {
                 top_rep_reassigned_away: false,
             },
             Some((rep, n)) => {
-                let registered = self.contacts.values().filter(|c| c.2 == rep).count();
+                let registered = self
+                    .contacts
+                    .values()
+                    .filter(|c| names.get(c.2) == rep)
+                    .count();
                 Concentration {
                     top_rep_reassigned_away: self.previous_owners.contains(&rep)
                         && self.owner.as_deref() != Some(rep.as_str()),

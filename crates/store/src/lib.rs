@@ -5,7 +5,7 @@
 //! answers only once the events are durable. Reads, subscriptions and `verify` see only
 //! durable events.
 
-mod codec;
+pub(crate) mod codec;
 mod error;
 mod query;
 mod snapshot;
@@ -15,7 +15,7 @@ mod types;
 mod verify;
 mod writer;
 
-pub use codec::FORMAT_VERSION;
+pub use codec::{EventView, FORMAT_VERSION};
 pub use error::{InvalidRequest, StoreError};
 pub use query::{LogFilter, MAX_SCAN_PER_PAGE, Page};
 pub use snapshot::{Snapshot, SnapshotError};

@@ -374,6 +374,50 @@ impl Store {
         }
     }
 
+    /// Calls `f` with a borrowed view of every durable event from `from_seq` to `until`
+    /// (inclusive), in order, stopping at the first error. The fast path for folding the
+    /// log: nothing is allocated per event.
+    pub fn scan<E: From<StoreError>>(
+        &self,
+        from_seq: u64,
+        until: u64,
+        mut f: impl FnMut(codec::EventView<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let end = self.durable_seq().min(until);
+        let start = from_seq.max(1);
+        if start > end {
+            return Ok(());
+        }
+        let mut expected = start;
+        for item in self
+            .inner
+            .shared
+            .tree
+            .range(codec::event_key(start)..=codec::event_key(end))
+        {
+            let (_, bytes) = item.map_err(StoreError::from)?;
+            let view = codec::view_record(&bytes)
+                .map_err(|e| StoreError::corrupt(format!("seq {expected}"), e))?;
+            if view.seq != expected {
+                return Err(StoreError::corrupt(
+                    format!("seq {expected}"),
+                    format!("record says seq {}", view.seq),
+                )
+                .into());
+            }
+            f(view)?;
+            expected += 1;
+        }
+        if expected <= end {
+            return Err(StoreError::corrupt(
+                format!("seq {expected}"),
+                "missing below the durable head",
+            )
+            .into());
+        }
+        Ok(())
+    }
+
     /// The stream's version: how many durable events it holds.
     pub fn stream_version(&self, stream: &StreamId) -> Result<u64, StoreError> {
         Ok(self

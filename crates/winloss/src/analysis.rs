@@ -157,7 +157,11 @@ impl WinLoss {
 
     fn matches(&self, deal: &DealFacts, filter: &WinLossFilter) -> bool {
         let facts = self.accounts.get(&deal.account);
-        filter.owner.as_ref().is_none_or(|o| *o == deal.owner)
+        let named = |n: &String| self.names.find(n);
+        filter
+            .owner
+            .as_ref()
+            .is_none_or(|o| named(o) == Some(deal.owner))
             && filter
                 .industry
                 .as_ref()
@@ -169,22 +173,22 @@ impl WinLoss {
             && filter
                 .product_line
                 .as_ref()
-                .is_none_or(|p| deal.product_line.as_ref() == Some(p))
+                .is_none_or(|p| deal.product_line.is_some() && named(p) == deal.product_line)
             && filter
                 .competitor
                 .as_ref()
-                .is_none_or(|c| deal.competitors.contains(c))
+                .is_none_or(|c| named(c).is_some_and(|c| deal.competitors.contains(&c)))
     }
 
-    /// The 90th percentile (nearest rank) of completed stays per stage, where there are
-    /// enough of them.
-    pub fn stay_p90(&self) -> BTreeMap<StageName, f64> {
-        let mut by_stage: BTreeMap<StageName, Vec<f64>> = BTreeMap::new();
+    /// The 90th percentile (nearest rank) of completed stays per stage (by its number in
+    /// [`WinLoss::names`]), where there are enough of them.
+    pub fn stay_p90(&self) -> BTreeMap<u32, f64> {
+        let mut by_stage: BTreeMap<u32, Vec<f64>> = BTreeMap::new();
         for deal in self.deals.values() {
             for stay in &deal.stays {
                 if let Some(until) = stay.until {
                     by_stage
-                        .entry(stay.stage.clone())
+                        .entry(stay.stage)
                         .or_default()
                         .push(days(stay.from, until));
                 }
@@ -202,7 +206,7 @@ impl WinLoss {
     }
 
     /// The signals in one ended (or open, judged now) deal's process.
-    pub fn signals(&self, deal: &DealFacts, p90: &BTreeMap<StageName, f64>) -> Vec<Signal> {
+    pub fn signals(&self, deal: &DealFacts, p90: &BTreeMap<u32, f64>) -> Vec<Signal> {
         let facts = self.accounts.get(&deal.account);
         let contacts = deal.distinct_contacts();
         let decision_maker = contacts.iter().any(|c| {
@@ -256,6 +260,11 @@ impl WinLoss {
     /// Win/loss of the deals that ended in `[from, to)`.
     pub fn report(&self, from: Timestamp, to: Timestamp, filter: &WinLossFilter) -> WinLossReport {
         let pipeline = self.pipeline();
+        let position = |stage: u32| {
+            StageName::parse(self.names.get(stage))
+                .ok()
+                .and_then(|s| pipeline.position(&s))
+        };
         let p90 = self.stay_p90();
         let mut overall = Rate::default();
         let mut by: BTreeMap<(String, String), Rate> = BTreeMap::new();
@@ -318,7 +327,7 @@ impl WinLoss {
                 ),
             ];
             for c in &deal.competitors {
-                dims.push(("competitor", c.clone()));
+                dims.push(("competitor", self.names.get(*c).to_owned()));
             }
             for (dimension, value) in dims {
                 by.entry((dimension.to_owned(), value))
@@ -326,15 +335,11 @@ impl WinLoss {
                     .add(ending.outcome);
             }
             if ending.outcome == Outcome::Lost {
-                let reached = deal
-                    .stays
-                    .iter()
-                    .filter_map(|s| pipeline.position(&s.stage))
-                    .max();
+                let reached = deal.stays.iter().filter_map(|s| position(s.stage)).max();
                 if let Some(p) = reached {
                     furthest[p] += 1;
                 }
-                if let Some(p) = pipeline.position(&ending.stage) {
+                if let Some(p) = position(ending.stage) {
                     at_loss[p] += 1;
                 }
                 let reason = ending.stated_reason.clone().unwrap_or_default();
@@ -345,7 +350,7 @@ impl WinLoss {
                 }
                 lost.push(LostDeal {
                     id: deal.id,
-                    owner: deal.owner.clone(),
+                    owner: self.names.get(deal.owner).to_owned(),
                     stated_reason: reason,
                     signals,
                 });
@@ -465,10 +470,15 @@ impl WinLoss {
     /// Open deals that break a rule.
     pub fn findings(&self, rules: &[Rule]) -> Vec<Finding> {
         let pipeline = self.pipeline();
+        let position = |stage: u32| {
+            StageName::parse(self.names.get(stage))
+                .ok()
+                .and_then(|s| pipeline.position(&s))
+        };
         let mut out = Vec::new();
         for deal in self.deals.values().filter(|d| d.ending.is_none()) {
             let Some(stage) = deal.stage() else { continue };
-            let Some(now) = pipeline.position(stage) else {
+            let Some(now) = position(stage) else {
                 continue;
             };
             for rule in rules {
@@ -494,13 +504,13 @@ impl WinLoss {
                     let since = deal
                         .stays
                         .iter()
-                        .find(|s| pipeline.position(&s.stage).is_some_and(|p| p >= from))
+                        .find(|s| position(s.stage).is_some_and(|p| p >= from))
                         .map_or(deal.opened_at, |s| s.from);
                     out.push(Finding {
                         deal: deal.id,
-                        owner: deal.owner.clone(),
+                        owner: self.names.get(deal.owner).to_owned(),
                         rule: rule.name.clone(),
-                        stage: stage.clone(),
+                        stage: pipeline.stages[now].clone(),
                         since,
                         missing,
                     });
@@ -528,7 +538,7 @@ impl WinLoss {
                 }
                 Coverage {
                     deal: deal.id,
-                    owner: deal.owner.clone(),
+                    owner: self.names.get(deal.owner).to_owned(),
                     decision_maker: by_role.contains_key(&BuyingRole::DecisionMaker),
                     by_role,
                     single_threaded: contacts.len() <= 1,

@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use dealtrail_domain::account::AccountEvent;
 use dealtrail_domain::opportunity::OpportunityEvent;
 use dealtrail_domain::{
-    AccountId, BuyingRole, ContactId, Date, Event, OpportunityId, Outcome, Pipeline, PipelineEvent,
-    Projection, RecordKind, Recorded, StageName, Timestamp,
+    AccountId, BuyingRole, ContactId, Date, Event, Names, OpportunityId, Outcome, Pipeline,
+    PipelineEvent, Projection, RecordKind, Recorded, Timestamp,
 };
 use serde::{Deserialize, Serialize};
 
@@ -15,6 +15,8 @@ use serde::{Deserialize, Serialize};
 pub struct WinLoss {
     /// The pipeline definition in force (the default one until a definition exists).
     pub pipeline: Option<Pipeline>,
+    /// Stage, rep, product-line and competitor names the deals refer to by number.
+    pub names: Names,
     /// What the analyses need of each account.
     pub accounts: BTreeMap<AccountId, AccountFacts>,
     /// Every deal.
@@ -50,8 +52,8 @@ impl AccountFacts {
 /// A stay in one stage.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stay {
-    /// The stage.
-    pub stage: StageName,
+    /// The stage (a number in [`WinLoss::names`]).
+    pub stage: u32,
     /// When the deal entered it.
     pub from: Timestamp,
     /// When it left (moved or closed); `None` while it is still there.
@@ -65,8 +67,8 @@ pub struct Ending {
     pub outcome: Outcome,
     /// When.
     pub at: Timestamp,
-    /// The stage it was in.
-    pub stage: StageName,
+    /// The stage it was in (a number in [`WinLoss::names`]).
+    pub stage: u32,
     /// The reason the rep stated.
     pub stated_reason: Option<String>,
     /// Who won instead.
@@ -80,10 +82,10 @@ pub struct DealFacts {
     pub id: OpportunityId,
     /// Its account.
     pub account: AccountId,
-    /// Current owner.
-    pub owner: String,
-    /// Product line.
-    pub product_line: Option<String>,
+    /// Current owner (a number in [`WinLoss::names`]).
+    pub owner: u32,
+    /// Product line (a number in [`WinLoss::names`]).
+    pub product_line: Option<u32>,
     /// Opening time.
     pub opened_at: Timestamp,
     /// Stays in stages, in order.
@@ -96,8 +98,8 @@ pub struct DealFacts {
     pub contacts: Vec<(u64, ContactId)>,
     /// Cross-functional records: sequence number, kind, business time.
     pub records: Vec<(u64, RecordKind, Timestamp)>,
-    /// Competitors named in bids.
-    pub competitors: BTreeSet<String>,
+    /// Competitors named in bids or as the winner (numbers in [`WinLoss::names`]).
+    pub competitors: BTreeSet<u32>,
     /// Times the expected close date moved later.
     pub slips: u32,
     /// Current expected close date.
@@ -117,15 +119,15 @@ impl DealFacts {
         self.records.iter().any(|(_, k, _)| kinds.contains(k))
     }
 
-    /// The stage the deal is in (or closed in).
-    pub fn stage(&self) -> Option<&StageName> {
-        self.stays.last().map(|s| &s.stage)
+    /// The stage the deal is in (or closed in), as a number in [`WinLoss::names`].
+    pub fn stage(&self) -> Option<u32> {
+        self.stays.last().map(|s| s.stage)
     }
 }
 
 impl Projection for WinLoss {
     const NAME: &'static str = "winloss";
-    const VERSION: u32 = 1;
+    const VERSION: u32 = 2;
 
     fn wants(event_type: &str) -> bool {
         !matches!(
@@ -188,16 +190,17 @@ impl Projection for WinLoss {
                 }
             }
             Event::Opportunity(id, OpportunityEvent::OpportunityOpened(o)) => {
+                let names = &mut self.names;
                 self.deals.insert(
                     *id,
                     DealFacts {
                         id: *id,
                         account: o.account,
-                        owner: o.owner.to_string(),
-                        product_line: o.product_line.as_ref().map(ToString::to_string),
+                        owner: names.intern(o.owner.as_str()),
+                        product_line: o.product_line.as_ref().map(|p| names.intern(p.as_str())),
                         opened_at: at,
                         stays: vec![Stay {
-                            stage: o.stage.clone(),
+                            stage: names.intern(o.stage.as_str()),
                             from: at,
                             until: None,
                         }],
@@ -215,7 +218,7 @@ impl Projection for WinLoss {
             Event::Opportunity(id, e) => {
                 let pipeline = self.pipeline.clone().unwrap_or_else(Pipeline::default_b2b);
                 if let Some(deal) = self.deals.get_mut(id) {
-                    apply_to_deal(deal, &pipeline, seq, at, e);
+                    apply_to_deal(deal, &mut self.names, &pipeline, seq, at, e);
                 }
             }
         }
@@ -232,6 +235,7 @@ fn end_stay(deal: &mut DealFacts, at: Timestamp) {
 
 fn apply_to_deal(
     deal: &mut DealFacts,
+    names: &mut Names,
     pipeline: &Pipeline,
     seq: u64,
     at: Timestamp,
@@ -247,7 +251,7 @@ fn apply_to_deal(
                 deal.regressions += 1;
             }
             deal.stays.push(Stay {
-                stage: c.to.clone(),
+                stage: names.intern(c.to.as_str()),
                 from: at,
                 until: None,
             });
@@ -266,18 +270,19 @@ fn apply_to_deal(
             }
         }
         OpportunityEvent::BidSubmitted(b) => {
-            deal.competitors
-                .extend(b.competitors.iter().map(ToString::to_string));
+            for c in &b.competitors {
+                deal.competitors.insert(names.intern(c.as_str()));
+            }
         }
         OpportunityEvent::OpportunityClosed(c) => {
             end_stay(deal, at);
             if let Some(w) = &c.winning_competitor {
-                deal.competitors.insert(w.to_string());
+                deal.competitors.insert(names.intern(w.as_str()));
             }
             deal.ending = Some(Ending {
                 outcome: c.outcome,
                 at,
-                stage: c.stage.clone(),
+                stage: names.intern(c.stage.as_str()),
                 stated_reason: c.stated_reason.as_ref().map(ToString::to_string),
                 winning_competitor: c.winning_competitor.as_ref().map(ToString::to_string),
             });
@@ -285,12 +290,12 @@ fn apply_to_deal(
         OpportunityEvent::OpportunityReopened(r) => {
             deal.ending = None;
             deal.stays.push(Stay {
-                stage: r.stage.clone(),
+                stage: names.intern(r.stage.as_str()),
                 from: at,
                 until: None,
             });
         }
-        OpportunityEvent::OwnerReassigned(o) => deal.owner = o.to.to_string(),
+        OpportunityEvent::OwnerReassigned(o) => deal.owner = names.intern(o.to.as_str()),
         OpportunityEvent::OpportunityEventCorrected(c) => {
             let target = c.target_seq;
             deal.follow_ups.retain(|(s, _, _)| *s != target);

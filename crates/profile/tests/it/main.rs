@@ -304,7 +304,8 @@ fn relationships_left_with_a_reassigned_rep_are_flagged() {
             previous: Some(UserId::parse("anna").unwrap()),
         }),
     );
-    let c = log.profile().concentration();
+    let profiles = log.fold();
+    let c = profiles.accounts[&ACCOUNT].concentration(&profiles.names);
     assert_eq!(c.top_rep.as_deref(), Some("anna"));
     assert_eq!(c.follow_up_share, Some(0.75));
     assert!(c.top_rep_reassigned_away);
