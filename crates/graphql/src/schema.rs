@@ -466,6 +466,8 @@ pub struct DealCoverage {
     pub single_threaded: bool,
     /// People met in follow-ups who are not registered contacts.
     pub unregistered_participants: u64,
+    /// Org units the engaged contacts work in.
+    pub org_units_reached: u64,
 }
 
 /// One of the eight data-health questions with its evidence.
@@ -513,6 +515,57 @@ pub struct CustomerProfile {
     pub top_rep_contact_share: Option<f64>,
     /// That rep no longer owns the account.
     pub top_rep_reassigned_away: bool,
+}
+
+/// One stay of a deal's story.
+#[derive(SimpleObject)]
+pub struct StoryStay {
+    /// The stage.
+    pub stage: String,
+    /// Entered (RFC 3339).
+    pub from: String,
+    /// Left (RFC 3339); null while still there.
+    pub until: Option<String>,
+    /// Follow-ups during the stay, as `function:count`.
+    pub follow_ups: Vec<String>,
+    /// Cross-functional records made during the stay.
+    pub records: Vec<String>,
+}
+
+/// A deal's timeline digested, for the analyst studying one loss.
+#[derive(SimpleObject)]
+pub struct Story {
+    /// The deal.
+    pub opportunity_id: String,
+    /// Owner.
+    pub owner: String,
+    /// Stays in order.
+    pub stages: Vec<StoryStay>,
+    /// Buying roles of the contacts engaged.
+    pub contact_roles: Vec<String>,
+    /// The outcome, if ended.
+    pub outcome: Option<String>,
+    /// The reason the rep stated.
+    pub stated_reason: Option<String>,
+    /// Evidence signals from the process.
+    pub signals: Vec<String>,
+}
+
+/// Who on one customer's side its open deals reach.
+#[derive(SimpleObject)]
+pub struct AccountReach {
+    /// The account.
+    pub account_id: String,
+    /// Open deals.
+    pub open_deals: u64,
+    /// Distinct contacts engaged per buying role, as `role:count`.
+    pub by_role: Vec<String>,
+    /// A decision maker is engaged on some open deal.
+    pub decision_maker: bool,
+    /// Org units reached through engaged contacts.
+    pub org_units_reached: u64,
+    /// Open deals with at most one contact engaged.
+    pub single_threaded_deals: u64,
 }
 
 /// The query root.
@@ -824,6 +877,7 @@ impl QueryRoot {
                 decision_maker: c.decision_maker,
                 single_threaded: c.single_threaded,
                 unregistered_participants: c.unregistered_participants as u64,
+                org_units_reached: c.org_units_reached as u64,
             })
             .collect())
     }
@@ -886,6 +940,67 @@ impl QueryRoot {
                 })
             })
             .map_err(engine_error)
+    }
+
+    /// One deal's story: stays with dates, follow-ups and records per stay, contacts,
+    /// outcome and evidence. Analysts, managers, admins.
+    async fn deal_story(
+        &self,
+        ctx: &Context<'_>,
+        opportunity_id: String,
+    ) -> async_graphql::Result<Option<Story>> {
+        require(ctx, &[Role::Analyst, Role::Manager, Role::Admin])?;
+        let id = field("opportunityId", OpportunityId::parse(&opportunity_id))?;
+        let story = engine(ctx)
+            .winloss()
+            .read(|m| m.story(id))
+            .map_err(engine_error)?;
+        Ok(story.map(|s| Story {
+            opportunity_id: s.deal.to_string(),
+            owner: s.owner,
+            stages: s
+                .stages
+                .into_iter()
+                .map(|st| StoryStay {
+                    stage: st.stage,
+                    from: time(st.from),
+                    until: st.until.map(time),
+                    follow_ups: st
+                        .follow_ups
+                        .iter()
+                        .map(|(f, n)| format!("{f}:{n}"))
+                        .collect(),
+                    records: st.records.iter().map(|r| r.to_string()).collect(),
+                })
+                .collect(),
+            contact_roles: s.contacts.iter().map(|r| r.to_string()).collect(),
+            outcome: s.outcome.as_ref().map(|(o, _)| o.to_string()),
+            stated_reason: s.outcome.and_then(|(_, r)| r),
+            signals: s.signals.iter().map(|x| format!("{x:?}")).collect(),
+        }))
+    }
+
+    /// Coverage per account across its open deals. Managers, analysts, admins.
+    async fn account_coverage(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<AccountReach>> {
+        require(ctx, &[Role::Analyst, Role::Manager, Role::Admin])?;
+        let rows = engine(ctx)
+            .winloss()
+            .read(|m| m.account_coverage())
+            .map_err(engine_error)?;
+        Ok(rows
+            .into_iter()
+            .map(|c| AccountReach {
+                account_id: c.account.to_string(),
+                open_deals: c.open_deals as u64,
+                by_role: c.by_role.iter().map(|(r, n)| format!("{r}:{n}")).collect(),
+                decision_maker: c.decision_maker,
+                org_units_reached: c.org_units_reached as u64,
+                single_threaded_deals: c.single_threaded_deals as u64,
+            })
+            .collect())
     }
 }
 

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use dealtrail_domain::{
-    BuyingRole, OpportunityId, Outcome, Pipeline, RecordKind, StageName, Timestamp,
+    BuyingRole, ContactId, OpportunityId, Outcome, Pipeline, RecordKind, StageName, Timestamp,
 };
 use serde::{Deserialize, Serialize};
 
@@ -210,13 +210,14 @@ impl WinLoss {
         let facts = self.accounts.get(&deal.account);
         let contacts = deal.distinct_contacts();
         let decision_maker = contacts.iter().any(|c| {
-            facts.and_then(|f| f.contact_roles.get(c)) == Some(&BuyingRole::DecisionMaker)
+            facts.and_then(|f| f.contact_roles.get(c)).map(|r| r.0)
+                == Some(BuyingRole::DecisionMaker)
         });
         let end = deal.ending.as_ref().map_or(Timestamp(i64::MAX), |e| e.at);
         let last_touch = deal
             .follow_ups
             .iter()
-            .map(|(_, at, _)| *at)
+            .map(|f| f.1)
             .filter(|at| *at <= end)
             .max()
             .unwrap_or(deal.opened_at);
@@ -464,6 +465,57 @@ pub struct Coverage {
     pub single_threaded: bool,
     /// People met in follow-ups who are not registered contacts.
     pub unregistered_participants: u32,
+    /// Org units the engaged contacts work in.
+    pub org_units_reached: usize,
+}
+
+/// Coverage of one account across its open deals.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AccountCoverage {
+    /// The account.
+    pub account: dealtrail_domain::AccountId,
+    /// Open deals.
+    pub open_deals: usize,
+    /// Distinct contacts engaged on any open deal, per buying role.
+    pub by_role: BTreeMap<BuyingRole, usize>,
+    /// Whether any open deal reaches a decision maker.
+    pub decision_maker: bool,
+    /// Org units reached through engaged contacts.
+    pub org_units_reached: usize,
+    /// Open deals with at most one contact engaged.
+    pub single_threaded_deals: usize,
+}
+
+/// One stay of a deal's story.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoryStage {
+    /// The stage.
+    pub stage: String,
+    /// Entered.
+    pub from: Timestamp,
+    /// Left (none while still there).
+    pub until: Option<Timestamp>,
+    /// Follow-ups that occurred during the stay, by the function that logged them.
+    pub follow_ups: BTreeMap<dealtrail_domain::Function, usize>,
+    /// Cross-functional records made during the stay.
+    pub records: Vec<RecordKind>,
+}
+
+/// A deal's timeline digested, for the analyst studying one loss.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DealStory {
+    /// The deal.
+    pub deal: OpportunityId,
+    /// Owner.
+    pub owner: String,
+    /// Stays in order.
+    pub stages: Vec<StoryStage>,
+    /// Contacts engaged, with their buying roles.
+    pub contacts: Vec<BuyingRole>,
+    /// The outcome, if ended, with the stated reason.
+    pub outcome: Option<(Outcome, Option<String>)>,
+    /// Evidence signals, as for a lost deal.
+    pub signals: Vec<Signal>,
 }
 
 impl WinLoss {
@@ -528,13 +580,15 @@ impl WinLoss {
             .map(|deal| {
                 let facts = self.accounts.get(&deal.account);
                 let mut by_role = BTreeMap::new();
+                let mut units = std::collections::BTreeSet::new();
                 let contacts = deal.distinct_contacts();
                 for c in &contacts {
-                    let role = facts
+                    let (role, unit) = facts
                         .and_then(|f| f.contact_roles.get(c))
                         .copied()
-                        .unwrap_or(BuyingRole::Other);
+                        .unwrap_or((BuyingRole::Other, None));
                     *by_role.entry(role).or_insert(0) += 1;
+                    units.extend(unit);
                 }
                 Coverage {
                     deal: deal.id,
@@ -542,13 +596,106 @@ impl WinLoss {
                     decision_maker: by_role.contains_key(&BuyingRole::DecisionMaker),
                     by_role,
                     single_threaded: contacts.len() <= 1,
-                    unregistered_participants: deal
-                        .follow_ups
-                        .iter()
-                        .map(|(_, _, u)| *u as u32)
-                        .sum(),
+                    unregistered_participants: deal.follow_ups.iter().map(|f| f.2 as u32).sum(),
+                    org_units_reached: units.len(),
                 }
             })
             .collect()
+    }
+
+    /// Coverage per account, across its open deals.
+    pub fn account_coverage(&self) -> Vec<AccountCoverage> {
+        let mut out: BTreeMap<
+            dealtrail_domain::AccountId,
+            (usize, std::collections::BTreeSet<ContactId>, usize),
+        > = BTreeMap::new();
+        for deal in self.deals.values().filter(|d| d.ending.is_none()) {
+            let entry = out.entry(deal.account).or_default();
+            entry.0 += 1;
+            let contacts = deal.distinct_contacts();
+            if contacts.len() <= 1 {
+                entry.2 += 1;
+            }
+            entry.1.extend(contacts);
+        }
+        out.into_iter()
+            .map(|(account, (open_deals, contacts, single))| {
+                let facts = self.accounts.get(&account);
+                let mut by_role = BTreeMap::new();
+                let mut units = std::collections::BTreeSet::new();
+                for c in &contacts {
+                    let (role, unit) = facts
+                        .and_then(|f| f.contact_roles.get(c))
+                        .copied()
+                        .unwrap_or((BuyingRole::Other, None));
+                    *by_role.entry(role).or_insert(0) += 1;
+                    units.extend(unit);
+                }
+                AccountCoverage {
+                    account,
+                    open_deals,
+                    decision_maker: by_role.contains_key(&BuyingRole::DecisionMaker),
+                    by_role,
+                    org_units_reached: units.len(),
+                    single_threaded_deals: single,
+                }
+            })
+            .collect()
+    }
+
+    /// One deal's timeline digested: stays with dates, follow-ups per stay by function,
+    /// records per stay, contacts reached, outcome and evidence.
+    pub fn story(&self, id: OpportunityId) -> Option<DealStory> {
+        let deal = self.deals.get(&id)?;
+        let facts = self.accounts.get(&deal.account);
+        let p90 = self.stay_p90();
+        let within = |at: Timestamp, from: Timestamp, until: Option<Timestamp>| {
+            at >= from && until.is_none_or(|u| at < u)
+        };
+        let stages = deal
+            .stays
+            .iter()
+            .map(|stay| {
+                let mut follow_ups = BTreeMap::new();
+                for f in deal
+                    .follow_ups
+                    .iter()
+                    .filter(|f| within(f.1, stay.from, stay.until))
+                {
+                    *follow_ups.entry(f.3).or_insert(0) += 1;
+                }
+                StoryStage {
+                    stage: self.names.get(stay.stage).to_owned(),
+                    from: stay.from,
+                    until: stay.until,
+                    follow_ups,
+                    records: deal
+                        .records
+                        .iter()
+                        .filter(|r| within(r.2, stay.from, stay.until))
+                        .map(|r| r.1)
+                        .collect(),
+                }
+            })
+            .collect();
+        Some(DealStory {
+            deal: id,
+            owner: self.names.get(deal.owner).to_owned(),
+            stages,
+            contacts: deal
+                .distinct_contacts()
+                .iter()
+                .map(|c| {
+                    facts
+                        .and_then(|f| f.contact_roles.get(c))
+                        .map_or(BuyingRole::Other, |r| r.0)
+                })
+                .collect(),
+            outcome: deal
+                .ending
+                .as_ref()
+                .map(|e| (e.outcome, e.stated_reason.clone())),
+            signals: self.signals(deal, &p90),
+        })
     }
 }

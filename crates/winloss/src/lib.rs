@@ -9,7 +9,8 @@ mod analysis;
 mod model;
 
 pub use analysis::{
-    Coverage, DeathRow, Finding, LONG_GAP_DAYS, LOW_SATISFACTION, LostDeal, MIN_STAYS_FOR_P90,
-    Rate, Requirement, Rule, Signal, WinLossFilter, WinLossReport, default_rules,
+    AccountCoverage, Coverage, DealStory, DeathRow, Finding, LONG_GAP_DAYS, LOW_SATISFACTION,
+    LostDeal, MIN_STAYS_FOR_P90, Rate, Requirement, Rule, Signal, StoryStage, WinLossFilter,
+    WinLossReport, default_rules,
 };
 pub use model::{AccountFacts, DealFacts, Ending, Stay, WinLoss};

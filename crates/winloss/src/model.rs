@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use dealtrail_domain::account::AccountEvent;
 use dealtrail_domain::opportunity::OpportunityEvent;
 use dealtrail_domain::{
-    AccountId, BuyingRole, ContactId, Date, Event, Names, OpportunityId, Outcome, Pipeline,
-    PipelineEvent, Projection, RecordKind, Recorded, Timestamp,
+    AccountId, BuyingRole, ContactId, Date, Event, Function, Names, OpportunityId, OrgUnitId,
+    Outcome, Pipeline, PipelineEvent, Projection, RecordKind, Recorded, Timestamp,
 };
 use serde::{Deserialize, Serialize};
 
@@ -32,8 +32,8 @@ pub struct AccountFacts {
     pub region: Option<String>,
     /// Headcount.
     pub employees: Option<u32>,
-    /// Buying role of each registered contact.
-    pub contact_roles: BTreeMap<ContactId, BuyingRole>,
+    /// Buying role and org unit of each registered contact.
+    pub contact_roles: BTreeMap<ContactId, (BuyingRole, Option<OrgUnitId>)>,
     /// Satisfaction scores from support (sequence number, business time, score 1-5).
     pub satisfaction: Vec<(u64, Timestamp, u8)>,
 }
@@ -92,8 +92,9 @@ pub struct DealFacts {
     pub stays: Vec<Stay>,
     /// Backward moves.
     pub regressions: u32,
-    /// Follow-ups: sequence number, business time, unregistered participants, function.
-    pub follow_ups: Vec<(u64, Timestamp, u16)>,
+    /// Follow-ups: sequence number, business time, unregistered participants, the
+    /// function of whoever logged it.
+    pub follow_ups: Vec<(u64, Timestamp, u16, Function)>,
     /// Engaged contacts: sequence number, contact.
     pub contacts: Vec<(u64, ContactId)>,
     /// Cross-functional records: sequence number, kind, business time.
@@ -127,7 +128,7 @@ impl DealFacts {
 
 impl Projection for WinLoss {
     const NAME: &'static str = "winloss";
-    const VERSION: u32 = 2;
+    const VERSION: u32 = 3;
 
     fn wants(event_type: &str) -> bool {
         !matches!(
@@ -163,11 +164,16 @@ impl Projection for WinLoss {
                         }
                     }
                     AccountEvent::ContactRegistered(c) => {
-                        facts.contact_roles.insert(c.contact, c.role);
+                        facts.contact_roles.insert(c.contact, (c.role, c.org_unit));
                     }
                     AccountEvent::ContactUpdated(c) => {
-                        if let Some(role) = c.role {
-                            facts.contact_roles.insert(c.contact, role);
+                        if let Some(entry) = facts.contact_roles.get_mut(&c.contact) {
+                            if let Some(role) = c.role {
+                                entry.0 = role;
+                            }
+                            if let Some(unit) = c.org_unit {
+                                entry.1 = Some(unit);
+                            }
                         }
                     }
                     AccountEvent::ServiceInteractionRecorded(s) => {
@@ -257,7 +263,8 @@ fn apply_to_deal(
             });
         }
         OpportunityEvent::FollowUpLogged(f) => {
-            deal.follow_ups.push((seq, at, f.unregistered_participants))
+            deal.follow_ups
+                .push((seq, at, f.unregistered_participants, f.function))
         }
         OpportunityEvent::ContactEngaged(c) => deal.contacts.push((seq, c.contact)),
         OpportunityEvent::CrossFunctionalRecordAdded(r) => deal.records.push((seq, r.kind, at)),
@@ -298,15 +305,15 @@ fn apply_to_deal(
         OpportunityEvent::OwnerReassigned(o) => deal.owner = names.intern(o.to.as_str()),
         OpportunityEvent::OpportunityEventCorrected(c) => {
             let target = c.target_seq;
-            deal.follow_ups.retain(|(s, _, _)| *s != target);
+            deal.follow_ups.retain(|f| f.0 != target);
             deal.contacts.retain(|(s, _)| *s != target);
             deal.records.retain(|(s, _, _)| *s != target);
             // An amendment takes the place of the original, keeping its position.
             match c.replacement.as_deref() {
                 Some(OpportunityEvent::FollowUpLogged(f)) => {
                     deal.follow_ups
-                        .push((target, at, f.unregistered_participants));
-                    deal.follow_ups.sort_by_key(|(s, _, _)| *s);
+                        .push((target, at, f.unregistered_participants, f.function));
+                    deal.follow_ups.sort_by_key(|f| f.0);
                 }
                 Some(OpportunityEvent::ContactEngaged(e)) => {
                     deal.contacts.push((target, e.contact));

@@ -392,3 +392,43 @@ proptest! {
         prop_assert_eq!(resumed.findings(&default_rules()), whole.findings(&default_rules()));
     }
 }
+
+#[test]
+fn a_deal_story_digests_its_timeline_and_coverage_counts_org_units() {
+    let mut log = Log::default();
+    customer(&mut log);
+    open(&mut log, 1, "rep", 1);
+    engage(&mut log, 1, 1, 2);
+    engage(&mut log, 1, 2, 2);
+    log.deal(
+        1,
+        3,
+        OpportunityEvent::FollowUpLogged(FollowUpLogged {
+            channel: Channel::Visit,
+            contacts: vec![contact(1)],
+            unregistered_participants: 2,
+            function: Function::Sales,
+            summary: text("visit"),
+            next_step: None,
+        }),
+    );
+    walk(&mut log, 1, &["Lead", "Solution"], 1);
+    record(&mut log, 1, RecordKind::SolutionDesign, 8);
+    let model = log.fold();
+    let story = model.story(deal(1)).unwrap();
+    let stages: Vec<&str> = story.stages.iter().map(|s| s.stage.as_str()).collect();
+    assert_eq!(stages, vec!["Lead", "Solution"]);
+    assert_eq!(story.stages[0].follow_ups.get(&Function::Sales), Some(&1));
+    assert_eq!(story.stages[1].records, vec![RecordKind::SolutionDesign]);
+    assert_eq!(story.stages[0].until, Some(day(6)));
+    assert!(story.contacts.contains(&BuyingRole::DecisionMaker));
+    assert!(story.outcome.is_none());
+    let accounts = model.account_coverage();
+    assert_eq!(accounts.len(), 1);
+    assert_eq!(
+        (accounts[0].open_deals, accounts[0].single_threaded_deals),
+        (1, 0)
+    );
+    assert!(accounts[0].decision_maker);
+    assert_eq!(model.coverage()[0].unregistered_participants, 2);
+}
