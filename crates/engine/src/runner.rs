@@ -123,6 +123,19 @@ impl<P: Projection + Sync> ProjectionHost<P> {
         self.at_seq(seq)
     }
 
+    /// The model folded from only the events that had occurred by `at` (business time), in
+    /// log order: "what had happened by T, as we know it now". This replays the whole log.
+    pub fn as_occurred_by(&self, at: Timestamp) -> Result<P, EngineError> {
+        let mut state = P::default();
+        self.store.scan(1, u64::MAX, |view| {
+            if view.occurred_at.0 <= at.0 && P::wants(view.event_type) {
+                state.apply(&codec::decode_view(&view)?);
+            }
+            Ok::<(), EngineError>(())
+        })?;
+        Ok(state)
+    }
+
     /// Drops every snapshot and refolds the whole log; the live model is replaced once the
     /// new one has caught up.
     pub fn rebuild(&self) -> Result<u64, EngineError> {

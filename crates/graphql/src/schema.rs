@@ -784,6 +784,8 @@ impl QueryRoot {
         region: Option<String>,
         product_line: Option<String>,
         competitor: Option<String>,
+        #[graphql(desc = "Look from this moment (RFC 3339)")] as_of: Option<String>,
+        clock: Option<Clock>,
     ) -> async_graphql::Result<WinLossAnalysis> {
         require(ctx, &[Role::Analyst, Role::Manager, Role::Admin])?;
         let (from, to) = (
@@ -797,10 +799,23 @@ impl QueryRoot {
             product_line,
             competitor,
         };
-        let report = engine(ctx)
-            .winloss()
-            .read(|m| m.report(from, to, &filter))
-            .map_err(engine_error)?;
+        let report = match past(ctx, as_of, clock)? {
+            None => engine(ctx)
+                .winloss()
+                .read(|m| m.report(from, to, &filter))
+                .map_err(engine_error)?,
+            Some(when) => {
+                let engine = engine(ctx).clone();
+                let model = tokio::task::spawn_blocking(move || match when {
+                    Past::Recorded(t) => engine.winloss().as_recorded_by(t),
+                    Past::Occurred(t) => engine.winloss().as_occurred_by(t),
+                })
+                .await
+                .map_err(|_| error("INTERNAL", "internal error"))?
+                .map_err(engine_error)?;
+                model.report(from, to, &filter)
+            }
+        };
         let mut rates = vec![outcome_rate("overall", "all", &report.overall)];
         rates.extend(report.by.iter().map(|((d, v), r)| outcome_rate(d, v, r)));
         Ok(WinLossAnalysis {
@@ -888,6 +903,8 @@ impl QueryRoot {
         &self,
         ctx: &Context<'_>,
         account_id: String,
+        #[graphql(desc = "Look from this moment (RFC 3339)")] as_of: Option<String>,
+        clock: Option<Clock>,
     ) -> async_graphql::Result<Option<CustomerProfile>> {
         require(
             ctx,
@@ -902,44 +919,26 @@ impl QueryRoot {
             ],
         )?;
         let id = field("accountId", AccountId::parse(&account_id))?;
-        let now = Timestamp(dealtrail_store::Timestamp::now().0);
-        let config = dealtrail_profile::SignalConfig::default();
-        engine(ctx)
-            .profiles()
-            .read(|m| {
-                m.accounts.get(&id).map(|p| {
-                    let c = p.concentration(&m.names);
-                    CustomerProfile {
-                        account_id: id.to_string(),
-                        name: p.name.clone(),
-                        industry: p.industry.clone(),
-                        owner: p.owner.clone(),
-                        health: p
-                            .health()
-                            .into_iter()
-                            .map(|a| HealthAnswer {
-                                number: a.number,
-                                question: a.question.into(),
-                                answered: a.answered,
-                                evidence: a.evidence,
-                            })
-                            .collect(),
-                        signals: p
-                            .signals(&config, now)
-                            .into_iter()
-                            .map(|s| ProfileSignal {
-                                kind: s.kind.into(),
-                                reason: s.reason,
-                            })
-                            .collect(),
-                        top_rep: c.top_rep,
-                        top_rep_follow_up_share: c.follow_up_share,
-                        top_rep_contact_share: c.contact_share,
-                        top_rep_reassigned_away: c.top_rep_reassigned_away,
-                    }
+        match past(ctx, as_of, clock)? {
+            None => {
+                let now = Timestamp(dealtrail_store::Timestamp::now().0);
+                engine(ctx)
+                    .profiles()
+                    .read(|m| customer_profile(m, id, now))
+                    .map_err(engine_error)
+            }
+            Some(when) => {
+                let engine = engine(ctx).clone();
+                let (model, now) = tokio::task::spawn_blocking(move || match when {
+                    Past::Recorded(t) => engine.profiles().as_recorded_by(t).map(|m| (m, t)),
+                    Past::Occurred(t) => engine.profiles().as_occurred_by(t).map(|m| (m, t)),
                 })
-            })
-            .map_err(engine_error)
+                .await
+                .map_err(|_| error("INTERNAL", "internal error"))?
+                .map_err(engine_error)?;
+                Ok(customer_profile(&model, id, now))
+            }
+        }
     }
 
     /// One deal's story: stays with dates, follow-ups and records per stay, contacts,
@@ -1002,6 +1001,65 @@ impl QueryRoot {
             })
             .collect())
     }
+}
+
+fn customer_profile(
+    m: &dealtrail_profile::Profiles,
+    id: AccountId,
+    now: Timestamp,
+) -> Option<CustomerProfile> {
+    let config = dealtrail_profile::SignalConfig::default();
+    m.accounts.get(&id).map(|p| {
+        let c = p.concentration(&m.names);
+        CustomerProfile {
+            account_id: id.to_string(),
+            name: p.name.clone(),
+            industry: p.industry.clone(),
+            owner: p.owner.clone(),
+            health: p
+                .health()
+                .into_iter()
+                .map(|a| HealthAnswer {
+                    number: a.number,
+                    question: a.question.into(),
+                    answered: a.answered,
+                    evidence: a.evidence,
+                })
+                .collect(),
+            signals: p
+                .signals(&config, now)
+                .into_iter()
+                .map(|s| ProfileSignal {
+                    kind: s.kind.into(),
+                    reason: s.reason,
+                })
+                .collect(),
+            top_rep: c.top_rep,
+            top_rep_follow_up_share: c.follow_up_share,
+            top_rep_contact_share: c.contact_share,
+            top_rep_reassigned_away: c.top_rep_reassigned_away,
+        }
+    })
+}
+
+/// A past moment on one of the clocks.
+#[derive(Clone, Copy)]
+enum Past {
+    Recorded(Timestamp),
+    Occurred(Timestamp),
+}
+
+fn past(
+    _ctx: &Context<'_>,
+    as_of: Option<String>,
+    clock: Option<Clock>,
+) -> async_graphql::Result<Option<Past>> {
+    let Some(as_of) = as_of else { return Ok(None) };
+    let t = field("asOf", Timestamp::parse(&as_of))?;
+    Ok(Some(match clock.unwrap_or(Clock::Recorded) {
+        Clock::Recorded => Past::Recorded(t),
+        Clock::Occurred => Past::Occurred(t),
+    }))
 }
 
 /// Turns an "as of" argument into a cut of the live model.

@@ -40,9 +40,14 @@ pub fn rep() -> Issued {
 }
 
 pub async fn setup(engine: &Engine) {
+    setup_as(engine, rep).await
+}
+
+/// [`setup`] with every command issued as `issued()` says (e.g. at a past business time).
+pub async fn setup_as(engine: &Engine, issued: impl Fn() -> Issued) {
     engine
         .execute(
-            rep(),
+            issued(),
             Command::DefinePipeline {
                 stages: Pipeline::default_b2b().stages,
                 outcomes: Outcome::ALL.to_vec(),
@@ -52,7 +57,7 @@ pub async fn setup(engine: &Engine) {
         .unwrap();
     engine
         .execute(
-            rep(),
+            issued(),
             Command::Account(
                 ACCOUNT,
                 AccountCommand::Register(AccountRegistered {
@@ -70,7 +75,7 @@ pub async fn setup(engine: &Engine) {
         .unwrap();
     engine
         .execute(
-            rep(),
+            issued(),
             Command::Account(
                 ACCOUNT,
                 AccountCommand::RegisterContact(ContactRegistered {

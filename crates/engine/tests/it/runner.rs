@@ -129,3 +129,36 @@ async fn the_live_model_follows_writes_made_after_start() {
         fold_prefix(&engine, head)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn as_occurred_by_folds_only_what_had_happened() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(dir.path(), 1000);
+    let day = |n: i64| Timestamp(Timestamp::parse("2024-03-01").unwrap().0 + n * Timestamp::DAY);
+    let at = |n: i64| Issued {
+        occurred_at: Some(day(n)),
+        ..rep()
+    };
+    setup_as(&engine, || at(0)).await;
+    engine.execute(at(1), open(1, 100)).await.unwrap();
+    engine.execute(at(5), move_to(1, "Bid")).await.unwrap();
+    // Logged late: it happened on day 3.
+    engine.execute(at(3), follow_up(1)).await.unwrap();
+    for cut in [0, 2, 3, 4, 6] {
+        let mut expected = SalesPipeline::default();
+        for e in engine.store().iter_from(1) {
+            let e = dealtrail_engine::decode(&e.unwrap()).unwrap();
+            if e.occurred_at <= day(cut) {
+                expected.apply(&e);
+            }
+        }
+        assert_eq!(
+            engine.sales().as_occurred_by(day(cut)).unwrap(),
+            expected,
+            "day {cut}"
+        );
+    }
+    let at_4 = engine.sales().as_occurred_by(day(4)).unwrap();
+    let deal = at_4.deals.values().next().unwrap();
+    assert_eq!((deal.steps.len(), deal.follow_ups.len()), (1, 1));
+}
