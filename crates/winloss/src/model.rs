@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use dealtrail_domain::account::AccountEvent;
 use dealtrail_domain::opportunity::OpportunityEvent;
 use dealtrail_domain::{
-    AccountId, BuyingRole, ContactId, Date, Event, Function, Names, OpportunityId, OrgUnitId,
-    Outcome, Pipeline, PipelineEvent, Projection, RecordKind, Recorded, Timestamp,
+    AccountId, BuyingRole, ContactId, Date, Event, Function, Movement, Names, OpportunityId,
+    OrgUnitId, Outcome, Pipeline, PipelineEvent, Projection, RecordKind, Recorded, Timestamp,
 };
 use serde::{Deserialize, Serialize};
 
@@ -222,9 +222,8 @@ impl Projection for WinLoss {
                 );
             }
             Event::Opportunity(id, e) => {
-                let pipeline = self.pipeline.clone().unwrap_or_else(Pipeline::default_b2b);
                 if let Some(deal) = self.deals.get_mut(id) {
-                    apply_to_deal(deal, &mut self.names, &pipeline, seq, at, e);
+                    apply_to_deal(deal, &mut self.names, seq, at, e);
                 }
             }
         }
@@ -242,7 +241,6 @@ fn end_stay(deal: &mut DealFacts, at: Timestamp) {
 fn apply_to_deal(
     deal: &mut DealFacts,
     names: &mut Names,
-    pipeline: &Pipeline,
     seq: u64,
     at: Timestamp,
     event: &OpportunityEvent,
@@ -251,9 +249,8 @@ fn apply_to_deal(
         OpportunityEvent::OpportunityOpened(_) => {}
         OpportunityEvent::StageChanged(c) => {
             end_stay(deal, at);
-            if let (Some(f), Some(t)) = (pipeline.position(&c.from), pipeline.position(&c.to))
-                && t < f
-            {
+            // The event says how it moved along the pipeline in force at the time.
+            if matches!(c.movement, Movement::Backward { .. }) {
                 deal.regressions += 1;
             }
             deal.stays.push(Stay {
