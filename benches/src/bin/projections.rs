@@ -128,7 +128,7 @@ fn main() {
             Restored::<WinLoss>::empty(),
             Restored::<Profiles>::empty(),
         );
-        catch_up(&store, &mut a, &mut b, &mut c).expect("rebuild all");
+        catch_up(&store, u64::MAX, None, (&mut a, &mut b, &mut c)).expect("rebuild all");
         let secs = started.elapsed().as_secs_f64();
         println!(
             "rebuild of all read models (pipeline, win/loss, profiles) in one pass: {secs:.2} s = {:.0} events/s",

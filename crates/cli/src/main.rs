@@ -67,6 +67,23 @@ enum Cmd {
     },
     /// Print the GraphQL schema (SDL).
     Schema,
+    /// An analysis as it stood at a past moment, as a readable table.
+    Replay {
+        /// The data folder.
+        #[arg(long, default_value = "./dealtrail-data")]
+        data: PathBuf,
+        /// The moment (RFC 3339 or YYYY-MM-DD).
+        #[arg(long)]
+        as_of: String,
+        /// recorded (what had been recorded by then) or occurred (what had happened by then).
+        #[arg(long, default_value = "recorded")]
+        clock: String,
+        /// Days of the window ending at the moment (funnel and win/loss).
+        #[arg(long, default_value_t = 365)]
+        window_days: i64,
+        /// funnel, winloss or health.
+        analysis: String,
+    },
     /// Export the log (the full envelope of every event).
     Export {
         #[command(subcommand)]
@@ -176,6 +193,13 @@ fn main() -> anyhow::Result<()> {
         Cmd::Import {
             what: ImportCmd::Events { file, data },
         } => return import_events(file, data),
+        Cmd::Replay {
+            data,
+            as_of,
+            clock,
+            window_days,
+            analysis,
+        } => return replay(data, &as_of, &clock, window_days, &analysis),
         other => other,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -210,6 +234,140 @@ fn main() -> anyhow::Result<()> {
             _ => unreachable!("handled before the runtime starts"),
         }
     })
+}
+
+fn replay(
+    data: PathBuf,
+    as_of: &str,
+    clock: &str,
+    window_days: i64,
+    analysis: &str,
+) -> anyhow::Result<()> {
+    use dealtrail_engine::{Restored, catch_up};
+    use dealtrail_funnel::SalesPipeline;
+    use dealtrail_profile::Profiles;
+    use dealtrail_winloss::WinLoss;
+    if !["funnel", "winloss", "health"].contains(&analysis) {
+        bail!("unknown analysis {analysis:?} (funnel, winloss or health)");
+    }
+    let at = Timestamp::parse(as_of).map_err(|e| anyhow::anyhow!("--as-of: {e}"))?;
+    let store = dealtrail_store::Store::open_path(&data)
+        .with_context(|| format!("cannot open data folder {}", data.display()))?;
+    let (until, occurred_by) = match clock {
+        "recorded" => (
+            store
+                .seq_recorded_by(dealtrail_store::Timestamp(at.0))
+                .context("reading the log")?,
+            None,
+        ),
+        "occurred" => (u64::MAX, Some(at)),
+        other => bail!("unknown clock {other:?} (recorded or occurred)"),
+    };
+    let (mut sales, mut winloss, mut profiles) = (
+        Restored::<SalesPipeline>::empty(),
+        Restored::<WinLoss>::empty(),
+        Restored::<Profiles>::empty(),
+    );
+    catch_up(
+        &store,
+        until,
+        occurred_by,
+        (&mut sales, &mut winloss, &mut profiles),
+    )
+    .context("folding the log")?;
+    let from = Timestamp(at.0 - window_days * Timestamp::DAY);
+    println!("{analysis} as {clock} by {at}, window {from} to {at}");
+    match analysis {
+        "funnel" => {
+            let report = sales.state.funnel(&dealtrail_funnel::FunnelQuery {
+                from,
+                to: Timestamp(at.0 + 1),
+                filter: Default::default(),
+                currency: dealtrail_domain::Currency::USD,
+                as_occurred_by: None,
+                as_recorded_through: None,
+            });
+            println!(
+                "{:<14}{:>9}{:>9}{:>9}{:>12}{:>12}",
+                "stage", "entered", "reached", "next %", "median d", "p90 d"
+            );
+            for r in &report.stages {
+                let pct = |v: Option<f64>| v.map_or("-".into(), |v| format!("{:.1}", v * 100.0));
+                let d = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.1}"));
+                println!(
+                    "{:<14}{:>9}{:>9}{:>9}{:>12}{:>12}",
+                    r.stage.as_str(),
+                    r.entered,
+                    r.reached,
+                    pct(r.next_conversion),
+                    d(r.time_in_stage.median_days),
+                    d(r.time_in_stage.p90_days)
+                );
+            }
+            let v = &report.velocity;
+            println!(
+                "open deals {}, win rate {}, median cycle {} days",
+                v.open_deals,
+                v.win_rate
+                    .map_or("-".into(), |w| format!("{:.1}%", w * 100.0)),
+                v.median_cycle_days
+                    .map_or("-".into(), |d| format!("{d:.0}"))
+            );
+        }
+        "winloss" => {
+            let report = winloss
+                .state
+                .report(from, Timestamp(at.0 + 1), &Default::default());
+            let o = &report.overall;
+            println!(
+                "won {}, lost {}, no decision {}, withdrawn {}, win rate {}",
+                o.won,
+                o.lost,
+                o.no_decision,
+                o.withdrawn,
+                o.win_rate()
+                    .map_or("-".into(), |w| format!("{:.1}%", w * 100.0))
+            );
+            println!(
+                "{:<22}{:>8}  signals (lost deals showing each)",
+                "stated reason", "lost"
+            );
+            for (reason, (deals, signals)) in &report.stated_vs_evidence {
+                let shown: Vec<String> =
+                    signals.iter().map(|(s, n)| format!("{s:?} {n}")).collect();
+                let reason = if reason.is_empty() { "(none)" } else { reason };
+                println!("{reason:<22}{deals:>8}  {}", shown.join(", "));
+            }
+        }
+        _ => {
+            let accounts = profiles.state.accounts.len().max(1);
+            let mut answered = [0usize; 8];
+            for p in profiles.state.accounts.values() {
+                for a in p.health() {
+                    if a.answered {
+                        answered[(a.number - 1) as usize] += 1;
+                    }
+                }
+            }
+            let questions = profiles
+                .state
+                .accounts
+                .values()
+                .next()
+                .map(|p| p.health())
+                .unwrap_or_default();
+            println!("{} accounts", profiles.state.accounts.len());
+            for (i, q) in questions.iter().enumerate() {
+                println!(
+                    "{}. {:<58}{:>6.1}%",
+                    i + 1,
+                    q.question,
+                    answered[i] as f64 * 100.0 / accounts as f64
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 fn export_events(

@@ -198,3 +198,40 @@ fn export_then_import_reproduces_the_identical_log() {
         "a header and one row per event (rows may span lines)"
     );
 }
+
+#[test]
+fn replay_prints_an_analysis_as_of_a_moment_on_either_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let demo = dealtrail()
+        .args(["demo", "--accounts", "6"])
+        .arg("--data")
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(demo.status.success());
+    let replay = |args: &[&str]| {
+        dealtrail()
+            .arg("replay")
+            .args(args)
+            .arg("--data")
+            .arg(&data)
+            .output()
+            .unwrap()
+    };
+    // Everything was recorded today: as recorded by 2000 nothing was known.
+    let empty = replay(&["--as-of", "2000-01-01", "winloss"]);
+    assert!(empty.status.success());
+    let text = String::from_utf8(empty.stdout).unwrap();
+    assert!(text.contains("won 0, lost 0"), "{text}");
+    let known = replay(&["--as-of", "2100-01-01", "--window-days", "50000", "health"]);
+    let text = String::from_utf8(known.stdout).unwrap();
+    assert!(text.contains("6 accounts"), "{text}");
+    assert!(
+        text.contains("7. the customer's consumption history"),
+        "{text}"
+    );
+    let wrong = replay(&["--as-of", "2024-01-01", "--clock", "sideways", "funnel"]);
+    assert!(!wrong.status.success());
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("unknown clock"));
+}

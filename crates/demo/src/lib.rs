@@ -485,6 +485,24 @@ fn deal_script(
                 .then(|| text(*rng.pick(&["price", "timing", "features"]))),
         }),
     );
+    if outcome == Outcome::Won {
+        // What was won becomes consumption history.
+        push(
+            t,
+            &me,
+            Command::Account(
+                account,
+                AccountCommand::RecordPurchase(PurchaseRecorded {
+                    product: label(rng.pick(&PRODUCTS)),
+                    quantity: 1 + rng.below(50) as u32,
+                    unit: *rng.pick(&[Unit::Licence, Unit::Server, Unit::Seat]),
+                    amount: usd(amount),
+                    purchased_on: t.date(),
+                    opportunity: Some(deal),
+                }),
+            ),
+        );
+    }
 }
 
 /// Writes a whole history through `engine`, `concurrency` accounts at a time, calling

@@ -61,7 +61,12 @@ impl Engine {
         let mut sales = Restored::<SalesPipeline>::load(&store)?;
         let mut winloss = Restored::<WinLoss>::load(&store)?;
         let mut profiles = Restored::<Profiles>::load(&store)?;
-        runner::catch_up(&store, &mut sales, &mut winloss, &mut profiles)?;
+        runner::catch_up(
+            &store,
+            u64::MAX,
+            None,
+            (&mut sales, &mut winloss, &mut profiles),
+        )?;
         let runner = config.runner;
         let sales = ProjectionHost::start_from(store.clone(), runner, sales.state, sales.seq);
         let winloss = ProjectionHost::start_from(store.clone(), runner, winloss.state, winloss.seq);

@@ -268,18 +268,26 @@ impl<P: Projection> Restored<P> {
     }
 }
 
-/// Catches three models up with the log in one pass: each event is decoded once, if any of
-/// them reads its type, and applied to every model that has not seen it yet.
+/// Catches three models up with the log (up to sequence number `until`) in one pass: each
+/// event is decoded once, if any of them reads its type, and applied to every model that
+/// has not seen it yet. `occurred_by` keeps only events that had occurred by then.
 pub fn catch_up<A: Projection, B: Projection, C: Projection>(
     store: &Store,
-    a: &mut Restored<A>,
-    b: &mut Restored<B>,
-    c: &mut Restored<C>,
+    until: u64,
+    occurred_by: Option<Timestamp>,
+    models: (&mut Restored<A>, &mut Restored<B>, &mut Restored<C>),
 ) -> Result<(), EngineError> {
+    let (a, b, c) = models;
     let from = a.seq.min(b.seq).min(c.seq);
-    let head = store.head().seq;
-    store.scan(from + 1, head, |view| {
+    let until = until.min(store.head().seq);
+    store.scan(from + 1, until, |view| {
         let (seq, kind) = (view.seq, view.event_type);
+        if occurred_by.is_some_and(|t| view.occurred_at.0 > t.0) {
+            a.apply(seq, None);
+            b.apply(seq, None);
+            c.apply(seq, None);
+            return Ok(());
+        }
         let decoded = if a.wants(seq, kind) || b.wants(seq, kind) || c.wants(seq, kind) {
             Some(codec::decode_view(&view)?)
         } else {
