@@ -82,9 +82,16 @@ pub(crate) async fn execute(
     store: &Store,
     now: Timestamp,
     issued: Issued,
-    command: Command,
+    steps: Vec<(Option<Timestamp>, Command)>,
 ) -> Result<Committed, EngineError> {
-    let stream = codec::stream_id(command.stream());
+    let Some((_, first)) = steps.first() else {
+        return Err(dealtrail_store::InvalidRequest::NoEvents.into());
+    };
+    let name = first.stream();
+    if steps.iter().any(|(_, c)| c.stream() != name) {
+        return Err(EngineError::MixedStreams);
+    }
+    let stream = codec::stream_id(name);
     if let Some(key) = &issued.idempotency_key
         && let Some((original, receipt)) = store.idempotent_receipt(key)?
     {
@@ -96,17 +103,20 @@ pub(crate) async fn execute(
         }
         return replayed(store, receipt);
     }
-    let ctx = Context {
-        actor: issued.actor.clone(),
-        occurred_at: issued.occurred_at.unwrap_or(now),
-        now,
-    };
+    let contexts: Vec<Context> = steps
+        .iter()
+        .map(|(at, _)| Context {
+            actor: issued.actor.clone(),
+            occurred_at: at.or(issued.occurred_at).unwrap_or(now),
+            now,
+        })
+        .collect();
     for _ in 0..RETRIES {
-        let (version, events) = decide(store, &ctx, &command)?;
+        let (version, events) = decide(store, &contexts, &steps)?;
         let expected = issued.expected.unwrap_or(ExpectedVersion::Exact(version));
         let new_events = events
             .iter()
-            .map(|e| codec::new_event(e, ctx.occurred_at))
+            .map(|(e, at)| codec::new_event(e, *at))
             .collect();
         let mut request =
             AppendRequest::new(stream.clone(), expected, issued.actor.as_str(), new_events)?;
@@ -164,24 +174,45 @@ fn read_back(store: &Store, receipt: Receipt) -> Result<Vec<Recorded<Event>>, En
         .collect()
 }
 
-/// Loads what the command's rules read and decides; returns the stream version it saw.
+/// An event decided but not yet written, wrapped for an aggregate's `apply`. It has no
+/// sequence number yet; aggregates only use that to name records that later corrections
+/// may target, which these cannot be yet.
+fn pending<E>(i: usize, ctx: &Context, event: E) -> Recorded<E> {
+    Recorded {
+        seq: u64::MAX - i as u64,
+        recorded_at: ctx.now,
+        occurred_at: ctx.occurred_at,
+        actor: ctx.actor.clone(),
+        event,
+    }
+}
+
+/// Loads what the commands' rules read and decides them in turn, each on the state the
+/// earlier ones produced; returns the stream version it saw and every event with its
+/// business time. Nothing is written here.
 fn decide(
     store: &Store,
-    ctx: &Context,
-    command: &Command,
-) -> Result<(u64, Vec<Event>), EngineError> {
-    match command {
-        Command::Account(id, c) => {
-            let (version, account) = load_account(store, *id)?;
-            let events = account.decide(ctx, c.clone())?;
-            Ok((
-                version,
-                events.into_iter().map(|e| Event::Account(*id, e)).collect(),
-            ))
+    contexts: &[Context],
+    steps: &[(Option<Timestamp>, Command)],
+) -> Result<(u64, Vec<(Event, Timestamp)>), EngineError> {
+    let mut out = Vec::new();
+    let version = match &steps[0].1 {
+        Command::Account(id, _) => {
+            let (version, mut account) = load_account(store, *id)?;
+            for (ctx, (_, command)) in contexts.iter().zip(steps) {
+                let Command::Account(_, c) = command else {
+                    return Err(EngineError::MixedStreams);
+                };
+                for e in account.decide(ctx, c.clone())? {
+                    account.apply(&pending(out.len(), ctx, e.clone()));
+                    out.push((Event::Account(*id, e), ctx.occurred_at));
+                }
+            }
+            version
         }
-        Command::Opportunity(id, c) => {
-            let (version, deal) = load_opportunity(store, *id)?;
-            let account_id = match (deal.account(), c) {
+        Command::Opportunity(id, first) => {
+            let (version, mut deal) = load_opportunity(store, *id)?;
+            let account_id = match (deal.account(), first) {
                 (Some(a), _) => a,
                 (None, OpportunityCommand::Open(o)) => o.account,
                 (None, _) => return Err(DomainError::OpportunityNotOpened.into()),
@@ -190,25 +221,36 @@ fn decide(
             let (_, pipeline) = load_pipeline(store)?;
             // Until a pipeline is defined, the default B2B pipeline is in force.
             let pipeline = pipeline.current.unwrap_or_else(Pipeline::default_b2b);
-            let deps = OpportunityDeps {
-                account: &account,
-                pipeline: Some(&pipeline),
-            };
-            let events = deal.decide(ctx, deps, c.clone())?;
-            Ok((
-                version,
-                events
-                    .into_iter()
-                    .map(|e| Event::Opportunity(*id, e))
-                    .collect(),
-            ))
+            for (ctx, (_, command)) in contexts.iter().zip(steps) {
+                let Command::Opportunity(_, c) = command else {
+                    return Err(EngineError::MixedStreams);
+                };
+                let deps = OpportunityDeps {
+                    account: &account,
+                    pipeline: Some(&pipeline),
+                };
+                for e in deal.decide(ctx, deps, c.clone())? {
+                    deal.apply(&pending(out.len(), ctx, e.clone()));
+                    out.push((Event::Opportunity(*id, e), ctx.occurred_at));
+                }
+            }
+            version
         }
-        Command::DefinePipeline { stages, outcomes } => {
-            let (version, pipeline) = load_pipeline(store)?;
-            let events = pipeline.decide(ctx, stages.clone(), outcomes.clone())?;
-            Ok((version, events.into_iter().map(Event::Pipeline).collect()))
+        Command::DefinePipeline { .. } => {
+            let (version, mut pipeline) = load_pipeline(store)?;
+            for (ctx, (_, command)) in contexts.iter().zip(steps) {
+                let Command::DefinePipeline { stages, outcomes } = command else {
+                    return Err(EngineError::MixedStreams);
+                };
+                for e in pipeline.decide(ctx, stages.clone(), outcomes.clone())? {
+                    pipeline.apply(&pending(out.len(), ctx, e.clone()));
+                    out.push((Event::Pipeline(e), ctx.occurred_at));
+                }
+            }
+            version
         }
-    }
+    };
+    Ok((version, out))
 }
 
 /// Every event of a stream, decoded.

@@ -40,6 +40,9 @@ pub enum EngineError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A batch of commands must all write to one stream.
+    #[error("the commands of one batch must all write to the same stream")]
+    MixedStreams,
     /// The engine is shutting down.
     #[error("the engine is shutting down")]
     ShuttingDown,

@@ -100,7 +100,35 @@ impl Engine {
             (h.finish() % STRIPES as u64) as usize
         };
         let turn = self.stripes[stripe].lock().await;
-        let committed = command::execute(&self.store, now, issued, command).await?;
+        let committed = command::execute(&self.store, now, issued, vec![(None, command)]).await?;
+        drop(turn);
+        self.sales.wait_for(committed.receipt.last_seq).await?;
+        self.winloss.wait_for(committed.receipt.last_seq).await?;
+        self.profiles.wait_for(committed.receipt.last_seq).await?;
+        Ok(committed)
+    }
+
+    /// Runs several commands on one stream as one unit: each is decided on the state the
+    /// earlier ones produced, at its own business time, and all their events are appended
+    /// together or not at all (an import brings a deal in whole). `issued.occurred_at` is
+    /// the default for steps without a time of their own.
+    pub async fn execute_batch(
+        &self,
+        issued: Issued,
+        steps: Vec<(Option<Timestamp>, Command)>,
+    ) -> Result<Committed, EngineError> {
+        let now = Timestamp(dealtrail_store::Timestamp::now().0);
+        let Some((_, first)) = steps.first() else {
+            return Err(dealtrail_store::InvalidRequest::NoEvents.into());
+        };
+        let stripe = {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            first.stream().hash(&mut h);
+            (h.finish() % STRIPES as u64) as usize
+        };
+        let turn = self.stripes[stripe].lock().await;
+        let committed = command::execute(&self.store, now, issued, steps).await?;
         drop(turn);
         self.sales.wait_for(committed.receipt.last_seq).await?;
         self.winloss.wait_for(committed.receipt.last_seq).await?;

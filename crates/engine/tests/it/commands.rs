@@ -130,3 +130,41 @@ async fn concurrent_writers_of_one_deal_are_all_applied_in_turn() {
         .unwrap();
     assert_eq!(rows[0].follow_ups, 20);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_is_decided_step_by_step_and_written_whole_or_not_at_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(dir.path(), 1000);
+    setup(&engine).await;
+    let head = engine.store().head().seq;
+    let bad = vec![
+        (None, open(1, 10)),
+        (None, move_to(1, "Solution")),
+        (None, move_to(1, "Heaven")),
+    ];
+    let err = engine.execute_batch(rep(), bad).await.unwrap_err();
+    assert!(
+        matches!(err, EngineError::Rejected(DomainError::UnknownStage { .. })),
+        "{err}"
+    );
+    assert_eq!(
+        engine.store().head().seq,
+        head,
+        "nothing of the batch was written"
+    );
+    let good = vec![
+        (None, open(1, 10)),
+        (None, move_to(1, "Solution")),
+        (None, follow_up(1)),
+    ];
+    let done = engine.execute_batch(rep(), good).await.unwrap();
+    assert_eq!(
+        (done.receipt.first_version, done.receipt.last_version),
+        (1, 3)
+    );
+    let mixed = vec![(None, follow_up(1)), (None, open(2, 10))];
+    assert!(matches!(
+        engine.execute_batch(rep(), mixed).await.unwrap_err(),
+        EngineError::MixedStreams
+    ));
+}
