@@ -121,6 +121,19 @@ enum ExportCmd {
 
 #[derive(Subcommand)]
 enum ImportCmd {
+    /// Import a CRM export (CSV files) through a TOML mapping that names the columns and
+    /// maps stage names; see examples/data/maven-crm/mapping.toml. Rows that cannot be
+    /// imported are reported with file, line and reason; importing again adds nothing.
+    Crm {
+        /// The mapping file (the CSV files are read next to it).
+        mapping: PathBuf,
+        /// The data folder (created if missing).
+        #[arg(long, default_value = "./dealtrail-data")]
+        data: PathBuf,
+        /// Write the rejected rows (file, line, reason) to this CSV file too.
+        #[arg(long)]
+        report: Option<PathBuf>,
+    },
     /// Restore events from a JSON-lines export; they must continue the folder's log (an
     /// empty folder takes an export that starts at sequence number 1).
     Events {
@@ -231,6 +244,14 @@ fn main() -> anyhow::Result<()> {
                 engine.shutdown().await.context("shutdown")?;
                 Ok(())
             }
+            Cmd::Import {
+                what:
+                    ImportCmd::Crm {
+                        mapping,
+                        data,
+                        report,
+                    },
+            } => import_crm(mapping, data, report).await,
             _ => unreachable!("handled before the runtime starts"),
         }
     })
@@ -365,6 +386,71 @@ fn replay(
                     answered[i] as f64 * 100.0 / accounts as f64
                 );
             }
+        }
+    }
+    Ok(())
+}
+
+async fn import_crm(
+    mapping: PathBuf,
+    data: PathBuf,
+    report_file: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let engine = open(&data)?;
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} deals {eta}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let actor = dealtrail_domain::UserId::parse("importer").context("importer name")?;
+    let result = dealtrail_import::import(&engine, &mapping, actor, |done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    })
+    .await;
+    bar.finish_and_clear();
+    let report = result.with_context(|| format!("import of {} failed", mapping.display()))?;
+    engine.shutdown().await.context("shutdown")?;
+    println!(
+        "accounts: {} imported, {} already present",
+        report.accounts_imported, report.accounts_present
+    );
+    println!(
+        "deals: {} imported, {} already present ({} won, {} lost, {} other outcomes, {} open)",
+        report.deals_imported,
+        report.deals_present,
+        report.won,
+        report.lost,
+        report.other_outcomes,
+        report.open
+    );
+    println!("exact duplicate rows skipped: {}", report.duplicates);
+    for (note, count) in &report.notes {
+        println!("note: {count} {note}");
+    }
+    println!("rows not imported: {}", report.rejected.len());
+    let mut reasons: std::collections::BTreeMap<&str, usize> = Default::default();
+    for r in &report.rejected {
+        *reasons.entry(r.reason.as_str()).or_default() += 1;
+    }
+    for (reason, count) in reasons.iter().take(20) {
+        println!("  {count:>6}  {reason}");
+    }
+    if let Some(path) = report_file {
+        let mut w = csv::Writer::from_path(&path)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        w.write_record(["file", "line", "reason"])?;
+        for r in &report.rejected {
+            w.write_record([r.file.as_str(), &r.line.to_string(), r.reason.as_str()])?;
+        }
+        w.flush()?;
+        println!("rejected rows written to {}", path.display());
+    } else {
+        for r in report.rejected.iter().take(10) {
+            println!("  {} line {}: {}", r.file, r.line, r.reason);
+        }
+        if report.rejected.len() > 10 {
+            println!("  ... (use --report FILE for all of them)");
         }
     }
     Ok(())
