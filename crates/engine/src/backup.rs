@@ -48,6 +48,24 @@ pub struct EnvelopeRecord {
     pub hash: String,
 }
 
+/// A stored event's payload as JSON, for people reading the log; null if this build cannot
+/// decode it.
+pub fn payload_json(e: &RecordedEvent) -> serde_json::Value {
+    Event::decode(
+        e.stream.as_str(),
+        &e.event_type,
+        e.schema_version,
+        &e.payload,
+    )
+    .ok()
+    .and_then(|event| match event {
+        Event::Account(_, a) => serde_json::to_value(a).ok(),
+        Event::Opportunity(_, o) => serde_json::to_value(o).ok(),
+        Event::Pipeline(p) => serde_json::to_value(p).ok(),
+    })
+    .unwrap_or(serde_json::Value::Null)
+}
+
 /// Why a record cannot be turned back into an envelope.
 #[derive(Debug, thiserror::Error)]
 #[error("record {seq}: {field} is invalid")]
@@ -61,19 +79,7 @@ pub struct RecordError {
 impl EnvelopeRecord {
     /// The record of a stored event.
     pub fn from_recorded(e: &RecordedEvent) -> EnvelopeRecord {
-        let payload = Event::decode(
-            e.stream.as_str(),
-            &e.event_type,
-            e.schema_version,
-            &e.payload,
-        )
-        .ok()
-        .and_then(|event| match event {
-            Event::Account(_, a) => serde_json::to_value(a).ok(),
-            Event::Opportunity(_, o) => serde_json::to_value(o).ok(),
-            Event::Pipeline(p) => serde_json::to_value(p).ok(),
-        })
-        .unwrap_or(serde_json::Value::Null);
+        let payload = payload_json(e);
         EnvelopeRecord {
             seq: e.seq,
             stream: e.stream.to_string(),

@@ -92,20 +92,7 @@ impl Engine {
         issued: Issued,
         command: Command,
     ) -> Result<Committed, EngineError> {
-        let now = Timestamp(dealtrail_store::Timestamp::now().0);
-        let stripe = {
-            use std::hash::{Hash, Hasher};
-            let mut h = std::collections::hash_map::DefaultHasher::new();
-            command.stream().hash(&mut h);
-            (h.finish() % STRIPES as u64) as usize
-        };
-        let turn = self.stripes[stripe].lock().await;
-        let committed = command::execute(&self.store, now, issued, vec![(None, command)]).await?;
-        drop(turn);
-        self.sales.wait_for(committed.receipt.last_seq).await?;
-        self.winloss.wait_for(committed.receipt.last_seq).await?;
-        self.profiles.wait_for(committed.receipt.last_seq).await?;
-        Ok(committed)
+        self.execute_batch(issued, vec![(None, command)]).await
     }
 
     /// Runs several commands on one stream as one unit: each is decided on the state the

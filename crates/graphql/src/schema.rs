@@ -9,9 +9,9 @@ use async_graphql::{
 use dealtrail_domain::account::{AccountRegistered, ContactRegistered};
 use dealtrail_domain::opportunity::{FollowUpLogged, OpportunityOpened};
 use dealtrail_domain::{
-    AccountCommand, AccountId, BuyingRole, Channel, ContactId, Currency, Date, Event, Function,
-    Label, Money, Name, OpportunityCommand, OpportunityId, OrgUnitId, Outcome, Seniority,
-    StageName, Text, Timestamp,
+    AccountCommand, AccountId, BuyingRole, Channel, ContactId, Currency, Date, Function, Label,
+    Money, Name, OpportunityCommand, OpportunityId, OrgUnitId, Outcome, Seniority, StageName, Text,
+    Timestamp,
 };
 use dealtrail_engine::{Command, Committed, Engine, EngineError, Issued};
 use dealtrail_funnel::{Cut, DealFilter, DealSort, FunnelQuery, SizeBand};
@@ -124,14 +124,7 @@ pub struct EventEnvelope {
 }
 
 fn envelope(e: &dealtrail_store::RecordedEvent) -> EventEnvelope {
-    let payload = dealtrail_engine::decode(e)
-        .ok()
-        .and_then(|r| match r.event {
-            Event::Account(_, a) => serde_json::to_value(a).ok(),
-            Event::Opportunity(_, o) => serde_json::to_value(o).ok(),
-            Event::Pipeline(p) => serde_json::to_value(p).ok(),
-        })
-        .unwrap_or(serde_json::Value::Null);
+    let payload = dealtrail_engine::backup::payload_json(e);
     EventEnvelope {
         seq: e.seq,
         stream: e.stream.to_string(),
@@ -656,18 +649,7 @@ impl QueryRoot {
         first: Option<usize>,
         offset: Option<usize>,
     ) -> async_graphql::Result<Vec<Deal>> {
-        require(
-            ctx,
-            &[
-                Role::Admin,
-                Role::Manager,
-                Role::Sales,
-                Role::Presales,
-                Role::Engineering,
-                Role::Support,
-                Role::Analyst,
-            ],
-        )?;
+        require(ctx, EVERYONE_BUT_AUDITORS)?;
         let first = first.unwrap_or(100);
         if first > MAX_PAGE {
             return Err(error("VALIDATION", format!("first: at most {MAX_PAGE}")));
@@ -906,18 +888,7 @@ impl QueryRoot {
         #[graphql(desc = "Look from this moment (RFC 3339)")] as_of: Option<String>,
         clock: Option<Clock>,
     ) -> async_graphql::Result<Option<CustomerProfile>> {
-        require(
-            ctx,
-            &[
-                Role::Admin,
-                Role::Manager,
-                Role::Sales,
-                Role::Presales,
-                Role::Engineering,
-                Role::Support,
-                Role::Analyst,
-            ],
-        )?;
+        require(ctx, EVERYONE_BUT_AUDITORS)?;
         let id = field("accountId", AccountId::parse(&account_id))?;
         match past(ctx, as_of, clock)? {
             None => {
@@ -1246,6 +1217,17 @@ fn check_owner(
 }
 
 const WRITERS: [Role; 3] = [Role::Sales, Role::Manager, Role::Admin];
+
+/// Who may read deals and profiles: everyone but auditors, who read the raw log.
+const EVERYONE_BUT_AUDITORS: &[Role] = &[
+    Role::Admin,
+    Role::Manager,
+    Role::Sales,
+    Role::Presales,
+    Role::Engineering,
+    Role::Support,
+    Role::Analyst,
+];
 
 #[Object]
 impl MutationRoot {

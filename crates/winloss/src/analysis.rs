@@ -518,6 +518,27 @@ pub struct DealStory {
     pub signals: Vec<Signal>,
 }
 
+/// Contacts counted by buying role, and the org units they work in.
+fn reach(
+    facts: Option<&crate::model::AccountFacts>,
+    contacts: &std::collections::BTreeSet<ContactId>,
+) -> (
+    BTreeMap<BuyingRole, usize>,
+    std::collections::BTreeSet<dealtrail_domain::OrgUnitId>,
+) {
+    let mut by_role = BTreeMap::new();
+    let mut units = std::collections::BTreeSet::new();
+    for c in contacts {
+        let (role, unit) = facts
+            .and_then(|f| f.contact_roles.get(c))
+            .copied()
+            .unwrap_or((BuyingRole::Other, None));
+        *by_role.entry(role).or_insert(0) += 1;
+        units.extend(unit);
+    }
+    (by_role, units)
+}
+
 impl WinLoss {
     /// Open deals that break a rule.
     pub fn findings(&self, rules: &[Rule]) -> Vec<Finding> {
@@ -579,17 +600,8 @@ impl WinLoss {
             .filter(|d| d.ending.is_none())
             .map(|deal| {
                 let facts = self.accounts.get(&deal.account);
-                let mut by_role = BTreeMap::new();
-                let mut units = std::collections::BTreeSet::new();
                 let contacts = deal.distinct_contacts();
-                for c in &contacts {
-                    let (role, unit) = facts
-                        .and_then(|f| f.contact_roles.get(c))
-                        .copied()
-                        .unwrap_or((BuyingRole::Other, None));
-                    *by_role.entry(role).or_insert(0) += 1;
-                    units.extend(unit);
-                }
+                let (by_role, units) = reach(facts, &contacts);
                 Coverage {
                     deal: deal.id,
                     owner: self.names.get(deal.owner).to_owned(),
@@ -621,16 +633,7 @@ impl WinLoss {
         out.into_iter()
             .map(|(account, (open_deals, contacts, single))| {
                 let facts = self.accounts.get(&account);
-                let mut by_role = BTreeMap::new();
-                let mut units = std::collections::BTreeSet::new();
-                for c in &contacts {
-                    let (role, unit) = facts
-                        .and_then(|f| f.contact_roles.get(c))
-                        .copied()
-                        .unwrap_or((BuyingRole::Other, None));
-                    *by_role.entry(role).or_insert(0) += 1;
-                    units.extend(unit);
-                }
+                let (by_role, units) = reach(facts, &contacts);
                 AccountCoverage {
                     account,
                     open_deals,
