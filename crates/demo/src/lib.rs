@@ -529,9 +529,12 @@ pub async fn generate(
                 if n >= size.accounts {
                     return Ok::<(), EngineError>(());
                 }
-                for step in account_script(&size, n, start, end) {
-                    engine.execute(issued(&step), step.command).await?;
-                    let d = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                for batch in batches(account_script(&size, n, start, end)) {
+                    let count = batch.len() as u64;
+                    let issued = Issued::by(batch[0].actor.clone());
+                    let steps = batch.into_iter().map(|s| (Some(s.at), s.command)).collect();
+                    engine.execute_batch(issued, steps).await?;
+                    let d = done.fetch_add(count, std::sync::atomic::Ordering::Relaxed) + count;
                     progress(d);
                 }
             }
@@ -541,6 +544,38 @@ pub async fn generate(
         w.await.map_err(|_| EngineError::ShuttingDown)??;
     }
     Ok(done.load(std::sync::atomic::Ordering::Relaxed))
+}
+
+/// Groups an account's script into units the engine can take at once: first the account's
+/// own commands, then each deal's, split wherever the stream or the actor changes. Every
+/// command is still decided on the state the earlier ones produced.
+pub fn batches(script: Vec<Step>) -> Vec<Vec<Step>> {
+    let (account, deals): (Vec<Step>, Vec<Step>) = script
+        .into_iter()
+        .partition(|s| matches!(s.command, Command::Account(..)));
+    let mut by_deal: Vec<(dealtrail_domain::StreamName, Vec<Step>)> = Vec::new();
+    for step in deals {
+        let stream = step.command.stream();
+        match by_deal.iter_mut().find(|(s, _)| *s == stream) {
+            Some((_, steps)) => steps.push(step),
+            None => by_deal.push((stream, vec![step])),
+        }
+    }
+    let mut out: Vec<Vec<Step>> = Vec::new();
+    for steps in std::iter::once(account).chain(by_deal.into_iter().map(|(_, s)| s)) {
+        for step in steps {
+            match out.last_mut() {
+                Some(last)
+                    if last[0].actor == step.actor
+                        && last[0].command.stream() == step.command.stream() =>
+                {
+                    last.push(step)
+                }
+                _ => out.push(vec![step]),
+            }
+        }
+    }
+    out
 }
 
 fn issued(step: &Step) -> Issued {

@@ -80,6 +80,7 @@ const RETRIES: usize = 5;
 /// Runs one command through load → decide → append.
 pub(crate) async fn execute(
     store: &Store,
+    cache: &AccountCache,
     now: Timestamp,
     issued: Issued,
     steps: Vec<(Option<Timestamp>, Command)>,
@@ -112,7 +113,7 @@ pub(crate) async fn execute(
         })
         .collect();
     for _ in 0..RETRIES {
-        let (version, events) = decide(store, &contexts, &steps)?;
+        let (version, events) = decide(store, cache, &contexts, &steps)?;
         let expected = issued.expected.unwrap_or(ExpectedVersion::Exact(version));
         let new_events = events
             .iter()
@@ -192,13 +193,14 @@ fn pending<E>(i: usize, ctx: &Context, event: E) -> Recorded<E> {
 /// business time. Nothing is written here.
 fn decide(
     store: &Store,
+    cache: &AccountCache,
     contexts: &[Context],
     steps: &[(Option<Timestamp>, Command)],
 ) -> Result<(u64, Vec<(Event, Timestamp)>), EngineError> {
     let mut out = Vec::new();
     let version = match &steps[0].1 {
         Command::Account(id, _) => {
-            let (version, mut account) = load_account(store, *id)?;
+            let (version, mut account) = load_account(store, cache, *id)?;
             for (ctx, (_, command)) in contexts.iter().zip(steps) {
                 let Command::Account(_, c) = command else {
                     return Err(EngineError::MixedStreams);
@@ -217,7 +219,7 @@ fn decide(
                 (None, OpportunityCommand::Open(o)) => o.account,
                 (None, _) => return Err(DomainError::OpportunityNotOpened.into()),
             };
-            let (_, account) = load_account(store, account_id)?;
+            let (_, account) = load_account(store, cache, account_id)?;
             let (_, pipeline) = load_pipeline(store)?;
             // Until a pipeline is defined, the default B2B pipeline is in force.
             let pipeline = pipeline.current.unwrap_or_else(Pipeline::default_b2b);
@@ -273,16 +275,53 @@ pub(crate) fn load_stream(
     }
 }
 
+/// Recently used account states with the stream version they reflect. Every deal command
+/// reads its account; rebuilding it from its whole stream each time was most of the cost of
+/// the command path. An entry is used only if the stream still has that version, and is
+/// brought up to date from the events after it otherwise.
+#[derive(Default)]
+pub(crate) struct AccountCache(
+    std::sync::Mutex<std::collections::HashMap<AccountId, (u64, Account)>>,
+);
+
+/// Entries kept before the cache starts over.
+const ACCOUNT_CACHE_LIMIT: usize = 20_000;
+
 /// An account's state and stream version.
-pub(crate) fn load_account(store: &Store, id: AccountId) -> Result<(u64, Account), EngineError> {
-    let events = load_stream(store, StreamName::Account(id))?;
-    let mut account = Account::default();
-    for r in &events {
-        if let Event::Account(_, e) = &r.event {
-            account.apply(&r.with(e.clone()));
+pub(crate) fn load_account(
+    store: &Store,
+    cache: &AccountCache,
+    id: AccountId,
+) -> Result<(u64, Account), EngineError> {
+    let stream = codec::stream_id(StreamName::Account(id));
+    let version = store.stream_version(&stream)?;
+    let cached = cache.0.lock().ok().and_then(|c| c.get(&id).cloned());
+    let (mut seen, mut account) = match cached {
+        Some((v, a)) if v == version => return Ok((v, a)),
+        Some((v, a)) if v < version => (v, a),
+        _ => (0, Account::default()),
+    };
+    loop {
+        let page = store.read_stream(&stream, seen + 1, Direction::Forward, 1024)?;
+        let done = page.len() < 1024;
+        for e in &page {
+            let r = codec::decode(e)?;
+            if let Event::Account(_, e) = &r.event {
+                account.apply(&r.with(e.clone()));
+            }
+            seen = e.version;
+        }
+        if done {
+            break;
         }
     }
-    Ok((events.len() as u64, account))
+    if let Ok(mut c) = cache.0.lock() {
+        if c.len() >= ACCOUNT_CACHE_LIMIT {
+            c.clear();
+        }
+        c.insert(id, (seen, account.clone()));
+    }
+    Ok((seen, account))
 }
 
 /// An opportunity's state and stream version.

@@ -51,6 +51,7 @@ pub struct Engine {
     winloss: ProjectionHost<WinLoss>,
     profiles: ProjectionHost<Profiles>,
     stripes: Vec<tokio::sync::Mutex<()>>,
+    accounts: command::AccountCache,
 }
 
 impl Engine {
@@ -79,6 +80,7 @@ impl Engine {
             winloss,
             profiles,
             stripes,
+            accounts: Default::default(),
         })
     }
 
@@ -115,7 +117,7 @@ impl Engine {
             (h.finish() % STRIPES as u64) as usize
         };
         let turn = self.stripes[stripe].lock().await;
-        let committed = command::execute(&self.store, now, issued, steps).await?;
+        let committed = command::execute(&self.store, &self.accounts, now, issued, steps).await?;
         drop(turn);
         self.sales.wait_for(committed.receipt.last_seq).await?;
         self.winloss.wait_for(committed.receipt.last_seq).await?;

@@ -1,7 +1,7 @@
 //! The command path: decide on the stored state, append with the version read.
 
 use dealtrail_domain::*;
-use dealtrail_engine::{EngineError, Issued};
+use dealtrail_engine::{Command, EngineError, Issued};
 use dealtrail_funnel::{Cut, DealFilter, DealSort};
 use dealtrail_store::ExpectedVersion;
 
@@ -167,4 +167,48 @@ async fn a_batch_is_decided_step_by_step_and_written_whole_or_not_at_all() {
         engine.execute_batch(rep(), mixed).await.unwrap_err(),
         EngineError::MixedStreams
     ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deal_sees_account_changes_made_after_it_last_read_the_account() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(dir.path(), 1000);
+    setup(&engine).await;
+    engine.execute(rep(), open(1, 10)).await.unwrap();
+    let newcomer = ContactId(uuid::Uuid::from_u128(77));
+    let engage = Command::Opportunity(
+        deal(1),
+        OpportunityCommand::EngageContact(dealtrail_domain::opportunity::ContactEngaged {
+            contact: newcomer,
+            role: BuyingRole::Influencer,
+        }),
+    );
+    let err = engine.execute(rep(), engage.clone()).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            EngineError::Rejected(DomainError::UnknownContact { .. })
+        ),
+        "{err}"
+    );
+    engine
+        .execute(
+            rep(),
+            Command::Account(
+                ACCOUNT,
+                AccountCommand::RegisterContact(dealtrail_domain::account::ContactRegistered {
+                    contact: newcomer,
+                    name: Name::parse("New Person").unwrap(),
+                    title: None,
+                    org_unit: None,
+                    role: BuyingRole::Influencer,
+                    seniority: Seniority::Staff,
+                    email: None,
+                    phone: None,
+                }),
+            ),
+        )
+        .await
+        .unwrap();
+    engine.execute(rep(), engage).await.unwrap();
 }
