@@ -766,10 +766,20 @@ impl QueryRoot {
         region: Option<String>,
         product_line: Option<String>,
         competitor: Option<String>,
+        org_unit_id: Option<String>,
+        #[graphql(desc = "small, mid, large, enterprise or unknown")] size_band: Option<String>,
         #[graphql(desc = "Look from this moment (RFC 3339)")] as_of: Option<String>,
         clock: Option<Clock>,
     ) -> async_graphql::Result<WinLossAnalysis> {
         require(ctx, &[Role::Analyst, Role::Manager, Role::Admin])?;
+        if let Some(band) = &size_band
+            && !["small", "mid", "large", "enterprise", "unknown"].contains(&band.as_str())
+        {
+            return Err(error(
+                "VALIDATION",
+                format!("sizeBand: unknown band {band:?}"),
+            ));
+        }
         let (from, to) = (
             field("from", Timestamp::parse(&from))?,
             field("to", Timestamp::parse(&to))?,
@@ -780,6 +790,10 @@ impl QueryRoot {
             region,
             product_line,
             competitor,
+            org_unit: org_unit_id
+                .map(|u| field("orgUnitId", OrgUnitId::parse(&u)))
+                .transpose()?,
+            size_band,
         };
         let report = match past(ctx, as_of, clock)? {
             None => engine(ctx)

@@ -30,6 +30,22 @@ pub struct WinLossFilter {
     pub product_line: Option<String>,
     /// A competitor named in the deal's bids or as the winner.
     pub competitor: Option<String>,
+    /// The customer's department the deal serves.
+    pub org_unit: Option<dealtrail_domain::OrgUnitId>,
+    /// Account size band by headcount: small (< 250), mid (250-999), large (1,000-4,999),
+    /// enterprise (5,000 and more), unknown.
+    pub size_band: Option<String>,
+}
+
+/// The size band of a headcount (the funnel's bands).
+pub fn size_band(employees: Option<u32>) -> &'static str {
+    match employees {
+        None => "unknown",
+        Some(n) if n < 250 => "small",
+        Some(n) if n < 1000 => "mid",
+        Some(n) if n < 5000 => "large",
+        Some(_) => "enterprise",
+    }
 }
 
 /// Outcome counts and the win rate.
@@ -178,6 +194,11 @@ impl WinLoss {
                 .competitor
                 .as_ref()
                 .is_none_or(|c| named(c).is_some_and(|c| deal.competitors.contains(&c)))
+            && filter.org_unit.is_none_or(|u| deal.org_unit == Some(u))
+            && filter
+                .size_band
+                .as_deref()
+                .is_none_or(|b| size_band(facts.and_then(|f| f.employees)) == b)
     }
 
     /// The 90th percentile (nearest rank) of completed stays per stage (by its number in

@@ -86,6 +86,8 @@ pub struct DealFacts {
     pub owner: u32,
     /// Product line (a number in [`WinLoss::names`]).
     pub product_line: Option<u32>,
+    /// The customer's department the deal serves.
+    pub org_unit: Option<OrgUnitId>,
     /// Opening time.
     pub opened_at: Timestamp,
     /// Stays in stages, in order.
@@ -128,7 +130,7 @@ impl DealFacts {
 
 impl Projection for WinLoss {
     const NAME: &'static str = "winloss";
-    const VERSION: u32 = 3;
+    const VERSION: u32 = 4;
 
     fn wants(event_type: &str) -> bool {
         !matches!(
@@ -204,6 +206,7 @@ impl Projection for WinLoss {
                         account: o.account,
                         owner: names.intern(o.owner.as_str()),
                         product_line: o.product_line.as_ref().map(|p| names.intern(p.as_str())),
+                        org_unit: o.org_unit,
                         opened_at: at,
                         stays: vec![Stay {
                             stage: names.intern(o.stage.as_str()),
