@@ -114,10 +114,14 @@ struct Entry {
     hash: String,
 }
 
+/// A file's modification time and size.
+type FileStamp = (SystemTime, u64);
+
 /// The token file of a data folder.
 pub struct Tokens {
     path: PathBuf,
-    cache: Mutex<(Option<SystemTime>, Vec<Entry>)>,
+    /// The entries with the file's modification time and size when they were read.
+    cache: Mutex<(Option<FileStamp>, Vec<Entry>)>,
 }
 
 fn hash(token: &str) -> String {
@@ -227,12 +231,17 @@ impl Tokens {
 
     /// The identity behind a presented token, if it is valid.
     pub fn authenticate(&self, token: &str) -> Result<Option<Identity>, TokenError> {
-        let modified = std::fs::metadata(&self.path)
-            .and_then(|m| m.modified())
-            .ok();
+        let meta = std::fs::metadata(&self.path).ok();
+        let modified = meta.as_ref().and_then(|m| m.modified().ok());
+        // Two writes within one timestamp tick look unchanged by time alone: a file changed
+        // in the last two seconds is always read again (it is a few lines).
+        let fresh = modified
+            .and_then(|m| m.elapsed().ok())
+            .is_none_or(|age| age < std::time::Duration::from_secs(2));
+        let stamp = modified.zip(meta.map(|m| m.len()));
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        if cache.0 != modified || modified.is_none() {
-            *cache = (modified, self.read()?);
+        if cache.0 != stamp || fresh {
+            *cache = (stamp, self.read()?);
         }
         let presented = hash(token);
         Ok(cache

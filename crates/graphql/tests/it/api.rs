@@ -312,3 +312,19 @@ async fn a_profile_answers_the_eight_questions() {
     assert_eq!(missing["data"]["profile"], serde_json::Value::Null);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_token_stops_working_at_once() {
+    let server = Server::start().await;
+    let body = server
+        .post(Some("audrey"), "{ head { seq } }", json!({}))
+        .await;
+    assert!(body["errors"].is_null());
+    let tokens = dealtrail_graphql::Tokens::in_folder(server.data_dir());
+    tokens.revoke("audrey").unwrap();
+    let body = server
+        .post(Some("audrey"), "{ head { seq } }", json!({}))
+        .await;
+    assert_eq!(code(&body), Some("UNAUTHENTICATED"));
+    server.stop().await;
+}
