@@ -1407,6 +1407,113 @@ impl MutationRoot {
         run(ctx, who, options, command).await
     }
 
+    /// Adds a presales, engineering, support or management record to a deal: the other
+    /// functions' own evidence. Each role adds its own kinds: presales solution_design and
+    /// technical_review, engineering demo and proof_of_concept, support satisfaction_check,
+    /// managers management_review; admins any.
+    #[allow(clippy::too_many_arguments)]
+    async fn add_cross_functional_record(
+        &self,
+        ctx: &Context<'_>,
+        opportunity_id: String,
+        #[graphql(
+            desc = "solution_design, technical_review, demo, proof_of_concept, satisfaction_check or management_review"
+        )]
+        kind: String,
+        #[graphql(desc = "positive, neutral or negative")] assessment: String,
+        #[graphql(desc = "1 to 5, for satisfaction checks")] satisfaction: Option<u8>,
+        summary: String,
+        options: Option<WriteOptions>,
+    ) -> async_graphql::Result<CommandResult> {
+        let who = identity(ctx)?.clone();
+        let kind = dealtrail_domain::RecordKind::parse(&kind)
+            .ok_or_else(|| error("VALIDATION", format!("kind: unknown record kind {kind:?}")))?;
+        let function = kind.function();
+        let allowed = match who.role {
+            Role::Admin => true,
+            Role::Presales => function == Function::Presales,
+            Role::Engineering => function == Function::Engineering,
+            Role::Support => function == Function::Support,
+            Role::Manager => function == Function::Management,
+            _ => false,
+        };
+        if !allowed {
+            return Err(error(
+                "FORBIDDEN",
+                format!("role {} may not add {kind} records", who.role.as_str()),
+            ));
+        }
+        let id = field("opportunityId", OpportunityId::parse(&opportunity_id))?;
+        let command = Command::Opportunity(
+            id,
+            OpportunityCommand::AddCrossFunctionalRecord(
+                dealtrail_domain::opportunity::CrossFunctionalRecordAdded {
+                    function,
+                    kind,
+                    assessment: dealtrail_domain::Assessment::parse(&assessment).ok_or_else(
+                        || error("VALIDATION", format!("assessment: unknown {assessment:?}")),
+                    )?,
+                    satisfaction: satisfaction
+                        .map(|s| field("satisfaction", dealtrail_domain::Satisfaction::parse(s)))
+                        .transpose()?,
+                    summary: field("summary", Text::parse(summary))?,
+                },
+            ),
+        );
+        run(ctx, who, options, command).await
+    }
+
+    /// Involves a registered contact of the account in a deal. Its owner, managers, admins.
+    async fn engage_contact(
+        &self,
+        ctx: &Context<'_>,
+        opportunity_id: String,
+        contact_id: String,
+        #[graphql(desc = "The contact's part in this deal (a buying role)")] role: String,
+        options: Option<WriteOptions>,
+    ) -> async_graphql::Result<CommandResult> {
+        let who = require(ctx, &WRITERS)?;
+        let id = field("opportunityId", OpportunityId::parse(&opportunity_id))?;
+        check_owner(ctx, &who, id)?;
+        let role = BuyingRole::parse(&role)
+            .ok_or_else(|| error("VALIDATION", format!("role: unknown buying role {role:?}")))?;
+        let command = Command::Opportunity(
+            id,
+            OpportunityCommand::EngageContact(dealtrail_domain::opportunity::ContactEngaged {
+                contact: field("contactId", ContactId::parse(&contact_id))?,
+                role,
+            }),
+        );
+        run(ctx, who, options, command).await
+    }
+
+    /// Records a customer-service interaction on an account. Support, managers, admins.
+    async fn record_service_interaction(
+        &self,
+        ctx: &Context<'_>,
+        account_id: String,
+        #[graphql(desc = "ticket, satisfaction_check, training or other")] kind: String,
+        #[graphql(desc = "1 to 5, where given")] satisfaction: Option<u8>,
+        summary: String,
+        options: Option<WriteOptions>,
+    ) -> async_graphql::Result<CommandResult> {
+        let who = require(ctx, &[Role::Support, Role::Manager, Role::Admin])?;
+        let command = Command::Account(
+            field("accountId", AccountId::parse(&account_id))?,
+            AccountCommand::RecordServiceInteraction(
+                dealtrail_domain::account::ServiceInteractionRecorded {
+                    kind: dealtrail_domain::ServiceKind::parse(&kind)
+                        .ok_or_else(|| error("VALIDATION", format!("kind: unknown {kind:?}")))?,
+                    satisfaction: satisfaction
+                        .map(|s| field("satisfaction", dealtrail_domain::Satisfaction::parse(s)))
+                        .transpose()?,
+                    summary: field("summary", Text::parse(summary))?,
+                },
+            ),
+        );
+        run(ctx, who, options, command).await
+    }
+
     /// Closes a deal: won, lost, no_decision or withdrawn. Its owner, managers, admins.
     async fn close_opportunity(
         &self,

@@ -328,3 +328,60 @@ async fn a_revoked_token_stops_working_at_once() {
     assert_eq!(code(&body), Some("UNAUTHENTICATED"));
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_function_adds_its_own_records_and_they_clear_findings() {
+    let server = Server::start().await;
+    with_deal(&server).await;
+    let change = r#"mutation($id: String!) { changeStage(opportunityId: $id, stage: "Demo/POC") { version } }"#;
+    let moved = server
+        .post(Some("anna"), change, json!({ "id": DEAL }))
+        .await;
+    assert!(moved["errors"].is_null(), "{moved}");
+    let findings = r#"{ crossCheckFindings { rule } }"#;
+    let rules = |body: serde_json::Value| -> Vec<String> {
+        let mut r: Vec<String> = body["data"]["crossCheckFindings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["rule"].as_str().unwrap().to_owned())
+            .collect();
+        r.sort();
+        r
+    };
+    let before = rules(server.post(Some("manny"), findings, json!({})).await);
+    assert_eq!(
+        before,
+        vec!["demo-without-engineering", "solution-without-presales"]
+    );
+    let add = r#"mutation($id: String!, $kind: String!) {
+        addCrossFunctionalRecord(opportunityId: $id, kind: $kind, assessment: "positive", summary: "done") { version } }"#;
+    for (who, kind, allowed) in [
+        ("anna", "solution_design", false),
+        ("pat", "demo", false),
+        ("pat", "solution_design", true),
+        ("eng", "demo", true),
+        ("sue", "management_review", false),
+    ] {
+        let body = server
+            .post(Some(who), add, json!({ "id": DEAL, "kind": kind }))
+            .await;
+        assert_eq!(body["errors"].is_null(), allowed, "{who} {kind}: {body}");
+        if !allowed {
+            assert_eq!(code(&body), Some("FORBIDDEN"));
+        }
+    }
+    let after = rules(server.post(Some("manny"), findings, json!({})).await);
+    assert!(after.is_empty(), "{after:?}");
+    let service = r#"mutation($id: String!) {
+        recordServiceInteraction(accountId: $id, kind: "satisfaction_check", satisfaction: 2, summary: "slow") { version } }"#;
+    let body = server
+        .post(Some("sue"), service, json!({ "id": ACCOUNT }))
+        .await;
+    assert!(body["errors"].is_null(), "{body}");
+    let body = server
+        .post(Some("anna"), service, json!({ "id": ACCOUNT }))
+        .await;
+    assert_eq!(code(&body), Some("FORBIDDEN"));
+    server.stop().await;
+}

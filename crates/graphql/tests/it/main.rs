@@ -32,6 +32,9 @@ impl Server {
             ("ann-alyst", Role::Analyst),
             ("audrey", Role::Auditor),
             ("manny", Role::Manager),
+            ("pat", Role::Presales),
+            ("eng", Role::Engineering),
+            ("sue", Role::Support),
         ] {
             by_role.insert(name, tokens.create(name, role).unwrap());
         }
