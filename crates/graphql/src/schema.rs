@@ -1514,6 +1514,295 @@ impl MutationRoot {
         run(ctx, who, options, command).await
     }
 
+    /// Adds a department or business unit to an account. Sales, managers, admins.
+    async fn add_org_unit(
+        &self,
+        ctx: &Context<'_>,
+        account_id: String,
+        name: String,
+        parent_id: Option<String>,
+        needs: Option<String>,
+        options: Option<WriteOptions>,
+    ) -> async_graphql::Result<CommandResult> {
+        let who = require(ctx, &WRITERS)?;
+        let command = Command::Account(
+            field("accountId", AccountId::parse(&account_id))?,
+            AccountCommand::AddOrgUnit(dealtrail_domain::account::OrgUnitAdded {
+                org_unit: OrgUnitId(uuid::Uuid::now_v7()),
+                name: field("name", Name::parse(name))?,
+                parent: parent_id
+                    .map(|p| field("parentId", OrgUnitId::parse(&p)))
+                    .transpose()?,
+                needs: needs.map(|n| field("needs", Text::parse(n))).transpose()?,
+            }),
+        );
+        run(ctx, who, options, command).await
+    }
+
+    /// Records an account's business figures for a period (2024, 2024-Q2 or 2024-05).
+    /// Sales, managers, admins.
+    #[allow(clippy::too_many_arguments)]
+    async fn record_business_indicator(
+        &self,
+        ctx: &Context<'_>,
+        account_id: String,
+        period: String,
+        #[graphql(desc = "Decimal amount")] revenue: Option<String>,
+        currency: Option<String>,
+        headcount: Option<u32>,
+        source: Option<String>,
+        options: Option<WriteOptions>,
+    ) -> async_graphql::Result<CommandResult> {
+        let who = require(ctx, &WRITERS)?;
+        let currency = field(
+            "currency",
+            Currency::parse(currency.as_deref().unwrap_or("USD")),
+        )?;
+        let command = Command::Account(
+            field("accountId", AccountId::parse(&account_id))?,
+            AccountCommand::RecordBusinessIndicator(
+                dealtrail_domain::account::BusinessIndicatorRecorded {
+                    period: field("period", dealtrail_domain::Period::parse(&period))?,
+                    revenue: revenue
+                        .map(|r| field("revenue", Money::parse(&r, currency)))
+                        .transpose()?,
+                    headcount,
+                    note: None,
+                    source: source
+                        .map(|s| field("source", Label::parse(s)))
+                        .transpose()?,
+                },
+            ),
+        );
+        run(ctx, who, options, command).await
+    }
+
+    /// Records a purchase (consumption history). Sales, managers, admins.
+    #[allow(clippy::too_many_arguments)]
+    async fn record_purchase(
+        &self,
+        ctx: &Context<'_>,
+        account_id: String,
+        product: String,
+        quantity: u32,
+        #[graphql(desc = "licence, server, seat, subscription or item")] unit: String,
+        #[graphql(desc = "Decimal amount")] amount: String,
+        currency: String,
+        #[graphql(desc = "YYYY-MM-DD")] purchased_on: String,
+        options: Option<WriteOptions>,
+    ) -> async_graphql::Result<CommandResult> {
+        let who = require(ctx, &WRITERS)?;
+        let currency = field("currency", Currency::parse(&currency))?;
+        let command = Command::Account(
+            field("accountId", AccountId::parse(&account_id))?,
+            AccountCommand::RecordPurchase(dealtrail_domain::account::PurchaseRecorded {
+                product: field("product", Label::parse(product))?,
+                quantity,
+                unit: dealtrail_domain::Unit::parse(&unit)
+                    .ok_or_else(|| error("VALIDATION", format!("unit: unknown {unit:?}")))?,
+                amount: field("amount", Money::parse(&amount, currency))?,
+                purchased_on: field("purchasedOn", Date::parse(&purchased_on))?,
+                opportunity: None,
+            }),
+        );
+        run(ctx, who, options, command).await
+    }
+
+    /// Records that a contact left the customer. Sales, managers, admins.
+    async fn record_contact_left(
+        &self,
+        ctx: &Context<'_>,
+        account_id: String,
+        contact_id: String,
+        reason: Option<String>,
+        options: Option<WriteOptions>,
+    ) -> async_graphql::Result<CommandResult> {
+        let who = require(ctx, &WRITERS)?;
+        let command = Command::Account(
+            field("accountId", AccountId::parse(&account_id))?,
+            AccountCommand::RecordContactLeft(dealtrail_domain::account::ContactLeft {
+                contact: field("contactId", ContactId::parse(&contact_id))?,
+                reason: reason
+                    .map(|r| field("reason", Text::parse(r)))
+                    .transpose()?,
+            }),
+        );
+        run(ctx, who, options, command).await
+    }
+
+    /// Makes a rep responsible for an account. Managers, admins.
+    async fn assign_account_owner(
+        &self,
+        ctx: &Context<'_>,
+        account_id: String,
+        owner: String,
+        options: Option<WriteOptions>,
+    ) -> async_graphql::Result<CommandResult> {
+        let who = require(ctx, &[Role::Manager, Role::Admin])?;
+        let command = Command::Account(
+            field("accountId", AccountId::parse(&account_id))?,
+            AccountCommand::AssignOwner {
+                owner: field("owner", dealtrail_domain::UserId::parse(owner))?,
+            },
+        );
+        run(ctx, who, options, command).await
+    }
+
+    /// Revises a deal's amount and/or expected close date. Its owner, managers, admins.
+    async fn revise_forecast(
+        &self,
+        ctx: &Context<'_>,
+        opportunity_id: String,
+        #[graphql(desc = "Decimal amount, in the deal's currency")] amount: Option<String>,
+        currency: Option<String>,
+        #[graphql(desc = "YYYY-MM-DD")] expected_close: Option<String>,
+        options: Option<WriteOptions>,
+    ) -> async_graphql::Result<CommandResult> {
+        let who = require(ctx, &WRITERS)?;
+        let id = field("opportunityId", OpportunityId::parse(&opportunity_id))?;
+        check_owner(ctx, &who, id)?;
+        let currency = field(
+            "currency",
+            Currency::parse(currency.as_deref().unwrap_or("USD")),
+        )?;
+        let command = Command::Opportunity(
+            id,
+            OpportunityCommand::ReviseForecast {
+                amount: amount
+                    .map(|a| field("amount", Money::parse(&a, currency)))
+                    .transpose()?,
+                expected_close: expected_close
+                    .map(|d| field("expectedClose", Date::parse(&d)))
+                    .transpose()?,
+            },
+        );
+        run(ctx, who, options, command).await
+    }
+
+    /// Records a bid. Its owner, managers, admins.
+    #[allow(clippy::too_many_arguments)]
+    async fn submit_bid(
+        &self,
+        ctx: &Context<'_>,
+        opportunity_id: String,
+        #[graphql(desc = "Decimal amount")] amount: String,
+        currency: String,
+        #[graphql(desc = "YYYY-MM-DD")] submitted_on: String,
+        competitors: Option<Vec<String>>,
+        options: Option<WriteOptions>,
+    ) -> async_graphql::Result<CommandResult> {
+        let who = require(ctx, &WRITERS)?;
+        let id = field("opportunityId", OpportunityId::parse(&opportunity_id))?;
+        check_owner(ctx, &who, id)?;
+        let currency = field("currency", Currency::parse(&currency))?;
+        let command = Command::Opportunity(
+            id,
+            OpportunityCommand::SubmitBid(dealtrail_domain::opportunity::BidSubmitted {
+                amount: field("amount", Money::parse(&amount, currency))?,
+                submitted_on: field("submittedOn", Date::parse(&submitted_on))?,
+                competitors: competitors
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|c| field("competitors", Label::parse(c)))
+                    .collect::<Result<_, _>>()?,
+            }),
+        );
+        run(ctx, who, options, command).await
+    }
+
+    /// Reopens a closed deal at a stage. Its owner, managers, admins.
+    async fn reopen_opportunity(
+        &self,
+        ctx: &Context<'_>,
+        opportunity_id: String,
+        stage: String,
+        reason: Option<String>,
+        options: Option<WriteOptions>,
+    ) -> async_graphql::Result<CommandResult> {
+        let who = require(ctx, &WRITERS)?;
+        let id = field("opportunityId", OpportunityId::parse(&opportunity_id))?;
+        check_owner(ctx, &who, id)?;
+        let command = Command::Opportunity(
+            id,
+            OpportunityCommand::Reopen(dealtrail_domain::opportunity::OpportunityReopened {
+                stage: field("stage", StageName::parse(stage))?,
+                reason: reason
+                    .map(|r| field("reason", Text::parse(r)))
+                    .transpose()?,
+            }),
+        );
+        run(ctx, who, options, command).await
+    }
+
+    /// Gives a deal to another rep. Managers, admins.
+    async fn reassign_owner(
+        &self,
+        ctx: &Context<'_>,
+        opportunity_id: String,
+        owner: String,
+        options: Option<WriteOptions>,
+    ) -> async_graphql::Result<CommandResult> {
+        let who = require(ctx, &[Role::Manager, Role::Admin])?;
+        let command = Command::Opportunity(
+            field("opportunityId", OpportunityId::parse(&opportunity_id))?,
+            OpportunityCommand::ReassignOwner {
+                to: field("owner", dealtrail_domain::UserId::parse(owner))?,
+            },
+        );
+        run(ctx, who, options, command).await
+    }
+
+    /// Retracts an earlier record of a deal (a follow-up, engaged contact, cross-functional
+    /// record or bid), naming it by sequence number. The log keeps both. Its owner,
+    /// managers, admins.
+    async fn retract_opportunity_record(
+        &self,
+        ctx: &Context<'_>,
+        opportunity_id: String,
+        seq: u64,
+        reason: String,
+        options: Option<WriteOptions>,
+    ) -> async_graphql::Result<CommandResult> {
+        let who = require(ctx, &WRITERS)?;
+        let id = field("opportunityId", OpportunityId::parse(&opportunity_id))?;
+        check_owner(ctx, &who, id)?;
+        let command = Command::Opportunity(
+            id,
+            OpportunityCommand::Correct(dealtrail_domain::Correction {
+                target_seq: seq,
+                replacement: None,
+                reason: field("reason", Text::parse(reason))?,
+            }),
+        );
+        run(ctx, who, options, command).await
+    }
+
+    /// Puts a new pipeline definition in force. Admins.
+    async fn define_pipeline(
+        &self,
+        ctx: &Context<'_>,
+        stages: Vec<String>,
+        #[graphql(desc = "won and lost are required; no_decision and withdrawn optional")]
+        outcomes: Vec<String>,
+        options: Option<WriteOptions>,
+    ) -> async_graphql::Result<CommandResult> {
+        let who = require(ctx, &[Role::Admin])?;
+        let command = Command::DefinePipeline {
+            stages: stages
+                .into_iter()
+                .map(|s| field("stages", StageName::parse(s)))
+                .collect::<Result<_, _>>()?,
+            outcomes: outcomes
+                .iter()
+                .map(|o| {
+                    Outcome::parse(o)
+                        .ok_or_else(|| error("VALIDATION", format!("outcomes: unknown {o:?}")))
+                })
+                .collect::<Result<_, _>>()?,
+        };
+        run(ctx, who, options, command).await
+    }
+
     /// Closes a deal: won, lost, no_decision or withdrawn. Its owner, managers, admins.
     async fn close_opportunity(
         &self,

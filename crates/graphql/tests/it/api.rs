@@ -385,3 +385,103 @@ async fn each_function_adds_its_own_records_and_they_clear_findings() {
     assert_eq!(code(&body), Some("FORBIDDEN"));
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rest_of_the_commands_work_over_http() {
+    let server = Server::start().await;
+    with_deal(&server).await;
+    let ok = |body: &serde_json::Value| assert!(body["errors"].is_null(), "{body}");
+    let acct = json!({ "id": ACCOUNT });
+    ok(&server
+        .post(
+            Some("anna"),
+            r#"mutation($id: String!) { addOrgUnit(accountId: $id, name: "Lab") { version } }"#,
+            acct.clone(),
+        )
+        .await);
+    for (period, revenue) in [("2023", "1000000"), ("2024", "2500000")] {
+        ok(&server
+            .post(
+                Some("anna"),
+                r#"mutation($id: String!, $p: String!, $r: String!) {
+                    recordBusinessIndicator(accountId: $id, period: $p, revenue: $r) { version } }"#,
+                json!({ "id": ACCOUNT, "p": period, "r": revenue }),
+            )
+            .await);
+    }
+    ok(&server
+        .post(
+            Some("anna"),
+            r#"mutation($id: String!) { recordPurchase(accountId: $id, product: "GTX Pro", quantity: 10,
+                unit: "server", amount: "48210", currency: "USD", purchasedOn: "2024-02-01") { version } }"#,
+            acct.clone(),
+        )
+        .await);
+    let deal = json!({ "id": DEAL });
+    ok(&server.post(Some("anna"), r#"mutation($id: String!) { reviseForecast(opportunityId: $id, expectedClose: "2030-09-30") { version } }"#, deal.clone()).await);
+    ok(&server.post(Some("anna"), r#"mutation($id: String!) { submitBid(opportunityId: $id, amount: "110000", currency: "USD", submittedOn: "2024-03-01", competitors: ["Initech"]) { version } }"#, deal.clone()).await);
+    let follow = server
+        .post(
+            Some("anna"),
+            r#"mutation($id: String!) { logFollowUp(input: { opportunityId: $id, channel: "call",
+                unregisteredParticipants: 1, summary: "call" }) { events { seq } } }"#,
+            deal.clone(),
+        )
+        .await;
+    let seq = follow["data"]["logFollowUp"]["events"][0]["seq"]
+        .as_u64()
+        .unwrap();
+    ok(&server
+        .post(
+            Some("anna"),
+            r#"mutation($id: String!, $seq: Int!) { retractOpportunityRecord(opportunityId: $id, seq: $seq, reason: "wrong deal") { version } }"#,
+            json!({ "id": DEAL, "seq": seq }),
+        )
+        .await);
+    ok(&server.post(Some("anna"), r#"mutation($id: String!) { closeOpportunity(opportunityId: $id, outcome: "no_decision") { version } }"#, deal.clone()).await);
+    ok(&server.post(Some("anna"), r#"mutation($id: String!) { reopenOpportunity(opportunityId: $id, stage: "Bid") { version } }"#, deal.clone()).await);
+    let reassign =
+        r#"mutation($id: String!) { reassignOwner(opportunityId: $id, owner: "bob") { version } }"#;
+    assert_eq!(
+        code(&server.post(Some("anna"), reassign, deal.clone()).await),
+        Some("FORBIDDEN")
+    );
+    ok(&server.post(Some("manny"), reassign, deal.clone()).await);
+    let define = r#"mutation { definePipeline(stages: ["Lead", "Won over"], outcomes: ["won", "lost"]) { version } }"#;
+    assert_eq!(
+        code(&server.post(Some("manny"), define, json!({})).await),
+        Some("FORBIDDEN")
+    );
+    ok(&server.post(Some("admin"), define, json!({})).await);
+
+    let deals = server
+        .post(
+            Some("bob"),
+            "{ deals { owner stage followUps outcome } }",
+            json!({}),
+        )
+        .await;
+    let row = &deals["data"]["deals"][0];
+    assert_eq!(
+        (row["owner"].as_str(), row["stage"].as_str()),
+        (Some("bob"), Some("Bid"))
+    );
+    assert_eq!(
+        row["followUps"], 0,
+        "the retracted follow-up no longer counts"
+    );
+    let profile = server
+        .post(Some("anna"), r#"query($id: String!) { profile(accountId: $id) { signals { kind } health { answered } } }"#, acct)
+        .await;
+    let kinds: Vec<&str> = profile["data"]["profile"]["signals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["kind"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds.contains(&"upsell") && kinds.contains(&"cross_sell"),
+        "{kinds:?}"
+    );
+    server.stop().await;
+}
