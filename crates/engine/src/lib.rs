@@ -125,6 +125,12 @@ impl Engine {
         Ok(committed)
     }
 
+    /// The pipeline definition stream's version and state (the default pipeline is in force
+    /// while `current` is `None`).
+    pub fn pipeline_state(&self) -> Result<(u64, dealtrail_domain::PipelineState), EngineError> {
+        command::load_pipeline(&self.store)
+    }
+
     /// The event log, for audit reads and verification.
     pub fn store(&self) -> &Store {
         &self.store

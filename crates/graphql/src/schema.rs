@@ -206,6 +206,34 @@ pub struct Deal {
     pub outcome: Option<String>,
 }
 
+/// The pipeline definition in force.
+#[derive(SimpleObject)]
+pub struct PipelineDefinition {
+    /// Open stages in procurement order.
+    pub stages: Vec<String>,
+    /// Outcomes that close a deal.
+    pub outcomes: Vec<String>,
+}
+
+fn deal_row(d: dealtrail_funnel::DealView) -> Deal {
+    Deal {
+        id: d.id.to_string(),
+        account_id: d.account.to_string(),
+        account_name: d.account_name,
+        title: d.title,
+        owner: d.owner,
+        stage: d.stage,
+        days_in_stage: d.days_in_stage,
+        amount_minor: d.amount_minor,
+        currency: d.currency.to_string(),
+        expected_close: d.expected_close.map(|e| e.to_string()),
+        follow_ups: d.follow_ups as u64,
+        contacts_engaged: d.contacts_engaged as u64,
+        last_activity: d.last_activity.map(time),
+        outcome: d.outcome.map(|o| o.to_string()),
+    }
+}
+
 /// Which clock an "as of" moment is on.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
 pub enum Clock {
@@ -671,23 +699,39 @@ impl QueryRoot {
             .into_iter()
             .skip(offset.unwrap_or(0))
             .take(first)
-            .map(|d| Deal {
-                id: d.id.to_string(),
-                account_id: d.account.to_string(),
-                account_name: d.account_name,
-                title: d.title,
-                owner: d.owner,
-                stage: d.stage,
-                days_in_stage: d.days_in_stage,
-                amount_minor: d.amount_minor,
-                currency: d.currency.to_string(),
-                expected_close: d.expected_close.map(|e| e.to_string()),
-                follow_ups: d.follow_ups as u64,
-                contacts_engaged: d.contacts_engaged as u64,
-                last_activity: d.last_activity.map(time),
-                outcome: d.outcome.map(|o| o.to_string()),
-            })
+            .map(deal_row)
             .collect())
+    }
+
+    /// One deal as the pipeline shows it, now or as of a moment. Everyone but auditors.
+    async fn opportunity(
+        &self,
+        ctx: &Context<'_>,
+        id: String,
+        #[graphql(desc = "Look from this moment (RFC 3339)")] as_of: Option<String>,
+        clock: Option<Clock>,
+    ) -> async_graphql::Result<Option<Deal>> {
+        require(ctx, EVERYONE_BUT_AUDITORS)?;
+        let id = field("id", OpportunityId::parse(&id))?;
+        let cut = cut(ctx, as_of, clock)?;
+        let row = engine(ctx)
+            .sales()
+            .read(|m| m.deals.get(&id).and_then(|d| m.view(d, cut)))
+            .map_err(engine_error)?;
+        Ok(row.map(deal_row))
+    }
+
+    /// The pipeline definition in force: open stages in order and the outcomes. Everyone.
+    async fn pipeline(&self, ctx: &Context<'_>) -> async_graphql::Result<PipelineDefinition> {
+        identity(ctx)?;
+        let (_, state) = engine(ctx).pipeline_state().map_err(engine_error)?;
+        let p = state
+            .current
+            .unwrap_or_else(dealtrail_domain::Pipeline::default_b2b);
+        Ok(PipelineDefinition {
+            stages: p.stages.iter().map(ToString::to_string).collect(),
+            outcomes: p.outcomes.iter().map(ToString::to_string).collect(),
+        })
     }
 
     /// The funnel of a window of business time. Analysts, managers and admins.

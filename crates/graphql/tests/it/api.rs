@@ -485,3 +485,40 @@ async fn the_rest_of_the_commands_work_over_http() {
     );
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_deal_as_of_a_moment_and_the_pipeline_in_force() {
+    let server = Server::start().await;
+    with_deal(&server).await;
+    let pipeline = server
+        .post(Some("anna"), "{ pipeline { stages outcomes } }", json!({}))
+        .await;
+    assert_eq!(
+        pipeline["data"]["pipeline"]["stages"][3], "Demo/POC",
+        "{pipeline}"
+    );
+    let change =
+        r#"mutation($id: String!) { changeStage(opportunityId: $id, stage: "Bid") { version } }"#;
+    server
+        .post(Some("anna"), change, json!({ "id": DEAL }))
+        .await;
+    let query =
+        r#"query($id: String!, $at: String) { opportunity(id: $id, asOf: $at) { stage owner } }"#;
+    let now = server
+        .post(Some("anna"), query, json!({ "id": DEAL }))
+        .await;
+    assert_eq!(now["data"]["opportunity"]["stage"], "Bid", "{now}");
+    let before = server
+        .post(
+            Some("anna"),
+            query,
+            json!({ "id": DEAL, "at": "2000-01-01" }),
+        )
+        .await;
+    assert_eq!(
+        before["data"]["opportunity"],
+        serde_json::Value::Null,
+        "not known in 2000"
+    );
+    server.stop().await;
+}
