@@ -50,10 +50,20 @@ pub fn request(name: &str, expected: ExpectedVersion, ns: &[u64]) -> AppendReque
 }
 
 /// The folder's sled database opened directly, as an attacker (or a bug) would.
+///
+/// sled's background threads let go of its file lock a moment after a store is dropped;
+/// like `Store::open`, this waits for that (bounded) instead of failing.
 pub fn raw_db(dir: &std::path::Path) -> sled::Db {
-    sled::Config::new()
+    let config = sled::Config::new()
         .path(dir.join("log"))
-        .segment_size(8 * 1024 * 1024)
-        .open()
-        .unwrap()
+        .segment_size(8 * 1024 * 1024);
+    for _ in 0..300 {
+        match config.open() {
+            Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            other => return other.unwrap(),
+        }
+    }
+    panic!("sled's lock was not released within 3 s");
 }
