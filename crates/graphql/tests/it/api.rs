@@ -522,3 +522,32 @@ async fn one_deal_as_of_a_moment_and_the_pipeline_in_force() {
     );
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_bodies_are_400_and_the_graphql_media_type_is_honoured() {
+    let server = Server::start().await;
+    let malformed = server
+        .client
+        .post(&server.url)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(malformed.status(), 400);
+    let typed = server
+        .client
+        .post(&server.url)
+        .bearer_auth(&server.tokens["admin"])
+        .header("accept", "application/graphql-response+json")
+        .json(&json!({ "query": "{ head { seq } }" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(typed.status(), 200);
+    assert_eq!(
+        typed.headers()["content-type"],
+        "application/graphql-response+json"
+    );
+    server.stop().await;
+}
