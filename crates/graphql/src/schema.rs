@@ -1652,6 +1652,75 @@ impl MutationRoot {
         run(ctx, who, options, command).await
     }
 
+    /// Changes account profile fields; fields equal to the current value are ignored, and an
+    /// update that changes nothing is refused. Sales, managers, admins.
+    #[allow(clippy::too_many_arguments)]
+    async fn update_account_profile(
+        &self,
+        ctx: &Context<'_>,
+        account_id: String,
+        name: Option<String>,
+        industry: Option<String>,
+        employees: Option<u32>,
+        region: Option<String>,
+        options: Option<WriteOptions>,
+    ) -> async_graphql::Result<CommandResult> {
+        let who = require(ctx, &WRITERS)?;
+        let label = |n, v: Option<String>| v.map(|s| field(n, Label::parse(s))).transpose();
+        let command = Command::Account(
+            field("accountId", AccountId::parse(&account_id))?,
+            AccountCommand::UpdateProfile(dealtrail_domain::account::AccountProfileUpdated {
+                name: name.map(|n| field("name", Name::parse(n))).transpose()?,
+                industry: label("industry", industry)?,
+                employees,
+                annual_revenue: None,
+                region: label("region", region)?,
+                parent: None,
+            }),
+        );
+        run(ctx, who, options, command).await
+    }
+
+    /// Changes a contact's title, buying role or seniority. Sales, managers, admins.
+    #[allow(clippy::too_many_arguments)]
+    async fn update_contact(
+        &self,
+        ctx: &Context<'_>,
+        account_id: String,
+        contact_id: String,
+        title: Option<String>,
+        role: Option<String>,
+        seniority: Option<String>,
+        options: Option<WriteOptions>,
+    ) -> async_graphql::Result<CommandResult> {
+        let who = require(ctx, &WRITERS)?;
+        let role = role
+            .map(|r| {
+                BuyingRole::parse(&r)
+                    .ok_or_else(|| error("VALIDATION", format!("role: unknown buying role {r:?}")))
+            })
+            .transpose()?;
+        let seniority = seniority
+            .map(|x| {
+                Seniority::parse(&x)
+                    .ok_or_else(|| error("VALIDATION", format!("seniority: unknown {x:?}")))
+            })
+            .transpose()?;
+        let command = Command::Account(
+            field("accountId", AccountId::parse(&account_id))?,
+            AccountCommand::UpdateContact(dealtrail_domain::account::ContactUpdated {
+                contact: field("contactId", ContactId::parse(&contact_id))?,
+                title: title.map(|t| field("title", Label::parse(t))).transpose()?,
+                org_unit: None,
+                role,
+                seniority,
+                email: None,
+                phone: None,
+            }),
+        );
+        run(ctx, who, options, command).await
+    }
+
     /// Records that a contact left the customer. Sales, managers, admins.
     async fn record_contact_left(
         &self,
