@@ -299,22 +299,13 @@ pub struct DealFilterInput {
 impl DealFilterInput {
     fn parse(self) -> async_graphql::Result<DealFilter> {
         Ok(DealFilter {
-            stage: self
-                .stage
-                .map(|s| field("stage", StageName::parse(s)))
-                .transpose()?,
+            stage: optional("stage", self.stage, StageName::parse)?,
             owner: self.owner,
-            account: self
-                .account_id
-                .map(|a| field("accountId", AccountId::parse(&a)))
-                .transpose()?,
+            account: optional("accountId", self.account_id, |a| AccountId::parse(&a))?,
             industry: self.industry,
             region: self.region,
             product_line: self.product_line,
-            org_unit: self
-                .org_unit_id
-                .map(|u| field("orgUnitId", OrgUnitId::parse(&u)))
-                .transpose()?,
+            org_unit: optional("orgUnitId", self.org_unit_id, |u| OrgUnitId::parse(&u))?,
             size_band: self.size_band.map(|b| match b {
                 SizeBandInput::Small => SizeBand::Small,
                 SizeBandInput::Mid => SizeBand::Mid,
@@ -628,9 +619,7 @@ impl QueryRoot {
                 .transpose()
         };
         let filter = LogFilter {
-            stream: stream
-                .map(|s| field("stream", StreamId::parse(s)))
-                .transpose()?,
+            stream: optional("stream", stream, StreamId::parse)?,
             event_types: event_types.unwrap_or_default().into_iter().collect(),
             actor,
             recorded_from: ts("recordedFrom", recorded_from)?,
@@ -834,9 +823,7 @@ impl QueryRoot {
             region,
             product_line,
             competitor,
-            org_unit: org_unit_id
-                .map(|u| field("orgUnitId", OrgUnitId::parse(&u)))
-                .transpose()?,
+            org_unit: optional("orgUnitId", org_unit_id, |u| OrgUnitId::parse(&u))?,
             size_band,
         };
         let report = match past(ctx, as_of, clock)? {
@@ -1219,10 +1206,7 @@ async fn run(
     let options = options.unwrap_or_default();
     let issued = Issued {
         actor: who.user,
-        occurred_at: options
-            .occurred_at
-            .map(|s| field("occurredAt", Timestamp::parse(&s)))
-            .transpose()?,
+        occurred_at: optional("occurredAt", options.occurred_at, |s| Timestamp::parse(&s))?,
         expected: options.expected_version.map(ExpectedVersion::Exact),
         idempotency_key: options.idempotency_key,
     };
@@ -1246,6 +1230,37 @@ fn new_or(id: Option<String>, name: &str) -> async_graphql::Result<uuid::Uuid> {
         Some(s) => field(name, uuid::Uuid::parse_str(&s)),
         None => Ok(uuid::Uuid::now_v7()),
     }
+}
+
+/// A deal-writing caller and the deal: a writer's role, the parsed id, and for sales reps
+/// the check that they own the deal.
+fn owned_deal(
+    ctx: &Context<'_>,
+    opportunity_id: &str,
+) -> async_graphql::Result<(Identity, OpportunityId)> {
+    let who = require(ctx, &WRITERS)?;
+    let id = field("opportunityId", OpportunityId::parse(opportunity_id))?;
+    check_owner(ctx, &who, id)?;
+    Ok((who, id))
+}
+
+/// One of a closed vocabulary (a channel, a buying role, ...), or a VALIDATION error naming
+/// the field.
+fn choice<T>(
+    name: &str,
+    value: &str,
+    parse: impl Fn(&str) -> Option<T>,
+) -> async_graphql::Result<T> {
+    parse(value).ok_or_else(|| error("VALIDATION", format!("{name}: unknown value {value:?}")))
+}
+
+/// An optional input parsed by `parse`, or a VALIDATION error naming the field.
+fn optional<V, T, E: std::fmt::Display>(
+    name: &str,
+    value: Option<V>,
+    parse: impl Fn(V) -> Result<T, E>,
+) -> async_graphql::Result<Option<T>> {
+    value.map(|v| field(name, parse(v))).transpose()
 }
 
 /// Sales may only write to deals they own; managers and admins to any.
@@ -1330,8 +1345,7 @@ impl MutationRoot {
             )
         })?;
         let seniority = match input.seniority {
-            Some(s) => Seniority::parse(&s)
-                .ok_or_else(|| error("VALIDATION", format!("seniority: unknown {s:?}")))?,
+            Some(s) => choice("seniority", &s, Seniority::parse)?,
             None => Seniority::Unknown,
         };
         let command = Command::Account(
@@ -1339,10 +1353,7 @@ impl MutationRoot {
             AccountCommand::RegisterContact(ContactRegistered {
                 contact: ContactId(uuid::Uuid::now_v7()),
                 name: field("name", Name::parse(input.name))?,
-                title: input
-                    .title
-                    .map(|t| field("title", Label::parse(t)))
-                    .transpose()?,
+                title: optional("title", input.title, Label::parse)?,
                 org_unit: None,
                 role,
                 seniority,
@@ -1376,10 +1387,7 @@ impl MutationRoot {
                 account: field("accountId", AccountId::parse(&input.account_id))?,
                 title: field("title", Name::parse(input.title))?,
                 owner,
-                product_line: input
-                    .product_line
-                    .map(|p| field("productLine", Label::parse(p)))
-                    .transpose()?,
+                product_line: optional("productLine", input.product_line, Label::parse)?,
                 org_unit: None,
                 amount: field("amount", Money::parse(&input.amount, currency))?,
                 expected_close: field("expectedClose", Date::parse(&input.expected_close))?,
@@ -1399,9 +1407,7 @@ impl MutationRoot {
         stage: String,
         options: Option<WriteOptions>,
     ) -> async_graphql::Result<CommandResult> {
-        let who = require(ctx, &WRITERS)?;
-        let id = field("opportunityId", OpportunityId::parse(&opportunity_id))?;
-        check_owner(ctx, &who, id)?;
+        let (who, id) = owned_deal(ctx, &opportunity_id)?;
         let to = field("stage", StageName::parse(stage))?;
         run(
             ctx,
@@ -1419,9 +1425,7 @@ impl MutationRoot {
         input: LogFollowUpInput,
         options: Option<WriteOptions>,
     ) -> async_graphql::Result<CommandResult> {
-        let who = require(ctx, &WRITERS)?;
-        let id = field("opportunityId", OpportunityId::parse(&input.opportunity_id))?;
-        check_owner(ctx, &who, id)?;
+        let (who, id) = owned_deal(ctx, &input.opportunity_id)?;
         let channel = Channel::parse(&input.channel).ok_or_else(|| {
             error(
                 "VALIDATION",
@@ -1442,10 +1446,7 @@ impl MutationRoot {
                 unregistered_participants: input.unregistered_participants.unwrap_or(0),
                 function: Function::Sales,
                 summary: field("summary", Text::parse(input.summary))?,
-                next_step: input
-                    .next_step
-                    .map(|n| field("nextStep", Text::parse(n)))
-                    .transpose()?,
+                next_step: optional("nextStep", input.next_step, Text::parse)?,
             }),
         );
         run(ctx, who, options, command).await
@@ -1470,8 +1471,7 @@ impl MutationRoot {
         options: Option<WriteOptions>,
     ) -> async_graphql::Result<CommandResult> {
         let who = identity(ctx)?.clone();
-        let kind = dealtrail_domain::RecordKind::parse(&kind)
-            .ok_or_else(|| error("VALIDATION", format!("kind: unknown record kind {kind:?}")))?;
+        let kind = choice("kind", &kind, dealtrail_domain::RecordKind::parse)?;
         let function = kind.function();
         let allowed = match who.role {
             Role::Admin => true,
@@ -1497,9 +1497,11 @@ impl MutationRoot {
                     assessment: dealtrail_domain::Assessment::parse(&assessment).ok_or_else(
                         || error("VALIDATION", format!("assessment: unknown {assessment:?}")),
                     )?,
-                    satisfaction: satisfaction
-                        .map(|s| field("satisfaction", dealtrail_domain::Satisfaction::parse(s)))
-                        .transpose()?,
+                    satisfaction: optional(
+                        "satisfaction",
+                        satisfaction,
+                        dealtrail_domain::Satisfaction::parse,
+                    )?,
                     summary: field("summary", Text::parse(summary))?,
                 },
             ),
@@ -1516,11 +1518,8 @@ impl MutationRoot {
         #[graphql(desc = "The contact's part in this deal (a buying role)")] role: String,
         options: Option<WriteOptions>,
     ) -> async_graphql::Result<CommandResult> {
-        let who = require(ctx, &WRITERS)?;
-        let id = field("opportunityId", OpportunityId::parse(&opportunity_id))?;
-        check_owner(ctx, &who, id)?;
-        let role = BuyingRole::parse(&role)
-            .ok_or_else(|| error("VALIDATION", format!("role: unknown buying role {role:?}")))?;
+        let (who, id) = owned_deal(ctx, &opportunity_id)?;
+        let role = choice("role", &role, BuyingRole::parse)?;
         let command = Command::Opportunity(
             id,
             OpportunityCommand::EngageContact(dealtrail_domain::opportunity::ContactEngaged {
@@ -1546,11 +1545,12 @@ impl MutationRoot {
             field("accountId", AccountId::parse(&account_id))?,
             AccountCommand::RecordServiceInteraction(
                 dealtrail_domain::account::ServiceInteractionRecorded {
-                    kind: dealtrail_domain::ServiceKind::parse(&kind)
-                        .ok_or_else(|| error("VALIDATION", format!("kind: unknown {kind:?}")))?,
-                    satisfaction: satisfaction
-                        .map(|s| field("satisfaction", dealtrail_domain::Satisfaction::parse(s)))
-                        .transpose()?,
+                    kind: choice("kind", &kind, dealtrail_domain::ServiceKind::parse)?,
+                    satisfaction: optional(
+                        "satisfaction",
+                        satisfaction,
+                        dealtrail_domain::Satisfaction::parse,
+                    )?,
                     summary: field("summary", Text::parse(summary))?,
                 },
             ),
@@ -1574,10 +1574,8 @@ impl MutationRoot {
             AccountCommand::AddOrgUnit(dealtrail_domain::account::OrgUnitAdded {
                 org_unit: OrgUnitId(uuid::Uuid::now_v7()),
                 name: field("name", Name::parse(name))?,
-                parent: parent_id
-                    .map(|p| field("parentId", OrgUnitId::parse(&p)))
-                    .transpose()?,
-                needs: needs.map(|n| field("needs", Text::parse(n))).transpose()?,
+                parent: optional("parentId", parent_id, |p| OrgUnitId::parse(&p))?,
+                needs: optional("needs", needs, Text::parse)?,
             }),
         );
         run(ctx, who, options, command).await
@@ -1607,14 +1605,10 @@ impl MutationRoot {
             AccountCommand::RecordBusinessIndicator(
                 dealtrail_domain::account::BusinessIndicatorRecorded {
                     period: field("period", dealtrail_domain::Period::parse(&period))?,
-                    revenue: revenue
-                        .map(|r| field("revenue", Money::parse(&r, currency)))
-                        .transpose()?,
+                    revenue: optional("revenue", revenue, |r| Money::parse(&r, currency))?,
                     headcount,
                     note: None,
-                    source: source
-                        .map(|s| field("source", Label::parse(s)))
-                        .transpose()?,
+                    source: optional("source", source, Label::parse)?,
                 },
             ),
         );
@@ -1642,8 +1636,7 @@ impl MutationRoot {
             AccountCommand::RecordPurchase(dealtrail_domain::account::PurchaseRecorded {
                 product: field("product", Label::parse(product))?,
                 quantity,
-                unit: dealtrail_domain::Unit::parse(&unit)
-                    .ok_or_else(|| error("VALIDATION", format!("unit: unknown {unit:?}")))?,
+                unit: choice("unit", &unit, dealtrail_domain::Unit::parse)?,
                 amount: field("amount", Money::parse(&amount, currency))?,
                 purchased_on: field("purchasedOn", Date::parse(&purchased_on))?,
                 opportunity: None,
@@ -1670,7 +1663,7 @@ impl MutationRoot {
         let command = Command::Account(
             field("accountId", AccountId::parse(&account_id))?,
             AccountCommand::UpdateProfile(dealtrail_domain::account::AccountProfileUpdated {
-                name: name.map(|n| field("name", Name::parse(n))).transpose()?,
+                name: optional("name", name, Name::parse)?,
                 industry: label("industry", industry)?,
                 employees,
                 annual_revenue: None,
@@ -1695,22 +1688,16 @@ impl MutationRoot {
     ) -> async_graphql::Result<CommandResult> {
         let who = require(ctx, &WRITERS)?;
         let role = role
-            .map(|r| {
-                BuyingRole::parse(&r)
-                    .ok_or_else(|| error("VALIDATION", format!("role: unknown buying role {r:?}")))
-            })
+            .map(|r| choice("role", &r, BuyingRole::parse))
             .transpose()?;
         let seniority = seniority
-            .map(|x| {
-                Seniority::parse(&x)
-                    .ok_or_else(|| error("VALIDATION", format!("seniority: unknown {x:?}")))
-            })
+            .map(|x| choice("seniority", &x, Seniority::parse))
             .transpose()?;
         let command = Command::Account(
             field("accountId", AccountId::parse(&account_id))?,
             AccountCommand::UpdateContact(dealtrail_domain::account::ContactUpdated {
                 contact: field("contactId", ContactId::parse(&contact_id))?,
-                title: title.map(|t| field("title", Label::parse(t))).transpose()?,
+                title: optional("title", title, Label::parse)?,
                 org_unit: None,
                 role,
                 seniority,
@@ -1735,9 +1722,7 @@ impl MutationRoot {
             field("accountId", AccountId::parse(&account_id))?,
             AccountCommand::RecordContactLeft(dealtrail_domain::account::ContactLeft {
                 contact: field("contactId", ContactId::parse(&contact_id))?,
-                reason: reason
-                    .map(|r| field("reason", Text::parse(r)))
-                    .transpose()?,
+                reason: optional("reason", reason, Text::parse)?,
             }),
         );
         run(ctx, who, options, command).await
@@ -1771,9 +1756,7 @@ impl MutationRoot {
         #[graphql(desc = "YYYY-MM-DD")] expected_close: Option<String>,
         options: Option<WriteOptions>,
     ) -> async_graphql::Result<CommandResult> {
-        let who = require(ctx, &WRITERS)?;
-        let id = field("opportunityId", OpportunityId::parse(&opportunity_id))?;
-        check_owner(ctx, &who, id)?;
+        let (who, id) = owned_deal(ctx, &opportunity_id)?;
         let currency = field(
             "currency",
             Currency::parse(currency.as_deref().unwrap_or("USD")),
@@ -1781,12 +1764,8 @@ impl MutationRoot {
         let command = Command::Opportunity(
             id,
             OpportunityCommand::ReviseForecast {
-                amount: amount
-                    .map(|a| field("amount", Money::parse(&a, currency)))
-                    .transpose()?,
-                expected_close: expected_close
-                    .map(|d| field("expectedClose", Date::parse(&d)))
-                    .transpose()?,
+                amount: optional("amount", amount, |a| Money::parse(&a, currency))?,
+                expected_close: optional("expectedClose", expected_close, |d| Date::parse(&d))?,
             },
         );
         run(ctx, who, options, command).await
@@ -1804,9 +1783,7 @@ impl MutationRoot {
         competitors: Option<Vec<String>>,
         options: Option<WriteOptions>,
     ) -> async_graphql::Result<CommandResult> {
-        let who = require(ctx, &WRITERS)?;
-        let id = field("opportunityId", OpportunityId::parse(&opportunity_id))?;
-        check_owner(ctx, &who, id)?;
+        let (who, id) = owned_deal(ctx, &opportunity_id)?;
         let currency = field("currency", Currency::parse(&currency))?;
         let command = Command::Opportunity(
             id,
@@ -1832,16 +1809,12 @@ impl MutationRoot {
         reason: Option<String>,
         options: Option<WriteOptions>,
     ) -> async_graphql::Result<CommandResult> {
-        let who = require(ctx, &WRITERS)?;
-        let id = field("opportunityId", OpportunityId::parse(&opportunity_id))?;
-        check_owner(ctx, &who, id)?;
+        let (who, id) = owned_deal(ctx, &opportunity_id)?;
         let command = Command::Opportunity(
             id,
             OpportunityCommand::Reopen(dealtrail_domain::opportunity::OpportunityReopened {
                 stage: field("stage", StageName::parse(stage))?,
-                reason: reason
-                    .map(|r| field("reason", Text::parse(r)))
-                    .transpose()?,
+                reason: optional("reason", reason, Text::parse)?,
             }),
         );
         run(ctx, who, options, command).await
@@ -1876,9 +1849,7 @@ impl MutationRoot {
         reason: String,
         options: Option<WriteOptions>,
     ) -> async_graphql::Result<CommandResult> {
-        let who = require(ctx, &WRITERS)?;
-        let id = field("opportunityId", OpportunityId::parse(&opportunity_id))?;
-        check_owner(ctx, &who, id)?;
+        let (who, id) = owned_deal(ctx, &opportunity_id)?;
         let command = Command::Opportunity(
             id,
             OpportunityCommand::Correct(dealtrail_domain::Correction {
@@ -1907,10 +1878,7 @@ impl MutationRoot {
                 .collect::<Result<_, _>>()?,
             outcomes: outcomes
                 .iter()
-                .map(|o| {
-                    Outcome::parse(o)
-                        .ok_or_else(|| error("VALIDATION", format!("outcomes: unknown {o:?}")))
-                })
+                .map(|o| choice("outcomes", o, Outcome::parse))
                 .collect::<Result<_, _>>()?,
         };
         run(ctx, who, options, command).await
@@ -1925,20 +1893,15 @@ impl MutationRoot {
         reason: Option<String>,
         options: Option<WriteOptions>,
     ) -> async_graphql::Result<CommandResult> {
-        let who = require(ctx, &WRITERS)?;
-        let id = field("opportunityId", OpportunityId::parse(&opportunity_id))?;
-        check_owner(ctx, &who, id)?;
-        let outcome = Outcome::parse(&outcome)
-            .ok_or_else(|| error("VALIDATION", format!("outcome: unknown {outcome:?}")))?;
+        let (who, id) = owned_deal(ctx, &opportunity_id)?;
+        let outcome = choice("outcome", &outcome, Outcome::parse)?;
         let command = Command::Opportunity(
             id,
             OpportunityCommand::Close {
                 outcome,
                 final_amount: None,
                 winning_competitor: None,
-                reason: reason
-                    .map(|r| field("reason", Text::parse(r)))
-                    .transpose()?,
+                reason: optional("reason", reason, Text::parse)?,
             },
         );
         run(ctx, who, options, command).await
@@ -1960,9 +1923,7 @@ impl SubscriptionRoot {
     ) -> async_graphql::Result<impl futures_util::Stream<Item = EventEnvelope>> {
         require(ctx, &[Role::Auditor, Role::Admin])?;
         let filter = LogFilter {
-            stream: stream
-                .map(|s| field("stream", StreamId::parse(s)))
-                .transpose()?,
+            stream: optional("stream", stream, StreamId::parse)?,
             ..Default::default()
         };
         let subscription = engine(ctx).store().subscribe(from_seq.unwrap_or(1), filter);
