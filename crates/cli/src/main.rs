@@ -602,7 +602,7 @@ async fn write_demo(engine: &Arc<Engine>, size: Size) -> anyhow::Result<()> {
     if engine.store().head().seq > 0 {
         bail!("the data folder is not empty; the demo writes into an empty folder only");
     }
-    let end = Timestamp(Timestamp(dealtrail_store::Timestamp::now().0).0 - Timestamp::DAY);
+    let end = Timestamp(dealtrail_engine::now().0 - Timestamp::DAY);
     let start = Timestamp(end.0 - 720 * Timestamp::DAY);
     eprintln!(
         "writing a demo history of {} accounts (about {} events)...",

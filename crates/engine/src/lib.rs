@@ -22,6 +22,12 @@ pub use command::{Command, Committed, Issued};
 pub use error::EngineError;
 pub use runner::{ProjectionHost, Restored, RunnerConfig, catch_up, fold_log};
 
+/// The server's clock in the domain's terms: the `now` every command is decided against
+/// (the domain itself reads no clock).
+pub fn now() -> Timestamp {
+    Timestamp(dealtrail_store::Timestamp::now().0)
+}
+
 /// How to open an engine.
 #[derive(Clone)]
 pub struct EngineConfig {
@@ -106,7 +112,7 @@ impl Engine {
         issued: Issued,
         steps: Vec<(Option<Timestamp>, Command)>,
     ) -> Result<Committed, EngineError> {
-        let now = Timestamp(dealtrail_store::Timestamp::now().0);
+        let now = now();
         let Some((_, first)) = steps.first() else {
             return Err(dealtrail_store::InvalidRequest::NoEvents.into());
         };

@@ -253,18 +253,6 @@ impl Deal {
             .map(|(_, at)| at)
             .max()
     }
-
-    /// How many times the expected close date moved later, as far as the cut admits.
-    pub fn slips_by(&self, cut: Cut) -> usize {
-        let dates: Vec<Date> = self
-            .expected_close
-            .0
-            .iter()
-            .filter(|(seq, at, _)| cut.admits(*seq, *at))
-            .map(|(_, _, d)| *d)
-            .collect();
-        dates.windows(2).filter(|w| w[1] > w[0]).count()
-    }
 }
 
 impl Projection for SalesPipeline {

@@ -937,7 +937,7 @@ impl QueryRoot {
         let id = field("accountId", AccountId::parse(&account_id))?;
         match past(ctx, as_of, clock)? {
             None => {
-                let now = Timestamp(dealtrail_store::Timestamp::now().0);
+                let now = dealtrail_engine::now();
                 engine(ctx)
                     .profiles()
                     .read(|m| customer_profile(m, id, now))
@@ -1084,7 +1084,7 @@ fn cut(
     as_of: Option<String>,
     clock: Option<Clock>,
 ) -> async_graphql::Result<Cut> {
-    let now = Timestamp(dealtrail_store::Timestamp::now().0);
+    let now = dealtrail_engine::now();
     let Some(as_of) = as_of else {
         return Ok(Cut::occurred_by(now));
     };

@@ -275,7 +275,7 @@ pub async fn import(
     }
     let dir = mapping_path.parent().unwrap_or(Path::new("."));
     let mut report = Report::default();
-    let now = Timestamp(system_now());
+    let now = dealtrail_engine::now();
 
     // Products: list prices for open deals' estimates.
     let mut prices: HashMap<String, Money> = HashMap::new();
@@ -578,15 +578,6 @@ pub async fn import(
         .rejected
         .sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
     Ok(report)
-}
-
-/// The system clock, in the domain's terms; the import reads it only for deals without
-/// dates of their own.
-fn system_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or(0)
 }
 
 /// The deterministic id of an imported account, so that a re-import finds it again.

@@ -251,3 +251,26 @@ fn deal_list_filters_sorts_and_counts_activity() {
     )[2];
     assert_eq!((view.follow_ups, view.last_activity), (0, Some(day(3))));
 }
+
+#[test]
+fn a_trend_is_the_same_funnel_at_each_window_end() {
+    let model = january().fold();
+    let q = query(0, 10);
+    let ends = [day(10), day(21), day(31)];
+    let trend = model.trend(&q, &ends);
+    assert_eq!(trend.len(), 3);
+    for (report, end) in trend.iter().zip(ends) {
+        let expected = model.funnel(&dealtrail_funnel::FunnelQuery {
+            from: Timestamp(end.0 - 10 * Timestamp::DAY),
+            to: end,
+            ..q.clone()
+        });
+        assert_eq!(report, &expected);
+    }
+    // Days 11-20 hold only deal 1's win on day 20: it reached every stage in that window.
+    assert_eq!(trend[1].stages[5].reached, 1);
+    assert_eq!(trend[1].stages[0].entered, 0);
+    // Days 0-9 hold the three openings; days 21-30 hold nothing.
+    assert_eq!(trend[0].stages[0].entered, 3);
+    assert!(trend[2].stages.iter().all(|r| r.reached == 0));
+}
