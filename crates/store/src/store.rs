@@ -510,24 +510,6 @@ impl Store {
             None => Ok(None),
         }
     }
-
-    /// Every stream with its version (including events not yet durable), for checks and
-    /// exports.
-    pub fn stream_heads(&self) -> Result<Vec<(StreamId, u64)>, StoreError> {
-        let tree = &self.inner.shared.tree;
-        let mut out = Vec::new();
-        for key in tree.scan_prefix([codec::STREAM_HEAD]).keys() {
-            let key = key?;
-            let name = std::str::from_utf8(&key[1..])
-                .ok()
-                .and_then(|s| StreamId::parse(s).ok())
-                .ok_or_else(|| StoreError::corrupt("stream head key", "not a valid stream id"))?;
-            let head = codec::load_stream_head(tree, &name)?
-                .ok_or_else(|| StoreError::corrupt(format!("stream {name}"), "head vanished"))?;
-            out.push((name, head.version));
-        }
-        Ok(out)
-    }
 }
 
 /// Lazy reader of the global log; see [`Store::iter_from`].

@@ -244,21 +244,6 @@ impl AppendRequest {
         self.correlation_id = Some(id);
         self
     }
-
-    /// The stream the events go to.
-    pub fn stream(&self) -> &StreamId {
-        &self.stream
-    }
-
-    /// The events to append.
-    pub fn events(&self) -> &[NewEvent] {
-        &self.events
-    }
-
-    /// The idempotency key, if any.
-    pub fn idempotency_key(&self) -> Option<&str> {
-        self.idempotency_key.as_deref()
-    }
 }
 
 /// An event as stored: the caller's event inside the full envelope.
