@@ -41,7 +41,7 @@ async fn serve_demo_answers_stops_cleanly_and_verifies() {
     let body: serde_json::Value = reqwest::Client::new()
         .post(format!("http://{address}/graphql"))
         .bearer_auth(&token)
-        .json(&serde_json::json!({ "query": "{ head { seq } deals(first: 500) { id } }" }))
+        .json(&serde_json::json!({ "query": "{ head { seq } opportunities(first: 500) { nodes { id } } }" }))
         .send()
         .await
         .unwrap()
@@ -50,7 +50,12 @@ async fn serve_demo_answers_stops_cleanly_and_verifies() {
         .unwrap();
     let seq = body["data"]["head"]["seq"].as_u64().unwrap();
     assert!(seq > 100, "{body}");
-    assert!(!body["data"]["deals"].as_array().unwrap().is_empty());
+    assert!(
+        !body["data"]["opportunities"]["nodes"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
 
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])

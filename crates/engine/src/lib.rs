@@ -18,6 +18,11 @@ use dealtrail_store::{Config, Store};
 use dealtrail_winloss::WinLoss;
 
 pub use codec::decode;
+
+/// The store's stream id of a domain stream.
+pub fn stream_id(name: dealtrail_domain::StreamName) -> dealtrail_store::StreamId {
+    codec::stream_id(name)
+}
 pub use command::{Command, Committed, Issued};
 pub use error::EngineError;
 pub use runner::{ProjectionHost, Restored, RunnerConfig, catch_up, fold_log};
@@ -27,6 +32,9 @@ pub use runner::{ProjectionHost, Restored, RunnerConfig, catch_up, fold_log};
 pub fn now() -> Timestamp {
     Timestamp(dealtrail_store::Timestamp::now().0)
 }
+
+/// A read model's name and the sequence number it has applied, or why it stopped.
+pub type ModelState = (&'static str, Result<u64, String>);
 
 /// How to open an engine.
 #[derive(Clone)]
@@ -135,6 +143,46 @@ impl Engine {
     /// while `current` is `None`).
     pub fn pipeline_state(&self) -> Result<(u64, dealtrail_domain::PipelineState), EngineError> {
         command::load_pipeline(&self.store)
+    }
+
+    /// An account folded from its own stream, keeping only the events recorded through
+    /// `through_seq` that occurred by `occurred_by` (pass `u64::MAX` and `Timestamp(i64::MAX)`
+    /// for now). `None` when it was not registered by then.
+    pub fn account_at(
+        &self,
+        id: dealtrail_domain::AccountId,
+        through_seq: u64,
+        occurred_by: Timestamp,
+    ) -> Result<Option<dealtrail_domain::Account>, EngineError> {
+        let events = command::load_stream(&self.store, dealtrail_domain::StreamName::Account(id))?;
+        let mut account = dealtrail_domain::Account::default();
+        for r in &events {
+            if r.seq > through_seq || r.occurred_at > occurred_by {
+                continue;
+            }
+            if let dealtrail_domain::Event::Account(_, e) = &r.event {
+                account.apply(&r.with(e.clone()));
+            }
+        }
+        Ok(account.is_registered().then_some(account))
+    }
+
+    /// How far each read model has folded the log, and whether it still follows it: the
+    /// log head and, per model, its name and applied sequence number, or the reason it
+    /// stopped.
+    pub fn readiness(&self) -> (u64, Vec<ModelState>) {
+        fn state<P: dealtrail_domain::Projection + Sync>(host: &ProjectionHost<P>) -> ModelState {
+            let applied = host.applied();
+            (P::NAME, host.read(|_| applied).map_err(|e| e.to_string()))
+        }
+        (
+            self.store.head().seq,
+            vec![
+                state(&self.sales),
+                state(&self.winloss),
+                state(&self.profiles),
+            ],
+        )
     }
 
     /// The event log, for audit reads and verification.

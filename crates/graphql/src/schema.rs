@@ -3,21 +3,26 @@
 
 use std::sync::Arc;
 
+use async_graphql::connection::{Connection, CursorType, Edge};
 use async_graphql::{
     Context, Enum, ErrorExtensions, InputObject, Object, Schema, SimpleObject, Subscription,
 };
 use dealtrail_domain::account::{AccountRegistered, ContactRegistered};
-use dealtrail_domain::opportunity::{FollowUpLogged, OpportunityOpened};
+use dealtrail_domain::opportunity::OpportunityOpened;
 use dealtrail_domain::{
-    AccountCommand, AccountId, BuyingRole, Channel, ContactId, Currency, Date, Function, Label,
-    Money, Name, OpportunityCommand, OpportunityId, OrgUnitId, Outcome, Seniority, StageName, Text,
-    Timestamp,
+    AccountCommand, AccountId, BuyingRole, ContactId, Currency, Date, Label, Money, Name,
+    OpportunityCommand, OpportunityId, OrgUnitId, Outcome, Seniority, StageName, Text, Timestamp,
 };
 use dealtrail_engine::{Command, Committed, Engine, EngineError, Issued};
 use dealtrail_funnel::{Cut, DealFilter, DealSort, FunnelQuery, SizeBand};
 use dealtrail_store::{ExpectedVersion, LogFilter, StreamId};
 
 use crate::auth::{Identity, Role};
+use crate::corrections::{
+    BidInput, BusinessIndicatorInput, ContactEngagementInput, CrossFunctionalRecordInput,
+    FollowUpRecordInput, PurchaseInput, ServiceInteractionInput, may_record,
+};
+use crate::page::{PageArgs, connection};
 
 /// The schema type served at `/graphql`.
 pub type DealtrailSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
@@ -27,10 +32,15 @@ pub const MAX_PAGE: usize = 500;
 
 /// Builds the schema over an engine.
 pub fn build(engine: Arc<Engine>, introspection: bool) -> DealtrailSchema {
-    let builder = Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
-        .data(engine)
-        .limit_depth(12)
-        .limit_complexity(5_000);
+    let builder = Schema::build(
+        QueryRoot::default(),
+        MutationRoot::default(),
+        SubscriptionRoot,
+    )
+    .data(engine)
+    .data(FunnelCache::default())
+    .limit_depth(12)
+    .limit_complexity(5_000);
     if introspection {
         builder.finish()
     } else {
@@ -40,17 +50,21 @@ pub fn build(engine: Arc<Engine>, introspection: bool) -> DealtrailSchema {
 
 /// The SDL of the schema, as checked in at `schema.graphql`.
 pub fn sdl() -> String {
-    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
-        .finish()
-        .sdl()
+    Schema::build(
+        QueryRoot::default(),
+        MutationRoot::default(),
+        SubscriptionRoot,
+    )
+    .finish()
+    .sdl()
 }
 
 /// A typed GraphQL error with a stable `extensions.code`.
-fn error(code: &'static str, message: impl Into<String>) -> async_graphql::Error {
+pub(crate) fn error(code: &'static str, message: impl Into<String>) -> async_graphql::Error {
     async_graphql::Error::new(message.into()).extend_with(|_, e| e.set("code", code))
 }
 
-fn engine_error(e: EngineError) -> async_graphql::Error {
+pub(crate) fn engine_error(e: EngineError) -> async_graphql::Error {
     match e {
         EngineError::Rejected(d) => error("VALIDATION", d.to_string()),
         EngineError::Invalid(i) => error("VALIDATION", i.to_string()),
@@ -63,16 +77,19 @@ fn engine_error(e: EngineError) -> async_graphql::Error {
     }
 }
 
-fn field<T, E: std::fmt::Display>(name: &str, r: Result<T, E>) -> async_graphql::Result<T> {
+pub(crate) fn field<T, E: std::fmt::Display>(
+    name: &str,
+    r: Result<T, E>,
+) -> async_graphql::Result<T> {
     r.map_err(|e| error("VALIDATION", format!("{name}: {e}")))
 }
 
-fn identity<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<&'a Identity> {
+pub(crate) fn identity<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<&'a Identity> {
     ctx.data_opt::<Identity>()
         .ok_or_else(|| error("UNAUTHENTICATED", "a bearer token is required"))
 }
 
-fn require(ctx: &Context<'_>, allowed: &[Role]) -> async_graphql::Result<Identity> {
+pub(crate) fn require(ctx: &Context<'_>, allowed: &[Role]) -> async_graphql::Result<Identity> {
     let who = identity(ctx)?;
     if allowed.contains(&who.role) {
         Ok(who.clone())
@@ -84,11 +101,11 @@ fn require(ctx: &Context<'_>, allowed: &[Role]) -> async_graphql::Result<Identit
     }
 }
 
-fn engine<'a>(ctx: &'a Context<'_>) -> &'a Arc<Engine> {
+pub(crate) fn engine<'a>(ctx: &'a Context<'_>) -> &'a Arc<Engine> {
     ctx.data_unchecked::<Arc<Engine>>()
 }
 
-fn time(t: Timestamp) -> String {
+pub(crate) fn time(t: Timestamp) -> String {
     t.to_string()
 }
 
@@ -123,7 +140,7 @@ pub struct EventEnvelope {
     pub hash: String,
 }
 
-fn envelope(e: &dealtrail_store::RecordedEvent) -> EventEnvelope {
+pub(crate) fn envelope(e: &dealtrail_store::RecordedEvent) -> EventEnvelope {
     let payload = dealtrail_engine::backup::payload_json(e);
     EventEnvelope {
         seq: e.seq,
@@ -142,13 +159,15 @@ fn envelope(e: &dealtrail_store::RecordedEvent) -> EventEnvelope {
     }
 }
 
-/// A page of the log.
+/// Part of one stream's history.
 #[derive(SimpleObject)]
-pub struct EventPage {
-    /// The events, in log order.
+pub struct StreamHistory {
+    /// The stream.
+    pub stream: String,
+    /// Its version (events in it) now.
+    pub version: u64,
+    /// The events asked for, in stream order.
     pub events: Vec<EventEnvelope>,
-    /// Pass as `after` to continue; null when nothing follows.
-    pub next_after: Option<u64>,
 }
 
 /// The end of the log.
@@ -215,7 +234,7 @@ pub struct PipelineDefinition {
     pub outcomes: Vec<String>,
 }
 
-fn deal_row(d: dealtrail_funnel::DealView) -> Deal {
+pub(crate) fn deal_row(d: dealtrail_funnel::DealView) -> Deal {
     Deal {
         id: d.id.to_string(),
         account_id: d.account.to_string(),
@@ -371,6 +390,143 @@ pub struct Funnel {
     pub median_cycle_days: Option<f64>,
     /// Expected won amount per day (minor units).
     pub velocity_per_day_minor: Option<f64>,
+}
+
+/// The funnel of one window of a trend.
+#[derive(SimpleObject)]
+pub struct FunnelTrendPoint {
+    /// Window start (RFC 3339).
+    pub window_start: String,
+    /// Window end, exclusive (RFC 3339).
+    pub window_end: String,
+    /// The funnel of that window.
+    pub funnel: Funnel,
+}
+
+/// The funnel question the arguments of `funnel` and `funnelTrend` ask.
+#[allow(clippy::too_many_arguments)]
+fn funnel_query(
+    ctx: &Context<'_>,
+    from: &str,
+    to: &str,
+    filter: Option<DealFilterInput>,
+    as_of: Option<String>,
+    clock: Option<Clock>,
+    currency: Option<String>,
+) -> async_graphql::Result<FunnelQuery> {
+    let filter = filter.unwrap_or_default().parse()?;
+    let from = field("from", Timestamp::parse(from))?;
+    let to = field("to", Timestamp::parse(to))?;
+    if to <= from {
+        return Err(error("VALIDATION", "to: must be after from"));
+    }
+    let currency = field(
+        "currency",
+        Currency::parse(currency.as_deref().unwrap_or("USD")),
+    )?;
+    let (as_occurred_by, as_recorded_through) = if as_of.is_some() {
+        let cut = cut(ctx, as_of, clock)?;
+        (
+            (cut.occurred_by.0 < i64::MAX).then_some(cut.occurred_by),
+            (cut.recorded_through < u64::MAX).then_some(cut.recorded_through),
+        )
+    } else {
+        // "Now" only matters for a window that reaches past it; a whole minute keeps such
+        // questions cacheable (ages are then at most a minute old).
+        let now = dealtrail_engine::now();
+        let minute = 60 * 1_000_000;
+        let now = Timestamp(now.0 - now.0.rem_euclid(minute) + minute);
+        ((to.0 > now.0).then_some(now), None)
+    };
+    Ok(FunnelQuery {
+        from,
+        to,
+        filter,
+        currency,
+        as_occurred_by,
+        as_recorded_through,
+    })
+}
+
+fn funnel_object(report: dealtrail_funnel::FunnelReport) -> Funnel {
+    Funnel {
+        stages: report
+            .stages
+            .into_iter()
+            .map(|r| FunnelStage {
+                stage: r.stage.to_string(),
+                entered: r.entered as u64,
+                entries: r.entries as u64,
+                reached: r.reached as u64,
+                reached_amount_minor: r.reached_amount_minor,
+                next_conversion: r.next_conversion,
+                cumulative_conversion: r.cumulative_conversion,
+                median_days_in_stage: r.time_in_stage.median_days,
+                p90_days_in_stage: r.time_in_stage.p90_days,
+                regressions_from: r.regressions_from as u64,
+                skips_from: r.skips_from as u64,
+            })
+            .collect(),
+        transitions: report
+            .transitions
+            .into_iter()
+            .map(|t| FunnelTransition {
+                from: t.from,
+                to: t.to,
+                count: t.count as u64,
+            })
+            .collect(),
+        open_deals: report.velocity.open_deals as u64,
+        win_rate: report.velocity.win_rate,
+        median_cycle_days: report.velocity.median_cycle_days,
+        velocity_per_day_minor: report.velocity.per_day_minor,
+    }
+}
+
+/// Funnel answers by question and by the sequence number the model had applied: a funnel
+/// over 100k deals takes tens of milliseconds, and dashboards ask the same few questions
+/// over and over between writes. Concurrent askers of one question share one computation.
+#[derive(Default)]
+pub struct FunnelCache {
+    #[allow(clippy::type_complexity)]
+    entries: std::sync::Mutex<
+        std::collections::HashMap<(String, u64), Arc<tokio::sync::OnceCell<Arc<Funnel>>>>,
+    >,
+}
+
+/// Answers kept before the cache starts over (each is a few kilobytes).
+const FUNNEL_CACHE_LIMIT: usize = 512;
+
+impl FunnelCache {
+    async fn get(
+        &self,
+        engine: &Arc<Engine>,
+        query: FunnelQuery,
+    ) -> async_graphql::Result<Arc<Funnel>> {
+        let applied = engine.sales().applied();
+        let key = (format!("{query:?}"), applied);
+        let cell = {
+            let mut entries = self
+                .entries
+                .lock()
+                .map_err(|_| error("INTERNAL", "internal error"))?;
+            if entries.len() >= FUNNEL_CACHE_LIMIT && !entries.contains_key(&key) {
+                entries.clear();
+            }
+            entries.entry(key).or_default().clone()
+        };
+        let engine = engine.clone();
+        cell.get_or_try_init(|| async move {
+            let report =
+                tokio::task::spawn_blocking(move || engine.sales().read(|m| m.funnel(&query)))
+                    .await
+                    .map_err(|_| error("INTERNAL", "internal error"))?
+                    .map_err(engine_error)?;
+            Ok(Arc::new(funnel_object(report)))
+        })
+        .await
+        .cloned()
+    }
 }
 
 /// Outcome counts of closed deals and the win rate (won / (won + lost)).
@@ -580,11 +736,20 @@ pub struct AccountReach {
     pub single_threaded_deals: u64,
 }
 
-/// The query root.
-pub struct QueryRoot;
+/// The query root: the core queries here plus the account queries.
+#[derive(async_graphql::MergedObject, Default)]
+pub struct QueryRoot(
+    CoreQuery,
+    crate::accounts::AccountQuery,
+    crate::accounts::AnalysisOfAccounts,
+);
+
+/// Log, deal and analysis queries.
+#[derive(Default)]
+pub struct CoreQuery;
 
 #[Object]
-impl QueryRoot {
+impl CoreQuery {
     /// The end of the raw log. Auditors and admins.
     async fn head(&self, ctx: &Context<'_>) -> async_graphql::Result<LogHead> {
         require(ctx, &[Role::Auditor, Role::Admin])?;
@@ -595,25 +760,40 @@ impl QueryRoot {
         })
     }
 
-    /// The raw log, filtered. Auditors and admins.
+    /// The raw log, filtered, as a forward Relay connection whose cursors are sequence
+    /// numbers. Auditors and admins.
     #[allow(clippy::too_many_arguments)]
     async fn events(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Continue after this sequence number")] after: Option<u64>,
-        #[graphql(desc = "At most this many (up to 500)")] first: Option<usize>,
+        #[graphql(desc = "Continue after this cursor (a sequence number)")] after: Option<String>,
+        #[graphql(desc = "At most this many (up to 500; 100 if absent)")] first: Option<i32>,
+        #[graphql(desc = "Only this stream (`account-<id>`, `opportunity-<id>`, `pipeline`)")]
         stream: Option<String>,
-        event_types: Option<Vec<String>>,
-        actor: Option<String>,
+        #[graphql(desc = "Only these event types")] event_types: Option<Vec<String>>,
+        #[graphql(desc = "Only events recorded by this user")] actor: Option<String>,
         #[graphql(desc = "Recorded at or after (RFC 3339)")] recorded_from: Option<String>,
         #[graphql(desc = "Recorded before (RFC 3339)")] recorded_until: Option<String>,
-        to_seq: Option<u64>,
-    ) -> async_graphql::Result<EventPage> {
+        #[graphql(desc = "From this sequence number on")] from_seq: Option<u64>,
+        #[graphql(desc = "Up to and including this sequence number")] to_seq: Option<u64>,
+    ) -> async_graphql::Result<Connection<u64, EventEnvelope>> {
         require(ctx, &[Role::Auditor, Role::Admin])?;
-        let first = first.unwrap_or(100);
-        if first > MAX_PAGE {
-            return Err(error("VALIDATION", format!("first: at most {MAX_PAGE}")));
-        }
+        let first = match first {
+            None => crate::page::DEFAULT_PAGE,
+            Some(n) if n < 0 || n as usize > MAX_PAGE => {
+                return Err(error(
+                    "VALIDATION",
+                    format!("first: between 0 and {MAX_PAGE}"),
+                ));
+            }
+            Some(n) => n as usize,
+        };
+        let after = after
+            .map(|c| {
+                u64::decode_cursor(&c)
+                    .map_err(|_| error("VALIDATION", "after: not a sequence number"))
+            })
+            .transpose()?;
         let ts = |name, v: Option<String>| {
             v.map(|s| field(name, Timestamp::parse(&s)).map(|t| dealtrail_store::Timestamp(t.0)))
                 .transpose()
@@ -626,13 +806,57 @@ impl QueryRoot {
             recorded_until: ts("recordedUntil", recorded_until)?,
             to_seq,
         };
+        let start = after.map_or(1, |a| a + 1).max(from_seq.unwrap_or(1));
         let page = engine(ctx)
             .store()
-            .read_log(&filter, after.unwrap_or(0) + 1, first)
+            .read_log(&filter, start, first)
             .map_err(|e| engine_error(e.into()))?;
-        Ok(EventPage {
-            events: page.events.iter().map(envelope).collect(),
-            next_after: page.next_seq.map(|s| s - 1),
+        let mut c = Connection::new(start > 1, page.next_seq.is_some());
+        c.edges = page
+            .events
+            .iter()
+            .map(|e| Edge::new(e.seq, envelope(e)))
+            .collect();
+        Ok(c)
+    }
+
+    /// One stream's full history in order (an account, a deal or the pipeline), from a
+    /// version on. Auditors and admins.
+    async fn stream_history(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "`account-<id>`, `opportunity-<id>` or `pipeline`")] stream: String,
+        #[graphql(desc = "First version to return (from 1)")] from_version: Option<u64>,
+        #[graphql(desc = "At most this many (up to 500; 100 if absent)")] first: Option<i32>,
+    ) -> async_graphql::Result<StreamHistory> {
+        require(ctx, &[Role::Auditor, Role::Admin])?;
+        let id = field("stream", StreamId::parse(stream))?;
+        let first = match first {
+            None => crate::page::DEFAULT_PAGE,
+            Some(n) if n < 0 || n as usize > MAX_PAGE => {
+                return Err(error(
+                    "VALIDATION",
+                    format!("first: between 0 and {MAX_PAGE}"),
+                ));
+            }
+            Some(n) => n as usize,
+        };
+        let store = engine(ctx).store();
+        let version = store
+            .stream_version(&id)
+            .map_err(|e| engine_error(e.into()))?;
+        let events = store
+            .read_stream(
+                &id,
+                from_version.unwrap_or(1).max(1),
+                dealtrail_store::Direction::Forward,
+                first,
+            )
+            .map_err(|e| engine_error(e.into()))?;
+        Ok(StreamHistory {
+            stream: id.to_string(),
+            version,
+            events: events.iter().map(envelope).collect(),
         })
     }
 
@@ -652,10 +876,11 @@ impl QueryRoot {
         })
     }
 
-    /// Deals as the pipeline shows them, now or as of a moment. Everyone but auditors.
+    /// Deals as the pipeline shows them, now or as of a moment, filtered and sorted, as a
+    /// Relay connection. Everyone but auditors.
     // Each GraphQL argument is a parameter; grouping them would change the schema.
     #[allow(clippy::too_many_arguments)]
-    async fn deals(
+    async fn opportunities(
         &self,
         ctx: &Context<'_>,
         filter: Option<DealFilterInput>,
@@ -663,14 +888,12 @@ impl QueryRoot {
         descending: Option<bool>,
         #[graphql(desc = "Look from this moment (RFC 3339)")] as_of: Option<String>,
         clock: Option<Clock>,
-        first: Option<usize>,
-        offset: Option<usize>,
-    ) -> async_graphql::Result<Vec<Deal>> {
+        after: Option<String>,
+        before: Option<String>,
+        first: Option<i32>,
+        last: Option<i32>,
+    ) -> async_graphql::Result<Connection<usize, Deal>> {
         require(ctx, EVERYONE_BUT_AUDITORS)?;
-        let first = first.unwrap_or(100);
-        if first > MAX_PAGE {
-            return Err(error("VALIDATION", format!("first: at most {MAX_PAGE}")));
-        }
         let filter = filter.unwrap_or_default().parse()?;
         let cut = cut(ctx, as_of, clock)?;
         let sort = match order.unwrap_or(DealOrder::OpenedAt) {
@@ -684,12 +907,21 @@ impl QueryRoot {
             .sales()
             .read(|m| m.list(&filter, sort, descending.unwrap_or(false), cut))
             .map_err(engine_error)?;
-        Ok(rows
+        let total = rows.len();
+        let range = PageArgs {
+            after,
+            before,
+            first,
+            last,
+        }
+        .window(total)?;
+        let nodes: Vec<Deal> = rows
             .into_iter()
-            .skip(offset.unwrap_or(0))
-            .take(first)
+            .skip(range.start)
+            .take(range.len())
             .map(deal_row)
-            .collect())
+            .collect();
+        Ok(connection(range, total, nodes))
     }
 
     /// One deal as the pipeline shows it, now or as of a moment. Everyone but auditors.
@@ -734,57 +966,59 @@ impl QueryRoot {
         #[graphql(desc = "Look from this moment (RFC 3339)")] as_of: Option<String>,
         clock: Option<Clock>,
         currency: Option<String>,
-    ) -> async_graphql::Result<Funnel> {
+    ) -> async_graphql::Result<Arc<Funnel>> {
         require(ctx, &[Role::Analyst, Role::Manager, Role::Admin])?;
-        let filter = filter.unwrap_or_default().parse()?;
-        let cut = cut(ctx, as_of, clock)?;
-        let query = FunnelQuery {
-            from: field("from", Timestamp::parse(&from))?,
-            to: field("to", Timestamp::parse(&to))?,
-            filter,
-            currency: field(
-                "currency",
-                Currency::parse(currency.as_deref().unwrap_or("USD")),
-            )?,
-            as_occurred_by: (cut.occurred_by.0 < i64::MAX).then_some(cut.occurred_by),
-            as_recorded_through: (cut.recorded_through < u64::MAX).then_some(cut.recorded_through),
-        };
-        let report = engine(ctx)
+        let query = funnel_query(ctx, &from, &to, filter, as_of, clock, currency)?;
+        ctx.data_unchecked::<FunnelCache>()
+            .get(engine(ctx), query)
+            .await
+    }
+
+    /// The funnel of equally long windows ending a step apart, oldest first: how conversion
+    /// and velocity move. Analysts, managers and admins.
+    #[allow(clippy::too_many_arguments)]
+    async fn funnel_trend(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Start of the latest window (RFC 3339 or YYYY-MM-DD)")] from: String,
+        #[graphql(desc = "End of the latest window, exclusive")] to: String,
+        #[graphql(desc = "Windows, the latest included (1 to 24; 6 if absent)")] points: Option<
+            u32,
+        >,
+        #[graphql(desc = "Days between window ends (30 if absent)")] step_days: Option<u32>,
+        filter: Option<DealFilterInput>,
+        #[graphql(desc = "Look from this moment (RFC 3339)")] as_of: Option<String>,
+        clock: Option<Clock>,
+        currency: Option<String>,
+    ) -> async_graphql::Result<Vec<FunnelTrendPoint>> {
+        require(ctx, &[Role::Analyst, Role::Manager, Role::Admin])?;
+        let points = points.unwrap_or(6);
+        if !(1..=24).contains(&points) {
+            return Err(error("VALIDATION", "points: between 1 and 24"));
+        }
+        let step = i64::from(step_days.unwrap_or(30));
+        if step == 0 {
+            return Err(error("VALIDATION", "stepDays: at least 1"));
+        }
+        let query = funnel_query(ctx, &from, &to, filter, as_of, clock, currency)?;
+        let ends: Vec<Timestamp> = (0..i64::from(points))
+            .rev()
+            .map(|k| Timestamp(query.to.0 - k * step * Timestamp::DAY))
+            .collect();
+        let length = query.to.0 - query.from.0;
+        let reports = engine(ctx)
             .sales()
-            .read(|m| m.funnel(&query))
+            .read(|m| m.trend(&query, &ends))
             .map_err(engine_error)?;
-        Ok(Funnel {
-            stages: report
-                .stages
-                .into_iter()
-                .map(|r| FunnelStage {
-                    stage: r.stage.to_string(),
-                    entered: r.entered as u64,
-                    entries: r.entries as u64,
-                    reached: r.reached as u64,
-                    reached_amount_minor: r.reached_amount_minor,
-                    next_conversion: r.next_conversion,
-                    cumulative_conversion: r.cumulative_conversion,
-                    median_days_in_stage: r.time_in_stage.median_days,
-                    p90_days_in_stage: r.time_in_stage.p90_days,
-                    regressions_from: r.regressions_from as u64,
-                    skips_from: r.skips_from as u64,
-                })
-                .collect(),
-            transitions: report
-                .transitions
-                .into_iter()
-                .map(|t| FunnelTransition {
-                    from: t.from,
-                    to: t.to,
-                    count: t.count as u64,
-                })
-                .collect(),
-            open_deals: report.velocity.open_deals as u64,
-            win_rate: report.velocity.win_rate,
-            median_cycle_days: report.velocity.median_cycle_days,
-            velocity_per_day_minor: report.velocity.per_day_minor,
-        })
+        Ok(ends
+            .iter()
+            .zip(reports)
+            .map(|(end, r)| FunnelTrendPoint {
+                window_start: time(Timestamp(end.0 - length)),
+                window_end: time(*end),
+                funnel: funnel_object(r),
+            })
+            .collect())
     }
 
     /// Process-based win/loss of deals that ended in a window. Analysts, managers, admins.
@@ -826,23 +1060,10 @@ impl QueryRoot {
             org_unit: optional("orgUnitId", org_unit_id, |u| OrgUnitId::parse(&u))?,
             size_band,
         };
-        let report = match past(ctx, as_of, clock)? {
-            None => engine(ctx)
-                .winloss()
-                .read(|m| m.report(from, to, &filter))
-                .map_err(engine_error)?,
-            Some(when) => {
-                let engine = engine(ctx).clone();
-                let model = tokio::task::spawn_blocking(move || match when {
-                    Past::Recorded(t) => engine.winloss().as_recorded_by(t),
-                    Past::Occurred(t) => engine.winloss().as_occurred_by(t),
-                })
-                .await
-                .map_err(|_| error("INTERNAL", "internal error"))?
-                .map_err(engine_error)?;
-                model.report(from, to, &filter)
-            }
-        };
+        let report = model_at(ctx, past(ctx, as_of, clock)?, Engine::winloss, move |m| {
+            m.report(from, to, &filter)
+        })
+        .await?;
         let mut rates = vec![outcome_rate("overall", "all", &report.overall)];
         rates.extend(report.by.iter().map(|((d, v), r)| outcome_rate(d, v, r)));
         Ok(WinLossAnalysis {
@@ -879,13 +1100,19 @@ impl QueryRoot {
     async fn cross_check_findings(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Only this rep's deals")] owner: Option<String>,
+        #[graphql(desc = "Look from this moment (RFC 3339)")] as_of: Option<String>,
+        clock: Option<Clock>,
     ) -> async_graphql::Result<Vec<CrossCheckFinding>> {
         require(ctx, &[Role::Analyst, Role::Manager, Role::Admin])?;
         let rules = dealtrail_winloss::default_rules();
-        let findings = engine(ctx)
-            .winloss()
-            .read(|m| m.findings(&rules))
-            .map_err(engine_error)?;
+        let mut findings = model_at(ctx, past(ctx, as_of, clock)?, Engine::winloss, move |m| {
+            m.findings(&rules)
+        })
+        .await?;
+        if let Some(owner) = owner {
+            findings.retain(|f| f.owner == owner);
+        }
         Ok(findings
             .into_iter()
             .map(|f| CrossCheckFinding {
@@ -900,12 +1127,21 @@ impl QueryRoot {
     }
 
     /// Coverage of every open deal. Managers, analysts, admins.
-    async fn coverage(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<DealCoverage>> {
+    async fn coverage(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Only this rep's deals")] owner: Option<String>,
+        #[graphql(desc = "Look from this moment (RFC 3339)")] as_of: Option<String>,
+        clock: Option<Clock>,
+    ) -> async_graphql::Result<Vec<DealCoverage>> {
         require(ctx, &[Role::Analyst, Role::Manager, Role::Admin])?;
-        let rows = engine(ctx)
-            .winloss()
-            .read(|m| m.coverage())
-            .map_err(engine_error)?;
+        let mut rows = model_at(ctx, past(ctx, as_of, clock)?, Engine::winloss, |m| {
+            m.coverage()
+        })
+        .await?;
+        if let Some(owner) = owner {
+            rows.retain(|c| c.owner == owner);
+        }
         Ok(rows
             .into_iter()
             .map(|c| DealCoverage {
@@ -935,26 +1171,12 @@ impl QueryRoot {
     ) -> async_graphql::Result<Option<CustomerProfile>> {
         require(ctx, EVERYONE_BUT_AUDITORS)?;
         let id = field("accountId", AccountId::parse(&account_id))?;
-        match past(ctx, as_of, clock)? {
-            None => {
-                let now = dealtrail_engine::now();
-                engine(ctx)
-                    .profiles()
-                    .read(|m| customer_profile(m, id, now))
-                    .map_err(engine_error)
-            }
-            Some(when) => {
-                let engine = engine(ctx).clone();
-                let (model, now) = tokio::task::spawn_blocking(move || match when {
-                    Past::Recorded(t) => engine.profiles().as_recorded_by(t).map(|m| (m, t)),
-                    Past::Occurred(t) => engine.profiles().as_occurred_by(t).map(|m| (m, t)),
-                })
-                .await
-                .map_err(|_| error("INTERNAL", "internal error"))?
-                .map_err(engine_error)?;
-                Ok(customer_profile(&model, id, now))
-            }
-        }
+        let when = past(ctx, as_of, clock)?;
+        let now = moment(when);
+        model_at(ctx, when, Engine::profiles, move |m| {
+            customer_profile(m, id, now)
+        })
+        .await
     }
 
     /// One deal's story: stays with dates, follow-ups and records per stay, contacts,
@@ -963,13 +1185,15 @@ impl QueryRoot {
         &self,
         ctx: &Context<'_>,
         opportunity_id: String,
+        #[graphql(desc = "Look from this moment (RFC 3339)")] as_of: Option<String>,
+        clock: Option<Clock>,
     ) -> async_graphql::Result<Option<Story>> {
         require(ctx, &[Role::Analyst, Role::Manager, Role::Admin])?;
         let id = field("opportunityId", OpportunityId::parse(&opportunity_id))?;
-        let story = engine(ctx)
-            .winloss()
-            .read(|m| m.story(id))
-            .map_err(engine_error)?;
+        let story = model_at(ctx, past(ctx, as_of, clock)?, Engine::winloss, move |m| {
+            m.story(id)
+        })
+        .await?;
         Ok(story.map(|s| Story {
             opportunity_id: s.deal.to_string(),
             owner: s.owner,
@@ -999,12 +1223,14 @@ impl QueryRoot {
     async fn account_coverage(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Look from this moment (RFC 3339)")] as_of: Option<String>,
+        clock: Option<Clock>,
     ) -> async_graphql::Result<Vec<AccountReach>> {
         require(ctx, &[Role::Analyst, Role::Manager, Role::Admin])?;
-        let rows = engine(ctx)
-            .winloss()
-            .read(|m| m.account_coverage())
-            .map_err(engine_error)?;
+        let rows = model_at(ctx, past(ctx, as_of, clock)?, Engine::winloss, |m| {
+            m.account_coverage()
+        })
+        .await?;
         Ok(rows
             .into_iter()
             .map(|c| AccountReach {
@@ -1058,14 +1284,50 @@ fn customer_profile(
     })
 }
 
+/// Runs `f` on a read model now, or on the model as it stood at a past moment (rebuilt off
+/// the async threads, since that replays part or all of the log).
+pub(crate) async fn model_at<P, R>(
+    ctx: &Context<'_>,
+    when: Option<Past>,
+    host: fn(&Engine) -> &dealtrail_engine::ProjectionHost<P>,
+    f: impl FnOnce(&P) -> R + Send + 'static,
+) -> async_graphql::Result<R>
+where
+    P: dealtrail_domain::Projection + Sync + 'static,
+    R: Send + 'static,
+{
+    let engine = engine(ctx).clone();
+    match when {
+        None => host(&engine).read(f).map_err(engine_error),
+        Some(when) => tokio::task::spawn_blocking(move || {
+            let model = match when {
+                Past::Recorded(t) => host(&engine).as_recorded_by(t),
+                Past::Occurred(t) => host(&engine).as_occurred_by(t),
+            }?;
+            Ok(f(&model))
+        })
+        .await
+        .map_err(|_| error("INTERNAL", "internal error"))?
+        .map_err(engine_error),
+    }
+}
+
+/// The moment a question is asked from: the past moment, or now.
+pub(crate) fn moment(when: Option<Past>) -> Timestamp {
+    match when {
+        None => dealtrail_engine::now(),
+        Some(Past::Recorded(t) | Past::Occurred(t)) => t,
+    }
+}
+
 /// A past moment on one of the clocks.
 #[derive(Clone, Copy)]
-enum Past {
+pub(crate) enum Past {
     Recorded(Timestamp),
     Occurred(Timestamp),
 }
 
-fn past(
+pub(crate) fn past(
     _ctx: &Context<'_>,
     as_of: Option<String>,
     clock: Option<Clock>,
@@ -1079,7 +1341,7 @@ fn past(
 }
 
 /// Turns an "as of" argument into a cut of the live model.
-fn cut(
+pub(crate) fn cut(
     ctx: &Context<'_>,
     as_of: Option<String>,
     clock: Option<Clock>,
@@ -1106,13 +1368,43 @@ fn cut(
 
 /// What a mutation wrote.
 #[derive(SimpleObject)]
+#[graphql(complex)]
 pub struct CommandResult {
+    /// The stream written to.
+    #[graphql(skip)]
+    pub target: dealtrail_domain::StreamName,
     /// The events written (or, for a retry, written the first time).
     pub events: Vec<EventEnvelope>,
     /// True when this was a retry answered from the first attempt.
     pub replayed: bool,
     /// The stream's version after the write.
     pub version: u64,
+}
+
+#[async_graphql::ComplexObject]
+impl CommandResult {
+    /// The deal written to, as it stands after the write (null for other streams).
+    async fn opportunity(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Deal>> {
+        let dealtrail_domain::StreamName::Opportunity(id) = self.target else {
+            return Ok(None);
+        };
+        let row = engine(ctx)
+            .sales()
+            .read(|m| m.deals.get(&id).and_then(|d| m.view(d, Cut::ALL)))
+            .map_err(engine_error)?;
+        Ok(row.map(deal_row))
+    }
+
+    /// The account written to, as it stands after the write (null for other streams).
+    async fn account(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<crate::accounts::Account>> {
+        let dealtrail_domain::StreamName::Account(id) = self.target else {
+            return Ok(None);
+        };
+        crate::accounts::account_view(ctx, id, u64::MAX, Timestamp(i64::MAX))
+    }
 }
 
 /// Options every mutation takes.
@@ -1194,16 +1486,22 @@ pub struct LogFollowUpInput {
     pub next_step: Option<String>,
 }
 
-/// The mutation root: one mutation per command.
-pub struct MutationRoot;
+/// The mutation root: one mutation per command, corrections merged in.
+#[derive(async_graphql::MergedObject, Default)]
+pub struct MutationRoot(CoreMutation, crate::corrections::CorrectionMutation);
 
-async fn run(
+/// Mutations that add facts.
+#[derive(Default)]
+pub struct CoreMutation;
+
+pub(crate) async fn run(
     ctx: &Context<'_>,
     who: Identity,
     options: Option<WriteOptions>,
     command: Command,
 ) -> async_graphql::Result<CommandResult> {
     let options = options.unwrap_or_default();
+    let target = command.stream();
     let issued = Issued {
         actor: who.user,
         occurred_at: optional("occurredAt", options.occurred_at, |s| Timestamp::parse(&s))?,
@@ -1219,13 +1517,14 @@ async fn run(
         .read_all(committed.receipt.first_seq, committed.events.len())
         .map_err(|e| engine_error(e.into()))?;
     Ok(CommandResult {
+        target,
         events: stored.iter().map(envelope).collect(),
         replayed: committed.replayed,
         version: committed.receipt.last_version,
     })
 }
 
-fn new_or(id: Option<String>, name: &str) -> async_graphql::Result<uuid::Uuid> {
+pub(crate) fn new_or(id: Option<String>, name: &str) -> async_graphql::Result<uuid::Uuid> {
     match id {
         Some(s) => field(name, uuid::Uuid::parse_str(&s)),
         None => Ok(uuid::Uuid::now_v7()),
@@ -1234,7 +1533,7 @@ fn new_or(id: Option<String>, name: &str) -> async_graphql::Result<uuid::Uuid> {
 
 /// A deal-writing caller and the deal: a writer's role, the parsed id, and for sales reps
 /// the check that they own the deal.
-fn owned_deal(
+pub(crate) fn owned_deal(
     ctx: &Context<'_>,
     opportunity_id: &str,
 ) -> async_graphql::Result<(Identity, OpportunityId)> {
@@ -1246,7 +1545,7 @@ fn owned_deal(
 
 /// One of a closed vocabulary (a channel, a buying role, ...), or a VALIDATION error naming
 /// the field.
-fn choice<T>(
+pub(crate) fn choice<T>(
     name: &str,
     value: &str,
     parse: impl Fn(&str) -> Option<T>,
@@ -1255,7 +1554,7 @@ fn choice<T>(
 }
 
 /// An optional input parsed by `parse`, or a VALIDATION error naming the field.
-fn optional<V, T, E: std::fmt::Display>(
+pub(crate) fn optional<V, T, E: std::fmt::Display>(
     name: &str,
     value: Option<V>,
     parse: impl Fn(V) -> Result<T, E>,
@@ -1264,7 +1563,7 @@ fn optional<V, T, E: std::fmt::Display>(
 }
 
 /// Sales may only write to deals they own; managers and admins to any.
-fn check_owner(
+pub(crate) fn check_owner(
     ctx: &Context<'_>,
     who: &Identity,
     deal: OpportunityId,
@@ -1289,10 +1588,10 @@ fn check_owner(
     }
 }
 
-const WRITERS: [Role; 3] = [Role::Sales, Role::Manager, Role::Admin];
+pub(crate) const WRITERS: [Role; 3] = [Role::Sales, Role::Manager, Role::Admin];
 
 /// Who may read deals and profiles: everyone but auditors, who read the raw log.
-const EVERYONE_BUT_AUDITORS: &[Role] = &[
+pub(crate) const EVERYONE_BUT_AUDITORS: &[Role] = &[
     Role::Admin,
     Role::Manager,
     Role::Sales,
@@ -1303,7 +1602,7 @@ const EVERYONE_BUT_AUDITORS: &[Role] = &[
 ];
 
 #[Object]
-impl MutationRoot {
+impl CoreMutation {
     /// Registers a customer enterprise. Sales, managers, admins.
     async fn register_account(
         &self,
@@ -1426,29 +1725,14 @@ impl MutationRoot {
         options: Option<WriteOptions>,
     ) -> async_graphql::Result<CommandResult> {
         let (who, id) = owned_deal(ctx, &input.opportunity_id)?;
-        let channel = Channel::parse(&input.channel).ok_or_else(|| {
-            error(
-                "VALIDATION",
-                format!("channel: unknown {:?}", input.channel),
-            )
-        })?;
-        let contacts = input
-            .contact_ids
-            .unwrap_or_default()
-            .iter()
-            .map(|c| field("contactIds", ContactId::parse(c)))
-            .collect::<Result<Vec<_>, _>>()?;
-        let command = Command::Opportunity(
-            id,
-            OpportunityCommand::LogFollowUp(FollowUpLogged {
-                channel,
-                contacts,
-                unregistered_participants: input.unregistered_participants.unwrap_or(0),
-                function: Function::Sales,
-                summary: field("summary", Text::parse(input.summary))?,
-                next_step: optional("nextStep", input.next_step, Text::parse)?,
-            }),
-        );
+        let record = FollowUpRecordInput {
+            channel: input.channel,
+            contact_ids: input.contact_ids,
+            unregistered_participants: input.unregistered_participants,
+            summary: input.summary,
+            next_step: input.next_step,
+        };
+        let command = Command::Opportunity(id, OpportunityCommand::LogFollowUp(record.event()?));
         run(ctx, who, options, command).await
     }
 
@@ -1471,41 +1755,26 @@ impl MutationRoot {
         options: Option<WriteOptions>,
     ) -> async_graphql::Result<CommandResult> {
         let who = identity(ctx)?.clone();
-        let kind = choice("kind", &kind, dealtrail_domain::RecordKind::parse)?;
-        let function = kind.function();
-        let allowed = match who.role {
-            Role::Admin => true,
-            Role::Presales => function == Function::Presales,
-            Role::Engineering => function == Function::Engineering,
-            Role::Support => function == Function::Support,
-            Role::Manager => function == Function::Management,
-            _ => false,
-        };
-        if !allowed {
+        let record = CrossFunctionalRecordInput {
+            kind,
+            assessment,
+            satisfaction,
+            summary,
+        }
+        .event()?;
+        if !may_record(who.role, record.function) {
             return Err(error(
                 "FORBIDDEN",
-                format!("role {} may not add {kind} records", who.role.as_str()),
+                format!(
+                    "role {} may not add {} records",
+                    who.role.as_str(),
+                    record.kind
+                ),
             ));
         }
         let id = field("opportunityId", OpportunityId::parse(&opportunity_id))?;
-        let command = Command::Opportunity(
-            id,
-            OpportunityCommand::AddCrossFunctionalRecord(
-                dealtrail_domain::opportunity::CrossFunctionalRecordAdded {
-                    function,
-                    kind,
-                    assessment: dealtrail_domain::Assessment::parse(&assessment).ok_or_else(
-                        || error("VALIDATION", format!("assessment: unknown {assessment:?}")),
-                    )?,
-                    satisfaction: optional(
-                        "satisfaction",
-                        satisfaction,
-                        dealtrail_domain::Satisfaction::parse,
-                    )?,
-                    summary: field("summary", Text::parse(summary))?,
-                },
-            ),
-        );
+        let command =
+            Command::Opportunity(id, OpportunityCommand::AddCrossFunctionalRecord(record));
         run(ctx, who, options, command).await
     }
 
@@ -1519,14 +1788,8 @@ impl MutationRoot {
         options: Option<WriteOptions>,
     ) -> async_graphql::Result<CommandResult> {
         let (who, id) = owned_deal(ctx, &opportunity_id)?;
-        let role = choice("role", &role, BuyingRole::parse)?;
-        let command = Command::Opportunity(
-            id,
-            OpportunityCommand::EngageContact(dealtrail_domain::opportunity::ContactEngaged {
-                contact: field("contactId", ContactId::parse(&contact_id))?,
-                role,
-            }),
-        );
+        let record = ContactEngagementInput { contact_id, role }.event()?;
+        let command = Command::Opportunity(id, OpportunityCommand::EngageContact(record));
         run(ctx, who, options, command).await
     }
 
@@ -1541,19 +1804,15 @@ impl MutationRoot {
         options: Option<WriteOptions>,
     ) -> async_graphql::Result<CommandResult> {
         let who = require(ctx, &[Role::Support, Role::Manager, Role::Admin])?;
+        let record = ServiceInteractionInput {
+            kind,
+            satisfaction,
+            summary,
+        }
+        .event()?;
         let command = Command::Account(
             field("accountId", AccountId::parse(&account_id))?,
-            AccountCommand::RecordServiceInteraction(
-                dealtrail_domain::account::ServiceInteractionRecorded {
-                    kind: choice("kind", &kind, dealtrail_domain::ServiceKind::parse)?,
-                    satisfaction: optional(
-                        "satisfaction",
-                        satisfaction,
-                        dealtrail_domain::Satisfaction::parse,
-                    )?,
-                    summary: field("summary", Text::parse(summary))?,
-                },
-            ),
+            AccountCommand::RecordServiceInteraction(record),
         );
         run(ctx, who, options, command).await
     }
@@ -1596,21 +1855,17 @@ impl MutationRoot {
         options: Option<WriteOptions>,
     ) -> async_graphql::Result<CommandResult> {
         let who = require(ctx, &WRITERS)?;
-        let currency = field(
-            "currency",
-            Currency::parse(currency.as_deref().unwrap_or("USD")),
-        )?;
+        let record = BusinessIndicatorInput {
+            period,
+            revenue,
+            currency,
+            headcount,
+            source,
+        }
+        .event()?;
         let command = Command::Account(
             field("accountId", AccountId::parse(&account_id))?,
-            AccountCommand::RecordBusinessIndicator(
-                dealtrail_domain::account::BusinessIndicatorRecorded {
-                    period: field("period", dealtrail_domain::Period::parse(&period))?,
-                    revenue: optional("revenue", revenue, |r| Money::parse(&r, currency))?,
-                    headcount,
-                    note: None,
-                    source: optional("source", source, Label::parse)?,
-                },
-            ),
+            AccountCommand::RecordBusinessIndicator(record),
         );
         run(ctx, who, options, command).await
     }
@@ -1630,17 +1885,18 @@ impl MutationRoot {
         options: Option<WriteOptions>,
     ) -> async_graphql::Result<CommandResult> {
         let who = require(ctx, &WRITERS)?;
-        let currency = field("currency", Currency::parse(&currency))?;
+        let record = PurchaseInput {
+            product,
+            quantity,
+            unit,
+            amount,
+            currency,
+            purchased_on,
+        }
+        .event()?;
         let command = Command::Account(
             field("accountId", AccountId::parse(&account_id))?,
-            AccountCommand::RecordPurchase(dealtrail_domain::account::PurchaseRecorded {
-                product: field("product", Label::parse(product))?,
-                quantity,
-                unit: choice("unit", &unit, dealtrail_domain::Unit::parse)?,
-                amount: field("amount", Money::parse(&amount, currency))?,
-                purchased_on: field("purchasedOn", Date::parse(&purchased_on))?,
-                opportunity: None,
-            }),
+            AccountCommand::RecordPurchase(record),
         );
         run(ctx, who, options, command).await
     }
@@ -1784,19 +2040,14 @@ impl MutationRoot {
         options: Option<WriteOptions>,
     ) -> async_graphql::Result<CommandResult> {
         let (who, id) = owned_deal(ctx, &opportunity_id)?;
-        let currency = field("currency", Currency::parse(&currency))?;
-        let command = Command::Opportunity(
-            id,
-            OpportunityCommand::SubmitBid(dealtrail_domain::opportunity::BidSubmitted {
-                amount: field("amount", Money::parse(&amount, currency))?,
-                submitted_on: field("submittedOn", Date::parse(&submitted_on))?,
-                competitors: competitors
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|c| field("competitors", Label::parse(c)))
-                    .collect::<Result<_, _>>()?,
-            }),
-        );
+        let record = BidInput {
+            amount,
+            currency,
+            submitted_on,
+            competitors,
+        }
+        .event()?;
+        let command = Command::Opportunity(id, OpportunityCommand::SubmitBid(record));
         run(ctx, who, options, command).await
     }
 
@@ -1834,29 +2085,6 @@ impl MutationRoot {
             OpportunityCommand::ReassignOwner {
                 to: field("owner", dealtrail_domain::UserId::parse(owner))?,
             },
-        );
-        run(ctx, who, options, command).await
-    }
-
-    /// Retracts an earlier record of a deal (a follow-up, engaged contact, cross-functional
-    /// record or bid), naming it by sequence number. The log keeps both. Its owner,
-    /// managers, admins.
-    async fn retract_opportunity_record(
-        &self,
-        ctx: &Context<'_>,
-        opportunity_id: String,
-        seq: u64,
-        reason: String,
-        options: Option<WriteOptions>,
-    ) -> async_graphql::Result<CommandResult> {
-        let (who, id) = owned_deal(ctx, &opportunity_id)?;
-        let command = Command::Opportunity(
-            id,
-            OpportunityCommand::Correct(dealtrail_domain::Correction {
-                target_seq: seq,
-                replacement: None,
-                reason: field("reason", Text::parse(reason))?,
-            }),
         );
         run(ctx, who, options, command).await
     }
@@ -1919,11 +2147,15 @@ impl SubscriptionRoot {
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "First sequence number to deliver")] from_seq: Option<u64>,
-        stream: Option<String>,
+        #[graphql(desc = "Only this stream")] stream: Option<String>,
+        #[graphql(desc = "Only these event types")] event_types: Option<Vec<String>>,
+        #[graphql(desc = "Only events recorded by this user")] actor: Option<String>,
     ) -> async_graphql::Result<impl futures_util::Stream<Item = EventEnvelope>> {
         require(ctx, &[Role::Auditor, Role::Admin])?;
         let filter = LogFilter {
             stream: optional("stream", stream, StreamId::parse)?,
+            event_types: event_types.unwrap_or_default().into_iter().collect(),
+            actor,
             ..Default::default()
         };
         let subscription = engine(ctx).store().subscribe(from_seq.unwrap_or(1), filter);
@@ -1933,6 +2165,51 @@ impl SubscriptionRoot {
                 match s.next().await {
                     Some(Ok(e)) => Some((envelope(&e), s)),
                     _ => None,
+                }
+            },
+        ))
+    }
+
+    /// A deal as the pipeline shows it after each write to it, from now on or from a
+    /// sequence number (each view as it stood right after that write). Everyone but
+    /// auditors.
+    async fn opportunity_changed(
+        &self,
+        ctx: &Context<'_>,
+        id: String,
+        #[graphql(desc = "First sequence number to consider; now if absent")] from_seq: Option<u64>,
+    ) -> async_graphql::Result<impl futures_util::Stream<Item = Deal>> {
+        require(ctx, EVERYONE_BUT_AUDITORS)?;
+        let id = field("id", OpportunityId::parse(&id))?;
+        let engine = engine(ctx).clone();
+        let filter = LogFilter {
+            stream: Some(dealtrail_engine::stream_id(
+                dealtrail_domain::StreamName::Opportunity(id),
+            )),
+            ..Default::default()
+        };
+        let start = from_seq.unwrap_or_else(|| engine.store().head().seq + 1);
+        let subscription = engine.store().subscribe(start, filter);
+        Ok(futures_util::stream::unfold(
+            (subscription, engine),
+            move |(mut s, engine)| async move {
+                loop {
+                    let e = match s.next().await {
+                        Some(Ok(e)) => e,
+                        _ => return None,
+                    };
+                    engine.sales().wait_for(e.seq).await.ok()?;
+                    let after_write = Cut {
+                        recorded_through: e.seq,
+                        ..Cut::ALL
+                    };
+                    let deal = engine
+                        .sales()
+                        .read(|m| m.deals.get(&id).and_then(|d| m.view(d, after_write)))
+                        .ok()?;
+                    if let Some(deal) = deal {
+                        return Some((deal_row(deal), (s, engine)));
+                    }
                 }
             },
         ))

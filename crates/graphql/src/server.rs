@@ -45,7 +45,8 @@ struct AppState {
 }
 
 /// The router: `/graphql` (POST, GET queries, GraphiQL in a browser), `/graphql/ws`
-/// (subscriptions, both WebSocket protocols), `/health`.
+/// (subscriptions, both WebSocket protocols), `/healthz` (process up) and `/readyz` (store
+/// open, read models following the log).
 pub fn router(engine: Arc<Engine>, tokens: Arc<Tokens>, config: &ServerConfig) -> Router {
     let state = AppState {
         schema: schema::build(engine, config.introspection),
@@ -55,9 +56,72 @@ pub fn router(engine: Arc<Engine>, tokens: Arc<Tokens>, config: &ServerConfig) -
     Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/graphql/ws", get(graphql_ws))
-        .route("/health", get(|| async { "ok" }))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .with_state(state)
+}
+
+/// Read models further behind the log than this are reported as not ready.
+const READY_LAG: u64 = 10_000;
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    let engine = state.schema.data::<Arc<Engine>>().map(Arc::clone);
+    let Some(engine) = engine else {
+        return (StatusCode::SERVICE_UNAVAILABLE, "no engine").into_response();
+    };
+    let (head, models) = engine.readiness();
+    let mut ready = true;
+    let mut body = serde_json::Map::new();
+    body.insert("head".into(), head.into());
+    for (name, state) in models {
+        let value = match state {
+            Ok(applied) => {
+                ready &= head.saturating_sub(applied) <= READY_LAG;
+                serde_json::json!({ "applied": applied })
+            }
+            Err(reason) => {
+                ready = false;
+                serde_json::json!({ "failed": reason })
+            }
+        };
+        body.insert(name.into(), value);
+    }
+    body.insert("ready".into(), ready.into());
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, axum::Json(serde_json::Value::Object(body))).into_response()
+}
+
+/// The media type of GraphQL responses: `application/graphql-response+json` unless the
+/// client asks for `application/json` only (legacy clients).
+fn legacy_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|a| a.to_str().ok())
+        .is_some_and(|a| {
+            a.contains("application/json") && !a.contains("application/graphql-response+json")
+        })
+}
+
+/// Whether the operation a request would run is a mutation (or the document cannot say).
+fn runs_mutation(request: &async_graphql::Request) -> bool {
+    use async_graphql::parser::types::{DocumentOperations, OperationType};
+    let Ok(doc) = async_graphql::parser::parse_query(&request.query) else {
+        return false;
+    };
+    match &doc.operations {
+        DocumentOperations::Single(op) => op.node.ty == OperationType::Mutation,
+        DocumentOperations::Multiple(ops) => match &request.operation_name {
+            Some(name) => ops
+                .get(name.as_str())
+                .is_some_and(|op| op.node.ty == OperationType::Mutation),
+            None => ops.values().any(|op| op.node.ty == OperationType::Mutation),
+        },
+    }
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -109,7 +173,22 @@ async fn execute(
         ok = response.errors.is_empty(),
         "graphql request"
     );
-    GraphQLResponse::from(response).into_response()
+    // Errors without a path come before execution (syntax, validation, limits): the
+    // request was not a GraphQL request this server can run.
+    let request_error = response.data == async_graphql::Value::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|e| e.path.is_empty());
+    let legacy = legacy_json(headers);
+    let mut http = GraphQLResponse::from(response).into_response();
+    if legacy {
+        http.headers_mut().insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static("application/json"),
+        );
+    } else if request_error {
+        *http.status_mut() = StatusCode::BAD_REQUEST;
+    }
+    http
 }
 
 async fn graphql_post(
@@ -142,7 +221,7 @@ async fn graphql_get(
         Some(request) => {
             let request = request.into_inner();
             // GET may carry queries only: a mutation over GET could be triggered by a link.
-            if request.query.trim_start().starts_with("mutation") {
+            if runs_mutation(&request) {
                 return (StatusCode::METHOD_NOT_ALLOWED, "mutations need POST").into_response();
             }
             execute(&state, &headers, request).await

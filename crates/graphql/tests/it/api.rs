@@ -42,10 +42,16 @@ async fn every_operation_but_health_needs_a_token() {
     let server = Server::start().await;
     let body = server.post(None, "{ head { seq } }", json!({})).await;
     assert_eq!(code(&body), Some("UNAUTHENTICATED"));
-    let health = reqwest::get(server.url.replace("/graphql", "/health"))
+    let health = reqwest::get(server.url.replace("/graphql", "/healthz"))
         .await
         .unwrap();
     assert_eq!(health.status(), 200);
+    let ready = reqwest::get(server.url.replace("/graphql", "/readyz"))
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    let ready: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(ready["ready"], true, "{ready}");
     let wrong = server
         .client
         .post(&server.url)
@@ -120,11 +126,11 @@ async fn the_actor_comes_from_the_token_and_reads_see_the_write() {
     let body = server
         .post(
             Some("audrey"),
-            "{ events(stream: \"opportunity-0190a000-0000-7000-8000-000000000002\") { events { actor eventType payload } } }",
+            "{ events(stream: \"opportunity-0190a000-0000-7000-8000-000000000002\") { nodes { actor eventType payload } } }",
             json!({}),
         )
         .await;
-    let event = &body["data"]["events"]["events"][0];
+    let event = &body["data"]["events"]["nodes"][0];
     assert_eq!(event["actor"], "anna");
     assert_eq!(event["eventType"], "OpportunityOpened");
     assert_eq!(
@@ -134,13 +140,16 @@ async fn the_actor_comes_from_the_token_and_reads_see_the_write() {
     let deals = server
         .post(
             Some("anna"),
-            "{ deals { id owner stage amountMinor currency } }",
+            "{ opportunities { nodes { id owner stage amountMinor currency } } }",
             json!({}),
         )
         .await;
-    assert_eq!(deals["data"]["deals"][0]["owner"], "anna");
-    assert_eq!(deals["data"]["deals"][0]["stage"], "Lead");
-    assert_eq!(deals["data"]["deals"][0]["currency"], "USD");
+    assert_eq!(deals["data"]["opportunities"]["nodes"][0]["owner"], "anna");
+    assert_eq!(deals["data"]["opportunities"]["nodes"][0]["stage"], "Lead");
+    assert_eq!(
+        deals["data"]["opportunities"]["nodes"][0]["currency"],
+        "USD"
+    );
     server.stop().await;
 }
 
@@ -457,11 +466,11 @@ async fn the_rest_of_the_commands_work_over_http() {
     let deals = server
         .post(
             Some("bob"),
-            "{ deals { owner stage followUps outcome } }",
+            "{ opportunities { nodes { owner stage followUps outcome } } }",
             json!({}),
         )
         .await;
-    let row = &deals["data"]["deals"][0];
+    let row = &deals["data"]["opportunities"]["nodes"][0];
     assert_eq!(
         (row["owner"].as_str(), row["stage"].as_str()),
         (Some("bob"), Some("Bid"))

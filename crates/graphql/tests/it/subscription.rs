@@ -17,6 +17,26 @@ async fn subscribe(
     + Unpin
     + use<>,
 ) {
+    subscribe_to(
+        server,
+        who,
+        protocol,
+        "subscription { events(fromSeq: 1) { seq eventType actor } }",
+    )
+    .await
+}
+
+async fn subscribe_to(
+    server: &Server,
+    who: &str,
+    protocol: &str,
+    query: &str,
+) -> (
+    impl futures_util::Sink<Message, Error = tokio_tungstenite::tungstenite::Error> + Unpin + use<>,
+    impl futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>>
+    + Unpin
+    + use<>,
+) {
     let url = server.url.replace("http://", "ws://") + "/ws";
     let mut request = url.into_client_request().unwrap();
     request
@@ -43,7 +63,7 @@ async fn subscribe(
     let subscribe = json!({
         "id": "1",
         "type": start,
-        "payload": { "query": "subscription { events(fromSeq: 1) { seq eventType actor } }" }
+        "payload": { "query": query }
     });
     tx.send(Message::text(subscribe.to_string())).await.unwrap();
     (tx, rx)
@@ -123,5 +143,67 @@ async fn subscriptions_need_an_auditor_or_admin() {
         msg["payload"]["errors"][0]["extensions"]["code"],
         "FORBIDDEN"
     );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deal_watcher_sees_each_change_of_that_deal_only() {
+    let server = Server::start().await;
+    let account = "0190a000-0000-7000-8000-000000000200";
+    let deal = "0190a000-0000-7000-8000-000000000201";
+    let other = "0190a000-0000-7000-8000-000000000202";
+    let ok = |body: serde_json::Value| assert!(body["errors"].is_null(), "{body}");
+    ok(server
+        .post(
+            Some("admin"),
+            r#"mutation($id: String!) { registerAccount(input: { id: $id, name: "Watched" }) { version } }"#,
+            json!({ "id": account }),
+        )
+        .await);
+    let open = r#"mutation($id: String!, $a: String!) { openOpportunity(input: { id: $id, accountId: $a,
+        title: "t", amount: "10", currency: "USD", expectedClose: "2030-01-01" }) { version } }"#;
+    for id in [deal, other] {
+        ok(server
+            .post(Some("anna"), open, json!({ "id": id, "a": account }))
+            .await);
+    }
+    // Starting right after the current head makes the test independent of when the server
+    // registers the subscription.
+    let head = server
+        .post(Some("admin"), "{ head { seq } }", json!({}))
+        .await["data"]["head"]["seq"]
+        .as_u64()
+        .unwrap();
+    let watch = format!(
+        "subscription {{ opportunityChanged(id: \"{deal}\", fromSeq: {}) {{ id stage }} }}",
+        head + 1
+    );
+    let (_tx, mut rx) = subscribe_to(&server, "anna", "graphql-transport-ws", &watch).await;
+    let change = r#"mutation($id: String!, $s: String!) { changeStage(opportunityId: $id, stage: $s) { version } }"#;
+    let mut stages = Vec::new();
+    ok(server
+        .post(
+            Some("anna"),
+            change,
+            json!({ "id": other, "s": "Qualified" }),
+        )
+        .await);
+    for stage in ["Qualified", "Solution", "Bid"] {
+        ok(server
+            .post(Some("anna"), change, json!({ "id": deal, "s": stage }))
+            .await);
+    }
+    while stages.len() < 3 {
+        let payload = next_payload(&mut rx).await;
+        assert!(payload["errors"].is_null(), "{payload}");
+        assert_eq!(payload["data"]["opportunityChanged"]["id"], deal);
+        stages.push(
+            payload["data"]["opportunityChanged"]["stage"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    assert_eq!(stages, ["Qualified", "Solution", "Bid"]);
     server.stop().await;
 }

@@ -1,0 +1,333 @@
+//! Account queries: one account now or as of a moment (folded from its own stream), and
+//! the account list as a Relay connection.
+
+use async_graphql::connection::Connection;
+use async_graphql::{Context, Enum, Object, SimpleObject};
+use dealtrail_domain::{AccountId, Timestamp};
+
+use crate::page::{PageArgs, connection};
+use dealtrail_engine::Engine;
+
+use crate::auth::Role;
+use crate::schema::{
+    Clock, EVERYONE_BUT_AUDITORS, Past, engine, engine_error, field, model_at, moment, past,
+    require, time,
+};
+
+/// A customer enterprise as its own records describe it.
+#[derive(SimpleObject, Clone)]
+pub struct Account {
+    /// Account id.
+    pub id: String,
+    /// Company name.
+    pub name: String,
+    /// Industry.
+    pub industry: Option<String>,
+    /// Headcount.
+    pub employees: Option<u32>,
+    /// Region.
+    pub region: Option<String>,
+    /// Id in the system it came from, if imported.
+    pub external_id: Option<String>,
+    /// The rep responsible.
+    pub owner: Option<String>,
+    /// Business time of the registration (RFC 3339).
+    pub registered_at: String,
+    /// Departments and business units.
+    pub org_units: Vec<OrgUnit>,
+    /// People at the customer, including those who left.
+    pub contacts: Vec<Contact>,
+    /// Events of the account's stream that this view reflects.
+    pub version: u64,
+}
+
+/// A department or business unit of an account.
+#[derive(SimpleObject, Clone)]
+pub struct OrgUnit {
+    /// Org unit id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+}
+
+/// A person at a customer.
+#[derive(SimpleObject, Clone)]
+pub struct Contact {
+    /// Contact id.
+    pub id: String,
+    /// Full name.
+    pub name: String,
+    /// Job title.
+    pub title: Option<String>,
+    /// Buying role.
+    pub role: String,
+    /// Seniority.
+    pub seniority: String,
+    /// The org unit the person works in.
+    pub org_unit_id: Option<String>,
+    /// Whether the person has left the customer.
+    pub left: bool,
+}
+
+/// A signal on one account.
+#[derive(SimpleObject)]
+pub struct AccountSignalRow {
+    /// The account.
+    pub account_id: String,
+    /// Its name.
+    pub account_name: String,
+    /// Kind (`upsell`, `cross_sell`, `churn_risk`, ...; see docs/analytics.md).
+    pub kind: String,
+    /// Why it fired, with the figures.
+    pub reason: String,
+}
+
+/// How many accounts can answer one of the eight data-health questions.
+#[derive(SimpleObject)]
+pub struct HealthQuestionSummary {
+    /// 1 to 8.
+    pub number: u8,
+    /// The question.
+    pub question: String,
+    /// Accounts whose records answer it.
+    pub answered: u64,
+    /// Accounts asked.
+    pub accounts: u64,
+}
+
+/// How the account list is sorted.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum AccountOrder {
+    /// Company name.
+    Name,
+    /// Number of deals.
+    Deals,
+    /// Number of registered contacts.
+    Contacts,
+}
+
+/// Analyses across all accounts, merged into the query root.
+#[derive(Default)]
+pub struct AnalysisOfAccounts;
+
+/// Account queries, merged into the query root.
+#[derive(Default)]
+pub struct AccountQuery;
+
+#[Object]
+impl AccountQuery {
+    /// One account, now or as of a moment. Everyone but auditors.
+    async fn account(
+        &self,
+        ctx: &Context<'_>,
+        id: String,
+        #[graphql(desc = "Look from this moment (RFC 3339)")] as_of: Option<String>,
+        clock: Option<Clock>,
+    ) -> async_graphql::Result<Option<Account>> {
+        require(ctx, EVERYONE_BUT_AUDITORS)?;
+        let id = field("id", AccountId::parse(&id))?;
+        let (through, occurred) = match past(ctx, as_of, clock)? {
+            None => (u64::MAX, Timestamp(i64::MAX)),
+            Some(Past::Occurred(t)) => (u64::MAX, t),
+            Some(Past::Recorded(t)) => (
+                engine(ctx)
+                    .store()
+                    .seq_recorded_by(dealtrail_store::Timestamp(t.0))
+                    .map_err(|e| engine_error(e.into()))?,
+                Timestamp(i64::MAX),
+            ),
+        };
+        account_view(ctx, id, through, occurred)
+    }
+
+    /// Accounts, filtered and sorted, as a Relay connection. Everyone but auditors.
+    #[allow(clippy::too_many_arguments)]
+    async fn accounts(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Only this industry")] industry: Option<String>,
+        #[graphql(desc = "Only accounts this rep is responsible for")] owner: Option<String>,
+        #[graphql(desc = "Name contains this, ignoring case")] name_contains: Option<String>,
+        order: Option<AccountOrder>,
+        descending: Option<bool>,
+        after: Option<String>,
+        before: Option<String>,
+        first: Option<i32>,
+        last: Option<i32>,
+    ) -> async_graphql::Result<Connection<usize, Account>> {
+        require(ctx, EVERYONE_BUT_AUDITORS)?;
+        let needle = name_contains.map(|n| n.to_lowercase());
+        let mut rows = engine(ctx)
+            .profiles()
+            .read(|m| {
+                m.accounts
+                    .iter()
+                    .filter(|(_, p)| {
+                        industry
+                            .as_ref()
+                            .is_none_or(|i| p.industry.as_ref() == Some(i))
+                            && owner.as_ref().is_none_or(|o| p.owner.as_ref() == Some(o))
+                            && needle
+                                .as_ref()
+                                .is_none_or(|n| p.name.to_lowercase().contains(n))
+                    })
+                    .map(|(id, p)| (*id, p.name.clone(), p.deals.len(), p.contacts.len()))
+                    .collect::<Vec<_>>()
+            })
+            .map_err(engine_error)?;
+        match order.unwrap_or(AccountOrder::Name) {
+            AccountOrder::Name => rows.sort_by(|a, b| a.1.cmp(&b.1).then(a.0.cmp(&b.0))),
+            AccountOrder::Deals => rows.sort_by(|a, b| a.2.cmp(&b.2).then(a.1.cmp(&b.1))),
+            AccountOrder::Contacts => rows.sort_by(|a, b| a.3.cmp(&b.3).then(a.1.cmp(&b.1))),
+        }
+        if descending.unwrap_or(false) {
+            rows.reverse();
+        }
+        let range = PageArgs {
+            after,
+            before,
+            first,
+            last,
+        }
+        .window(rows.len())?;
+        let mut nodes = Vec::with_capacity(range.len());
+        for (id, ..) in &rows[range.clone()] {
+            if let Some(a) = account_view(ctx, *id, u64::MAX, Timestamp(i64::MAX))? {
+                nodes.push(a);
+            }
+        }
+        Ok(connection(range, rows.len(), nodes))
+    }
+}
+
+#[Object]
+impl AnalysisOfAccounts {
+    /// Upsell, cross-sell and risk signals across all accounts (or one kind), now or as of
+    /// a moment. Analysts, managers, admins.
+    async fn signals(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Only this kind")] kind: Option<String>,
+        #[graphql(desc = "Look from this moment (RFC 3339)")] as_of: Option<String>,
+        clock: Option<Clock>,
+    ) -> async_graphql::Result<Vec<AccountSignalRow>> {
+        require(ctx, &[Role::Analyst, Role::Manager, Role::Admin])?;
+        let when = past(ctx, as_of, clock)?;
+        let now = moment(when);
+        let config = dealtrail_profile::SignalConfig::default();
+        model_at(ctx, when, Engine::profiles, move |m| {
+            m.accounts
+                .iter()
+                .flat_map(|(id, p)| {
+                    p.signals(&config, now)
+                        .into_iter()
+                        .filter(|s| kind.as_deref().is_none_or(|k| k == s.kind))
+                        .map(|s| AccountSignalRow {
+                            account_id: id.to_string(),
+                            account_name: p.name.clone(),
+                            kind: s.kind.into(),
+                            reason: s.reason,
+                        })
+                })
+                .collect()
+        })
+        .await
+    }
+
+    /// The eight data-health questions across all accounts: how many accounts' records
+    /// answer each, now or as of a moment. Analysts, managers, admins.
+    async fn data_health(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Look from this moment (RFC 3339)")] as_of: Option<String>,
+        clock: Option<Clock>,
+    ) -> async_graphql::Result<Vec<HealthQuestionSummary>> {
+        require(ctx, &[Role::Analyst, Role::Manager, Role::Admin])?;
+        model_at(ctx, past(ctx, as_of, clock)?, Engine::profiles, |m| {
+            let mut rows: Vec<HealthQuestionSummary> = Vec::new();
+            for p in m.accounts.values() {
+                for a in p.health() {
+                    let i = usize::from(a.number.saturating_sub(1));
+                    while rows.len() <= i {
+                        rows.push(HealthQuestionSummary {
+                            number: rows.len() as u8 + 1,
+                            question: String::new(),
+                            answered: 0,
+                            accounts: 0,
+                        });
+                    }
+                    rows[i].question = a.question.into();
+                    rows[i].accounts += 1;
+                    rows[i].answered += u64::from(a.answered);
+                }
+            }
+            rows
+        })
+        .await
+    }
+}
+
+/// The account folded from its stream up to a cut, with org unit names from the profiles.
+pub(crate) fn account_view(
+    ctx: &Context<'_>,
+    id: AccountId,
+    through: u64,
+    occurred: Timestamp,
+) -> async_graphql::Result<Option<Account>> {
+    let engine = engine(ctx);
+    let Some(a) = engine
+        .account_at(id, through, occurred)
+        .map_err(engine_error)?
+    else {
+        return Ok(None);
+    };
+    let Some(profile) = a.profile.as_ref() else {
+        return Ok(None);
+    };
+    let unit_names = engine
+        .profiles()
+        .read(|m| {
+            m.accounts
+                .get(&id)
+                .map(|p| {
+                    p.org_units
+                        .iter()
+                        .map(|(u, (name, _))| (*u, name.clone()))
+                        .collect::<std::collections::BTreeMap<_, _>>()
+                })
+                .unwrap_or_default()
+        })
+        .map_err(engine_error)?;
+    Ok(Some(Account {
+        id: id.to_string(),
+        name: profile.name.to_string(),
+        industry: profile.industry.as_ref().map(ToString::to_string),
+        employees: profile.employees,
+        region: profile.region.as_ref().map(ToString::to_string),
+        external_id: profile.external_id.as_ref().map(ToString::to_string),
+        owner: a.owner.as_ref().map(ToString::to_string),
+        registered_at: time(a.registered_at),
+        org_units: a
+            .org_units
+            .iter()
+            .map(|u| OrgUnit {
+                id: u.to_string(),
+                name: unit_names.get(u).cloned().unwrap_or_default(),
+            })
+            .collect(),
+        contacts: a
+            .contacts
+            .iter()
+            .map(|(cid, c)| Contact {
+                id: cid.to_string(),
+                name: c.details.name.to_string(),
+                title: c.details.title.as_ref().map(ToString::to_string),
+                role: c.details.role.to_string(),
+                seniority: c.details.seniority.to_string(),
+                org_unit_id: c.details.org_unit.map(|u| u.to_string()),
+                left: c.left,
+            })
+            .collect(),
+        version: a.version,
+    }))
+}

@@ -1,0 +1,435 @@
+//! Records that can be corrected, as inputs shared by the mutations that add them and those
+//! that amend them, and the correction mutations (retract, amend) for deals and accounts.
+
+use async_graphql::{Context, InputObject, Object, OneofObject};
+use dealtrail_domain::account::{
+    AccountEvent, BusinessIndicatorRecorded, PurchaseRecorded, ServiceInteractionRecorded,
+};
+use dealtrail_domain::opportunity::{
+    BidSubmitted, ContactEngaged, CrossFunctionalRecordAdded, FollowUpLogged, OpportunityEvent,
+};
+use dealtrail_domain::{
+    AccountCommand, AccountId, Assessment, BuyingRole, Channel, ContactId, Correction, Currency,
+    Date, Event, Function, Label, Money, OpportunityCommand, OpportunityId, Period, RecordKind,
+    Satisfaction, ServiceKind, Text, Unit,
+};
+use dealtrail_engine::Command;
+
+use crate::auth::{Identity, Role};
+use crate::schema::{
+    CommandResult, WRITERS, WriteOptions, check_owner, choice, engine, engine_error, error, field,
+    identity, optional, require, run,
+};
+
+/// A follow-up with the customer: what a rep logs after a visit, call or message.
+#[derive(InputObject)]
+pub struct FollowUpRecordInput {
+    /// visit, call, message, email or meeting.
+    pub channel: String,
+    /// Registered contacts who took part.
+    pub contact_ids: Option<Vec<String>>,
+    /// People met who are not registered contacts.
+    pub unregistered_participants: Option<u16>,
+    /// What happened.
+    pub summary: String,
+    /// The agreed next step.
+    pub next_step: Option<String>,
+}
+
+impl FollowUpRecordInput {
+    pub(crate) fn event(self) -> async_graphql::Result<FollowUpLogged> {
+        Ok(FollowUpLogged {
+            channel: choice("channel", &self.channel, Channel::parse)?,
+            contacts: self
+                .contact_ids
+                .unwrap_or_default()
+                .iter()
+                .map(|c| field("contactIds", ContactId::parse(c)))
+                .collect::<Result<Vec<_>, _>>()?,
+            unregistered_participants: self.unregistered_participants.unwrap_or(0),
+            function: Function::Sales,
+            summary: field("summary", Text::parse(self.summary))?,
+            next_step: optional("nextStep", self.next_step, Text::parse)?,
+        })
+    }
+}
+
+/// A presales, engineering, support or management record on a deal.
+#[derive(InputObject)]
+pub struct CrossFunctionalRecordInput {
+    /// solution_design, technical_review, demo, proof_of_concept, satisfaction_check or
+    /// management_review.
+    pub kind: String,
+    /// positive, neutral or negative.
+    pub assessment: String,
+    /// 1 to 5, for satisfaction checks.
+    pub satisfaction: Option<u8>,
+    /// What was found.
+    pub summary: String,
+}
+
+impl CrossFunctionalRecordInput {
+    pub(crate) fn event(self) -> async_graphql::Result<CrossFunctionalRecordAdded> {
+        let kind = choice("kind", &self.kind, RecordKind::parse)?;
+        Ok(CrossFunctionalRecordAdded {
+            function: kind.function(),
+            kind,
+            assessment: choice("assessment", &self.assessment, Assessment::parse)?,
+            satisfaction: optional("satisfaction", self.satisfaction, Satisfaction::parse)?,
+            summary: field("summary", Text::parse(self.summary))?,
+        })
+    }
+}
+
+/// A registered contact's part in a deal.
+#[derive(InputObject)]
+pub struct ContactEngagementInput {
+    /// The contact.
+    pub contact_id: String,
+    /// The contact's part in this deal (a buying role).
+    pub role: String,
+}
+
+impl ContactEngagementInput {
+    pub(crate) fn event(self) -> async_graphql::Result<ContactEngaged> {
+        Ok(ContactEngaged {
+            contact: field("contactId", ContactId::parse(&self.contact_id))?,
+            role: choice("role", &self.role, BuyingRole::parse)?,
+        })
+    }
+}
+
+/// A bid submitted to the customer.
+#[derive(InputObject)]
+pub struct BidInput {
+    /// Decimal amount.
+    pub amount: String,
+    /// Currency, e.g. USD.
+    pub currency: String,
+    /// YYYY-MM-DD.
+    pub submitted_on: String,
+    /// Competitors known to bid.
+    pub competitors: Option<Vec<String>>,
+}
+
+impl BidInput {
+    pub(crate) fn event(self) -> async_graphql::Result<BidSubmitted> {
+        let currency = field("currency", Currency::parse(&self.currency))?;
+        Ok(BidSubmitted {
+            amount: field("amount", Money::parse(&self.amount, currency))?,
+            submitted_on: field("submittedOn", Date::parse(&self.submitted_on))?,
+            competitors: self
+                .competitors
+                .unwrap_or_default()
+                .into_iter()
+                .map(|c| field("competitors", Label::parse(c)))
+                .collect::<Result<_, _>>()?,
+        })
+    }
+}
+
+/// An account's business figures for a period.
+#[derive(InputObject)]
+pub struct BusinessIndicatorInput {
+    /// 2024, 2024-Q2 or 2024-05.
+    pub period: String,
+    /// Decimal amount.
+    pub revenue: Option<String>,
+    /// Currency of the revenue; USD if absent.
+    pub currency: Option<String>,
+    /// Headcount.
+    pub headcount: Option<u32>,
+    /// Where the figures come from.
+    pub source: Option<String>,
+}
+
+impl BusinessIndicatorInput {
+    pub(crate) fn event(self) -> async_graphql::Result<BusinessIndicatorRecorded> {
+        let currency = field(
+            "currency",
+            Currency::parse(self.currency.as_deref().unwrap_or("USD")),
+        )?;
+        Ok(BusinessIndicatorRecorded {
+            period: field("period", Period::parse(&self.period))?,
+            revenue: optional("revenue", self.revenue, |r| Money::parse(&r, currency))?,
+            headcount: self.headcount,
+            note: None,
+            source: optional("source", self.source, Label::parse)?,
+        })
+    }
+}
+
+/// A purchase (consumption history).
+#[derive(InputObject)]
+pub struct PurchaseInput {
+    /// The product.
+    pub product: String,
+    /// How many units.
+    pub quantity: u32,
+    /// licence, server, seat, subscription or item.
+    pub unit: String,
+    /// Decimal amount.
+    pub amount: String,
+    /// Currency, e.g. USD.
+    pub currency: String,
+    /// YYYY-MM-DD.
+    pub purchased_on: String,
+}
+
+impl PurchaseInput {
+    pub(crate) fn event(self) -> async_graphql::Result<PurchaseRecorded> {
+        let currency = field("currency", Currency::parse(&self.currency))?;
+        Ok(PurchaseRecorded {
+            product: field("product", Label::parse(self.product))?,
+            quantity: self.quantity,
+            unit: choice("unit", &self.unit, Unit::parse)?,
+            amount: field("amount", Money::parse(&self.amount, currency))?,
+            purchased_on: field("purchasedOn", Date::parse(&self.purchased_on))?,
+            opportunity: None,
+        })
+    }
+}
+
+/// A customer-service interaction.
+#[derive(InputObject)]
+pub struct ServiceInteractionInput {
+    /// ticket, satisfaction_check, training or other.
+    pub kind: String,
+    /// 1 to 5, where given.
+    pub satisfaction: Option<u8>,
+    /// What happened.
+    pub summary: String,
+}
+
+impl ServiceInteractionInput {
+    pub(crate) fn event(self) -> async_graphql::Result<ServiceInteractionRecorded> {
+        Ok(ServiceInteractionRecorded {
+            kind: choice("kind", &self.kind, ServiceKind::parse)?,
+            satisfaction: optional("satisfaction", self.satisfaction, Satisfaction::parse)?,
+            summary: field("summary", Text::parse(self.summary))?,
+        })
+    }
+}
+
+/// The corrected version of a deal record: exactly one of these, of the original's kind.
+#[derive(OneofObject)]
+pub enum OpportunityRecordInput {
+    /// A follow-up.
+    FollowUp(FollowUpRecordInput),
+    /// A presales, engineering, support or management record.
+    CrossFunctionalRecord(CrossFunctionalRecordInput),
+    /// A contact's engagement.
+    ContactEngaged(ContactEngagementInput),
+    /// A bid.
+    Bid(BidInput),
+}
+
+/// The corrected version of an account record: exactly one of these, of the original's
+/// kind.
+#[derive(OneofObject)]
+pub enum AccountRecordInput {
+    /// Business figures.
+    BusinessIndicator(BusinessIndicatorInput),
+    /// A purchase.
+    Purchase(PurchaseInput),
+    /// A service interaction.
+    ServiceInteraction(ServiceInteractionInput),
+}
+
+/// Whether a role may add (and so correct) cross-functional records of a function: each
+/// function its own, managers the management reviews, admins all.
+pub(crate) fn may_record(role: Role, function: Function) -> bool {
+    match role {
+        Role::Admin => true,
+        Role::Presales => function == Function::Presales,
+        Role::Engineering => function == Function::Engineering,
+        Role::Support => function == Function::Support,
+        Role::Manager => function == Function::Management,
+        _ => false,
+    }
+}
+
+/// The function of the cross-functional record at `seq`, if that is one.
+fn record_function(ctx: &Context<'_>, seq: u64) -> async_graphql::Result<Option<Function>> {
+    let stored = engine(ctx)
+        .store()
+        .read_all(seq, 1)
+        .map_err(|e| engine_error(e.into()))?;
+    let Some(e) = stored.first().filter(|e| e.seq == seq) else {
+        return Ok(None);
+    };
+    let decoded = dealtrail_engine::decode(e).map_err(engine_error)?;
+    Ok(match decoded.event {
+        Event::Opportunity(_, OpportunityEvent::CrossFunctionalRecordAdded(r)) => Some(r.function),
+        _ => None,
+    })
+}
+
+/// Who may correct a deal record: for cross-functional records the role that adds them; for
+/// the rest the deal's writers (its owner, managers, admins).
+fn deal_corrector(
+    ctx: &Context<'_>,
+    opportunity_id: &str,
+    function: Option<Function>,
+) -> async_graphql::Result<(Identity, OpportunityId)> {
+    let who = identity(ctx)?.clone();
+    let id = field("opportunityId", OpportunityId::parse(opportunity_id))?;
+    match function {
+        Some(f) if may_record(who.role, f) => Ok((who, id)),
+        Some(f) => Err(error(
+            "FORBIDDEN",
+            format!("role {} may not correct {f} records", who.role.as_str()),
+        )),
+        None => {
+            let who = require(ctx, &WRITERS)?;
+            check_owner(ctx, &who, id)?;
+            Ok((who, id))
+        }
+    }
+}
+
+/// Who may correct an account record: service interactions support, managers and admins;
+/// figures and purchases sales, managers and admins.
+fn account_corrector(ctx: &Context<'_>, service: bool) -> async_graphql::Result<Identity> {
+    if service {
+        require(ctx, &[Role::Support, Role::Manager, Role::Admin])
+    } else {
+        require(ctx, &WRITERS)
+    }
+}
+
+fn is_service_record(ctx: &Context<'_>, seq: u64) -> async_graphql::Result<bool> {
+    let stored = engine(ctx)
+        .store()
+        .read_all(seq, 1)
+        .map_err(|e| engine_error(e.into()))?;
+    Ok(stored
+        .first()
+        .is_some_and(|e| e.seq == seq && e.event_type == "ServiceInteractionRecorded"))
+}
+
+/// Corrections: the log keeps the original and the correction; read models apply both.
+#[derive(Default)]
+pub struct CorrectionMutation;
+
+#[Object]
+impl CorrectionMutation {
+    /// Retracts an earlier record of a deal (a follow-up, engaged contact, cross-functional
+    /// record or bid), naming it by sequence number. Cross-functional records: the role that
+    /// adds them; the rest: the deal's owner, managers, admins.
+    async fn retract_opportunity_record(
+        &self,
+        ctx: &Context<'_>,
+        opportunity_id: String,
+        seq: u64,
+        reason: String,
+        options: Option<WriteOptions>,
+    ) -> async_graphql::Result<CommandResult> {
+        let function = record_function(ctx, seq)?;
+        let (who, id) = deal_corrector(ctx, &opportunity_id, function)?;
+        let command = Command::Opportunity(
+            id,
+            OpportunityCommand::Correct(Correction {
+                target_seq: seq,
+                replacement: None,
+                reason: field("reason", Text::parse(reason))?,
+            }),
+        );
+        run(ctx, who, options, command).await
+    }
+
+    /// Replaces an earlier record of a deal with a corrected one of the same kind, naming
+    /// it by sequence number. Who may: as for retraction.
+    async fn amend_opportunity_record(
+        &self,
+        ctx: &Context<'_>,
+        opportunity_id: String,
+        seq: u64,
+        replacement: OpportunityRecordInput,
+        reason: String,
+        options: Option<WriteOptions>,
+    ) -> async_graphql::Result<CommandResult> {
+        let replacement = match replacement {
+            OpportunityRecordInput::FollowUp(r) => OpportunityEvent::FollowUpLogged(r.event()?),
+            OpportunityRecordInput::CrossFunctionalRecord(r) => {
+                OpportunityEvent::CrossFunctionalRecordAdded(r.event()?)
+            }
+            OpportunityRecordInput::ContactEngaged(r) => {
+                OpportunityEvent::ContactEngaged(r.event()?)
+            }
+            OpportunityRecordInput::Bid(r) => OpportunityEvent::BidSubmitted(r.event()?),
+        };
+        // Both the original's function and the replacement's must be the caller's to touch.
+        let original = record_function(ctx, seq)?;
+        let (who, id) = deal_corrector(ctx, &opportunity_id, original)?;
+        if let OpportunityEvent::CrossFunctionalRecordAdded(r) = &replacement {
+            deal_corrector(ctx, &opportunity_id, Some(r.function))?;
+        }
+        let command = Command::Opportunity(
+            id,
+            OpportunityCommand::Correct(Correction {
+                target_seq: seq,
+                replacement: Some(Box::new(replacement)),
+                reason: field("reason", Text::parse(reason))?,
+            }),
+        );
+        run(ctx, who, options, command).await
+    }
+
+    /// Retracts an earlier record of an account (business figures, a purchase, a service
+    /// interaction), naming it by sequence number. Service interactions: support, managers,
+    /// admins; the rest: sales, managers, admins.
+    async fn retract_account_record(
+        &self,
+        ctx: &Context<'_>,
+        account_id: String,
+        seq: u64,
+        reason: String,
+        options: Option<WriteOptions>,
+    ) -> async_graphql::Result<CommandResult> {
+        let who = account_corrector(ctx, is_service_record(ctx, seq)?)?;
+        let command = Command::Account(
+            field("accountId", AccountId::parse(&account_id))?,
+            AccountCommand::Correct(Correction {
+                target_seq: seq,
+                replacement: None,
+                reason: field("reason", Text::parse(reason))?,
+            }),
+        );
+        run(ctx, who, options, command).await
+    }
+
+    /// Replaces an earlier record of an account with a corrected one of the same kind,
+    /// naming it by sequence number. Who may: as for retraction.
+    async fn amend_account_record(
+        &self,
+        ctx: &Context<'_>,
+        account_id: String,
+        seq: u64,
+        replacement: AccountRecordInput,
+        reason: String,
+        options: Option<WriteOptions>,
+    ) -> async_graphql::Result<CommandResult> {
+        let service = is_service_record(ctx, seq)?
+            || matches!(replacement, AccountRecordInput::ServiceInteraction(_));
+        let who = account_corrector(ctx, service)?;
+        let replacement = match replacement {
+            AccountRecordInput::BusinessIndicator(r) => {
+                AccountEvent::BusinessIndicatorRecorded(r.event()?)
+            }
+            AccountRecordInput::Purchase(r) => AccountEvent::PurchaseRecorded(r.event()?),
+            AccountRecordInput::ServiceInteraction(r) => {
+                AccountEvent::ServiceInteractionRecorded(r.event()?)
+            }
+        };
+        let command = Command::Account(
+            field("accountId", AccountId::parse(&account_id))?,
+            AccountCommand::Correct(Correction {
+                target_seq: seq,
+                replacement: Some(Box::new(replacement)),
+                reason: field("reason", Text::parse(reason))?,
+            }),
+        );
+        run(ctx, who, options, command).await
+    }
+}
