@@ -65,7 +65,14 @@ pub struct DealFilter {
 impl DealFilter {
     /// Whether a deal is in the segment (owner at the cut; account attributes as known).
     fn segment_matches(&self, model: &SalesPipeline, deal: &Deal, t: Cut) -> bool {
-        let facts = model.accounts.get(&deal.account);
+        // The account lookup is a map search per deal: only pay it when a filter needs it.
+        let needs_facts =
+            self.industry.is_some() || self.region.is_some() || self.size_band.is_some();
+        let facts = if needs_facts {
+            model.accounts.get(&deal.account)
+        } else {
+            None
+        };
         self.owner
             .as_ref()
             .is_none_or(|o| deal.owners.at(t).map(|i| model.names.get(*i)) == Some(o.as_str()))
@@ -154,26 +161,64 @@ impl SalesPipeline {
         descending: bool,
         at: Cut,
     ) -> Vec<DealView> {
-        let mut rows: Vec<DealView> = self
+        self.list_window(filter, sort, descending, at, |n| 0..n).1
+    }
+
+    /// Like [`list`](Self::list), but only the rows of the window that `window` picks once
+    /// it knows how many deals match: the sort runs on plain keys and only the window's
+    /// rows are built, so a page of a large pipeline costs little more than the filter.
+    /// Returns the number of matching deals and the window's rows.
+    pub fn list_window(
+        &self,
+        filter: &DealFilter,
+        sort: DealSort,
+        descending: bool,
+        at: Cut,
+        window: impl FnOnce(usize) -> std::ops::Range<usize>,
+    ) -> (usize, Vec<DealView>) {
+        let mut keyed: Vec<(i64, &Deal)> = self
             .deals
             .values()
             .filter(|d| filter.segment_matches(self, d, at))
-            .filter_map(|d| self.view(d, at))
-            .filter(|v| filter.stage.as_ref().is_none_or(|s| s.as_str() == v.stage))
-            .filter(|v| filter.open.is_none_or(|o| o == v.outcome.is_none()))
+            .filter_map(|d| {
+                let position = d.position_at(at)?;
+                let amount = d.amounts.at(at)?;
+                if filter
+                    .stage
+                    .as_ref()
+                    .is_some_and(|s| s.as_str() != self.names.get(position.stage))
+                    || filter.open.is_some_and(|o| o != position.closed.is_none())
+                {
+                    return None;
+                }
+                let key = match sort {
+                    DealSort::OpenedAt => d.opened_at.0,
+                    DealSort::Amount => amount.minor(),
+                    DealSort::ExpectedClose => {
+                        d.expected_close.at(at).map_or(i64::MIN, |e| i64::from(e.0))
+                    }
+                    DealSort::LastActivity => d.last_activity_by(at).map_or(i64::MIN, |t| t.0),
+                    DealSort::DaysInStage => {
+                        let until = position.closed.map_or(at.occurred_by, |(_, t, _)| t);
+                        position.since.days_until(until).max(0)
+                    }
+                };
+                Some((key, d))
+            })
             .collect();
-        rows.sort_by(|a, b| {
-            let order = match sort {
-                DealSort::OpenedAt => a.opened_at.cmp(&b.opened_at),
-                DealSort::Amount => a.amount_minor.cmp(&b.amount_minor),
-                DealSort::ExpectedClose => a.expected_close.cmp(&b.expected_close),
-                DealSort::LastActivity => a.last_activity.cmp(&b.last_activity),
-                DealSort::DaysInStage => a.days_in_stage.cmp(&b.days_in_stage),
-            };
-            let order = order.then(a.id.cmp(&b.id));
+        keyed.sort_by(|a, b| {
+            let order = a.0.cmp(&b.0).then(a.1.id.cmp(&b.1.id));
             if descending { order.reverse() } else { order }
         });
-        rows
+        let total = keyed.len();
+        let range = window(total);
+        let rows = keyed
+            .get(range.start.min(total)..range.end.min(total))
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|(_, d)| self.view(d, at))
+            .collect();
+        (total, rows)
     }
 
     /// One deal at a cut.

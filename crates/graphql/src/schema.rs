@@ -483,18 +483,30 @@ fn funnel_object(report: dealtrail_funnel::FunnelReport) -> Funnel {
     }
 }
 
-/// Funnel answers by question and by the sequence number the model had applied: a funnel
-/// over 100k deals takes tens of milliseconds, and dashboards ask the same few questions
-/// over and over between writes. Concurrent askers of one question share one computation.
+/// Funnel answers by question. A funnel over 100k deals takes tens of milliseconds and
+/// dashboards ask the same few questions over and over, so each question is computed at
+/// most once at a time: an answer at or past the read model's applied sequence number is
+/// served as is; while a newer one is being computed, askers get the newest finished
+/// answer (at most one computation old); otherwise the asker starts the computation and
+/// waits for it. On a quiet server every answer is therefore current.
 #[derive(Default)]
 pub struct FunnelCache {
-    #[allow(clippy::type_complexity)]
-    entries: std::sync::Mutex<
-        std::collections::HashMap<(String, u64), Arc<tokio::sync::OnceCell<Arc<Funnel>>>>,
-    >,
+    slots: Arc<std::sync::Mutex<std::collections::HashMap<String, FunnelSlot>>>,
 }
 
-/// Answers kept before the cache starts over (each is a few kilobytes).
+type PendingFunnel = futures_util::future::Shared<
+    futures_util::future::BoxFuture<'static, Result<Arc<Funnel>, String>>,
+>;
+
+#[derive(Default)]
+struct FunnelSlot {
+    /// The newest answer and the sequence number it reflects (at least).
+    latest: Option<(u64, Arc<Funnel>)>,
+    /// The computation under way, if any.
+    pending: Option<PendingFunnel>,
+}
+
+/// Questions kept before the cache starts over (each answer is a few kilobytes).
 const FUNNEL_CACHE_LIMIT: usize = 512;
 
 impl FunnelCache {
@@ -503,29 +515,64 @@ impl FunnelCache {
         engine: &Arc<Engine>,
         query: FunnelQuery,
     ) -> async_graphql::Result<Arc<Funnel>> {
+        use futures_util::FutureExt;
         let applied = engine.sales().applied();
-        let key = (format!("{query:?}"), applied);
-        let cell = {
-            let mut entries = self
-                .entries
+        let key = format!("{query:?}");
+        let pending = {
+            let mut slots = self
+                .slots
                 .lock()
                 .map_err(|_| error("INTERNAL", "internal error"))?;
-            if entries.len() >= FUNNEL_CACHE_LIMIT && !entries.contains_key(&key) {
-                entries.clear();
+            if slots.len() >= FUNNEL_CACHE_LIMIT && !slots.contains_key(&key) {
+                slots.retain(|_, slot| slot.pending.is_some());
             }
-            entries.entry(key).or_default().clone()
+            let slot = slots.entry(key.clone()).or_default();
+            if let Some((seq, answer)) = &slot.latest
+                && (*seq >= applied || slot.pending.is_some())
+            {
+                return Ok(answer.clone());
+            }
+            match &slot.pending {
+                Some(p) => p.clone(),
+                None => {
+                    let slots = self.slots.clone();
+                    let engine = engine.clone();
+                    // A task of its own, so the computation finishes (and the slot is freed)
+                    // even if every asker goes away.
+                    let task = tokio::spawn(async move {
+                        let computed = tokio::task::spawn_blocking(move || {
+                            engine.sales().read(|m| m.funnel(&query))
+                        })
+                        .await;
+                        let result = match computed {
+                            Ok(Ok(report)) => Ok(Arc::new(funnel_object(report))),
+                            Ok(Err(e)) => Err(e.to_string()),
+                            Err(e) => Err(e.to_string()),
+                        };
+                        if let Ok(mut slots) = slots.lock()
+                            && let Some(slot) = slots.get_mut(&key)
+                        {
+                            slot.pending = None;
+                            if let Ok(answer) = &result
+                                && slot.latest.as_ref().is_none_or(|(s, _)| *s <= applied)
+                            {
+                                slot.latest = Some((applied, answer.clone()));
+                            }
+                        }
+                        result
+                    });
+                    let pending = async move { task.await.map_err(|e| e.to_string())? }
+                        .boxed()
+                        .shared();
+                    slot.pending = Some(pending.clone());
+                    pending
+                }
+            }
         };
-        let engine = engine.clone();
-        cell.get_or_try_init(|| async move {
-            let report =
-                tokio::task::spawn_blocking(move || engine.sales().read(|m| m.funnel(&query)))
-                    .await
-                    .map_err(|_| error("INTERNAL", "internal error"))?
-                    .map_err(engine_error)?;
-            Ok(Arc::new(funnel_object(report)))
+        pending.await.map_err(|e| {
+            tracing::error!(error = %e, "funnel failed");
+            error("INTERNAL", "internal error")
         })
-        .await
-        .cloned()
     }
 }
 
@@ -903,24 +950,26 @@ impl CoreQuery {
             DealOrder::LastActivity => DealSort::LastActivity,
             DealOrder::DaysInStage => DealSort::DaysInStage,
         };
-        let rows = engine(ctx)
-            .sales()
-            .read(|m| m.list(&filter, sort, descending.unwrap_or(false), cut))
-            .map_err(engine_error)?;
-        let total = rows.len();
-        let range = PageArgs {
+        let args = PageArgs {
             after,
             before,
             first,
             last,
-        }
-        .window(total)?;
-        let nodes: Vec<Deal> = rows
-            .into_iter()
-            .skip(range.start)
-            .take(range.len())
-            .map(deal_row)
-            .collect();
+        };
+        let mut picked = None;
+        let (total, rows) = engine(ctx)
+            .sales()
+            .read(|m| {
+                m.list_window(&filter, sort, descending.unwrap_or(false), cut, |total| {
+                    let window = args.window(total);
+                    let range = window.as_ref().map_or(0..0, Clone::clone);
+                    picked = Some(window);
+                    range
+                })
+            })
+            .map_err(engine_error)?;
+        let range = picked.unwrap_or(Ok(0..0))?;
+        let nodes: Vec<Deal> = rows.into_iter().map(deal_row).collect();
         Ok(connection(range, total, nodes))
     }
 

@@ -195,6 +195,43 @@ proptest! {
         prop_assert_eq!(from_model, from_prefix);
     }
 
+    /// A window of the deal list is the same slice of every deal's view sorted by the
+    /// view's own fields: the list sorts on keys and builds views for the window only.
+    #[test]
+    fn a_window_of_the_list_is_a_slice_of_all_views_sorted(
+        ops in ops(),
+        sort in 0usize..5,
+        descending in any::<bool>(),
+        open in proptest::option::of(any::<bool>()),
+        start in 0usize..12,
+        len in 0usize..12,
+        now in 0i64..70,
+    ) {
+        use dealtrail_funnel::{Cut, DealFilter, DealSort};
+        let model = build(&ops).fold();
+        let sort = [DealSort::OpenedAt, DealSort::Amount, DealSort::ExpectedClose,
+            DealSort::LastActivity, DealSort::DaysInStage][sort];
+        let cut = Cut::occurred_by(day(now));
+        let filter = DealFilter { open, ..Default::default() };
+        let (total, rows) = model.list_window(&filter, sort, descending, cut, |_| start..start + len);
+        let mut all: Vec<_> = model.deals.values().filter_map(|d| model.view(d, cut))
+            .filter(|v| open.is_none_or(|o| o == v.outcome.is_none()))
+            .collect();
+        all.sort_by(|a, b| {
+            let order = match sort {
+                DealSort::OpenedAt => a.opened_at.cmp(&b.opened_at),
+                DealSort::Amount => a.amount_minor.cmp(&b.amount_minor),
+                DealSort::ExpectedClose => a.expected_close.cmp(&b.expected_close),
+                DealSort::LastActivity => a.last_activity.cmp(&b.last_activity),
+                DealSort::DaysInStage => a.days_in_stage.cmp(&b.days_in_stage),
+            }.then(a.id.cmp(&b.id));
+            if descending { order.reverse() } else { order }
+        });
+        prop_assert_eq!(total, all.len());
+        let expected: Vec<_> = all.into_iter().skip(start).take(len).collect();
+        prop_assert_eq!(rows, expected);
+    }
+
     /// Snapshots of another version are refused rather than misread.
     #[test]
     fn snapshots_of_another_version_are_refused(ops in ops()) {

@@ -358,6 +358,22 @@ async fn trend_signals_and_data_health_answer_for_analysts() {
     assert_eq!(points.len(), 3);
     assert_eq!(points[2]["funnel"]["openDeals"], 2);
     assert!(points[0]["windowEnd"].as_str() < points[2]["windowEnd"].as_str());
+    // The funnel is cached per question; a write in between makes the next answer new.
+    let funnel = r#"{ funnel(from: "2020-01-01", to: "2031-01-01") { openDeals } }"#;
+    let before = server.post(Some("ann-alyst"), funnel, json!({})).await;
+    assert_eq!(before["data"]["funnel"]["openDeals"], 2, "{before}");
+    let again = server.post(Some("ann-alyst"), funnel, json!({})).await;
+    assert_eq!(again, before);
+    ok(&server
+        .post(
+            Some("anna"),
+            r#"mutation($a: String!) { openOpportunity(input: { accountId: $a, title: "third", amount: "5",
+                currency: "USD", expectedClose: "2030-01-01" }) { version } }"#,
+            json!({ "a": ACCOUNT }),
+        )
+        .await);
+    let after = server.post(Some("ann-alyst"), funnel, json!({})).await;
+    assert_eq!(after["data"]["funnel"]["openDeals"], 3, "{after}");
     let bad = server
         .post(
             Some("ann-alyst"),
