@@ -65,7 +65,14 @@ pub(crate) fn error(code: &'static str, message: impl Into<String>) -> async_gra
 }
 
 pub(crate) fn engine_error(e: EngineError) -> async_graphql::Error {
+    use dealtrail_domain::DomainError;
     match e {
+        // The stream the command is addressed to does not exist (yet).
+        EngineError::Rejected(
+            d @ (DomainError::AccountNotRegistered
+            | DomainError::OpportunityNotOpened
+            | DomainError::UnknownEvent { .. }),
+        ) => error("NOT_FOUND", d.to_string()),
         EngineError::Rejected(d) => error("VALIDATION", d.to_string()),
         EngineError::Invalid(i) => error("VALIDATION", i.to_string()),
         e @ EngineError::Conflict { .. } => error("CONFLICT", e.to_string()),

@@ -239,6 +239,23 @@ async fn records_are_amended_and_retracted_by_those_who_may() {
         amended["data"]["amendOpportunityRecord"]["opportunity"]["followUps"], 1,
         "an amendment replaces, it does not add"
     );
+    // A deal that does not exist, and a record number that is not one of this deal's.
+    let missing = server
+        .post(
+            Some("admin"),
+            r#"mutation { changeStage(opportunityId: "0190a000-0000-7000-8000-00000000ffff", stage: "Qualified") { version } }"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(code(&missing), Some("NOT_FOUND"), "{missing}");
+    assert_eq!(
+        code(
+            &server
+                .post(Some("anna"), amend, json!({ "id": deal, "seq": 1 }))
+                .await
+        ),
+        Some("NOT_FOUND")
+    );
     // A replacement of another kind is refused by the rules.
     let mismatch = r#"mutation($id: String!, $seq: Int!) { amendOpportunityRecord(opportunityId: $id, seq: $seq,
         replacement: { bid: { amount: "5", currency: "USD", submittedOn: "2030-01-01" } }, reason: "x") { version } }"#;
