@@ -1,5 +1,7 @@
 //! The `dealtrail` command: a thin layer of argument parsing over the library crates.
 
+mod analysis;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -75,16 +77,24 @@ enum Cmd {
         /// The moment (RFC 3339 or YYYY-MM-DD).
         #[arg(long)]
         as_of: String,
-        /// recorded (what had been recorded by then) or occurred (what had happened by then).
-        #[arg(long, default_value = "recorded")]
-        clock: String,
-        /// Days of the window ending at the moment (funnel and win/loss).
+        /// recorded: what had been recorded by then; occurred: what had happened by then.
+        #[arg(long, value_enum, default_value = "recorded")]
+        clock: analysis::Clock,
+        /// Days of the window ending at the moment (funnel, winloss, reasons).
         #[arg(long, default_value_t = 365)]
         window_days: i64,
-        /// funnel, winloss or health.
-        analysis: String,
+        /// The analysis.
+        #[arg(value_enum)]
+        analysis: analysis::Analysis,
     },
-    /// Export the log (the full envelope of every event).
+    /// Refold every read model from the whole log and save fresh snapshots (after an
+    /// upgrade that changed a model, or to rule out a damaged snapshot).
+    Rebuild {
+        /// The data folder.
+        #[arg(long, default_value = "./dealtrail-data")]
+        data: PathBuf,
+    },
+    /// Export the log (the full envelope of every event) or an analysis.
     Export {
         #[command(subcommand)]
         what: ExportCmd,
@@ -117,6 +127,63 @@ enum ExportCmd {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// The funnel of the window: per stage entered, reached, conversion, time in stage.
+    Funnel(AnalysisArgs),
+    /// Win rates overall and per dimension.
+    Winloss(AnalysisArgs),
+    /// Lost deals by stated reason, and how many show each evidence signal.
+    Reasons(AnalysisArgs),
+    /// Open deals whose stage lacks the other functions' evidence.
+    Findings(AnalysisArgs),
+    /// Who each open deal reaches on the customer's side.
+    Coverage(AnalysisArgs),
+    /// The eight data-health questions across accounts.
+    Health(AnalysisArgs),
+    /// Upsell, cross-sell and churn-risk signals per account.
+    Signals(AnalysisArgs),
+    /// Every deal as the pipeline shows it.
+    Deals(AnalysisArgs),
+}
+
+impl ExportCmd {
+    /// The analysis asked for and its arguments, or `None` for `events`.
+    fn analysis(self) -> Result<(analysis::Analysis, AnalysisArgs), ExportCmd> {
+        use analysis::Analysis as A;
+        Ok(match self {
+            ExportCmd::Funnel(a) => (A::Funnel, a),
+            ExportCmd::Winloss(a) => (A::Winloss, a),
+            ExportCmd::Reasons(a) => (A::Reasons, a),
+            ExportCmd::Findings(a) => (A::Findings, a),
+            ExportCmd::Coverage(a) => (A::Coverage, a),
+            ExportCmd::Health(a) => (A::Health, a),
+            ExportCmd::Signals(a) => (A::Signals, a),
+            ExportCmd::Deals(a) => (A::Deals, a),
+            events => return Err(events),
+        })
+    }
+}
+
+/// Where and how an analysis is exported.
+#[derive(clap::Args)]
+struct AnalysisArgs {
+    /// The data folder.
+    #[arg(long, default_value = "./dealtrail-data")]
+    data: PathBuf,
+    /// csv (a header row, then one line per row) or json (an array of objects).
+    #[arg(long, value_enum, default_value = "csv")]
+    format: analysis::Format,
+    /// Look from this moment (RFC 3339 or YYYY-MM-DD) instead of now.
+    #[arg(long)]
+    as_of: Option<String>,
+    /// The clock of --as-of: recorded or occurred.
+    #[arg(long, value_enum, default_value = "recorded")]
+    clock: analysis::Clock,
+    /// Days of the window ending at the moment (funnel, winloss, reasons).
+    #[arg(long, default_value_t = 365)]
+    window_days: i64,
+    /// Write here instead of standard output.
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -176,7 +243,27 @@ enum TokenCmd {
     },
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        // A reader that stopped reading (`| head`) is not a failure of ours.
+        Err(e)
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            // The message with its causes, never a backtrace: this is for the user.
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
@@ -188,21 +275,25 @@ fn main() -> anyhow::Result<()> {
     // calls may not run inside the async runtime.
     let command = match cli.command {
         Cmd::Verify { data } => return verify(data),
+        Cmd::Rebuild { data } => return rebuild(data),
         Cmd::Token { action } => return token(action),
         Cmd::Schema => {
             print!("{}", dealtrail_graphql::sdl());
             return Ok(());
         }
-        Cmd::Export {
-            what:
-                ExportCmd::Events {
+        Cmd::Export { what } => {
+            return match what.analysis() {
+                Ok((analysis, args)) => export_analysis(analysis, args),
+                Err(ExportCmd::Events {
                     data,
                     format,
                     from,
                     stream,
                     out,
-                },
-        } => return export_events(data, &format, from, stream, out),
+                }) => export_events(data, &format, from, stream, out),
+                Err(_) => unreachable!("every analysis is matched above"),
+            };
+        }
         Cmd::Import {
             what: ImportCmd::Events { file, data },
         } => return import_events(file, data),
@@ -212,7 +303,18 @@ fn main() -> anyhow::Result<()> {
             clock,
             window_days,
             analysis,
-        } => return replay(data, &as_of, &clock, window_days, &analysis),
+        } => {
+            analysis::check_window(window_days)?;
+            let models = analysis::fold(&data, Some(&as_of), clock)?;
+            let clock = match clock {
+                analysis::Clock::Recorded => "recorded",
+                analysis::Clock::Occurred => "occurred",
+            };
+            println!("as {clock} by {}, window of {window_days} days", models.at);
+            return models
+                .table(analysis, window_days)
+                .print(&mut std::io::stdout().lock());
+        }
         other => other,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -257,136 +359,68 @@ fn main() -> anyhow::Result<()> {
     })
 }
 
-fn replay(
-    data: PathBuf,
-    as_of: &str,
-    clock: &str,
-    window_days: i64,
-    analysis: &str,
-) -> anyhow::Result<()> {
-    use dealtrail_engine::{Restored, catch_up};
+fn rebuild(data: PathBuf) -> anyhow::Result<()> {
+    use dealtrail_domain::Projection;
+    use dealtrail_engine::Restored;
     use dealtrail_funnel::SalesPipeline;
     use dealtrail_profile::Profiles;
     use dealtrail_winloss::WinLoss;
-    if !["funnel", "winloss", "health"].contains(&analysis) {
-        bail!("unknown analysis {analysis:?} (funnel, winloss or health)");
-    }
-    let at = Timestamp::parse(as_of).map_err(|e| anyhow::anyhow!("--as-of: {e}"))?;
-    let store = dealtrail_store::Store::open_path(&data)
-        .with_context(|| format!("cannot open data folder {}", data.display()))?;
-    let (until, occurred_by) = match clock {
-        "recorded" => (
-            store
-                .seq_recorded_by(dealtrail_store::Timestamp(at.0))
-                .context("reading the log")?,
-            None,
-        ),
-        "occurred" => (u64::MAX, Some(at)),
-        other => bail!("unknown clock {other:?} (recorded or occurred)"),
-    };
+    let store = analysis::open_existing(&data)?;
+    let started = std::time::Instant::now();
     let (mut sales, mut winloss, mut profiles) = (
         Restored::<SalesPipeline>::empty(),
         Restored::<WinLoss>::empty(),
         Restored::<Profiles>::empty(),
     );
-    catch_up(
+    analysis::fold_with_progress(
         &store,
-        until,
-        occurred_by,
+        u64::MAX,
+        None,
         (&mut sales, &mut winloss, &mut profiles),
-    )
-    .context("folding the log")?;
-    let from = Timestamp(at.0 - window_days * Timestamp::DAY);
-    println!("{analysis} as {clock} by {at}, window {from} to {at}");
-    match analysis {
-        "funnel" => {
-            let report = sales.state.funnel(&dealtrail_funnel::FunnelQuery {
-                from,
-                to: Timestamp(at.0 + 1),
-                filter: Default::default(),
-                currency: dealtrail_domain::Currency::USD,
-                as_occurred_by: None,
-                as_recorded_through: None,
-            });
-            println!(
-                "{:<14}{:>9}{:>9}{:>9}{:>12}{:>12}",
-                "stage", "entered", "reached", "next %", "median d", "p90 d"
-            );
-            for r in &report.stages {
-                let pct = |v: Option<f64>| v.map_or("-".into(), |v| format!("{:.1}", v * 100.0));
-                let d = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.1}"));
-                println!(
-                    "{:<14}{:>9}{:>9}{:>9}{:>12}{:>12}",
-                    r.stage.as_str(),
-                    r.entered,
-                    r.reached,
-                    pct(r.next_conversion),
-                    d(r.time_in_stage.median_days),
-                    d(r.time_in_stage.p90_days)
-                );
-            }
-            let v = &report.velocity;
-            println!(
-                "open deals {}, win rate {}, median cycle {} days",
-                v.open_deals,
-                v.win_rate
-                    .map_or("-".into(), |w| format!("{:.1}%", w * 100.0)),
-                v.median_cycle_days
-                    .map_or("-".into(), |d| format!("{d:.0}"))
-            );
+    )?;
+    // The old snapshots go only once the new models are complete.
+    let keep = dealtrail_engine::RunnerConfig::default().keep_snapshots;
+    for (name, seq, bytes) in [
+        (SalesPipeline::NAME, sales.seq, sales.state.snapshot()),
+        (WinLoss::NAME, winloss.seq, winloss.state.snapshot()),
+        (Profiles::NAME, profiles.seq, profiles.state.snapshot()),
+    ] {
+        store
+            .drop_projection(name)
+            .with_context(|| format!("dropping the snapshots of {name}"))?;
+        if seq > 0 {
+            store
+                .save_snapshot(name, seq, &bytes, keep)
+                .with_context(|| format!("saving the snapshot of {name}"))?;
         }
-        "winloss" => {
-            let report = winloss
-                .state
-                .report(from, Timestamp(at.0 + 1), &Default::default());
-            let o = &report.overall;
-            println!(
-                "won {}, lost {}, no decision {}, withdrawn {}, win rate {}",
-                o.won,
-                o.lost,
-                o.no_decision,
-                o.withdrawn,
-                o.win_rate()
-                    .map_or("-".into(), |w| format!("{:.1}%", w * 100.0))
+    }
+    store.close().context("closing the store")?;
+    println!(
+        "rebuilt {}, {} and {} from {} events in {:.1?}",
+        SalesPipeline::NAME,
+        WinLoss::NAME,
+        Profiles::NAME,
+        sales.seq,
+        started.elapsed()
+    );
+    Ok(())
+}
+
+fn export_analysis(analysis: analysis::Analysis, args: AnalysisArgs) -> anyhow::Result<()> {
+    analysis::check_window(args.window_days)?;
+    let models = analysis::fold(&args.data, args.as_of.as_deref(), args.clock)?;
+    let table = models.table(analysis, args.window_days);
+    match &args.out {
+        Some(path) => {
+            let mut file = std::io::BufWriter::new(
+                std::fs::File::create(path)
+                    .with_context(|| format!("cannot write {}", path.display()))?,
             );
-            println!(
-                "{:<22}{:>8}  signals (lost deals showing each)",
-                "stated reason", "lost"
-            );
-            for (reason, (deals, signals)) in &report.stated_vs_evidence {
-                let shown: Vec<String> =
-                    signals.iter().map(|(s, n)| format!("{s:?} {n}")).collect();
-                let reason = if reason.is_empty() { "(none)" } else { reason };
-                println!("{reason:<22}{deals:>8}  {}", shown.join(", "));
-            }
+            table.write(args.format, &mut file)?;
+            std::io::Write::flush(&mut file)?;
+            eprintln!("{} rows written to {}", table.rows.len(), path.display());
         }
-        _ => {
-            let accounts = profiles.state.accounts.len().max(1);
-            let mut answered = [0usize; 8];
-            for p in profiles.state.accounts.values() {
-                for a in p.health() {
-                    if a.answered {
-                        answered[(a.number - 1) as usize] += 1;
-                    }
-                }
-            }
-            let questions = profiles
-                .state
-                .accounts
-                .values()
-                .next()
-                .map(|p| p.health())
-                .unwrap_or_default();
-            println!("{} accounts", profiles.state.accounts.len());
-            for (i, q) in questions.iter().enumerate() {
-                println!(
-                    "{}. {:<58}{:>6.1}%",
-                    i + 1,
-                    q.question,
-                    answered[i] as f64 * 100.0 / accounts as f64
-                );
-            }
-        }
+        None => table.write(args.format, &mut std::io::stdout().lock())?,
     }
     Ok(())
 }
@@ -467,8 +501,7 @@ fn export_events(
     if format != "jsonl" && format != "csv" {
         bail!("unknown format {format:?} (jsonl or csv)");
     }
-    let store = dealtrail_store::Store::open_path(&data)
-        .with_context(|| format!("cannot open data folder {}", data.display()))?;
+    let store = analysis::open_existing(&data)?;
     let filter = dealtrail_store::LogFilter {
         stream: stream
             .map(dealtrail_store::StreamId::parse)
@@ -685,9 +718,20 @@ async fn shutdown_signal() {
 }
 
 fn verify(data: PathBuf) -> anyhow::Result<()> {
-    let store = dealtrail_store::Store::open_path(&data)
-        .with_context(|| format!("cannot open data folder {}", data.display()))?;
-    let report = store.verify().context("verify failed to run")?;
+    let store = analysis::open_existing(&data)?;
+    let bar = indicatif::ProgressBar::new(store.head().seq);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("verifying {bar:40} {pos}/{len} events {eta}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let report = store
+        .verify_with_progress(|seq| {
+            if seq % 10_000 == 0 {
+                bar.set_position(seq);
+            }
+        })
+        .context("verify failed to run")?;
+    bar.finish_and_clear();
     match report.problem {
         None => {
             println!(

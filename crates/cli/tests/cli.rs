@@ -228,15 +228,122 @@ fn replay_prints_an_analysis_as_of_a_moment_on_either_clock() {
     let empty = replay(&["--as-of", "2000-01-01", "winloss"]);
     assert!(empty.status.success());
     let text = String::from_utf8(empty.stdout).unwrap();
-    assert!(text.contains("won 0, lost 0"), "{text}");
-    let known = replay(&["--as-of", "2100-01-01", "--window-days", "50000", "health"]);
-    let text = String::from_utf8(known.stdout).unwrap();
-    assert!(text.contains("6 accounts"), "{text}");
-    assert!(
-        text.contains("7. the customer's consumption history"),
+    let overall: Vec<&str> = text
+        .lines()
+        .find(|l| l.starts_with("overall"))
+        .unwrap_or_else(|| panic!("{text}"))
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        overall,
+        ["overall", "all", "0", "0", "0", "0", "-"],
         "{text}"
     );
+    let known = replay(&["--as-of", "2100-01-01", "--window-days", "50000", "health"]);
+    let text = String::from_utf8(known.stdout).unwrap();
+    let consumption = text
+        .lines()
+        .find(|l| l.contains("the customer's consumption history"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(consumption.trim_start().starts_with("7 "), "{consumption}");
+    assert!(
+        consumption.split_whitespace().any(|w| w == "6"),
+        "six accounts asked: {consumption}"
+    );
+    // On the occurred clock the history is there even as recorded now.
+    let occurred = replay(&[
+        "--as-of",
+        "2100-01-01",
+        "--clock",
+        "occurred",
+        "--window-days",
+        "50000",
+        "deals",
+    ]);
+    let rows = String::from_utf8(occurred.stdout).unwrap().lines().count();
+    assert!(rows > 10, "a header and the deals");
     let wrong = replay(&["--as-of", "2024-01-01", "--clock", "sideways", "funnel"]);
     assert!(!wrong.status.success());
-    assert!(String::from_utf8_lossy(&wrong.stderr).contains("unknown clock"));
+    let stderr = String::from_utf8_lossy(&wrong.stderr);
+    assert!(stderr.contains("invalid value 'sideways'"), "{stderr}");
+    assert!(!stderr.contains("backtrace"), "{stderr}");
+}
+
+#[test]
+fn analyses_export_as_csv_and_json_and_survive_a_rebuild() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let run = |args: &[&str]| {
+        let out = dealtrail()
+            .args(args)
+            .arg("--data")
+            .arg(&data)
+            .env("RUST_BACKTRACE", "1")
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    };
+    let missing = run(&["export", "funnel"]);
+    assert!(!missing.0, "no data folder yet");
+    assert!(
+        missing.2.starts_with("error: no dealtrail data folder"),
+        "{}",
+        missing.2
+    );
+    assert!(
+        !missing.2.contains("backtrace"),
+        "a message, not a stack trace"
+    );
+    assert!(!data.exists(), "a read never creates the folder");
+    assert!(run(&["demo", "--accounts", "8"]).0);
+    let (ok, json, _) = run(&["export", "deals", "--format", "json"]);
+    assert!(ok);
+    let deals: Vec<serde_json::Value> = serde_json::from_str(&json).unwrap();
+    assert!(deals.len() > 20, "{}", deals.len());
+    assert!(
+        deals
+            .iter()
+            .all(|d| d["opportunity"].is_string() && d["amount_minor"].is_i64())
+    );
+    let (ok, csv, _) = run(&["export", "deals", "--format", "csv"]);
+    assert!(ok);
+    let mut reader = csv::Reader::from_reader(csv.as_bytes());
+    assert_eq!(
+        reader.records().count(),
+        deals.len(),
+        "one CSV row per deal"
+    );
+    let (ok, winloss, _) = run(&[
+        "export",
+        "winloss",
+        "--format",
+        "json",
+        "--window-days",
+        "3650",
+    ]);
+    assert!(ok);
+    let rates: Vec<serde_json::Value> = serde_json::from_str(&winloss).unwrap();
+    let overall = &rates[0];
+    let won = deals.iter().filter(|d| d["outcome"] == "won").count();
+    assert_eq!(overall["dimension"], "overall");
+    assert_eq!(
+        overall["won"].as_u64(),
+        Some(won as u64),
+        "the deals' outcomes, counted"
+    );
+    let before = run(&["export", "findings"]).1;
+    let (ok, said, _) = run(&["rebuild"]);
+    assert!(ok && said.starts_with("rebuilt"), "{said}");
+    assert_eq!(
+        run(&["export", "findings"]).1,
+        before,
+        "the same models after a rebuild"
+    );
+    assert_eq!(run(&["export", "deals", "--format", "json"]).1, json);
+    let bad = run(&["export", "funnel", "--window-days", "0"]);
+    assert!(!bad.0 && bad.2.contains("--window-days"), "{}", bad.2);
 }
