@@ -185,7 +185,12 @@ fn time(t: Timestamp) -> Value {
 impl Models {
     /// One analysis as a table; `window_days` is the length of the window ending at the
     /// moment, for the funnel and win/loss.
-    pub fn table(&self, analysis: Analysis, window_days: i64) -> Table {
+    pub fn table(
+        &self,
+        analysis: Analysis,
+        window_days: i64,
+        currency: dealtrail_domain::Currency,
+    ) -> Table {
         let to = Timestamp(self.at.0 + 1);
         let from = Timestamp(self.at.0 - window_days * Timestamp::DAY);
         match analysis {
@@ -194,7 +199,7 @@ impl Models {
                     from,
                     to,
                     filter: Default::default(),
-                    currency: dealtrail_domain::Currency::USD,
+                    currency,
                     as_occurred_by: None,
                     as_recorded_through: None,
                 });
@@ -537,10 +542,10 @@ impl Table {
     }
 }
 
-/// Rejects a window that is not a positive number of days.
-pub fn check_window(days: i64) -> anyhow::Result<()> {
+/// Checks the arguments every analysis takes: a window of at least a day, a currency.
+pub fn check_args(days: i64, currency: &str) -> anyhow::Result<dealtrail_domain::Currency> {
     if days <= 0 {
         bail!("--window-days: must be at least 1");
     }
-    Ok(())
+    dealtrail_domain::Currency::parse(currency).map_err(|e| anyhow::anyhow!("--currency: {e}"))
 }

@@ -83,6 +83,9 @@ enum Cmd {
         /// Days of the window ending at the moment (funnel, winloss, reasons).
         #[arg(long, default_value_t = 365)]
         window_days: i64,
+        /// The currency the funnel sums amounts in (deals in others are counted only).
+        #[arg(long, default_value = "USD")]
+        currency: String,
         /// The analysis.
         #[arg(value_enum)]
         analysis: analysis::Analysis,
@@ -181,6 +184,9 @@ struct AnalysisArgs {
     /// Days of the window ending at the moment (funnel, winloss, reasons).
     #[arg(long, default_value_t = 365)]
     window_days: i64,
+    /// The currency the funnel sums amounts in (deals in others are counted only).
+    #[arg(long, default_value = "USD")]
+    currency: String,
     /// Write here instead of standard output.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -302,9 +308,10 @@ fn run() -> anyhow::Result<()> {
             as_of,
             clock,
             window_days,
+            currency,
             analysis,
         } => {
-            analysis::check_window(window_days)?;
+            let currency = analysis::check_args(window_days, &currency)?;
             let models = analysis::fold(&data, Some(&as_of), clock)?;
             let clock = match clock {
                 analysis::Clock::Recorded => "recorded",
@@ -312,7 +319,7 @@ fn run() -> anyhow::Result<()> {
             };
             println!("as {clock} by {}, window of {window_days} days", models.at);
             return models
-                .table(analysis, window_days)
+                .table(analysis, window_days, currency)
                 .print(&mut std::io::stdout().lock());
         }
         other => other,
@@ -407,9 +414,9 @@ fn rebuild(data: PathBuf) -> anyhow::Result<()> {
 }
 
 fn export_analysis(analysis: analysis::Analysis, args: AnalysisArgs) -> anyhow::Result<()> {
-    analysis::check_window(args.window_days)?;
+    let currency = analysis::check_args(args.window_days, &args.currency)?;
     let models = analysis::fold(&args.data, args.as_of.as_deref(), args.clock)?;
-    let table = models.table(analysis, args.window_days);
+    let table = models.table(analysis, args.window_days, currency);
     match &args.out {
         Some(path) => {
             let mut file = std::io::BufWriter::new(

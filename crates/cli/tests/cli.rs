@@ -347,3 +347,129 @@ fn analyses_export_as_csv_and_json_and_survive_a_rebuild() {
     let bad = run(&["export", "funnel", "--window-days", "0"]);
     assert!(!bad.0 && bad.2.contains("--window-days"), "{}", bad.2);
 }
+
+#[test]
+fn import_crm_brings_the_bundled_export_in_once_and_reports_dirty_rows() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/data");
+    // Straight from the CSV files: deals with a known account, and their outcomes.
+    let accounts: std::collections::HashSet<String> =
+        csv::Reader::from_path(root.join("maven-crm/accounts.csv"))
+            .unwrap()
+            .records()
+            .map(|r| r.unwrap()[0].to_owned())
+            .collect();
+    let (mut deals, mut won, mut lost, mut skipped) = (0, 0, 0, 0);
+    for row in csv::Reader::from_path(root.join("maven-crm/sales_pipeline.csv"))
+        .unwrap()
+        .records()
+    {
+        let row = row.unwrap();
+        if !accounts.contains(&row[3]) {
+            skipped += 1;
+            continue;
+        }
+        deals += 1;
+        won += usize::from(&row[4] == "Won");
+        lost += usize::from(&row[4] == "Lost");
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let report = dir.path().join("rejected.csv");
+    let run = |args: &[&std::ffi::OsStr]| {
+        let out = dealtrail()
+            .args(args)
+            .arg("--data")
+            .arg(&data)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let mapping = root.join("maven-crm/mapping.toml");
+    let first = run(&[
+        "import".as_ref(),
+        "crm".as_ref(),
+        mapping.as_os_str(),
+        "--report".as_ref(),
+        report.as_os_str(),
+    ]);
+    assert!(
+        first.contains(&format!(
+            "deals: {deals} imported, 0 already present ({won} won, {lost} lost"
+        )),
+        "{first}"
+    );
+    let rejected = std::fs::read_to_string(&report).unwrap();
+    assert_eq!(
+        rejected.lines().count(),
+        1 + skipped,
+        "a header and a line per skipped row"
+    );
+    assert!(
+        rejected
+            .lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("sales_pipeline.csv,")
+    );
+    // What the log now says, counted by an analysis rather than by the importer.
+    let exported = run(&[
+        "export".as_ref(),
+        "deals".as_ref(),
+        "--format".as_ref(),
+        "json".as_ref(),
+    ]);
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&exported).unwrap();
+    assert_eq!(rows.len(), deals);
+    assert_eq!(rows.iter().filter(|d| d["outcome"] == "won").count(), won);
+    assert_eq!(rows.iter().filter(|d| d["outcome"] == "lost").count(), lost);
+    let head = run(&["verify".as_ref()]);
+    let again = run(&["import".as_ref(), "crm".as_ref(), mapping.as_os_str()]);
+    assert!(
+        again.contains(&format!("deals: 0 imported, {deals} already present")),
+        "{again}"
+    );
+    assert_eq!(run(&["verify".as_ref()]), head, "a re-import adds nothing");
+
+    // A stage-history export with a dirty row: reported with file and line, the deal left
+    // out whole, the rest imported.
+    let dirty = dir.path().join("dirty");
+    std::fs::create_dir(&dirty).unwrap();
+    for f in ["mapping.toml", "accounts.csv", "activities.csv"] {
+        std::fs::copy(root.join("stage-history").join(f), dirty.join(f)).unwrap();
+    }
+    let mut history =
+        std::fs::read_to_string(root.join("stage-history/stage_history.csv")).unwrap();
+    history = history.replacen(
+        "OPP-1002,,,,Prospecting,Qualification,2025-02-17 13:20,Lena Wolf",
+        "OPP-1002,,,,Prospecting,Qualification,17 Feb 2025,Lena Wolf",
+        1,
+    );
+    std::fs::write(dirty.join("stage_history.csv"), &history).unwrap();
+    let line = history
+        .lines()
+        .position(|l| l.contains("17 Feb 2025"))
+        .unwrap()
+        + 1;
+    let out = dealtrail()
+        .args(["import", "crm"])
+        .arg(dirty.join("mapping.toml"))
+        .arg("--data")
+        .arg(dir.path().join("history-data"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains(&format!(
+            "stage_history.csv line {line}: time \"17 Feb 2025\" is not a time"
+        )),
+        "{text}"
+    );
+    assert!(text.contains("deals: 7 imported"), "{text}");
+}

@@ -3,6 +3,13 @@
 //! engine's command path (decide, then append) as one unit. Re-importing the same files
 //! adds nothing: every account and deal is written with an idempotency key derived from
 //! its id in the source system.
+//!
+//! Two shapes of export are read: one row per deal (`[deals]`, its current stage or
+//! outcome), or the deals' stage history (`[history]`, one row per change) with optional
+//! activities (`[activities]`). The accounts file is optional with either; without it
+//! accounts are registered by name alone. `docs/import.md` is the mapping reference.
+
+mod history;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -18,17 +25,26 @@ use serde::Deserialize;
 
 /// The mapping file: where the files are and which columns mean what.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Mapping {
     /// Name of the source system; part of every idempotency key.
     pub source: String,
     /// Currency of the amounts.
     pub currency: String,
-    /// The accounts file.
-    pub accounts: AccountColumns,
+    /// The accounts file; without it, accounts are registered by name alone.
+    pub accounts: Option<AccountColumns>,
     /// The products file (list prices estimate open deals' amounts), if any.
     pub products: Option<ProductColumns>,
-    /// The deals file, one row per deal.
-    pub deals: DealColumns,
+    /// The deals file, one row per deal (or `history` instead).
+    pub deals: Option<DealColumns>,
+    /// The stage-history file, one row per stage change (or `deals` instead).
+    pub history: Option<history::HistoryColumns>,
+    /// The activities file (with `history` only), one row per visit, call, email...
+    pub activities: Option<history::ActivityColumns>,
+    /// Export activity types mapped to follow-up channels (visit, call, message, email,
+    /// meeting); types that already are channel names need no entry.
+    #[serde(default)]
+    pub activity_kinds: BTreeMap<String, String>,
     /// Export stage names mapped to open stages of the pipeline.
     pub stages: BTreeMap<String, String>,
     /// Export stage names mapped to outcomes (won, lost, no_decision, withdrawn).
@@ -40,6 +56,7 @@ pub struct Mapping {
 
 /// Columns of the accounts file.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AccountColumns {
     /// File name, relative to the mapping file.
     pub file: String,
@@ -64,6 +81,7 @@ fn one() -> f64 {
 
 /// Columns of the products file.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ProductColumns {
     /// File name, relative to the mapping file.
     pub file: String,
@@ -75,6 +93,7 @@ pub struct ProductColumns {
 
 /// Columns of the deals file.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DealColumns {
     /// File name, relative to the mapping file.
     pub file: String,
@@ -160,7 +179,7 @@ pub enum ImportError {
 }
 
 /// Matching key of a name: case and spacing do not matter.
-fn key(s: &str) -> String {
+pub(crate) fn key(s: &str) -> String {
     s.chars()
         .filter(|c| !c.is_whitespace() && *c != '_' && *c != '-')
         .flat_map(char::to_lowercase)
@@ -175,14 +194,34 @@ pub fn parse_date(s: &str) -> Option<Date> {
     Date::parse(&day.replace(['/', '.'], "-")).ok()
 }
 
-struct Table {
+/// Parses a moment: RFC 3339, a date alone (midnight UTC), or a date and time without a
+/// zone (UTC), the date in any form [`parse_date`] reads.
+pub fn parse_time(s: &str) -> Option<Timestamp> {
+    let s = s.trim();
+    if let Ok(t) = Timestamp::parse(s) {
+        return Some(t);
+    }
+    let (date, clock) = match s.split_once(['T', ' ']) {
+        Some((d, c)) => (parse_date(d)?, c.trim()),
+        None => return parse_date(s).map(Timestamp::start_of),
+    };
+    let zoned = clock.ends_with(['Z', 'z']) || clock.contains(['+']) || clock.rfind('-').is_some();
+    let text = if zoned {
+        format!("{date}T{clock}")
+    } else {
+        format!("{date}T{clock}Z")
+    };
+    Timestamp::parse(&text).ok()
+}
+
+pub(crate) struct Table {
     path: PathBuf,
     headers: HashMap<String, usize>,
     rows: Vec<(usize, csv::StringRecord)>,
 }
 
 impl Table {
-    fn read(path: PathBuf) -> Result<Table, ImportError> {
+    pub(crate) fn read(path: PathBuf) -> Result<Table, ImportError> {
         let bad = |detail: String| ImportError::File {
             path: path.clone(),
             detail,
@@ -209,7 +248,7 @@ impl Table {
         })
     }
 
-    fn column(&self, name: &str) -> Result<usize, ImportError> {
+    pub(crate) fn column(&self, name: &str) -> Result<usize, ImportError> {
         self.headers
             .get(name)
             .copied()
@@ -219,23 +258,123 @@ impl Table {
             })
     }
 
-    fn file_name(&self) -> String {
+    pub(crate) fn file_name(&self) -> String {
         self.path
             .file_name()
             .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
     }
 }
 
-fn get(row: &csv::StringRecord, column: Option<usize>) -> &str {
+pub(crate) fn get(row: &csv::StringRecord, column: Option<usize>) -> &str {
     column.and_then(|c| row.get(c)).unwrap_or("").trim()
 }
 
-/// A deal row checked whole, ready to be written.
-struct Planned {
-    account: String,
-    steps: Vec<(Option<Timestamp>, Command)>,
-    outcome: Option<Outcome>,
-    line: usize,
+/// A deal checked whole, ready to be written.
+pub(crate) struct Planned {
+    /// Matching key of the account's name.
+    pub(crate) account: String,
+    /// The account's name as the export spells it.
+    pub(crate) account_name: String,
+    pub(crate) steps: Vec<(Option<Timestamp>, Command)>,
+    pub(crate) outcome: Option<Outcome>,
+    /// Where a rejection by the rules is reported.
+    pub(crate) file: String,
+    pub(crate) line: usize,
+}
+
+/// What the deal readers share: names mapped, prices, and where to report.
+pub(crate) struct Context<'a> {
+    pub(crate) mapping: &'a Mapping,
+    pub(crate) currency: Currency,
+    pub(crate) pipeline: Pipeline,
+    pub(crate) stages: HashMap<String, StageName>,
+    pub(crate) outcomes: HashMap<String, Outcome>,
+    pub(crate) prices: HashMap<String, Money>,
+    pub(crate) aliases: HashMap<String, String>,
+    /// Accounts of the accounts file by matching key; `None` without an accounts file.
+    pub(crate) known_accounts: Option<HashSet<String>>,
+    pub(crate) now: Timestamp,
+}
+
+/// Where an export's stage name leads: an open stage or an outcome.
+pub(crate) enum Target {
+    Stage(StageName),
+    Outcome(Outcome),
+}
+
+impl Context<'_> {
+    /// The stage or outcome an export's stage name maps to (case and spacing ignored).
+    pub(crate) fn target(&self, text: &str) -> Result<Target, String> {
+        match (self.stages.get(&key(text)), self.outcomes.get(&key(text))) {
+            (Some(s), _) => Ok(Target::Stage(s.clone())),
+            (None, Some(o)) => Ok(Target::Outcome(*o)),
+            (None, None) => Err(format!("stage {text:?} is not in the mapping")),
+        }
+    }
+
+    /// The account a deal names, checked against the accounts file when there is one.
+    pub(crate) fn account(&self, name: &str) -> Result<String, String> {
+        if name.is_empty() {
+            return Err("no account".into());
+        }
+        let k = key(name);
+        match &self.known_accounts {
+            Some(known) if !known.contains(&k) => Err(format!("unknown account {name:?}")),
+            _ => Ok(k),
+        }
+    }
+
+    /// The product as the products file names it.
+    pub(crate) fn product<'p>(&'p self, product: &'p str) -> &'p str {
+        self.aliases
+            .get(&key(product))
+            .map_or(product, String::as_str)
+    }
+
+    /// The deterministic id of a deal of the source system.
+    pub(crate) fn deal_id(&self, external: &str) -> OpportunityId {
+        OpportunityId(uuid::Uuid::new_v5(
+            &uuid::Uuid::NAMESPACE_OID,
+            format!("{}:deal:{external}", self.mapping.source).as_bytes(),
+        ))
+    }
+
+    /// The command that opens a deal of the export.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn open(
+        &self,
+        id: OpportunityId,
+        external: &str,
+        account_name: &str,
+        owner: UserId,
+        product: &str,
+        amount: Money,
+        expected_close: Date,
+    ) -> Result<Command, String> {
+        Ok(Command::Opportunity(
+            id,
+            OpportunityCommand::Open(OpportunityOpened {
+                account: account_id(
+                    &self.mapping.source,
+                    &Name::parse(account_name).map_err(|e| format!("account: {e}"))?,
+                ),
+                title: Name::parse(format!("{product} for {account_name}"))
+                    .or_else(|_| Name::parse(external))
+                    .map_err(|e| format!("title: {e}"))?,
+                owner,
+                product_line: (!product.is_empty())
+                    .then(|| Label::parse(product))
+                    .transpose()
+                    .map_err(|e| format!("product: {e}"))?,
+                org_unit: None,
+                amount,
+                expected_close,
+                source: Some(Label::parse(&self.mapping.source).map_err(|e| e.to_string())?),
+                stage: self.pipeline.first_stage().clone(),
+                external_id: Some(ExternalId::parse(external).map_err(|e| e.to_string())?),
+            }),
+        ))
+    }
 }
 
 /// Reads the mapping at `mapping_path` and imports its files through `engine`, calling
@@ -258,6 +397,22 @@ pub async fn import(
         path: mapping_path.into(),
         detail,
     };
+    match (&mapping.deals, &mapping.history) {
+        (Some(_), Some(_)) | (None, None) => {
+            return Err(mapping_error(
+                "name either [deals] (one row per deal) or [history] (one row per stage change)"
+                    .into(),
+            ));
+        }
+        (Some(_), None) if mapping.activities.is_some() => {
+            return Err(mapping_error(
+                "[activities] go with [history]: a file of one row per deal has no timeline to \
+                 place them on"
+                    .into(),
+            ));
+        }
+        _ => {}
+    }
     let currency = Currency::parse(&mapping.currency).map_err(|e| mapping_error(e.to_string()))?;
     let pipeline = Pipeline::default_b2b();
     let mut stages: HashMap<String, StageName> = HashMap::new();
@@ -273,9 +428,16 @@ pub async fn import(
             Outcome::parse(to).ok_or_else(|| mapping_error(format!("unknown outcome {to:?}")))?;
         outcomes.insert(key(from), outcome);
     }
+    for (from, to) in &mapping.activity_kinds {
+        if dealtrail_domain::Channel::parse(to).is_none() {
+            return Err(mapping_error(format!(
+                "activity kind {from:?} maps to {to:?}, not a channel (visit, call, message, \
+                 email, meeting)"
+            )));
+        }
+    }
     let dir = mapping_path.parent().unwrap_or(Path::new("."));
     let mut report = Report::default();
-    let now = dealtrail_engine::now();
 
     // Products: list prices for open deals' estimates.
     let mut prices: HashMap<String, Money> = HashMap::new();
@@ -295,15 +457,67 @@ pub async fn import(
             }
         }
     }
-    let aliases: HashMap<String, String> = mapping
-        .product_aliases
-        .iter()
-        .map(|(k, v)| (key(k), v.clone()))
-        .collect();
+    let accounts = match &mapping.accounts {
+        Some(a) => Some(read_accounts(a, &dir.join(&a.file), currency, &mut report)?),
+        None => None,
+    };
+    let ctx = Context {
+        mapping: &mapping,
+        currency,
+        pipeline,
+        stages,
+        outcomes,
+        prices,
+        aliases: mapping
+            .product_aliases
+            .iter()
+            .map(|(k, v)| (key(k), v.clone()))
+            .collect(),
+        known_accounts: accounts.as_ref().map(|a| a.keys().cloned().collect()),
+        now: dealtrail_engine::now(),
+    };
+    let planned = match (&mapping.deals, &mapping.history) {
+        (Some(d), _) => plan_deals(&ctx, d, &dir.join(&d.file), &mut report)?,
+        (None, Some(h)) => history::plan(&ctx, h, dir, &mut report)?,
+        (None, None) => Vec::new(),
+    };
+    write(
+        engine,
+        &ctx,
+        accounts,
+        planned,
+        actor,
+        &mut report,
+        progress,
+    )
+    .await?;
+    report
+        .rejected
+        .sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
+    Ok(report)
+}
 
-    // Accounts, checked; written below once their first deal's date is known.
-    let a = &mapping.accounts;
-    let table = Table::read(dir.join(&a.file))?;
+/// Drops a row identical to one seen before, counting it; true when the row is new.
+pub(crate) fn first_time(
+    seen: &mut HashSet<String>,
+    row: &csv::StringRecord,
+    report: &mut Report,
+) -> bool {
+    if seen.insert(row.iter().collect::<Vec<_>>().join("\u{1f}")) {
+        true
+    } else {
+        report.duplicates += 1;
+        false
+    }
+}
+
+fn read_accounts(
+    a: &AccountColumns,
+    path: &Path,
+    currency: Currency,
+    report: &mut Report,
+) -> Result<BTreeMap<String, AccountRegistered>, ImportError> {
+    let table = Table::read(path.to_path_buf())?;
     let col = |c: &Option<String>| c.as_ref().map(|c| table.column(c)).transpose();
     let (name_col, industry, employees, revenue, region) = (
         table.column(&a.name)?,
@@ -315,15 +529,9 @@ pub async fn import(
     let mut accounts: BTreeMap<String, AccountRegistered> = BTreeMap::new();
     let mut seen_rows = HashSet::new();
     for (line, row) in &table.rows {
-        if !seen_rows.insert(row.iter().collect::<Vec<_>>().join("\u{1f}")) {
-            report.duplicates += 1;
+        if !first_time(&mut seen_rows, row, report) {
             continue;
         }
-        let reject = |reason: String| Rejection {
-            file: table.file_name(),
-            line: *line,
-            reason,
-        };
         let name = get(row, Some(name_col));
         let parsed = (|| {
             let employees = match get(row, employees) {
@@ -358,24 +566,35 @@ pub async fn import(
             Ok(r) => {
                 accounts.insert(key(name), r);
             }
-            Err(reason) => report.rejected.push(reject(reason)),
+            Err(reason) => report.rejected.push(Rejection {
+                file: table.file_name(),
+                line: *line,
+                reason,
+            }),
         }
     }
+    Ok(accounts)
+}
 
-    // Deals: every row checked whole before anything is written.
-    let d = &mapping.deals;
-    let table = Table::read(dir.join(&d.file))?;
+/// Deals of a file with one row per deal, every row checked whole.
+fn plan_deals(
+    ctx: &Context<'_>,
+    d: &DealColumns,
+    path: &Path,
+    report: &mut Report,
+) -> Result<Vec<Planned>, ImportError> {
+    let table = Table::read(path.to_path_buf())?;
     let c = |name: &str| table.column(name);
     let (id_col, owner_col, account_col, stage_col) =
         (c(&d.id)?, c(&d.owner)?, c(&d.account)?, c(&d.stage)?);
     let (opened_col, closed_col, amount_col) = (c(&d.opened)?, c(&d.closed)?, c(&d.amount)?);
     let product_col = d.product.as_ref().map(|p| c(p)).transpose()?;
+    let first_stage = ctx.pipeline.first_stage().clone();
     let mut planned: Vec<Planned> = Vec::new();
     let mut seen_rows = HashSet::new();
     let mut seen_ids: HashSet<String> = HashSet::new();
     for (line, row) in &table.rows {
-        if !seen_rows.insert(row.iter().collect::<Vec<_>>().join("\u{1f}")) {
-            report.duplicates += 1;
+        if !first_time(&mut seen_rows, row, report) {
             continue;
         }
         let mut note = |kind: &str| *report.notes.entry(kind.to_owned()).or_default() += 1;
@@ -390,24 +609,14 @@ pub async fn import(
                 ));
             }
             let account_name = get(row, Some(account_col));
-            if account_name.is_empty() {
-                return Err("no account".into());
-            }
-            let account = accounts
-                .get(&key(account_name))
-                .ok_or_else(|| format!("unknown account {account_name:?}"))?;
-            let stage_text = get(row, Some(stage_col));
-            let (stage, outcome) =
-                match (stages.get(&key(stage_text)), outcomes.get(&key(stage_text))) {
-                    (Some(s), _) => (s.clone(), None),
-                    (None, Some(o)) => (pipeline.first_stage().clone(), Some(*o)),
-                    (None, None) => {
-                        return Err(format!("stage {stage_text:?} is not in the mapping"));
-                    }
-                };
+            let account = ctx.account(account_name)?;
+            let (stage, outcome) = match ctx.target(get(row, Some(stage_col)))? {
+                Target::Stage(s) => (s, None),
+                Target::Outcome(o) => (first_stage.clone(), Some(o)),
+            };
             let opened_text = get(row, Some(opened_col));
             let opened = match opened_text {
-                "" if outcome.is_none() && stage == *pipeline.first_stage() => {
+                "" if outcome.is_none() && stage == first_stage => {
                     note("open deals without an engage date, opened at import time");
                     None
                 }
@@ -428,54 +637,38 @@ pub async fn import(
                     "history out of order: closed {c} before it was engaged {o}"
                 ));
             }
-            let product = product_col.map(|p| get(row, Some(p))).unwrap_or("");
-            let product = aliases.get(&key(product)).map_or(product, String::as_str);
-            let amount_text = get(row, Some(amount_col));
-            let final_amount = match amount_text {
+            let product = ctx.product(product_col.map(|p| get(row, Some(p))).unwrap_or(""));
+            let final_amount = match get(row, Some(amount_col)) {
                 "" => None,
-                t => Some(Money::parse(t, currency).map_err(|e| format!("amount: {e}"))?),
+                t => Some(Money::parse(t, ctx.currency).map_err(|e| format!("amount: {e}"))?),
             };
             let estimate = final_amount
                 .filter(|_| outcome.is_some())
-                .or_else(|| prices.get(&key(product)).copied())
-                .unwrap_or(Money::zero(currency));
-            if outcome.is_none() && !prices.contains_key(&key(product)) {
+                .or_else(|| ctx.prices.get(&key(product)).copied())
+                .unwrap_or(Money::zero(ctx.currency));
+            if outcome.is_none() && !ctx.prices.contains_key(&key(product)) {
                 note("open deals without a list price, estimated at zero");
             }
             let owner =
                 UserId::parse(get(row, Some(owner_col))).map_err(|e| format!("owner: {e}"))?;
-            let id = OpportunityId(uuid::Uuid::new_v5(
-                &uuid::Uuid::NAMESPACE_OID,
-                format!("{}:deal:{external}", mapping.source).as_bytes(),
-            ));
+            let id = ctx.deal_id(external);
             let opened_at = opened.map(Timestamp::start_of);
             let expected_close = closed
                 .or_else(|| opened.map(|o| o.plus_days(90)))
-                .unwrap_or_else(|| now.date().plus_days(90));
+                .unwrap_or_else(|| ctx.now.date().plus_days(90));
             let mut steps = vec![(
                 opened_at,
-                Command::Opportunity(
+                ctx.open(
                     id,
-                    OpportunityCommand::Open(OpportunityOpened {
-                        account: account_id(&mapping.source, &account.name),
-                        title: Name::parse(format!("{product} for {account_name}"))
-                            .or_else(|_| Name::parse(external))
-                            .map_err(|e| format!("title: {e}"))?,
-                        owner,
-                        product_line: (!product.is_empty())
-                            .then(|| Label::parse(product))
-                            .transpose()
-                            .map_err(|e| format!("product: {e}"))?,
-                        org_unit: None,
-                        amount: estimate,
-                        expected_close,
-                        source: Some(Label::parse(&mapping.source).map_err(|e| e.to_string())?),
-                        stage: pipeline.first_stage().clone(),
-                        external_id: Some(ExternalId::parse(external).map_err(|e| e.to_string())?),
-                    }),
-                ),
+                    external,
+                    account_name,
+                    owner,
+                    product,
+                    estimate,
+                    expected_close,
+                )?,
             )];
-            if outcome.is_none() && stage != *pipeline.first_stage() {
+            if outcome.is_none() && stage != first_stage {
                 steps.push((
                     opened_at,
                     Command::Opportunity(id, OpportunityCommand::ChangeStage { to: stage }),
@@ -496,9 +689,11 @@ pub async fn import(
                 ));
             }
             Ok(Planned {
-                account: key(account_name),
+                account,
+                account_name: account_name.to_owned(),
                 steps,
                 outcome,
+                file: table.file_name(),
                 line: *line,
             })
         })();
@@ -511,22 +706,66 @@ pub async fn import(
             }),
         }
     }
+    Ok(planned)
+}
 
-    // Accounts first, each registered at the business time of its earliest deal.
+/// Writes the accounts (each registered at the business time of its earliest deal), then
+/// each deal as one unit.
+async fn write(
+    engine: &Engine,
+    ctx: &Context<'_>,
+    accounts: Option<BTreeMap<String, AccountRegistered>>,
+    planned: Vec<Planned>,
+    actor: UserId,
+    report: &mut Report,
+    progress: impl Fn(usize, usize),
+) -> Result<(), ImportError> {
+    let source = &ctx.mapping.source;
     let mut first_deal: HashMap<&str, Timestamp> = HashMap::new();
     for p in &planned {
-        let at = p.steps[0].0.unwrap_or(now);
+        let at = p.steps[0].0.unwrap_or(ctx.now);
         let entry = first_deal.entry(p.account.as_str()).or_insert(at);
         *entry = (*entry).min(at);
     }
+    let accounts = match accounts {
+        Some(a) => a,
+        // No accounts file: every account a deal names, by its name alone.
+        None => {
+            let mut by_name = BTreeMap::new();
+            for p in &planned {
+                if by_name.contains_key(&p.account) {
+                    continue;
+                }
+                let Ok(name) = Name::parse(&p.account_name) else {
+                    continue;
+                };
+                by_name.insert(
+                    p.account.clone(),
+                    AccountRegistered {
+                        name,
+                        industry: None,
+                        employees: None,
+                        annual_revenue: None,
+                        region: None,
+                        parent: None,
+                        external_id: ExternalId::parse(&p.account_name).ok(),
+                    },
+                );
+            }
+            if !by_name.is_empty() {
+                report.notes.insert(
+                    "accounts registered by name alone (no accounts file)".into(),
+                    by_name.len(),
+                );
+            }
+            by_name
+        }
+    };
     for (k, registered) in &accounts {
-        let id = account_id(&mapping.source, &registered.name);
+        let id = account_id(source, &registered.name);
         let issued = Issued {
-            occurred_at: Some(first_deal.get(k.as_str()).copied().unwrap_or(now)),
-            idempotency_key: Some(format!(
-                "import:{}:account:{}",
-                mapping.source, registered.name
-            )),
+            occurred_at: Some(first_deal.get(k.as_str()).copied().unwrap_or(ctx.now)),
+            idempotency_key: Some(format!("import:{source}:account:{}", registered.name)),
             ..Issued::by(actor.clone())
         };
         let done = engine
@@ -548,7 +787,7 @@ pub async fn import(
             continue;
         };
         let issued = Issued {
-            idempotency_key: Some(format!("import:{}:deal:{}", mapping.source, id)),
+            idempotency_key: Some(format!("import:{source}:deal:{id}")),
             ..Issued::by(actor.clone())
         };
         match engine.execute_batch(issued, p.steps).await {
@@ -566,7 +805,7 @@ pub async fn import(
                 }
             }
             Err(EngineError::Rejected(rule)) => report.rejected.push(Rejection {
-                file: table.file_name(),
+                file: p.file,
                 line: p.line,
                 reason: rule.to_string(),
             }),
@@ -574,10 +813,7 @@ pub async fn import(
         }
         progress(i + 1, total);
     }
-    report
-        .rejected
-        .sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
-    Ok(report)
+    Ok(())
 }
 
 /// The deterministic id of an imported account, so that a re-import finds it again.

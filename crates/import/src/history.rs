@@ -1,0 +1,421 @@
+//! Deals from a stage-history export: one row per stage change (deal, from, to, when, by),
+//! with optional activities (deal, type, when, by). Each deal's rows become its opening,
+//! its moves, its close (and reopenings), with its activities as follow-ups in between, all
+//! checked before anything is written.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+use dealtrail_domain::opportunity::{FollowUpLogged, OpportunityReopened};
+use dealtrail_domain::{
+    Channel, Function, Money, OpportunityCommand, Outcome, StageName, Text, Timestamp, UserId,
+};
+use dealtrail_engine::Command;
+use serde::Deserialize;
+
+use crate::{
+    Context, ImportError, Planned, Rejection, Report, Table, Target, first_time, get, key,
+    parse_time,
+};
+
+/// Columns of the stage-history file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryColumns {
+    /// File name, relative to the mapping file.
+    pub file: String,
+    /// The deal's id in the source.
+    pub deal: String,
+    /// The stage before the change; empty on the row that creates the deal.
+    pub from: String,
+    /// The stage or outcome after the change.
+    pub to: String,
+    /// When the change happened.
+    pub at: String,
+    /// Who made it; the first row's author owns the deal.
+    pub by: String,
+    /// The deal's account (its name); read from the deal's first row that has one.
+    pub account: String,
+    /// The deal's amount (the final amount of a won deal); the first non-empty value.
+    pub amount: Option<String>,
+    /// The deal's product.
+    pub product: Option<String>,
+}
+
+/// Columns of the activities file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActivityColumns {
+    /// File name, relative to the mapping file.
+    pub file: String,
+    /// The deal's id in the source.
+    pub deal: String,
+    /// The kind of activity (mapped to a channel through `[activity_kinds]`).
+    pub kind: String,
+    /// When it happened.
+    pub at: String,
+    /// Who did it.
+    pub by: String,
+}
+
+/// One row of a deal's history, read.
+struct Change {
+    line: usize,
+    from: Option<Target>,
+    from_text: String,
+    to: Target,
+    at: Timestamp,
+    by: UserId,
+}
+
+/// One activity of a deal, read.
+struct Activity {
+    channel: Channel,
+    at: Timestamp,
+    summary: Text,
+}
+
+/// Rows of one deal, in file order.
+#[derive(Default)]
+struct DealRows {
+    history: Vec<(usize, csv::StringRecord)>,
+    activities: Vec<Activity>,
+    /// A bad activity row rejects its deal: a deal is imported whole or not at all.
+    bad_activity: Option<(usize, String)>,
+}
+
+/// Reads the history (and activities) files and plans every deal they describe.
+pub(crate) fn plan(
+    ctx: &Context<'_>,
+    h: &HistoryColumns,
+    dir: &Path,
+    report: &mut Report,
+) -> Result<Vec<Planned>, ImportError> {
+    let table = Table::read(dir.join(&h.file))?;
+    let c = |name: &str| table.column(name);
+    let (deal_col, from_col, to_col, at_col, by_col, account_col) = (
+        c(&h.deal)?,
+        c(&h.from)?,
+        c(&h.to)?,
+        c(&h.at)?,
+        c(&h.by)?,
+        c(&h.account)?,
+    );
+    let amount_col = h.amount.as_ref().map(|a| c(a)).transpose()?;
+    let product_col = h.product.as_ref().map(|p| c(p)).transpose()?;
+    let history_file = table.file_name();
+
+    let mut order: Vec<String> = Vec::new();
+    let mut deals: HashMap<String, DealRows> = HashMap::new();
+    let mut seen = HashSet::new();
+    for (line, row) in &table.rows {
+        if !first_time(&mut seen, row, report) {
+            continue;
+        }
+        let id = get(row, Some(deal_col));
+        if id.is_empty() {
+            report.rejected.push(Rejection {
+                file: history_file.clone(),
+                line: *line,
+                reason: "no deal id".into(),
+            });
+            continue;
+        }
+        let rows = deals.entry(id.to_owned()).or_insert_with(|| {
+            order.push(id.to_owned());
+            DealRows::default()
+        });
+        rows.history.push((*line, row.clone()));
+    }
+
+    if let Some(a) = &ctx.mapping.activities {
+        let table = Table::read(dir.join(&a.file))?;
+        let c = |name: &str| table.column(name);
+        let (deal_col, kind_col, at_col, by_col) = (c(&a.deal)?, c(&a.kind)?, c(&a.at)?, c(&a.by)?);
+        let kinds: HashMap<String, Channel> = ctx
+            .mapping
+            .activity_kinds
+            .iter()
+            .filter_map(|(k, v)| Channel::parse(v).map(|ch| (key(k), ch)))
+            .collect();
+        let mut seen = HashSet::new();
+        for (line, row) in &table.rows {
+            if !first_time(&mut seen, row, report) {
+                continue;
+            }
+            let reject = |reason: String| Rejection {
+                file: table.file_name(),
+                line: *line,
+                reason,
+            };
+            let id = get(row, Some(deal_col));
+            let Some(rows) = deals.get_mut(id) else {
+                report
+                    .rejected
+                    .push(reject(format!("activity of unknown deal {id:?}")));
+                continue;
+            };
+            let kind = get(row, Some(kind_col));
+            let read = (|| {
+                let channel = kinds
+                    .get(&key(kind))
+                    .copied()
+                    .or_else(|| Channel::parse(&kind.to_lowercase()))
+                    .ok_or_else(|| format!("activity kind {kind:?} is not in the mapping"))?;
+                let at_text = get(row, Some(at_col));
+                let at = parse_time(at_text)
+                    .ok_or_else(|| format!("activity time {at_text:?} is not a time"))?;
+                let by = get(row, Some(by_col));
+                let summary = Text::parse(format!("{kind} by {by} (imported)"))
+                    .map_err(|e| format!("activity: {e}"))?;
+                Ok::<_, String>(Activity {
+                    channel,
+                    at,
+                    summary,
+                })
+            })();
+            match read {
+                Ok(activity) => rows.activities.push(activity),
+                Err(reason) => {
+                    report.rejected.push(reject(reason.clone()));
+                    rows.bad_activity.get_or_insert((*line, reason));
+                }
+            }
+        }
+    }
+
+    let mut planned = Vec::new();
+    for id in order {
+        let Some(rows) = deals.remove(&id) else {
+            continue;
+        };
+        let first_line = rows.history.first().map_or(0, |(l, _)| *l);
+        if let Some((line, _)) = &rows.bad_activity {
+            report.rejected.push(Rejection {
+                file: history_file.clone(),
+                line: first_line,
+                reason: format!("deal {id} not imported: its activity on line {line} is bad"),
+            });
+            continue;
+        }
+        let columns = Columns {
+            from: from_col,
+            to: to_col,
+            at: at_col,
+            by: by_col,
+            account: account_col,
+            amount: amount_col,
+            product: product_col,
+        };
+        match plan_deal(ctx, &id, &rows, &columns) {
+            Ok(mut p) => {
+                p.file = history_file.clone();
+                planned.push(p);
+            }
+            Err((line, reason)) => report.rejected.push(Rejection {
+                file: history_file.clone(),
+                line,
+                reason,
+            }),
+        }
+    }
+    Ok(planned)
+}
+
+struct Columns {
+    from: usize,
+    to: usize,
+    at: usize,
+    by: usize,
+    account: usize,
+    amount: Option<usize>,
+    product: Option<usize>,
+}
+
+/// One deal's opening, moves, closes and activities in time order, or the line and reason
+/// it cannot be imported.
+fn plan_deal(
+    ctx: &Context<'_>,
+    external: &str,
+    rows: &DealRows,
+    col: &Columns,
+) -> Result<Planned, (usize, String)> {
+    let first_line = rows.history.first().map_or(0, |(l, _)| *l);
+    let mut changes = Vec::new();
+    for (line, row) in &rows.history {
+        let fail = |reason: String| (*line, reason);
+        let from_text = get(row, Some(col.from));
+        let from = match from_text {
+            "" => None,
+            t => Some(ctx.target(t).map_err(fail)?),
+        };
+        let to = ctx.target(get(row, Some(col.to))).map_err(fail)?;
+        let at_text = get(row, Some(col.at));
+        let at =
+            parse_time(at_text).ok_or_else(|| fail(format!("time {at_text:?} is not a time")))?;
+        let by = UserId::parse(get(row, Some(col.by))).map_err(|e| fail(format!("by: {e}")))?;
+        changes.push(Change {
+            line: *line,
+            from,
+            from_text: from_text.to_owned(),
+            to,
+            at,
+            by,
+        });
+    }
+    // Exports list changes in any order; the chain must hold once they are in time order.
+    changes.sort_by_key(|c| c.at);
+    let first = changes
+        .first()
+        .ok_or_else(|| (first_line, "no history".to_string()))?;
+    let account_name = rows
+        .history
+        .iter()
+        .map(|(_, r)| get(r, Some(col.account)))
+        .find(|a| !a.is_empty())
+        .unwrap_or("");
+    let account = ctx.account(account_name).map_err(|e| (first_line, e))?;
+    let product = ctx.product(
+        rows.history
+            .iter()
+            .map(|(_, r)| get(r, col.product))
+            .find(|p| !p.is_empty())
+            .unwrap_or(""),
+    );
+    let amount = match rows
+        .history
+        .iter()
+        .map(|(_, r)| get(r, col.amount))
+        .find(|a| !a.is_empty())
+    {
+        Some(t) => {
+            Some(Money::parse(t, ctx.currency).map_err(|e| (first_line, format!("amount: {e}")))?)
+        }
+        None => None,
+    };
+    let estimate = amount
+        .or_else(|| ctx.prices.get(&key(product)).copied())
+        .unwrap_or(Money::zero(ctx.currency));
+
+    let id = ctx.deal_id(external);
+    let first_stage = ctx.pipeline.first_stage().clone();
+    let last_close = changes.iter().rev().find_map(|c| match c.to {
+        Target::Outcome(_) => Some(c.at.date()),
+        Target::Stage(_) => None,
+    });
+    let expected_close = last_close.unwrap_or_else(|| first.at.date().plus_days(90));
+    let open = ctx
+        .open(
+            id,
+            external,
+            account_name,
+            first.by.clone(),
+            product,
+            estimate,
+            expected_close,
+        )
+        .map_err(|e| (first.line, e))?;
+    let mut timeline: Vec<(Timestamp, usize, Command)> = vec![(first.at, 0, open)];
+    // Where the deal is: an open stage, or closed with an outcome.
+    let mut current: Result<StageName, Outcome> = Ok(first_stage.clone());
+    let mut outcome = None;
+    for (i, change) in changes.iter().enumerate() {
+        let out_of_order = |expected: &str| {
+            (
+                change.line,
+                format!(
+                    "history out of order: moves from {:?} but the deal is in {expected} then",
+                    change.from_text
+                ),
+            )
+        };
+        // Where this row says the deal was; the first row may open it in a later stage.
+        match (&change.from, i) {
+            (None, 0) => {}
+            (Some(Target::Stage(s)), 0) => {
+                if *s != first_stage {
+                    timeline.push((
+                        change.at,
+                        timeline.len(),
+                        Command::Opportunity(id, OpportunityCommand::ChangeStage { to: s.clone() }),
+                    ));
+                    current = Ok(s.clone());
+                }
+            }
+            (None, _) => return Err(out_of_order(&describe(&current))),
+            (Some(Target::Stage(s)), _) if current.as_ref().ok() == Some(s) => {}
+            (Some(Target::Outcome(o)), _) if current.as_ref().err() == Some(o) => {}
+            (Some(_), _) => return Err(out_of_order(&describe(&current))),
+        }
+        let command = match (&change.to, &current) {
+            (Target::Stage(to), Ok(now)) if to == now => continue,
+            (Target::Stage(to), Ok(_)) => OpportunityCommand::ChangeStage { to: to.clone() },
+            (Target::Stage(to), Err(_)) => OpportunityCommand::Reopen(OpportunityReopened {
+                stage: to.clone(),
+                reason: None,
+            }),
+            (Target::Outcome(o), Ok(_)) => OpportunityCommand::Close {
+                outcome: *o,
+                final_amount: amount.filter(|_| *o == Outcome::Won),
+                winning_competitor: None,
+                reason: None,
+            },
+            (Target::Outcome(_), Err(_)) => {
+                return Err((
+                    change.line,
+                    "history out of order: closes a deal that is already closed".into(),
+                ));
+            }
+        };
+        current = match &change.to {
+            Target::Stage(s) => Ok(s.clone()),
+            Target::Outcome(o) => Err(*o),
+        };
+        outcome = current.as_ref().err().copied();
+        timeline.push((change.at, timeline.len(), Command::Opportunity(id, command)));
+    }
+    for a in &rows.activities {
+        timeline.push((
+            a.at,
+            timeline.len(),
+            Command::Opportunity(
+                id,
+                OpportunityCommand::LogFollowUp(FollowUpLogged {
+                    channel: a.channel,
+                    contacts: Vec::new(),
+                    // The export names no participants; a follow-up involves someone.
+                    unregistered_participants: 1,
+                    function: Function::Sales,
+                    summary: a.summary.clone(),
+                    next_step: None,
+                }),
+            ),
+        ));
+    }
+    // Time order; at equal times, changes before activities and in file order.
+    timeline.sort_by_key(|(at, n, _)| (*at, *n));
+    if timeline.first().is_none_or(|(_, n, _)| *n != 0) {
+        return Err((
+            first_line,
+            "an activity comes before the deal was created".into(),
+        ));
+    }
+    Ok(Planned {
+        account,
+        account_name: account_name.to_owned(),
+        steps: timeline
+            .into_iter()
+            .map(|(at, _, command)| (Some(at), command))
+            .collect(),
+        outcome,
+        file: String::new(),
+        line: first_line,
+    })
+}
+
+fn describe(current: &Result<StageName, Outcome>) -> String {
+    match current {
+        Ok(s) => format!("{:?}", s.as_str()),
+        Err(o) => format!("closed ({o})"),
+    }
+}
