@@ -137,6 +137,18 @@ fn csv_error(e: csv::Error) -> anyhow::Error {
     }
 }
 
+/// A progress bar on standard error (drawn only on a terminal): "`doing` [bar] n/len
+/// `unit` eta".
+pub fn progress_bar(len: u64, doing: &str, unit: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(len);
+    let template = format!("{doing} {{bar:40}} {{pos}}/{{len}} {unit} {{eta}}");
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(&template)
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar
+}
+
 /// Events folded between two updates of the progress bar.
 const CHUNK: u64 = 50_000;
 
@@ -155,13 +167,7 @@ pub fn fold_with_progress(
     let (a, b, c) = models;
     let until = until.min(store.head().seq);
     let mut done = a.seq.min(b.seq).min(c.seq);
-    let bar = indicatif::ProgressBar::new(until.saturating_sub(done));
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "folding the log {bar:40} {pos}/{len} events {eta}",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
+    let bar = progress_bar(until.saturating_sub(done), "folding the log", "events");
     let start = done;
     while done < until {
         let next = (done + CHUNK).min(until);

@@ -552,6 +552,7 @@ fn export_events(
     };
     let mut next = Some(from.max(1));
     let mut count = 0u64;
+    let bar = analysis::progress_bar(store.head().seq, "exporting", "events");
     while let Some(from) = next {
         let page = store
             .read_log(&filter, from, 10_000)
@@ -583,8 +584,12 @@ fn export_events(
             }
             count += 1;
         }
+        if let Some(last) = page.events.last() {
+            bar.set_position(last.seq);
+        }
         next = page.next_seq;
     }
+    bar.finish_and_clear();
     match out {
         Out::Json(mut w) => w.flush()?,
         Out::Csv(mut w) => w.flush()?,
@@ -595,37 +600,100 @@ fn export_events(
 
 fn import_events(file: PathBuf, data: PathBuf) -> anyhow::Result<()> {
     use std::io::BufRead;
-    let reader = std::io::BufReader::new(
-        std::fs::File::open(&file).with_context(|| format!("cannot open {}", file.display()))?,
-    );
-    let store = dealtrail_store::Store::open_path(&data)
-        .with_context(|| format!("cannot open data folder {}", data.display()))?;
-    let mut batch = Vec::new();
-    let mut count = 0u64;
-    for (n, line) in reader.lines().enumerate() {
+    let open = || -> anyhow::Result<_> {
+        Ok(std::io::BufReader::new(
+            std::fs::File::open(&file)
+                .with_context(|| format!("cannot open {}", file.display()))?,
+        )
+        .lines()
+        .enumerate())
+    };
+    let read = |n: usize, line: std::io::Result<String>| -> anyhow::Result<Option<_>> {
         let line =
             line.with_context(|| format!("{}: cannot read line {}", file.display(), n + 1))?;
         if line.trim().is_empty() {
-            continue;
+            return Ok(None);
         }
         let record: dealtrail_engine::backup::EnvelopeRecord = serde_json::from_str(&line)
             .with_context(|| {
                 format!("{}, line {}: not an exported event", file.display(), n + 1)
             })?;
-        batch.push(
-            record
-                .to_recorded()
-                .with_context(|| format!("{}, line {}", file.display(), n + 1))?,
-        );
+        let event = record
+            .to_recorded()
+            .with_context(|| format!("{}, line {}", file.display(), n + 1))?;
+        Ok(Some((line.len() as u64 + 1, event)))
+    };
+    let store = dealtrail_store::Store::open_path(&data)
+        .with_context(|| format!("cannot open data folder {}", data.display()))?;
+    // First the whole file is checked against the log it must continue, so that a bad line
+    // anywhere leaves the folder as it was; then it is written in batches.
+    let head = store.head();
+    let mut last_recorded = match store.event(head.seq).context("reading the log")? {
+        Some(e) => e.recorded_at,
+        None => dealtrail_store::Timestamp(i64::MIN),
+    };
+    let (mut seq, mut hash) = (head.seq, head.hash);
+    let mut versions: std::collections::HashMap<dealtrail_store::StreamId, u64> =
+        Default::default();
+    let bar = analysis::progress_bar(
+        std::fs::metadata(&file).map_or(0, |m| m.len()),
+        "checking",
+        "bytes",
+    );
+    for (n, line) in open()? {
+        let Some((bytes, e)) = read(n, line)? else {
+            continue;
+        };
+        let at = || format!("{}, line {} (event {})", file.display(), n + 1, e.seq);
+        let version = match versions.get(&e.stream) {
+            Some(v) => *v,
+            None => store.stream_version(&e.stream).context("reading the log")?,
+        };
+        let problem = if e.seq != seq + 1 {
+            Some(format!("expected sequence number {}", seq + 1))
+        } else if e.prev_hash != hash {
+            Some("its previous hash is not the hash of the event before it".into())
+        } else if e.version != version + 1 {
+            Some(format!(
+                "expected version {} of stream {}",
+                version + 1,
+                e.stream
+            ))
+        } else if e.recorded_at < last_recorded {
+            Some("recorded time goes backwards".into())
+        } else if dealtrail_store::record_hash(&e) != e.hash {
+            Some("its hash does not match its contents".into())
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            bail!("{}: {problem}; nothing was imported", at());
+        }
+        bar.inc(bytes);
+        (seq, hash, last_recorded) = (e.seq, e.hash, e.recorded_at);
+        versions.insert(e.stream.clone(), e.version);
+    }
+    bar.finish_and_clear();
+    let total = seq - head.seq;
+    let bar = analysis::progress_bar(total, "restoring", "events");
+    let mut batch = Vec::new();
+    let mut count = 0u64;
+    for (n, line) in open()? {
+        let Some((_, e)) = read(n, line)? else {
+            continue;
+        };
+        batch.push(e);
         if batch.len() == 1_000 {
             count += batch.len() as u64;
             store
                 .restore_blocking(std::mem::take(&mut batch))
                 .context("restore refused")?;
+            bar.set_position(count);
         }
     }
     count += batch.len() as u64;
     store.restore_blocking(batch).context("restore refused")?;
+    bar.finish_and_clear();
     let head = store.head();
     store.close().context("closing the store")?;
     println!("imported {count} events; head {} {}", head.seq, head.hash);
@@ -650,9 +718,15 @@ async fn write_demo(engine: &Arc<Engine>, size: Size) -> anyhow::Result<()> {
         size.approximate_events()
     );
     let started = std::time::Instant::now();
-    let commands = generate(engine.clone(), size, start, end, 64, Arc::new(|_| {}))
+    let bar = analysis::progress_bar(size.approximate_events(), "writing", "commands");
+    let progress = {
+        let bar = bar.clone();
+        Arc::new(move |done: u64| bar.set_position(done))
+    };
+    let commands = generate(engine.clone(), size, start, end, 64, progress)
         .await
         .context("demo generation failed")?;
+    bar.finish_and_clear();
     eprintln!(
         "wrote {commands} commands ({} events) in {:.1?}",
         engine.store().head().seq,

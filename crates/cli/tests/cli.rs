@@ -185,11 +185,59 @@ fn export_then_import_reproduces_the_identical_log() {
         .output()
         .unwrap();
     assert!(!twice.status.success());
-    assert!(String::from_utf8_lossy(&twice.stderr).contains("cannot restore event 1"));
+    let stderr = String::from_utf8_lossy(&twice.stderr);
+    assert!(
+        stderr.contains("(event 1): expected sequence number")
+            && stderr.contains("nothing was imported"),
+        "{stderr}"
+    );
     assert_eq!(
         ok(dealtrail().arg("verify").arg("--data").arg(&b)),
         verify_a
     );
+
+    // A bad line deep in a large export (beyond the first write batch): refused before
+    // anything is written.
+    let big = dir.path().join("big");
+    ok(dealtrail()
+        .args(["demo", "--accounts", "30"])
+        .arg("--data")
+        .arg(&big));
+    let big_export = dir.path().join("big.jsonl");
+    ok(dealtrail()
+        .args(["export", "events"])
+        .arg("--data")
+        .arg(&big)
+        .arg("--out")
+        .arg(&big_export));
+    let mut lines: Vec<String> = std::fs::read_to_string(&big_export)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert!(lines.len() > 1_500, "{} events", lines.len());
+    let mut event: serde_json::Value = serde_json::from_str(&lines[1_400]).unwrap();
+    event["actor"] = "mallory".into();
+    lines[1_400] = event.to_string();
+    std::fs::write(&big_export, lines.join("\n")).unwrap();
+    let target = dir.path().join("untouched");
+    let refused = dealtrail()
+        .args(["import", "events"])
+        .arg(&big_export)
+        .arg("--data")
+        .arg(&target)
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains(
+            "line 1401 (event 1401): its hash does not match its contents; nothing was imported"
+        ),
+        "{stderr}"
+    );
+    let after = ok(dealtrail().arg("verify").arg("--data").arg(&target));
+    assert!(after.starts_with("intact: 0 events"), "{after}");
 
     let csv = ok(dealtrail()
         .args(["export", "events", "--format", "csv"])

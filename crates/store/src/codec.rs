@@ -229,6 +229,12 @@ pub(crate) fn encode_record(event: &RecordedEvent) -> (Vec<u8>, ChainHash) {
     (bytes, hash)
 }
 
+/// The hash an event's record must carry: BLAKE3 of its canonical bytes (which include the
+/// previous hash). Lets a restore check a whole backup before writing any of it.
+pub fn record_hash(event: &RecordedEvent) -> ChainHash {
+    encode_record(event).1
+}
+
 /// Decodes a stored record without checking its hash (reads trust the disk; `verify` does not).
 pub(crate) fn decode_record(bytes: &[u8]) -> Result<RecordedEvent, String> {
     let split = bytes

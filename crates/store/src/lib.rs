@@ -15,7 +15,7 @@ mod types;
 mod verify;
 mod writer;
 
-pub use codec::{EventView, FORMAT_VERSION};
+pub use codec::{EventView, FORMAT_VERSION, record_hash};
 pub use error::{InvalidRequest, StoreError};
 pub use query::{LogFilter, MAX_SCAN_PER_PAGE, Page};
 pub use snapshot::{Snapshot, SnapshotError};
