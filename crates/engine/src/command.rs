@@ -113,7 +113,23 @@ pub(crate) async fn execute(
         })
         .collect();
     for _ in 0..RETRIES {
-        let (version, events) = decide(store, cache, &contexts, &steps)?;
+        let decided = decide(store, cache, &contexts, &steps);
+        // A client that names the version it read learns first that the stream moved on,
+        // not what the rules say about a state it has not seen.
+        if let Some(expected) = issued.expected {
+            let actual = match &decided {
+                Ok((version, _)) => *version,
+                Err(_) => store.stream_version(&stream)?,
+            };
+            if !expected.admits(actual) {
+                return Err(EngineError::Conflict {
+                    stream,
+                    expected,
+                    actual,
+                });
+            }
+        }
+        let (version, events) = decided?;
         let expected = issued.expected.unwrap_or(ExpectedVersion::Exact(version));
         let new_events = events
             .iter()

@@ -2271,3 +2271,34 @@ impl SubscriptionRoot {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(e: &async_graphql::Error) -> Option<async_graphql::Value> {
+        e.extensions.as_ref().and_then(|x| x.get("code")).cloned()
+    }
+
+    #[test]
+    fn internal_errors_say_nothing_of_the_internals() {
+        let e = engine_error(EngineError::Store(dealtrail_store::StoreError::Corrupt {
+            location: "/srv/secret/log".into(),
+            detail: "checksum of page 7".into(),
+        }));
+        assert_eq!(code(&e), Some("INTERNAL".into()));
+        assert_eq!(e.message, "internal error");
+    }
+
+    #[test]
+    fn rule_violations_are_validation_and_missing_streams_not_found() {
+        let rejected = engine_error(EngineError::Rejected(
+            dealtrail_domain::DomainError::NothingChanged,
+        ));
+        assert_eq!(code(&rejected), Some("VALIDATION".into()));
+        let missing = engine_error(EngineError::Rejected(
+            dealtrail_domain::DomainError::OpportunityNotOpened,
+        ));
+        assert_eq!(code(&missing), Some("NOT_FOUND".into()));
+    }
+}

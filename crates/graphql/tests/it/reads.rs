@@ -459,3 +459,45 @@ async fn request_errors_are_400_under_the_graphql_media_type_and_200_for_legacy_
     assert_eq!(get.status(), 405);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writers_with_the_same_expected_version_one_wins() {
+    let server = Server::start().await;
+    let ids = account_with_deals(&server, 1).await;
+    let deal = ids[0].clone();
+    let change = r#"mutation($id: String!, $stage: String!) {
+        changeStage(opportunityId: $id, stage: $stage, options: { expectedVersion: 1 }) { version } }"#;
+    let stages = [
+        "Qualified",
+        "Solution",
+        "Demo/POC",
+        "Bid",
+        "Negotiation",
+        "Qualified",
+    ];
+    let answers =
+        futures_util::future::join_all(stages.iter().map(|stage| {
+            server.post(Some("manny"), change, json!({ "id": deal, "stage": stage }))
+        }))
+        .await;
+    let won: Vec<&Value> = answers.iter().filter(|a| a["errors"].is_null()).collect();
+    assert_eq!(won.len(), 1, "{answers:#?}");
+    assert_eq!(won[0]["data"]["changeStage"]["version"], 2);
+    for lost in answers.iter().filter(|a| !a["errors"].is_null()) {
+        assert_eq!(code(lost), Some("CONFLICT"), "{lost}");
+        let message = lost["errors"][0]["message"].as_str().unwrap();
+        assert!(message.contains('2'), "names the actual version: {message}");
+    }
+    let history = server
+        .post(
+            Some("admin"),
+            r#"query($s: String!) { streamHistory(stream: $s) { version } }"#,
+            json!({ "s": format!("opportunity-{deal}") }),
+        )
+        .await;
+    assert_eq!(
+        history["data"]["streamHistory"]["version"], 2,
+        "one write landed"
+    );
+    server.stop().await;
+}
