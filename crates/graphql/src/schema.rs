@@ -1084,37 +1084,53 @@ impl CoreQuery {
         ctx: &Context<'_>,
         #[graphql(desc = "Window start (RFC 3339 or YYYY-MM-DD)")] from: String,
         #[graphql(desc = "Window end, exclusive")] to: String,
-        owner: Option<String>,
-        industry: Option<String>,
-        region: Option<String>,
-        product_line: Option<String>,
-        competitor: Option<String>,
-        org_unit_id: Option<String>,
-        #[graphql(desc = "small, mid, large, enterprise or unknown")] size_band: Option<String>,
+        #[graphql(
+            desc = "The segment, as for the funnel (stage, open and accountId do not apply)"
+        )]
+        filter: Option<DealFilterInput>,
+        #[graphql(desc = "Only deals where this competitor was known to bid")] competitor: Option<
+            String,
+        >,
         #[graphql(desc = "Look from this moment (RFC 3339)")] as_of: Option<String>,
         clock: Option<Clock>,
     ) -> async_graphql::Result<WinLossAnalysis> {
         require(ctx, &[Role::Analyst, Role::Manager, Role::Admin])?;
-        if let Some(band) = &size_band
-            && !["small", "mid", "large", "enterprise", "unknown"].contains(&band.as_str())
-        {
-            return Err(error(
-                "VALIDATION",
-                format!("sizeBand: unknown band {band:?}"),
-            ));
-        }
         let (from, to) = (
             field("from", Timestamp::parse(&from))?,
             field("to", Timestamp::parse(&to))?,
         );
+        let segment = filter.unwrap_or_default();
+        for (name, set) in [
+            ("filter.stage", segment.stage.is_some()),
+            ("filter.open", segment.open.is_some()),
+            ("filter.accountId", segment.account_id.is_some()),
+        ] {
+            if set {
+                return Err(error(
+                    "VALIDATION",
+                    format!("{name}: does not apply to win/loss (closed deals by segment)"),
+                ));
+            }
+        }
         let filter = dealtrail_winloss::WinLossFilter {
-            owner,
-            industry,
-            region,
-            product_line,
+            owner: segment.owner,
+            industry: segment.industry,
+            region: segment.region,
+            product_line: segment.product_line,
             competitor,
-            org_unit: optional("orgUnitId", org_unit_id, |u| OrgUnitId::parse(&u))?,
-            size_band,
+            org_unit: optional("filter.orgUnitId", segment.org_unit_id, |u| {
+                OrgUnitId::parse(&u)
+            })?,
+            size_band: segment.size_band.map(|b| {
+                match b {
+                    SizeBandInput::Small => "small",
+                    SizeBandInput::Mid => "mid",
+                    SizeBandInput::Large => "large",
+                    SizeBandInput::Enterprise => "enterprise",
+                    SizeBandInput::Unknown => "unknown",
+                }
+                .to_owned()
+            }),
         };
         let report = model_at(ctx, past(ctx, as_of, clock)?, Engine::winloss, move |m| {
             m.report(from, to, &filter)

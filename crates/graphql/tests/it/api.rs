@@ -291,6 +291,42 @@ async fn a_loss_shows_up_in_win_loss_next_to_its_evidence() {
         signals.contains(&"SingleThreaded") && signals.contains(&"NoDecisionMaker"),
         "{signals:?}"
     );
+    // The same segment filter as the funnel's.
+    let segment = r#"query($f: DealFilterInput) { winLoss(from: "2000-01-01", to: "2100-01-01", filter: $f) {
+        rates { dimension lost } } }"#;
+    let lost = |body: serde_json::Value| body["data"]["winLoss"]["rates"][0]["lost"].clone();
+    let theirs = server
+        .post(
+            Some("ann-alyst"),
+            segment,
+            json!({ "f": { "owner": "bob" } }),
+        )
+        .await;
+    assert_eq!(lost(theirs), 0);
+    let large = server
+        .post(
+            Some("ann-alyst"),
+            segment,
+            json!({ "f": { "owner": "anna", "sizeBand": "LARGE" } }),
+        )
+        .await;
+    assert_eq!(lost(large), 1, "Acme has 1,200 employees");
+    let small = server
+        .post(
+            Some("ann-alyst"),
+            segment,
+            json!({ "f": { "sizeBand": "SMALL" } }),
+        )
+        .await;
+    assert_eq!(lost(small), 0);
+    let stage = server
+        .post(
+            Some("ann-alyst"),
+            segment,
+            json!({ "f": { "stage": "Bid" } }),
+        )
+        .await;
+    assert_eq!(code(&stage), Some("VALIDATION"));
     server.stop().await;
 }
 
