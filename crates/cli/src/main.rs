@@ -77,15 +77,8 @@ enum Cmd {
         /// The moment (RFC 3339 or YYYY-MM-DD).
         #[arg(long)]
         as_of: String,
-        /// recorded: what had been recorded by then; occurred: what had happened by then.
-        #[arg(long, value_enum, default_value = "recorded")]
-        clock: analysis::Clock,
-        /// Days of the window ending at the moment (funnel, winloss, reasons).
-        #[arg(long, default_value_t = 365)]
-        window_days: i64,
-        /// The currency the funnel sums amounts in (deals in others are counted only).
-        #[arg(long, default_value = "USD")]
-        currency: String,
+        #[command(flatten)]
+        look: LookArgs,
         /// The analysis.
         #[arg(value_enum)]
         analysis: analysis::Analysis,
@@ -166,6 +159,36 @@ impl ExportCmd {
     }
 }
 
+/// How an analysis looks at the log: the clock of the moment, the window, the currency.
+#[derive(clap::Args)]
+struct LookArgs {
+    /// The clock of --as-of: recorded (what had been recorded by then) or occurred (what
+    /// had happened by then).
+    #[arg(long, value_enum, default_value = "recorded")]
+    clock: analysis::Clock,
+    /// Days of the window ending at the moment (funnel, winloss, reasons).
+    #[arg(long, default_value_t = 365)]
+    window_days: i64,
+    /// The currency the funnel sums amounts in (deals in others are counted only).
+    #[arg(long, default_value = "USD")]
+    currency: String,
+}
+
+impl LookArgs {
+    /// Folds the log of `data` (now or as of a moment) and computes `analysis` from it.
+    fn table(
+        &self,
+        data: &std::path::Path,
+        as_of: Option<&str>,
+        analysis: analysis::Analysis,
+    ) -> anyhow::Result<(analysis::Models, analysis::Table)> {
+        let currency = analysis::check_args(self.window_days, &self.currency)?;
+        let models = analysis::fold(data, as_of, self.clock)?;
+        let table = models.table(analysis, self.window_days, currency);
+        Ok((models, table))
+    }
+}
+
 /// Where and how an analysis is exported.
 #[derive(clap::Args)]
 struct AnalysisArgs {
@@ -178,15 +201,8 @@ struct AnalysisArgs {
     /// Look from this moment (RFC 3339 or YYYY-MM-DD) instead of now.
     #[arg(long)]
     as_of: Option<String>,
-    /// The clock of --as-of: recorded or occurred.
-    #[arg(long, value_enum, default_value = "recorded")]
-    clock: analysis::Clock,
-    /// Days of the window ending at the moment (funnel, winloss, reasons).
-    #[arg(long, default_value_t = 365)]
-    window_days: i64,
-    /// The currency the funnel sums amounts in (deals in others are counted only).
-    #[arg(long, default_value = "USD")]
-    currency: String,
+    #[command(flatten)]
+    look: LookArgs,
     /// Write here instead of standard output.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -306,21 +322,19 @@ fn run() -> anyhow::Result<()> {
         Cmd::Replay {
             data,
             as_of,
-            clock,
-            window_days,
-            currency,
+            look,
             analysis,
         } => {
-            let currency = analysis::check_args(window_days, &currency)?;
-            let models = analysis::fold(&data, Some(&as_of), clock)?;
-            let clock = match clock {
+            let (models, table) = look.table(&data, Some(&as_of), analysis)?;
+            let clock = match look.clock {
                 analysis::Clock::Recorded => "recorded",
                 analysis::Clock::Occurred => "occurred",
             };
-            println!("as {clock} by {}, window of {window_days} days", models.at);
-            return models
-                .table(analysis, window_days, currency)
-                .print(&mut std::io::stdout().lock());
+            println!(
+                "as {clock} by {}, window of {} days",
+                models.at, look.window_days
+            );
+            return table.print(&mut std::io::stdout().lock());
         }
         other => other,
     };
@@ -414,9 +428,9 @@ fn rebuild(data: PathBuf) -> anyhow::Result<()> {
 }
 
 fn export_analysis(analysis: analysis::Analysis, args: AnalysisArgs) -> anyhow::Result<()> {
-    let currency = analysis::check_args(args.window_days, &args.currency)?;
-    let models = analysis::fold(&args.data, args.as_of.as_deref(), args.clock)?;
-    let table = models.table(analysis, args.window_days, currency);
+    let (_, table) = args
+        .look
+        .table(&args.data, args.as_of.as_deref(), analysis)?;
     match &args.out {
         Some(path) => {
             let mut file = std::io::BufWriter::new(

@@ -23,6 +23,11 @@ pub struct PageArgs {
     pub last: Option<i32>,
 }
 
+/// How many items a forward-only page holds: `first`, checked, or the default.
+pub fn page_size(first: Option<i32>) -> async_graphql::Result<usize> {
+    Ok(count("first", first)?.unwrap_or(DEFAULT_PAGE))
+}
+
 fn count(name: &str, n: Option<i32>) -> async_graphql::Result<Option<usize>> {
     match n {
         None => Ok(None),

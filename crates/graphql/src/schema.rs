@@ -832,16 +832,7 @@ impl CoreQuery {
         #[graphql(desc = "Up to and including this sequence number")] to_seq: Option<u64>,
     ) -> async_graphql::Result<Connection<u64, EventEnvelope>> {
         require(ctx, &[Role::Auditor, Role::Admin])?;
-        let first = match first {
-            None => crate::page::DEFAULT_PAGE,
-            Some(n) if n < 0 || n as usize > MAX_PAGE => {
-                return Err(error(
-                    "VALIDATION",
-                    format!("first: between 0 and {MAX_PAGE}"),
-                ));
-            }
-            Some(n) => n as usize,
-        };
+        let first = crate::page::page_size(first)?;
         let after = after
             .map(|c| {
                 u64::decode_cursor(&c)
@@ -885,16 +876,7 @@ impl CoreQuery {
     ) -> async_graphql::Result<StreamHistory> {
         require(ctx, &[Role::Auditor, Role::Admin])?;
         let id = field("stream", StreamId::parse(stream))?;
-        let first = match first {
-            None => crate::page::DEFAULT_PAGE,
-            Some(n) if n < 0 || n as usize > MAX_PAGE => {
-                return Err(error(
-                    "VALIDATION",
-                    format!("first: between 0 and {MAX_PAGE}"),
-                ));
-            }
-            Some(n) => n as usize,
-        };
+        let first = crate::page::page_size(first)?;
         let store = engine(ctx).store();
         let version = store
             .stream_version(&id)
