@@ -5,7 +5,7 @@
 //! T" questions are answered from the live state without refolding the log: a deal's state
 //! at a [`Cut`] is its history filtered to the changes the cut admits, applied in log order.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use dealtrail_domain::account::AccountEvent;
 use dealtrail_domain::opportunity::OpportunityEvent;
@@ -26,6 +26,12 @@ pub struct SalesPipeline {
     pub accounts: BTreeMap<AccountId, AccountFacts>,
     /// Every deal.
     pub deals: BTreeMap<OpportunityId, Deal>,
+    /// Deals open with every event applied: lists of open deals "now" walk these instead
+    /// of every deal ever opened.
+    pub open_now: BTreeSet<OpportunityId>,
+    /// The latest business time of any deal event; a cut through the whole log at or after
+    /// it sees every deal's position as it is now.
+    pub latest_deal_event: Option<Timestamp>,
 }
 
 /// Account attributes used to segment deals.
@@ -257,7 +263,7 @@ impl Deal {
 
 impl Projection for SalesPipeline {
     const NAME: &'static str = "sales-pipeline";
-    const VERSION: u32 = 2;
+    const VERSION: u32 = 3;
 
     fn wants(event_type: &str) -> bool {
         matches!(
@@ -306,10 +312,21 @@ impl Projection for SalesPipeline {
                     contacts: Vec::new(),
                 };
                 self.deals.insert(*id, deal);
+                self.open_now.insert(*id);
+                self.saw_deal_event(at);
             }
             Event::Opportunity(id, e) => {
                 if let Some(deal) = self.deals.get_mut(id) {
                     apply_to_deal(deal, &mut self.names, recorded.seq, at, e);
+                    if deal
+                        .position_at(Cut::ALL)
+                        .is_some_and(|p| p.closed.is_none())
+                    {
+                        self.open_now.insert(*id);
+                    } else {
+                        self.open_now.remove(id);
+                    }
+                    self.saw_deal_event(at);
                 }
             }
         }
@@ -317,6 +334,16 @@ impl Projection for SalesPipeline {
 }
 
 impl SalesPipeline {
+    fn saw_deal_event(&mut self, at: Timestamp) {
+        self.latest_deal_event = Some(self.latest_deal_event.map_or(at, |t| t.max(at)));
+    }
+
+    /// Whether a cut sees every deal as it is now (so `open_now` answers "open at the cut").
+    pub fn cut_sees_now(&self, cut: Cut) -> bool {
+        cut.recorded_through == u64::MAX
+            && self.latest_deal_event.is_none_or(|t| cut.occurred_by >= t)
+    }
+
     fn apply_account(&mut self, id: AccountId, event: &AccountEvent) {
         match event {
             AccountEvent::AccountRegistered(e) => {

@@ -176,9 +176,13 @@ impl SalesPipeline {
         at: Cut,
         window: impl FnOnce(usize) -> std::ops::Range<usize>,
     ) -> (usize, Vec<DealView>) {
-        let mut keyed: Vec<(i64, &Deal)> = self
-            .deals
-            .values()
+        let candidates: Box<dyn Iterator<Item = &Deal>> =
+            if filter.open == Some(true) && self.cut_sees_now(at) {
+                Box::new(self.open_now.iter().filter_map(|id| self.deals.get(id)))
+            } else {
+                Box::new(self.deals.values())
+            };
+        let mut keyed: Vec<(i64, &Deal)> = candidates
             .filter(|d| filter.segment_matches(self, d, at))
             .filter_map(|d| {
                 let position = d.position_at(at)?;

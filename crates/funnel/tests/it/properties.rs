@@ -232,6 +232,29 @@ proptest! {
         prop_assert_eq!(rows, expected);
     }
 
+    /// The set of deals open now is exactly the deals whose every step leaves them open,
+    /// and a list of open deals "now" (which walks that set) equals the same list with the
+    /// set not used (a cut one step back in the log).
+    #[test]
+    fn the_open_deals_index_matches_the_deals(ops in ops()) {
+        use dealtrail_funnel::{Cut, DealFilter, DealSort};
+        let model = build(&ops).fold();
+        let open: std::collections::BTreeSet<_> = model
+            .deals
+            .iter()
+            .filter(|(_, d)| d.position_at(Cut::ALL).is_some_and(|p| p.closed.is_none()))
+            .map(|(id, _)| *id)
+            .collect();
+        prop_assert_eq!(&model.open_now, &open);
+        let filter = DealFilter { open: Some(true), ..Default::default() };
+        let now = Cut::occurred_by(day(70));
+        prop_assert!(model.cut_sees_now(now));
+        let walked = Cut { recorded_through: u64::MAX - 1, ..now };
+        prop_assert!(!model.cut_sees_now(walked));
+        let all = |cut| model.list(&filter, DealSort::OpenedAt, false, cut);
+        prop_assert_eq!(all(now), all(walked));
+    }
+
     /// Snapshots of another version are refused rather than misread.
     #[test]
     fn snapshots_of_another_version_are_refused(ops in ops()) {
