@@ -17,12 +17,7 @@ use dealtrail_profile::Profiles;
 use dealtrail_store::{Config, Store};
 use dealtrail_winloss::WinLoss;
 
-pub use codec::decode;
-
-/// The store's stream id of a domain stream.
-pub fn stream_id(name: dealtrail_domain::StreamName) -> dealtrail_store::StreamId {
-    codec::stream_id(name)
-}
+pub use codec::{decode, stream_id};
 pub use command::{Command, Committed, Issued};
 pub use error::EngineError;
 pub use runner::{ProjectionHost, Restored, RunnerConfig, catch_up, fold_log};
@@ -154,6 +149,11 @@ impl Engine {
         through_seq: u64,
         occurred_by: Timestamp,
     ) -> Result<Option<dealtrail_domain::Account>, EngineError> {
+        if through_seq == u64::MAX && occurred_by == Timestamp(i64::MAX) {
+            // Now: the command path's cached state, brought up to the stream's version.
+            let (_, account) = command::load_account(&self.store, &self.accounts, id)?;
+            return Ok(account.is_registered().then_some(account));
+        }
         let events = command::load_stream(&self.store, dealtrail_domain::StreamName::Account(id))?;
         let mut account = dealtrail_domain::Account::default();
         for r in &events {

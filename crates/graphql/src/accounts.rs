@@ -189,7 +189,8 @@ impl AccountQuery {
             first,
             last,
         }
-        .window(rows.len())?;
+        .check()?
+        .window(rows.len());
         let mut nodes = Vec::with_capacity(range.len());
         for (id, ..) in &rows[range.clone()] {
             if let Some(a) = account_view(ctx, *id, u64::MAX, Timestamp(i64::MAX))? {

@@ -251,18 +251,25 @@ pub(crate) fn may_record(role: Role, function: Function) -> bool {
 
 /// The function of the cross-functional record at `seq`, if that is one.
 fn record_function(ctx: &Context<'_>, seq: u64) -> async_graphql::Result<Option<Function>> {
-    let stored = engine(ctx)
-        .store()
-        .read_all(seq, 1)
-        .map_err(|e| engine_error(e.into()))?;
-    let Some(e) = stored.first().filter(|e| e.seq == seq) else {
+    let Some(e) = stored(ctx, seq)? else {
         return Ok(None);
     };
-    let decoded = dealtrail_engine::decode(e).map_err(engine_error)?;
+    let decoded = dealtrail_engine::decode(&e).map_err(engine_error)?;
     Ok(match decoded.event {
         Event::Opportunity(_, OpportunityEvent::CrossFunctionalRecordAdded(r)) => Some(r.function),
         _ => None,
     })
+}
+
+/// The event a correction names, if the log has it.
+fn stored(
+    ctx: &Context<'_>,
+    seq: u64,
+) -> async_graphql::Result<Option<dealtrail_store::RecordedEvent>> {
+    engine(ctx)
+        .store()
+        .event(seq)
+        .map_err(|e| engine_error(e.into()))
 }
 
 /// Who may correct a deal record: for cross-functional records the role that adds them; for
@@ -299,13 +306,7 @@ fn account_corrector(ctx: &Context<'_>, service: bool) -> async_graphql::Result<
 }
 
 fn is_service_record(ctx: &Context<'_>, seq: u64) -> async_graphql::Result<bool> {
-    let stored = engine(ctx)
-        .store()
-        .read_all(seq, 1)
-        .map_err(|e| engine_error(e.into()))?;
-    Ok(stored
-        .first()
-        .is_some_and(|e| e.seq == seq && e.event_type == "ServiceInteractionRecorded"))
+    Ok(stored(ctx, seq)?.is_some_and(|e| e.event_type == "ServiceInteractionRecorded"))
 }
 
 /// Corrections: the log keeps the original and the correction; read models apply both.

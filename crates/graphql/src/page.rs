@@ -48,29 +48,46 @@ fn position(name: &str, cursor: Option<String>) -> async_graphql::Result<Option<
         .transpose()
 }
 
+/// Relay arguments checked: cursors decoded, counts within bounds.
+#[derive(Debug, Clone, Copy)]
+pub struct Page {
+    after: Option<usize>,
+    before: Option<usize>,
+    first: Option<usize>,
+    last: Option<usize>,
+}
+
 impl PageArgs {
-    /// The window of a list of `total` items these arguments select.
-    pub fn window(self, total: usize) -> async_graphql::Result<Range<usize>> {
-        let first = count("first", self.first)?;
-        let last = count("last", self.last)?;
-        let mut start = position("after", self.after)?
-            .map_or(0, |a| a + 1)
-            .min(total);
-        let mut end = position("before", self.before)?.unwrap_or(total).min(total);
+    /// The arguments checked, or a VALIDATION error naming the bad one.
+    pub fn check(self) -> async_graphql::Result<Page> {
+        Ok(Page {
+            after: position("after", self.after)?,
+            before: position("before", self.before)?,
+            first: count("first", self.first)?,
+            last: count("last", self.last)?,
+        })
+    }
+}
+
+impl Page {
+    /// The window of a list of `total` items this page selects.
+    pub fn window(&self, total: usize) -> Range<usize> {
+        let mut start = self.after.map_or(0, |a| a + 1).min(total);
+        let mut end = self.before.unwrap_or(total).min(total);
         if end < start {
             end = start;
         }
-        match (first, last) {
+        match (self.first, self.last) {
             (Some(n), _) => {
                 end = end.min(start + n);
-                if let Some(l) = last {
+                if let Some(l) = self.last {
                     start = start.max(end.saturating_sub(l));
                 }
             }
             (None, Some(l)) => start = start.max(end.saturating_sub(l)),
             (None, None) => end = end.min(start + DEFAULT_PAGE),
         }
-        Ok(start..end)
+        start..end
     }
 }
 
@@ -109,7 +126,7 @@ mod tests {
 
     #[test]
     fn windows_follow_the_relay_rules() {
-        let w = |a, b, f, l| args(a, b, f, l).window(10).ok();
+        let w = |a, b, f, l| args(a, b, f, l).check().map(|p| p.window(10)).ok();
         assert_eq!(w(None, None, None, None), Some(0..10));
         assert_eq!(w(None, None, Some(3), None), Some(0..3));
         assert_eq!(w(Some(2), None, Some(3), None), Some(3..6));
@@ -130,7 +147,7 @@ mod tests {
             first: None,
             last: None,
         };
-        assert!(a.window(5).is_err());
+        assert!(a.check().is_err());
     }
 
     #[test]

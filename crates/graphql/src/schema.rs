@@ -939,25 +939,19 @@ impl CoreQuery {
             DealOrder::LastActivity => DealSort::LastActivity,
             DealOrder::DaysInStage => DealSort::DaysInStage,
         };
-        let args = PageArgs {
+        let page = PageArgs {
             after,
             before,
             first,
             last,
-        };
-        let mut picked = None;
-        let (total, rows) = engine(ctx)
-            .sales()
-            .read(|m| {
-                m.list_window(&filter, sort, descending.unwrap_or(false), cut, |total| {
-                    let window = args.window(total);
-                    let range = window.as_ref().map_or(0..0, Clone::clone);
-                    picked = Some(window);
-                    range
-                })
-            })
-            .map_err(engine_error)?;
-        let range = picked.unwrap_or(Ok(0..0))?;
+        }
+        .check()?;
+        let descending = descending.unwrap_or(false);
+        let (total, rows) = model_at(ctx, None, Engine::sales, move |m| {
+            m.list_window(&filter, sort, descending, cut, |total| page.window(total))
+        })
+        .await?;
+        let range = page.window(total);
         let nodes: Vec<Deal> = rows.into_iter().map(deal_row).collect();
         Ok(connection(range, total, nodes))
     }
@@ -1044,10 +1038,8 @@ impl CoreQuery {
             .map(|k| Timestamp(query.to.0 - k * step * Timestamp::DAY))
             .collect();
         let length = query.to.0 - query.from.0;
-        let reports = engine(ctx)
-            .sales()
-            .read(|m| m.trend(&query, &ends))
-            .map_err(engine_error)?;
+        let wanted = ends.clone();
+        let reports = model_at(ctx, None, Engine::sales, move |m| m.trend(&query, &wanted)).await?;
         Ok(ends
             .iter()
             .zip(reports)
@@ -1338,8 +1330,9 @@ fn customer_profile(
     })
 }
 
-/// Runs `f` on a read model now, or on the model as it stood at a past moment (rebuilt off
-/// the async threads, since that replays part or all of the log).
+/// Runs `f` on a read model now, or on the model as it stood at a past moment, off the
+/// async threads: an analysis takes milliseconds to seconds, a past model replays part or
+/// all of the log.
 pub(crate) async fn model_at<P, R>(
     ctx: &Context<'_>,
     when: Option<Past>,
@@ -1351,19 +1344,17 @@ where
     R: Send + 'static,
 {
     let engine = engine(ctx).clone();
-    match when {
-        None => host(&engine).read(f).map_err(engine_error),
-        Some(when) => tokio::task::spawn_blocking(move || {
-            let model = match when {
-                Past::Recorded(t) => host(&engine).as_recorded_by(t),
-                Past::Occurred(t) => host(&engine).as_occurred_by(t),
-            }?;
-            Ok(f(&model))
-        })
-        .await
-        .map_err(|_| error("INTERNAL", "internal error"))?
-        .map_err(engine_error),
-    }
+    tokio::task::spawn_blocking(move || {
+        let model = match when {
+            None => return host(&engine).read(f),
+            Some(Past::Recorded(t)) => host(&engine).as_recorded_by(t),
+            Some(Past::Occurred(t)) => host(&engine).as_occurred_by(t),
+        }?;
+        Ok(f(&model))
+    })
+    .await
+    .map_err(|_| error("INTERNAL", "internal error"))?
+    .map_err(engine_error)
 }
 
 /// The moment a question is asked from: the past moment, or now.

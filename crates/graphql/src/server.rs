@@ -40,6 +40,7 @@ impl Default for ServerConfig {
 #[derive(Clone)]
 struct AppState {
     schema: DealtrailSchema,
+    engine: Arc<Engine>,
     tokens: Arc<Tokens>,
     timeout: Duration,
 }
@@ -49,7 +50,8 @@ struct AppState {
 /// open, read models following the log).
 pub fn router(engine: Arc<Engine>, tokens: Arc<Tokens>, config: &ServerConfig) -> Router {
     let state = AppState {
-        schema: schema::build(engine, config.introspection),
+        schema: schema::build(engine.clone(), config.introspection),
+        engine,
         tokens,
         timeout: config.request_timeout,
     };
@@ -66,11 +68,7 @@ pub fn router(engine: Arc<Engine>, tokens: Arc<Tokens>, config: &ServerConfig) -
 const READY_LAG: u64 = 10_000;
 
 async fn readyz(State(state): State<AppState>) -> Response {
-    let engine = state.schema.data::<Arc<Engine>>().map(Arc::clone);
-    let Some(engine) = engine else {
-        return (StatusCode::SERVICE_UNAVAILABLE, "no engine").into_response();
-    };
-    let (head, models) = engine.readiness();
+    let (head, models) = state.engine.readiness();
     let mut ready = true;
     let mut body = serde_json::Map::new();
     body.insert("head".into(), head.into());

@@ -184,6 +184,15 @@ pub(crate) fn plan(
         }
     }
 
+    let columns = Columns {
+        from: from_col,
+        to: to_col,
+        at: at_col,
+        by: by_col,
+        account: account_col,
+        amount: amount_col,
+        product: product_col,
+    };
     let mut planned = Vec::new();
     for id in order {
         let Some(rows) = deals.remove(&id) else {
@@ -198,20 +207,8 @@ pub(crate) fn plan(
             });
             continue;
         }
-        let columns = Columns {
-            from: from_col,
-            to: to_col,
-            at: at_col,
-            by: by_col,
-            account: account_col,
-            amount: amount_col,
-            product: product_col,
-        };
-        match plan_deal(ctx, &id, &rows, &columns) {
-            Ok(mut p) => {
-                p.file = history_file.clone();
-                planned.push(p);
-            }
+        match plan_deal(ctx, &id, &rows, &columns, &history_file) {
+            Ok(p) => planned.push(p),
             Err((line, reason)) => report.rejected.push(Rejection {
                 file: history_file.clone(),
                 line,
@@ -239,6 +236,7 @@ fn plan_deal(
     external: &str,
     rows: &DealRows,
     col: &Columns,
+    file: &str,
 ) -> Result<Planned, (usize, String)> {
     let first_line = rows.history.first().map_or(0, |(l, _)| *l);
     let mut changes = Vec::new();
@@ -408,7 +406,7 @@ fn plan_deal(
             .map(|(at, _, command)| (Some(at), command))
             .collect(),
         outcome,
-        file: String::new(),
+        file: file.to_owned(),
         line: first_line,
     })
 }
