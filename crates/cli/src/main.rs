@@ -40,6 +40,12 @@ enum Cmd {
         /// Turn schema introspection off.
         #[arg(long)]
         no_introspection: bool,
+        /// Serve introspection (`__schema`, `__type`, `__typename`) without a token too.
+        #[arg(long, conflicts_with = "no_introspection")]
+        public_introspection: bool,
+        /// Let browser pages from this origin call the API (CORS); repeat for several.
+        #[arg(long = "allow-origin", value_name = "ORIGIN")]
+        allow_origins: Vec<String>,
     },
     /// Write a deterministic demo history into a data folder.
     Demo {
@@ -350,7 +356,17 @@ fn run() -> anyhow::Result<()> {
                 demo,
                 demo_accounts,
                 no_introspection,
-            } => serve(data, listen, demo, demo_accounts, !no_introspection).await,
+                public_introspection,
+                allow_origins,
+            } => {
+                let config = ServerConfig {
+                    introspection: !no_introspection,
+                    public_introspection,
+                    allow_origins,
+                    ..ServerConfig::default()
+                };
+                serve(data, listen, demo, demo_accounts, config).await
+            }
             Cmd::Demo {
                 data,
                 accounts,
@@ -754,8 +770,10 @@ async fn serve(
     listen: SocketAddr,
     demo: bool,
     demo_accounts: u32,
-    introspection: bool,
+    config: ServerConfig,
 ) -> anyhow::Result<()> {
+    // Refuse a bad --allow-origin before the folder is opened or a demo is written.
+    config.check()?;
     let engine = open(&data)?;
     let tokens = Arc::new(Tokens::in_folder(&data));
     if demo && engine.store().head().seq == 0 {
@@ -778,10 +796,6 @@ async fn serve(
     let address = listener.local_addr().context("no local address")?;
     println!("GraphiQL: http://{address}/graphql");
     println!("listening on {address}");
-    let config = ServerConfig {
-        introspection,
-        ..ServerConfig::default()
-    };
     dealtrail_graphql::run(listener, engine, tokens, config, shutdown_signal())
         .await
         .context("server failed")?;

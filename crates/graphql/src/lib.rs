@@ -4,11 +4,14 @@
 
 mod accounts;
 pub mod auth;
+pub mod checks;
 mod corrections;
+mod graphiql;
+pub mod http;
 mod page;
 pub mod schema;
 pub mod server;
 
 pub use auth::{Identity, Role, TokenError, Tokens};
 pub use schema::{DealtrailSchema, build, sdl};
-pub use server::{ServerConfig, router, run};
+pub use server::{InvalidOrigin, ServerConfig, router, run};

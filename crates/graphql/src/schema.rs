@@ -39,7 +39,7 @@ pub fn build(engine: Arc<Engine>, introspection: bool) -> DealtrailSchema {
     )
     .data(engine)
     .data(FunnelCache::default())
-    .limit_depth(12)
+    .extension(crate::checks::RequestChecks)
     .limit_complexity(5_000);
     if introspection {
         builder.finish()

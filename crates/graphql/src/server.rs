@@ -1,30 +1,36 @@
-//! The HTTP server: GraphQL over POST and GET, WebSocket subscriptions, GraphiQL, health.
+//! The HTTP server: GraphQL over POST and GET, WebSocket subscriptions, GraphiQL, health,
+//! CORS for the origins an operator allows.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_graphql::http::GraphiQLSource;
-use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
+use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, State, WebSocketUpgrade};
-use axum::http::{HeaderMap, Method, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Query, State, WebSocketUpgrade};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use dealtrail_engine::Engine;
 
 use crate::auth::{Identity, Tokens};
+use crate::http::{Media, Refusal, get_params, graphql_response, read_post_body, request_from};
 use crate::schema::{self, DealtrailSchema};
 
 /// Limits and switches of the server.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
-    /// Largest request body accepted.
+    /// Largest request body accepted; larger ones answer 413 before they are read whole.
     pub max_body_bytes: usize,
     /// Longest a request may run.
     pub request_timeout: Duration,
-    /// Whether the schema can be introspected.
+    /// Whether the schema can be introspected (with a token).
     pub introspection: bool,
+    /// Whether introspection is served without a token too (`serve --public-introspection`).
+    pub public_introspection: bool,
+    /// Origins whose browser pages may call the API (CORS); none by default.
+    pub allow_origins: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -33,7 +39,16 @@ impl Default for ServerConfig {
             max_body_bytes: 1 << 20,
             request_timeout: Duration::from_secs(30),
             introspection: true,
+            public_introspection: false,
+            allow_origins: Vec::new(),
         }
+    }
+}
+
+impl ServerConfig {
+    /// Refuses settings the server cannot run with (an origin that is not one).
+    pub fn check(&self) -> Result<(), InvalidOrigin> {
+        cors(&self.allow_origins).map(|_| ())
     }
 }
 
@@ -42,26 +57,94 @@ struct AppState {
     schema: DealtrailSchema,
     engine: Arc<Engine>,
     tokens: Arc<Tokens>,
-    timeout: Duration,
+    config: Arc<ServerConfig>,
 }
 
-/// The router: `/graphql` (POST, GET queries, GraphiQL in a browser), `/graphql/ws`
-/// (subscriptions, both WebSocket protocols), `/healthz` (process up) and `/readyz` (store
-/// open, read models following the log).
-pub fn router(engine: Arc<Engine>, tokens: Arc<Tokens>, config: &ServerConfig) -> Router {
+/// The router: `/graphql` (POST, GET queries, GraphiQL in a browser), `/graphiql/*` (its
+/// files), `/graphql/ws` (subscriptions, both WebSocket protocols), `/healthz` (process up)
+/// and `/readyz` (store open, read models following the log).
+pub fn router(
+    engine: Arc<Engine>,
+    tokens: Arc<Tokens>,
+    config: &ServerConfig,
+) -> Result<Router, InvalidOrigin> {
     let state = AppState {
         schema: schema::build(engine.clone(), config.introspection),
         engine,
         tokens,
-        timeout: config.request_timeout,
+        config: Arc::new(config.clone()),
     };
-    Router::new()
-        .route("/graphql", get(graphql_get).post(graphql_post))
+    let app = Router::new()
+        .route(
+            "/graphql",
+            get(graphql_get)
+                .post(graphql_post)
+                .options(preflight)
+                .fallback(method_not_allowed),
+        )
+        .route("/graphiql/{file}", get(crate::graphiql::asset))
         .route("/graphql/ws", get(graphql_ws))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
-        .with_state(state)
+        .with_state(state);
+    Ok(match cors(&config.allow_origins)? {
+        Some(layer) => app.layer(layer),
+        None => app,
+    })
+}
+
+/// An `--allow-origin` value that is not an origin.
+#[derive(Debug, thiserror::Error)]
+#[error("not an origin (scheme://host[:port]): {0:?}")]
+pub struct InvalidOrigin(pub String);
+
+fn cors(origins: &[String]) -> Result<Option<tower_http::cors::CorsLayer>, InvalidOrigin> {
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    if origins.is_empty() {
+        return Ok(None);
+    }
+    let list = origins
+        .iter()
+        .map(|o| {
+            let valid = (o.starts_with("http://") || o.starts_with("https://"))
+                && !o.ends_with('/')
+                && o.split("://")
+                    .nth(1)
+                    .is_some_and(|h| !h.is_empty() && !h.contains('/'));
+            if !valid {
+                return Err(InvalidOrigin(o.clone()));
+            }
+            HeaderValue::from_str(o).map_err(|_| InvalidOrigin(o.clone()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(list))
+            .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
+            .max_age(Duration::from_secs(600)),
+    ))
+}
+
+/// OPTIONS without a CORS preflight the CORS layer answered: what the resource allows.
+async fn preflight() -> Response {
+    let mut r = StatusCode::NO_CONTENT.into_response();
+    r.headers_mut().insert(
+        header::ALLOW,
+        HeaderValue::from_static("GET, POST, OPTIONS"),
+    );
+    r
+}
+
+async fn method_not_allowed(headers: HeaderMap) -> Response {
+    Refusal::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "METHOD_NOT_ALLOWED",
+        "use POST (or GET for queries)",
+    )
+    .with_header(header::ALLOW, "GET, POST, OPTIONS")
+    .into_response(Media::negotiate(&headers))
 }
 
 /// Read models further behind the log than this are reported as not ready.
@@ -94,51 +177,87 @@ async fn readyz(State(state): State<AppState>) -> Response {
     (status, axum::Json(serde_json::Value::Object(body))).into_response()
 }
 
-/// The media type of GraphQL responses: `application/graphql-response+json` unless the
-/// client asks for `application/json` only (legacy clients).
-fn legacy_json(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::ACCEPT)
-        .and_then(|a| a.to_str().ok())
-        .is_some_and(|a| {
-            a.contains("application/json") && !a.contains("application/graphql-response+json")
-        })
-}
-
 /// Whether the operation a request would run is a mutation (or the document cannot say).
 fn runs_mutation(request: &async_graphql::Request) -> bool {
-    use async_graphql::parser::types::{DocumentOperations, OperationType};
-    let Ok(doc) = async_graphql::parser::parse_query(&request.query) else {
-        return false;
-    };
-    match &doc.operations {
-        DocumentOperations::Single(op) => op.node.ty == OperationType::Mutation,
-        DocumentOperations::Multiple(ops) => match &request.operation_name {
-            Some(name) => ops
-                .get(name.as_str())
-                .is_some_and(|op| op.node.ty == OperationType::Mutation),
-            None => ops.values().any(|op| op.node.ty == OperationType::Mutation),
+    use async_graphql::parser::types::OperationType;
+    selected_operation(request).is_some_and(|op| op.ty == OperationType::Mutation)
+}
+
+fn selected_operation(
+    request: &async_graphql::Request,
+) -> Option<async_graphql::parser::types::OperationDefinition> {
+    use async_graphql::parser::types::DocumentOperations;
+    let doc = async_graphql::parser::parse_query(&request.query).ok()?;
+    match doc.operations {
+        DocumentOperations::Single(op) => Some(op.node),
+        DocumentOperations::Multiple(mut ops) => match &request.operation_name {
+            Some(name) => ops.remove(name.as_str()).map(|op| op.node),
+            None if ops.len() == 1 => ops.into_values().next().map(|op| op.node),
+            None => None,
         },
     }
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(header::AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .strip_prefix("Bearer ")
+/// Whether the operation selects only the schema's own fields (`__schema`, `__type`,
+/// `__typename`), which `--public-introspection` serves without a token.
+fn only_introspection(request: &async_graphql::Request) -> bool {
+    use async_graphql::parser::types::{OperationType, Selection};
+    let Some(op) = selected_operation(request) else {
+        return false;
+    };
+    op.ty == OperationType::Query
+        && op.selection_set.node.items.iter().all(|s| match &s.node {
+            Selection::Field(f) => f.node.name.node.starts_with("__"),
+            _ => false,
+        })
 }
 
-fn identify(state: &AppState, token: Option<&str>) -> Option<Identity> {
-    let token = token?;
+/// Why a request carries no usable identity.
+enum NoIdentity {
+    Missing,
+    Unknown,
+}
+
+fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Identity, Result<NoIdentity, Refusal>> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Err(Ok(NoIdentity::Missing));
+    };
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .ok_or(Ok(NoIdentity::Unknown))?;
     match state.tokens.authenticate(token) {
-        Ok(identity) => identity,
+        Ok(Some(identity)) => Ok(identity),
+        Ok(None) => Err(Ok(NoIdentity::Unknown)),
         Err(e) => {
             tracing::error!(error = %e, "token file unreadable");
-            None
+            Err(Err(Refusal::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "INTERNAL",
+                "internal error",
+            )))
         }
     }
+}
+
+fn unauthenticated(why: NoIdentity) -> Refusal {
+    let (message, challenge) = match why {
+        NoIdentity::Missing => (
+            "a bearer token is required (Authorization: Bearer <token>)",
+            "Bearer realm=\"dealtrail\"",
+        ),
+        NoIdentity::Unknown => (
+            "unknown or revoked token",
+            "Bearer realm=\"dealtrail\", error=\"invalid_token\"",
+        ),
+    };
+    Refusal::new(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", message)
+        .with_header(header::WWW_AUTHENTICATE, challenge)
 }
 
 async fn execute(
@@ -146,22 +265,31 @@ async fn execute(
     headers: &HeaderMap,
     request: async_graphql::Request,
 ) -> Response {
+    let media = Media::negotiate(headers);
     let operation = request.operation_name.clone().unwrap_or_default();
-    let mut request = request;
-    let role = match identify(state, bearer(headers)) {
-        Some(identity) => {
+    let (request, role) = match authenticate(state, headers) {
+        Ok(identity) => {
             let role = identity.role.as_str();
-            request = request.data(identity);
-            role
+            (request.data(identity), role)
         }
-        None => "anonymous",
+        Err(Ok(_)) if state.config.public_introspection && only_introspection(&request) => {
+            (request, "anonymous")
+        }
+        Err(Ok(why)) => return unauthenticated(why).into_response(media),
+        Err(Err(refusal)) => return refusal.into_response(media),
     };
     let started = std::time::Instant::now();
-    let response = match tokio::time::timeout(state.timeout, state.schema.execute(request)).await {
+    let timeout = state.config.request_timeout;
+    let response = match tokio::time::timeout(timeout, state.schema.execute(request)).await {
         Ok(r) => r,
         Err(_) => {
             tracing::warn!(operation, "request timed out");
-            return (StatusCode::SERVICE_UNAVAILABLE, "request timed out").into_response();
+            return Refusal::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "TIMEOUT",
+                format!("the request ran longer than {} s", timeout.as_secs()),
+            )
+            .into_response(media);
         }
     };
     tracing::info!(
@@ -171,60 +299,56 @@ async fn execute(
         ok = response.errors.is_empty(),
         "graphql request"
     );
-    // Errors without a path come before execution (syntax, validation, limits): the
-    // request was not a GraphQL request this server can run.
-    let request_error = response.data == async_graphql::Value::Null
-        && !response.errors.is_empty()
-        && response.errors.iter().all(|e| e.path.is_empty());
-    let legacy = legacy_json(headers);
-    let mut http = GraphQLResponse::from(response).into_response();
-    if legacy {
-        http.headers_mut().insert(
-            header::CONTENT_TYPE,
-            header::HeaderValue::from_static("application/json"),
-        );
-    } else if request_error {
-        *http.status_mut() = StatusCode::BAD_REQUEST;
-    }
-    http
+    graphql_response(media, response)
 }
 
-async fn graphql_post(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    request: GraphQLRequest,
-) -> Response {
-    execute(&state, &headers, request.into_inner()).await
+async fn graphql_post(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    let media = Media::negotiate(&headers);
+    let request = match read_post_body(&headers, body, state.config.max_body_bytes)
+        .await
+        .and_then(request_from)
+    {
+        Ok(r) => r,
+        Err(refusal) => return refusal.into_response(media),
+    };
+    execute(&state, &headers, request).await
 }
 
 async fn graphql_get(
     State(state): State<AppState>,
-    method: Method,
     headers: HeaderMap,
-    request: Result<GraphQLRequest, async_graphql_axum::rejection::GraphQLRejection>,
+    Query(pairs): Query<Vec<(String, String)>>,
 ) -> Response {
+    let media = Media::negotiate(&headers);
+    let params = match get_params(pairs) {
+        Ok(p) => p,
+        Err(refusal) => return refusal.into_response(media),
+    };
     let wants_html = headers
         .get(header::ACCEPT)
         .and_then(|a| a.to_str().ok())
         .is_some_and(|a| a.contains("text/html"));
-    match request.ok() {
-        None if wants_html && method == Method::GET => Html(
-            GraphiQLSource::build()
-                .endpoint("/graphql")
-                .subscription_endpoint("/graphql/ws")
-                .finish(),
-        )
-        .into_response(),
-        None => (StatusCode::BAD_REQUEST, "missing query").into_response(),
-        Some(request) => {
-            let request = request.into_inner();
-            // GET may carry queries only: a mutation over GET could be triggered by a link.
-            if runs_mutation(&request) {
-                return (StatusCode::METHOD_NOT_ALLOWED, "mutations need POST").into_response();
-            }
-            execute(&state, &headers, request).await
+    let Some(params) = params else {
+        if wants_html {
+            return crate::graphiql::page();
         }
+        return Refusal::bad_request("query: a GraphQL document is required").into_response(media);
+    };
+    let request = match request_from(params) {
+        Ok(r) => r,
+        Err(refusal) => return refusal.into_response(media),
+    };
+    // GET may carry queries only: a mutation over GET could be triggered by a link.
+    if runs_mutation(&request) {
+        return Refusal::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "METHOD_NOT_ALLOWED",
+            "mutations need POST",
+        )
+        .with_header(header::ALLOW, "POST")
+        .into_response(media);
     }
+    execute(&state, &headers, request).await
 }
 
 async fn graphql_ws(
@@ -252,7 +376,9 @@ async fn graphql_ws(
                                 .map(str::to_owned)
                         });
                     let mut data = async_graphql::Data::default();
-                    if let Some(identity) = identify(&state, token.as_deref()) {
+                    if let Some(token) = token
+                        && let Ok(Some(identity)) = state.tokens.authenticate(&token)
+                    {
                         data.insert(identity);
                     }
                     Ok(data)
@@ -271,7 +397,8 @@ pub async fn run(
     config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router(engine.clone(), tokens, &config);
+    let app = router(engine.clone(), tokens, &config)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await?;

@@ -592,7 +592,7 @@ async fn malformed_bodies_are_400_and_the_graphql_media_type_is_honoured() {
     assert_eq!(typed.status(), 200);
     assert_eq!(
         typed.headers()["content-type"],
-        "application/graphql-response+json"
+        "application/graphql-response+json; charset=utf-8"
     );
     server.stop().await;
 }

@@ -1,6 +1,7 @@
 //! The real server on 127.0.0.1:0 with a temporary data folder, spoken to over HTTP.
 
 mod api;
+mod protocol;
 mod reads;
 mod subscription;
 
@@ -22,6 +23,11 @@ pub struct Server {
 
 impl Server {
     pub async fn start() -> Server {
+        Server::start_with(ServerConfig::default()).await
+    }
+
+    /// A server with other limits or switches.
+    pub async fn start_with(config: ServerConfig) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let engine = Arc::new(Engine::open(EngineConfig::new(dir.path())).unwrap());
         let tokens = Arc::new(Tokens::in_folder(dir.path()));
@@ -46,7 +52,7 @@ impl Server {
             listener,
             engine,
             tokens,
-            ServerConfig::default(),
+            config,
             async move {
                 let _ = stopped.await;
             },

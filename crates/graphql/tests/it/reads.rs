@@ -437,7 +437,10 @@ async fn request_errors_are_400_under_the_graphql_media_type_and_200_for_legacy_
         assert!(body["errors"][0]["message"].is_string());
         let r = send("application/json", query).await.unwrap();
         assert_eq!(r.status(), 200, "{query}");
-        assert_eq!(r.headers()["content-type"], "application/json");
+        assert_eq!(
+            r.headers()["content-type"],
+            "application/json; charset=utf-8"
+        );
     }
     // A field error is still a 200: the request was valid and ran.
     let r = send(modern, "{ opportunity(id: \"nope\") { id } }")

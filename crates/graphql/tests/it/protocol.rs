@@ -1,0 +1,400 @@
+//! The HTTP contract standard clients rely on: authentication answers, GraphQL JSON bodies
+//! with codes for every refusal, the body limit, GraphiQL served offline, introspection, CORS.
+
+use serde_json::{Value, json};
+
+use crate::{Server, code};
+use dealtrail_graphql::ServerConfig;
+
+const MODERN: &str = "application/graphql-response+json";
+
+async fn body(r: reqwest::Response) -> (u16, String, Value) {
+    let status = r.status().as_u16();
+    let media = r
+        .headers()
+        .get("content-type")
+        .map(|c| c.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let text = r.text().await.unwrap();
+    let value = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {text:?} (status {status})"));
+    (status, media, value)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_without_a_valid_token_answer_401_with_a_challenge() {
+    let server = Server::start().await;
+    for (token, message) in [
+        (None, "a bearer token is required"),
+        (Some("dt_not-a-token"), "unknown or revoked token"),
+    ] {
+        for query in [
+            "{ head { seq } }",
+            "{ __typename }",
+            "{ __schema { queryType { name } } }",
+        ] {
+            let mut request = server
+                .client
+                .post(&server.url)
+                .json(&json!({ "query": query }));
+            if let Some(t) = token {
+                request = request.bearer_auth(t);
+            }
+            let r = request.send().await.unwrap();
+            let challenge = r.headers()["www-authenticate"].to_str().unwrap().to_owned();
+            assert!(challenge.starts_with("Bearer"), "{challenge}");
+            let (status, _, b) = body(r).await;
+            assert_eq!(status, 401, "{query}");
+            assert_eq!(code(&b), Some("UNAUTHENTICATED"));
+            assert!(
+                b["errors"][0]["message"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with(message)
+            );
+            assert!(b.get("data").is_none());
+        }
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn public_introspection_serves_the_schema_and_nothing_else_without_a_token() {
+    let server = Server::start_with(ServerConfig {
+        public_introspection: true,
+        ..ServerConfig::default()
+    })
+    .await;
+    let schema = server
+        .post(
+            None,
+            "{ __schema { queryType { name } } __typename }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(schema["data"]["__schema"]["queryType"]["name"], "QueryRoot");
+    for query in [
+        "{ __typename head { seq } }",
+        "mutation { __typename }",
+        "query A { __typename } query B { head { seq } }",
+    ] {
+        let r = server
+            .client
+            .post(&server.url)
+            .json(&json!({ "query": query, "operationName": "B" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "{query}");
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_refusal_is_graphql_json_with_a_stable_code() {
+    let server = Server::start().await;
+    let admin = server.tokens["admin"].clone();
+    let raw = |content_type: Option<&'static str>, accept: &'static str, text: &'static str| {
+        let mut r = server
+            .client
+            .post(&server.url)
+            .bearer_auth(&admin)
+            .header("accept", accept)
+            .body(text);
+        if let Some(c) = content_type {
+            r = r.header("content-type", c);
+        }
+        r.send()
+    };
+    let json_type = Some("application/json");
+    let cases: Vec<(Option<&'static str>, &'static str, &'static str, u16, &str)> = vec![
+        (
+            json_type,
+            MODERN,
+            r#"[{"query": "{ head { seq } }"}]"#,
+            400,
+            "BATCH_NOT_SUPPORTED",
+        ),
+        (
+            json_type,
+            MODERN,
+            r#"{"query": "{ a(x: \"\u12\") }"}"#,
+            400,
+            "BAD_REQUEST",
+        ),
+        (
+            json_type,
+            MODERN,
+            r#"{"qeury": "{ head { seq } }"}"#,
+            400,
+            "BAD_REQUEST",
+        ),
+        (
+            json_type,
+            MODERN,
+            r#"{"query": "{ head { seq } }", "variables": "x"}"#,
+            400,
+            "BAD_REQUEST",
+        ),
+        (json_type, MODERN, "", 400, "BAD_REQUEST"),
+        (
+            None,
+            MODERN,
+            r#"{"query": "{ head { seq } }"}"#,
+            415,
+            "UNSUPPORTED_MEDIA_TYPE",
+        ),
+        (
+            Some("text/plain"),
+            MODERN,
+            r#"{"query": "{ head { seq } }"}"#,
+            415,
+            "UNSUPPORTED_MEDIA_TYPE",
+        ),
+        (
+            json_type,
+            MODERN,
+            r#"{"query": "{ head { seq "}"#,
+            400,
+            "GRAPHQL_PARSE_FAILED",
+        ),
+        (
+            json_type,
+            MODERN,
+            r#"{"query": "{ noSuchField }"}"#,
+            400,
+            "GRAPHQL_VALIDATION_FAILED",
+        ),
+        (
+            json_type,
+            MODERN,
+            r#"{"query": "query($n: Int) { events(first: $n) { nodes { seq } } }", "variables": {"n": "abc"}}"#,
+            400,
+            "BAD_USER_INPUT",
+        ),
+        (
+            json_type,
+            MODERN,
+            r#"{"query": "query($id: ID!) { __typename }", "variables": {"id": null}}"#,
+            400,
+            "BAD_USER_INPUT",
+        ),
+        // Under plain JSON a document the server could read but not run is still a 200.
+        (
+            json_type,
+            "application/json",
+            r#"{"query": "{ head { seq "}"#,
+            200,
+            "GRAPHQL_PARSE_FAILED",
+        ),
+        (
+            json_type,
+            "application/json",
+            r#"{"query": "{ noSuchField }"}"#,
+            200,
+            "GRAPHQL_VALIDATION_FAILED",
+        ),
+    ];
+    for (content_type, accept, text, status, want) in cases {
+        let (got, media, b) = body(raw(content_type, accept, text).await.unwrap()).await;
+        assert_eq!((got, code(&b)), (status, Some(want)), "{text}: {b}");
+        assert!(media.starts_with(accept), "{media} for {accept}");
+        assert!(b.get("data").is_none(), "{text}: {b}");
+    }
+    // GET carries no mutation, and other methods are refused, both in GraphQL JSON.
+    let r = server
+        .client
+        .get(&server.url)
+        .bearer_auth(&admin)
+        .query(&[(
+            "query",
+            "mutation { definePipeline(stages: [\"x\"], outcomes: [\"won\"]) { version } }",
+        )])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["allow"], "POST");
+    let (status, _, b) = body(r).await;
+    assert_eq!((status, code(&b)), (405, Some("METHOD_NOT_ALLOWED")));
+    let (status, _, b) = body(server.client.put(&server.url).send().await.unwrap()).await;
+    assert_eq!((status, code(&b)), (405, Some("METHOD_NOT_ALLOWED")));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_over_the_limit_are_refused_whether_or_not_their_length_is_declared() {
+    let server = Server::start().await;
+    let limit = ServerConfig::default().max_body_bytes;
+    let big = format!(
+        r#"{{"query": "{{ __typename }}", "x": "{}"}}"#,
+        "a".repeat(limit)
+    );
+    let declared = server
+        .client
+        .post(&server.url)
+        .header("content-type", "application/json")
+        .body(big.clone())
+        .send()
+        .await
+        .unwrap();
+    let (status, _, b) = body(declared).await;
+    assert_eq!((status, code(&b)), (413, Some("PAYLOAD_TOO_LARGE")));
+    // Sent in chunks with no Content-Length: the server stops reading at the limit.
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = big
+        .into_bytes()
+        .chunks(64 * 1024)
+        .map(|c| Ok(c.to_vec()))
+        .collect();
+    let streamed = server
+        .client
+        .post(&server.url)
+        .header("content-type", "application/json")
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            chunks,
+        )))
+        .send()
+        .await
+        .unwrap();
+    let (status, _, b) = body(streamed).await;
+    assert_eq!((status, code(&b)), (413, Some("PAYLOAD_TOO_LARGE")));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graphiql_and_every_file_it_loads_come_from_this_server() {
+    let server = Server::start().await;
+    let page = server
+        .client
+        .get(&server.url)
+        .header("accept", "text/html,application/xhtml+xml")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let html = page.text().await.unwrap();
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "{html}"
+    );
+    let origin = server.url.trim_end_matches("/graphql");
+    let mut loaded = 0;
+    for attr in ["src=\"", "href=\""] {
+        for piece in html.split(attr).skip(1) {
+            let path = &piece[..piece.find('"').unwrap()];
+            let r = server
+                .client
+                .get(format!("{origin}{path}"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200, "{path}");
+            let kind = r.headers()["content-type"].to_str().unwrap().to_owned();
+            assert!(
+                kind.starts_with("text/javascript") || kind.starts_with("text/css"),
+                "{kind}"
+            );
+            assert!(!r.bytes().await.unwrap().is_empty());
+            loaded += 1;
+        }
+    }
+    assert!(
+        loaded >= 4,
+        "the page loads GraphiQL, React, ReactDOM and its start script"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_standard_introspection_query_is_answered_and_deep_queries_are_not() {
+    let server = Server::start().await;
+    let query = include_str!("introspection.graphql");
+    let r = server
+        .client
+        .post(&server.url)
+        .bearer_auth(&server.tokens["admin"])
+        .header("accept", MODERN)
+        .json(&json!({ "query": query, "operationName": "IntrospectionQuery" }))
+        .send()
+        .await
+        .unwrap();
+    let (status, _, b) = body(r).await;
+    assert_eq!(status, 200, "{b}");
+    assert!(b["errors"].is_null(), "{b}");
+    let types = b["data"]["__schema"]["types"].as_array().unwrap();
+    assert!(types.iter().any(|t| t["name"] == "QueryRoot"));
+    let deep = server
+        .post(
+            Some("admin"),
+            "{ __schema { types { fields { type { fields { type { fields { name } } } } } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(code(&deep), Some("QUERY_TOO_DEEP"));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browsers_on_an_allowed_origin_pass_the_preflight_and_others_do_not() {
+    let allowed = "http://crm.example.test";
+    let server = Server::start_with(ServerConfig {
+        allow_origins: vec![allowed.to_owned()],
+        ..ServerConfig::default()
+    })
+    .await;
+    let preflight = |origin: &'static str| {
+        server
+            .client
+            .request(reqwest::Method::OPTIONS, &server.url)
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization, content-type",
+            )
+            .send()
+    };
+    let ok = preflight(allowed).await.unwrap();
+    assert!(ok.status().is_success());
+    assert_eq!(ok.headers()["access-control-allow-origin"], allowed);
+    let allowed_headers = ok.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap();
+    assert!(
+        allowed_headers.contains("authorization"),
+        "{allowed_headers}"
+    );
+    let other = preflight("http://evil.example.test").await.unwrap();
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+    let answer = server
+        .client
+        .post(&server.url)
+        .header("origin", allowed)
+        .bearer_auth(&server.tokens["admin"])
+        .json(&json!({ "query": "{ head { seq } }" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.headers()["access-control-allow-origin"], allowed);
+    server.stop().await;
+
+    // Off by default: OPTIONS says what is allowed, and no origin is.
+    let server = Server::start().await;
+    let r = server
+        .client
+        .request(reqwest::Method::OPTIONS, &server.url)
+        .header("origin", allowed)
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert!(r.headers().get("access-control-allow-origin").is_none());
+    assert_eq!(r.headers()["allow"], "GET, POST, OPTIONS");
+    server.stop().await;
+}
