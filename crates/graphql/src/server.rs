@@ -328,10 +328,12 @@ async fn graphql_get(
         .get(header::ACCEPT)
         .and_then(|a| a.to_str().ok())
         .is_some_and(|a| a.contains("text/html"));
+    // A browser asks for a page (its `?query=` fills GraphiQL's editor); GraphQL clients
+    // ask for JSON.
+    if wants_html {
+        return crate::graphiql::page();
+    }
     let Some(params) = params else {
-        if wants_html {
-            return crate::graphiql::page();
-        }
         return Refusal::bad_request("query: a GraphQL document is required").into_response(media);
     };
     let request = match request_from(params) {
