@@ -37,11 +37,19 @@ pub enum FieldError {
         /// The input.
         value: String,
     },
-    /// Not a decimal amount with at most two decimals.
-    #[error("{value:?} is not an amount (digits with at most two decimals)")]
+    /// Three letters, but not a code of the ISO 4217 table.
+    #[error("{value:?} is not an ISO 4217 currency code")]
+    UnknownCurrency {
+        /// The input.
+        value: String,
+    },
+    /// Not a decimal amount with at most the currency's decimals.
+    #[error("{value:?} is not an amount (digits, optionally '.' and at most {decimals} decimals)")]
     Amount {
         /// The input.
         value: String,
+        /// Decimals the currency allows.
+        decimals: u8,
     },
     /// Amounts are never negative.
     #[error("amount {minor} (minor units) is negative")]

@@ -251,7 +251,8 @@ bounded_text!(
     ExternalId, 200, "external id"
 );
 
-/// An ISO 4217 currency code, upper case.
+/// An ISO 4217 currency code, upper case, with the number of decimals of its minor unit
+/// from the ISO table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Currency([u8; 3]);
@@ -260,8 +261,18 @@ impl Currency {
     /// US dollars, the default of imports that state no currency.
     pub const USD: Currency = Currency(*b"USD");
 
-    /// Three ASCII letters, any case.
+    /// A code of the ISO 4217 table, any case (`usd`, `JPY`); anything else is refused.
     pub fn parse(s: &str) -> Result<Currency, FieldError> {
+        let c = Currency::letters(s)?;
+        if iso_currency::Currency::from_code(c.as_str()).is_none() {
+            return Err(FieldError::UnknownCurrency { value: s.into() });
+        }
+        Ok(c)
+    }
+
+    /// Any three letters: how codes are read back from the log, which may hold codes that
+    /// older versions accepted without the ISO table.
+    fn letters(s: &str) -> Result<Currency, FieldError> {
         let t = s.trim();
         match <[u8; 3]>::try_from(t.as_bytes()) {
             Ok(b) if b.iter().all(u8::is_ascii_alphabetic) => {
@@ -275,12 +286,21 @@ impl Currency {
     pub fn as_str(&self) -> &str {
         std::str::from_utf8(&self.0).unwrap_or("???")
     }
+
+    /// Decimals of the minor unit: 2 for USD, 0 for JPY, 3 for KWD; 0 for codes without a
+    /// minor unit (XAU); 2 for codes outside the table (read from old logs).
+    pub fn minor_digits(&self) -> u8 {
+        match iso_currency::Currency::from_code(self.as_str()) {
+            Some(c) => c.exponent().map_or(0, |e| e.min(6) as u8),
+            None => 2,
+        }
+    }
 }
 
 impl TryFrom<String> for Currency {
     type Error = FieldError;
     fn try_from(s: String) -> Result<Currency, FieldError> {
-        Currency::parse(&s)
+        Currency::letters(&s)
     }
 }
 
@@ -341,35 +361,71 @@ impl Money {
         Ok(Money { minor, currency })
     }
 
-    /// Parses a decimal amount such as `1234.5` or `1,234.50` with at most two decimals.
+    /// Parses a decimal amount in the currency's major unit: digits, then optionally `.` and
+    /// at most as many digits as the currency has decimals (`1234.5` USD, `1200` JPY,
+    /// `1.250` KWD). Nothing else: no sign, no exponent, no grouping separators.
     pub fn parse(amount: &str, currency: Currency) -> Result<Money, FieldError> {
         let bad = || FieldError::Amount {
             value: amount.into(),
+            decimals: currency.minor_digits(),
         };
-        let s: String = amount.trim().chars().filter(|c| *c != ',').collect();
-        if let Some(positive) = s.strip_prefix('-') {
+        if let Some(positive) = amount.strip_prefix('-') {
             let minor = Money::parse(positive, currency).map_or(-1, |m| -m.minor);
             return Err(FieldError::NegativeAmount { minor });
         }
-        let (whole, frac) = s.split_once('.').unwrap_or((&s, ""));
-        if whole.is_empty() && frac.is_empty()
-            || frac.len() > 2
-            || !whole.chars().all(|c| c.is_ascii_digit())
-            || !frac.chars().all(|c| c.is_ascii_digit())
+        let digits = usize::from(currency.minor_digits());
+        let (whole, frac) = match amount.split_once('.') {
+            Some((w, f)) if !f.is_empty() => (w, f),
+            Some(_) => return Err(bad()),
+            None => (amount, ""),
+        };
+        if whole.is_empty()
+            || frac.len() > digits
+            || !whole.bytes().all(|c| c.is_ascii_digit())
+            || !frac.bytes().all(|c| c.is_ascii_digit())
         {
             return Err(bad());
         }
-        let whole: i64 = if whole.is_empty() {
+        let scale = 10i64.pow(digits as u32);
+        let whole: i64 = whole.parse().map_err(|_| bad())?;
+        let frac: i64 = if digits == 0 {
             0
         } else {
-            whole.parse().map_err(|_| bad())?
+            format!("{frac:0<digits$}").parse().map_err(|_| bad())?
         };
-        let frac: i64 = format!("{frac:0<2}").parse().map_err(|_| bad())?;
         let minor = whole
-            .checked_mul(100)
+            .checked_mul(scale)
             .and_then(|w| w.checked_add(frac))
             .ok_or_else(bad)?;
         Money::from_minor(minor, currency)
+    }
+
+    /// Like `parse`, but also takes `,` as a thousands separator (`1,234.50`) and spaces
+    /// around the number, as spreadsheets export amounts.
+    pub fn parse_grouped(amount: &str, currency: Currency) -> Result<Money, FieldError> {
+        let plain: String = amount.trim().chars().filter(|c| *c != ',').collect();
+        Money::parse(&plain, currency).map_err(|e| match e {
+            FieldError::Amount { decimals, .. } => FieldError::Amount {
+                value: amount.into(),
+                decimals,
+            },
+            other => other,
+        })
+    }
+
+    /// The amount as a decimal in the major unit, without the currency (`1250.50`).
+    pub fn decimal(&self) -> String {
+        let digits = u32::from(self.currency.minor_digits());
+        if digits == 0 {
+            return self.minor.to_string();
+        }
+        let scale = 10i64.pow(digits);
+        format!(
+            "{}.{:0width$}",
+            self.minor / scale,
+            self.minor % scale,
+            width = digits as usize
+        )
     }
 
     /// The amount in minor units.
@@ -390,13 +446,7 @@ impl Money {
 
 impl fmt::Display for Money {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}.{:02} {}",
-            self.minor / 100,
-            self.minor % 100,
-            self.currency
-        )
+        write!(f, "{} {}", self.decimal(), self.currency)
     }
 }
 
@@ -528,8 +578,15 @@ mod tests {
     fn money_parses_decimals_and_refuses_negatives() {
         let usd = Currency::parse("usd").unwrap();
         assert_eq!(usd, Currency::USD);
-        assert_eq!(Money::parse("1,234.5", usd).unwrap().minor(), 123_450);
+        assert_eq!(Money::parse("1234.5", usd).unwrap().minor(), 123_450);
+        assert_eq!(
+            Money::parse_grouped(" 1,234.5 ", usd).unwrap().minor(),
+            123_450
+        );
         assert_eq!(Money::parse("0.07", usd).unwrap().minor(), 7);
+        for bad in ["1,000.00", "1.", ".5", "1e3", "+1", " 1", ""] {
+            assert!(Money::parse(bad, usd).is_err(), "{bad}");
+        }
         assert_eq!(
             Money::parse("-5", usd),
             Err(FieldError::NegativeAmount { minor: -500 })
@@ -537,6 +594,25 @@ mod tests {
         assert!(Money::parse("1.234", usd).is_err());
         assert!(Money::parse("abc", usd).is_err());
         assert!(Currency::parse("US").is_err());
+    }
+
+    #[test]
+    fn currencies_come_from_the_iso_table_with_their_minor_units() {
+        assert_eq!(
+            Currency::parse("XYZ"),
+            Err(FieldError::UnknownCurrency {
+                value: "XYZ".into()
+            })
+        );
+        let jpy = Currency::parse("jpy").unwrap();
+        let kwd = Currency::parse("KWD").unwrap();
+        assert_eq!((jpy.minor_digits(), kwd.minor_digits()), (0, 3));
+        assert_eq!(Money::parse("1200", jpy).unwrap().minor(), 1200);
+        assert!(Money::parse("1200.5", jpy).is_err());
+        assert_eq!(Money::parse("1.25", kwd).unwrap().minor(), 1250);
+        assert_eq!(Money::parse("1.25", kwd).unwrap().to_string(), "1.250 KWD");
+        let legacy: Currency = rmp_serde::from_slice(&rmp_serde::to_vec("XYZ").unwrap()).unwrap();
+        assert_eq!(legacy.minor_digits(), 2, "old logs keep decoding");
     }
 
     #[test]

@@ -286,9 +286,10 @@ fn plan_deal(
         .map(|(_, r)| get(r, col.amount))
         .find(|a| !a.is_empty())
     {
-        Some(t) => {
-            Some(Money::parse(t, ctx.currency).map_err(|e| (first_line, format!("amount: {e}")))?)
-        }
+        Some(t) => Some(
+            Money::parse_grouped(t, ctx.currency)
+                .map_err(|e| (first_line, format!("amount: {e}")))?,
+        ),
         None => None,
     };
     let estimate = amount

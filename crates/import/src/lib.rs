@@ -445,7 +445,7 @@ pub async fn import(
         let table = Table::read(dir.join(&p.file))?;
         let (name, price) = (table.column(&p.name)?, table.column(&p.price)?);
         for (line, row) in &table.rows {
-            match Money::parse(get(row, Some(price)), currency) {
+            match Money::parse_grouped(get(row, Some(price)), currency) {
                 Ok(m) => {
                     prices.insert(key(get(row, Some(name))), m);
                 }
@@ -548,7 +548,10 @@ fn read_accounts(
                         .parse()
                         .map_err(|_| format!("revenue {r:?} is not a number"))?;
                     let amount = format!("{:.2}", value * a.revenue_multiplier);
-                    Some(Money::parse(&amount, currency).map_err(|e| format!("revenue: {e}"))?)
+                    Some(
+                        Money::parse_grouped(&amount, currency)
+                            .map_err(|e| format!("revenue: {e}"))?,
+                    )
                 }
             };
             let label = |v: &str| (!v.is_empty()).then(|| Label::parse(v)).transpose();
@@ -640,7 +643,9 @@ fn plan_deals(
             let product = ctx.product(product_col.map(|p| get(row, Some(p))).unwrap_or(""));
             let final_amount = match get(row, Some(amount_col)) {
                 "" => None,
-                t => Some(Money::parse(t, ctx.currency).map_err(|e| format!("amount: {e}"))?),
+                t => Some(
+                    Money::parse_grouped(t, ctx.currency).map_err(|e| format!("amount: {e}"))?,
+                ),
             };
             let estimate = final_amount
                 .filter(|_| outcome.is_some())
