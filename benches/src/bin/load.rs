@@ -44,8 +44,7 @@ struct Args {
 
 const FUNNEL: &str = r#"query($from: String!, $to: String!) { funnel(from: $from, to: $to) {
     stages { stage entered reached nextConversion medianDaysInStage } openDeals winRate } }"#;
-const DEAL: &str =
-    r#"query($id: String!) { opportunity(id: $id) { id stage owner amountMinor followUps } }"#;
+const DEAL: &str = r#"query($id: String!) { opportunity(id: $id) { id stage owner amount { amount currency } followUps } }"#;
 const PAGE: &str = r#"query($after: String) { opportunities(first: 20, after: $after, filter: { open: true },
     order: LAST_ACTIVITY, descending: true) { nodes { id stage owner } } }"#;
 const FOLLOW_UP: &str = r#"mutation($id: String!) { logFollowUp(input: { opportunityId: $id, channel: "call",

@@ -48,7 +48,11 @@ async fn serve_demo_answers_stops_cleanly_and_verifies() {
         .json()
         .await
         .unwrap();
-    let seq = body["data"]["head"]["seq"].as_u64().unwrap();
+    let seq: u64 = body["data"]["head"]["seq"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(seq > 100, "{body}");
     assert!(
         !body["data"]["opportunities"]["nodes"]

@@ -121,6 +121,21 @@ fn the_graphql_over_http_audit_finds_no_error_and_no_warning() {
 }
 
 #[test]
+fn graphql_js_loads_the_schema_from_the_url_and_it_equals_schema_graphql() {
+    if !available("the schema comparison", false) {
+        return;
+    }
+    let served = Served::start();
+    let sdl = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schema.graphql");
+    let (ok, out) = node(
+        "schema.mjs",
+        &[&served.url(), &served.token, sdl.to_str().unwrap()],
+    );
+    assert!(ok, "{out}");
+    assert!(out.contains("changes: 0"), "{out}");
+}
+
+#[test]
 fn graphiql_renders_and_runs_a_query_in_chromium_with_nothing_from_outside() {
     if !available("the GraphiQL browser test", true) {
         return;

@@ -11,6 +11,6 @@ pub use model::{
     AccountFacts, Change, Cut, Deal, History, Position, SalesPipeline, StageRef, Step, StepKind,
 };
 pub use query::{
-    ClosedSummary, Cohort, DealFilter, DealSort, DealView, Durations, FunnelQuery, FunnelReport,
-    SizeBand, StageRow, Transition, Velocity,
+    ClosedSummary, Cohort, DealFilter, DealKey, DealSort, DealView, Durations, FunnelQuery,
+    FunnelReport, SizeBand, StageRow, Transition, Velocity,
 };

@@ -96,6 +96,9 @@ impl DealFilter {
     }
 }
 
+/// The place of a deal in a sorted list: the sort value, then the id.
+pub type DealKey = (i64, OpportunityId);
+
 /// How a deal list is ordered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum DealSort {
@@ -161,21 +164,27 @@ impl SalesPipeline {
         descending: bool,
         at: Cut,
     ) -> Vec<DealView> {
-        self.list_window(filter, sort, descending, at, |n| 0..n).1
+        self.list_window(filter, sort, descending, at, |keys| 0..keys.len())
+            .1
+            .into_iter()
+            .map(|(_, row)| row)
+            .collect()
     }
 
-    /// Like [`list`](Self::list), but only the rows of the window that `window` picks once
-    /// it knows how many deals match: the sort runs on plain keys and only the window's
-    /// rows are built, so a page of a large pipeline costs little more than the filter.
-    /// Returns the number of matching deals and the window's rows.
+    /// Like [`list`](Self::list), but only the rows of the window that `window` picks from
+    /// the sort keys of the matching deals, in list order: the sort runs on plain keys and
+    /// only the window's rows are built, so a page of a large pipeline costs little more
+    /// than the filter. A key is the sort value and the deal's id, which makes it unique, so
+    /// a page can start after a key however the list changed since. Returns the number of
+    /// matching deals and the window's rows with their keys.
     pub fn list_window(
         &self,
         filter: &DealFilter,
         sort: DealSort,
         descending: bool,
         at: Cut,
-        window: impl FnOnce(usize) -> std::ops::Range<usize>,
-    ) -> (usize, Vec<DealView>) {
+        window: impl FnOnce(&[DealKey]) -> std::ops::Range<usize>,
+    ) -> (usize, Vec<(DealKey, DealView)>) {
         let candidates: Box<dyn Iterator<Item = &Deal>> =
             if filter.open == Some(true) && self.cut_sees_now(at) {
                 Box::new(self.open_now.iter().filter_map(|id| self.deals.get(id)))
@@ -215,12 +224,13 @@ impl SalesPipeline {
             if descending { order.reverse() } else { order }
         });
         let total = keyed.len();
-        let range = window(total);
+        let keys: Vec<DealKey> = keyed.iter().map(|(k, d)| (*k, d.id)).collect();
+        let range = window(&keys);
         let rows = keyed
             .get(range.start.min(total)..range.end.min(total))
             .unwrap_or_default()
             .iter()
-            .filter_map(|(_, d)| self.view(d, at))
+            .filter_map(|(k, d)| Some(((*k, d.id), self.view(d, at)?)))
             .collect();
         (total, rows)
     }

@@ -1,44 +1,48 @@
 //! Account queries: one account now or as of a moment (folded from its own stream), and
 //! the account list as a Relay connection.
 
-use async_graphql::connection::Connection;
 use async_graphql::{Context, Enum, Object, SimpleObject};
 use dealtrail_domain::{AccountId, Timestamp};
 
-use crate::page::{PageArgs, connection};
+use crate::page::{Page, PageArgs, connection, fingerprint};
+
+/// The sort key of an account in the list: the count sorted by (0 when sorting by name),
+/// the name, the id.
+type AccountKey = (u64, String, AccountId);
 use dealtrail_engine::Engine;
 
 use crate::auth::Role;
+use crate::scalars::{DateTime, UInt64};
 use crate::schema::{
     Clock, EVERYONE_BUT_AUDITORS, Past, engine, engine_error, field, model_at, moment, past,
-    require, time,
+    require,
 };
 
 /// A customer enterprise as its own records describe it.
 #[derive(SimpleObject, Clone)]
 pub struct Account {
-    /// Account id.
-    pub id: String,
+    /// Account id (a UUID, also its global id for `node(id:)`).
+    pub id: async_graphql::ID,
     /// Company name.
     pub name: String,
     /// Industry.
     pub industry: Option<String>,
     /// Headcount.
-    pub employees: Option<u32>,
+    pub employees: Option<UInt64>,
     /// Region.
     pub region: Option<String>,
     /// Id in the system it came from, if imported.
     pub external_id: Option<String>,
     /// The rep responsible.
     pub owner: Option<String>,
-    /// Business time of the registration (RFC 3339).
-    pub registered_at: String,
+    /// Business time of the registration.
+    pub registered_at: DateTime,
     /// Departments and business units.
     pub org_units: Vec<OrgUnit>,
     /// People at the customer, including those who left.
     pub contacts: Vec<Contact>,
     /// Events of the account's stream that this view reflects.
-    pub version: u64,
+    pub version: UInt64,
 }
 
 /// A department or business unit of an account.
@@ -90,13 +94,13 @@ pub struct HealthQuestionSummary {
     /// The question.
     pub question: String,
     /// Accounts whose records answer it.
-    pub answered: u64,
+    pub answered: UInt64,
     /// Accounts asked.
-    pub accounts: u64,
+    pub accounts: UInt64,
 }
 
 /// How the account list is sorted.
-#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
 pub enum AccountOrder {
     /// Company name.
     Name,
@@ -121,7 +125,7 @@ impl AccountQuery {
         &self,
         ctx: &Context<'_>,
         id: String,
-        #[graphql(desc = "Look from this moment (RFC 3339)")] as_of: Option<String>,
+        #[graphql(desc = "Look from this moment")] as_of: Option<DateTime>,
         clock: Option<Clock>,
     ) -> async_graphql::Result<Option<Account>> {
         require(ctx, EVERYONE_BUT_AUDITORS)?;
@@ -154,10 +158,23 @@ impl AccountQuery {
         before: Option<String>,
         first: Option<i32>,
         last: Option<i32>,
-    ) -> async_graphql::Result<Connection<usize, Account>> {
+    ) -> async_graphql::Result<Page<Account>> {
         require(ctx, EVERYONE_BUT_AUDITORS)?;
+        let order = order.unwrap_or(AccountOrder::Name);
+        let descending = descending.unwrap_or(false);
+        let print = fingerprint(
+            "accounts",
+            &(&industry, &owner, &name_contains, order, descending),
+        );
+        let window = PageArgs {
+            after,
+            before,
+            first,
+            last,
+        }
+        .check::<AccountKey>(&print)?;
         let needle = name_contains.map(|n| n.to_lowercase());
-        let mut rows = engine(ctx)
+        let mut rows: Vec<(AccountKey, AccountId)> = engine(ctx)
             .profiles()
             .read(|m| {
                 m.accounts
@@ -171,33 +188,30 @@ impl AccountQuery {
                                 .as_ref()
                                 .is_none_or(|n| p.name.to_lowercase().contains(n))
                     })
-                    .map(|(id, p)| (*id, p.name.clone(), p.deals.len(), p.contacts.len()))
-                    .collect::<Vec<_>>()
+                    .map(|(id, p)| {
+                        let count = match order {
+                            AccountOrder::Name => 0,
+                            AccountOrder::Deals => p.deals.len() as u64,
+                            AccountOrder::Contacts => p.contacts.len() as u64,
+                        };
+                        ((count, p.name.clone(), *id), *id)
+                    })
+                    .collect()
             })
             .map_err(engine_error)?;
-        match order.unwrap_or(AccountOrder::Name) {
-            AccountOrder::Name => rows.sort_by(|a, b| a.1.cmp(&b.1).then(a.0.cmp(&b.0))),
-            AccountOrder::Deals => rows.sort_by(|a, b| a.2.cmp(&b.2).then(a.1.cmp(&b.1))),
-            AccountOrder::Contacts => rows.sort_by(|a, b| a.3.cmp(&b.3).then(a.1.cmp(&b.1))),
-        }
-        if descending.unwrap_or(false) {
+        rows.sort();
+        if descending {
             rows.reverse();
         }
-        let range = PageArgs {
-            after,
-            before,
-            first,
-            last,
-        }
-        .check()?
-        .window(rows.len());
-        let mut nodes = Vec::with_capacity(range.len());
-        for (id, ..) in &rows[range.clone()] {
+        let keys: Vec<AccountKey> = rows.iter().map(|(k, _)| k.clone()).collect();
+        let range = window.range(&keys, descending);
+        let mut items = Vec::with_capacity(range.len());
+        for (key, id) in &rows[range.clone()] {
             if let Some(a) = account_view(ctx, *id, u64::MAX, Timestamp(i64::MAX))? {
-                nodes.push(a);
+                items.push((key.clone(), a));
             }
         }
-        Ok(connection(range, rows.len(), nodes))
+        Ok(connection(&print, range, rows.len(), items))
     }
 }
 
@@ -209,7 +223,7 @@ impl AnalysisOfAccounts {
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Only this kind")] kind: Option<String>,
-        #[graphql(desc = "Look from this moment (RFC 3339)")] as_of: Option<String>,
+        #[graphql(desc = "Look from this moment")] as_of: Option<DateTime>,
         clock: Option<Clock>,
     ) -> async_graphql::Result<Vec<AccountSignalRow>> {
         require(ctx, &[Role::Analyst, Role::Manager, Role::Admin])?;
@@ -240,7 +254,7 @@ impl AnalysisOfAccounts {
     async fn data_health(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Look from this moment (RFC 3339)")] as_of: Option<String>,
+        #[graphql(desc = "Look from this moment")] as_of: Option<DateTime>,
         clock: Option<Clock>,
     ) -> async_graphql::Result<Vec<HealthQuestionSummary>> {
         require(ctx, &[Role::Analyst, Role::Manager, Role::Admin])?;
@@ -253,13 +267,13 @@ impl AnalysisOfAccounts {
                         rows.push(HealthQuestionSummary {
                             number: rows.len() as u8 + 1,
                             question: String::new(),
-                            answered: 0,
-                            accounts: 0,
+                            answered: UInt64(0),
+                            accounts: UInt64(0),
                         });
                     }
                     rows[i].question = a.question.into();
-                    rows[i].accounts += 1;
-                    rows[i].answered += u64::from(a.answered);
+                    rows[i].accounts.0 += 1;
+                    rows[i].answered.0 += u64::from(a.answered);
                 }
             }
             rows
@@ -300,14 +314,14 @@ pub(crate) fn account_view(
         })
         .map_err(engine_error)?;
     Ok(Some(Account {
-        id: id.to_string(),
+        id: id.to_string().into(),
         name: profile.name.to_string(),
         industry: profile.industry.as_ref().map(ToString::to_string),
-        employees: profile.employees,
+        employees: profile.employees.map(UInt64::from),
         region: profile.region.as_ref().map(ToString::to_string),
         external_id: profile.external_id.as_ref().map(ToString::to_string),
         owner: a.owner.as_ref().map(ToString::to_string),
-        registered_at: time(a.registered_at),
+        registered_at: DateTime(a.registered_at),
         org_units: a
             .org_units
             .iter()
@@ -329,6 +343,6 @@ pub(crate) fn account_view(
                 left: c.left,
             })
             .collect(),
-        version: a.version,
+        version: a.version.into(),
     }))
 }

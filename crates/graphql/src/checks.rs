@@ -6,10 +6,10 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextValidation,
+    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextRequest, NextValidation,
 };
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
-use async_graphql::{ServerError, ServerResult, ValidationResult, Variables};
+use async_graphql::{Response, ServerError, ServerResult, ValidationResult, Variables};
 
 /// Deepest nesting of fields an ordinary operation may have.
 pub const MAX_DEPTH: usize = 12;
@@ -70,6 +70,21 @@ fn validation_code(e: &ServerError) -> &'static str {
 
 #[async_graphql::async_trait::async_trait]
 impl Extension for RequestChecks {
+    /// An argument whose value a scalar refuses fails as its field runs; it is the client's
+    /// input all the same.
+    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
+        let mut response = next.run(ctx).await;
+        for e in &mut response.errors {
+            if e.message.starts_with("Failed to parse \"") {
+                *e = coded(
+                    std::mem::replace(e, ServerError::new("", None)),
+                    "BAD_USER_INPUT",
+                );
+            }
+        }
+        response
+    }
+
     async fn parse_query(
         &self,
         ctx: &ExtensionContext<'_>,

@@ -10,12 +10,13 @@ use dealtrail_domain::opportunity::{
 };
 use dealtrail_domain::{
     AccountCommand, AccountId, Assessment, BuyingRole, Channel, ContactId, Correction, Currency,
-    Date, Event, Function, Label, Money, OpportunityCommand, OpportunityId, Period, RecordKind,
+    Event, Function, Label, Money, OpportunityCommand, OpportunityId, Period, RecordKind,
     Satisfaction, ServiceKind, Text, Unit,
 };
 use dealtrail_engine::Command;
 
 use crate::auth::{Identity, Role};
+use crate::scalars::{self, Decimal, UInt64};
 use crate::schema::{
     CommandResult, WRITERS, WriteOptions, check_owner, choice, engine, engine_error, error, field,
     identity, optional, require, run,
@@ -102,12 +103,12 @@ impl ContactEngagementInput {
 /// A bid submitted to the customer.
 #[derive(InputObject)]
 pub struct BidInput {
-    /// Decimal amount.
-    pub amount: String,
-    /// Currency, e.g. USD.
+    /// In the currency's major unit.
+    pub amount: Decimal,
+    /// Currency, an ISO 4217 code such as USD.
     pub currency: String,
-    /// YYYY-MM-DD.
-    pub submitted_on: String,
+    /// When it was submitted.
+    pub submitted_on: scalars::Date,
     /// Competitors known to bid.
     pub competitors: Option<Vec<String>>,
 }
@@ -116,8 +117,8 @@ impl BidInput {
     pub(crate) fn event(self) -> async_graphql::Result<BidSubmitted> {
         let currency = field("currency", Currency::parse(&self.currency))?;
         Ok(BidSubmitted {
-            amount: field("amount", Money::parse(&self.amount, currency))?,
-            submitted_on: field("submittedOn", Date::parse(&self.submitted_on))?,
+            amount: field("amount", Money::parse(&self.amount.0, currency))?,
+            submitted_on: self.submitted_on.0,
             competitors: self
                 .competitors
                 .unwrap_or_default()
@@ -133,12 +134,12 @@ impl BidInput {
 pub struct BusinessIndicatorInput {
     /// 2024, 2024-Q2 or 2024-05.
     pub period: String,
-    /// Decimal amount.
-    pub revenue: Option<String>,
+    /// Revenue in the currency's major unit.
+    pub revenue: Option<Decimal>,
     /// Currency of the revenue; USD if absent.
     pub currency: Option<String>,
     /// Headcount.
-    pub headcount: Option<u32>,
+    pub headcount: Option<UInt64>,
     /// Where the figures come from.
     pub source: Option<String>,
 }
@@ -151,8 +152,8 @@ impl BusinessIndicatorInput {
         )?;
         Ok(BusinessIndicatorRecorded {
             period: field("period", Period::parse(&self.period))?,
-            revenue: optional("revenue", self.revenue, |r| Money::parse(&r, currency))?,
-            headcount: self.headcount,
+            revenue: optional("revenue", self.revenue, |r| Money::parse(&r.0, currency))?,
+            headcount: self.headcount.map(|h| h.to_u32("headcount")).transpose()?,
             note: None,
             source: optional("source", self.source, Label::parse)?,
         })
@@ -165,15 +166,15 @@ pub struct PurchaseInput {
     /// The product.
     pub product: String,
     /// How many units.
-    pub quantity: u32,
+    pub quantity: UInt64,
     /// licence, server, seat, subscription or item.
     pub unit: String,
-    /// Decimal amount.
-    pub amount: String,
-    /// Currency, e.g. USD.
+    /// In the currency's major unit.
+    pub amount: Decimal,
+    /// Currency, an ISO 4217 code such as USD.
     pub currency: String,
-    /// YYYY-MM-DD.
-    pub purchased_on: String,
+    /// When it was bought.
+    pub purchased_on: scalars::Date,
 }
 
 impl PurchaseInput {
@@ -181,10 +182,10 @@ impl PurchaseInput {
         let currency = field("currency", Currency::parse(&self.currency))?;
         Ok(PurchaseRecorded {
             product: field("product", Label::parse(self.product))?,
-            quantity: self.quantity,
+            quantity: self.quantity.to_u32("quantity")?,
             unit: choice("unit", &self.unit, Unit::parse)?,
-            amount: field("amount", Money::parse(&self.amount, currency))?,
-            purchased_on: field("purchasedOn", Date::parse(&self.purchased_on))?,
+            amount: field("amount", Money::parse(&self.amount.0, currency))?,
+            purchased_on: self.purchased_on.0,
             opportunity: None,
         })
     }
@@ -322,16 +323,16 @@ impl CorrectionMutation {
         &self,
         ctx: &Context<'_>,
         opportunity_id: String,
-        seq: u64,
+        seq: UInt64,
         reason: String,
         options: Option<WriteOptions>,
     ) -> async_graphql::Result<CommandResult> {
-        let function = record_function(ctx, seq)?;
+        let function = record_function(ctx, seq.0)?;
         let (who, id) = deal_corrector(ctx, &opportunity_id, function)?;
         let command = Command::Opportunity(
             id,
             OpportunityCommand::Correct(Correction {
-                target_seq: seq,
+                target_seq: seq.0,
                 replacement: None,
                 reason: field("reason", Text::parse(reason))?,
             }),
@@ -345,7 +346,7 @@ impl CorrectionMutation {
         &self,
         ctx: &Context<'_>,
         opportunity_id: String,
-        seq: u64,
+        seq: UInt64,
         replacement: OpportunityRecordInput,
         reason: String,
         options: Option<WriteOptions>,
@@ -361,7 +362,7 @@ impl CorrectionMutation {
             OpportunityRecordInput::Bid(r) => OpportunityEvent::BidSubmitted(r.event()?),
         };
         // Both the original's function and the replacement's must be the caller's to touch.
-        let original = record_function(ctx, seq)?;
+        let original = record_function(ctx, seq.0)?;
         let (who, id) = deal_corrector(ctx, &opportunity_id, original)?;
         if let OpportunityEvent::CrossFunctionalRecordAdded(r) = &replacement {
             deal_corrector(ctx, &opportunity_id, Some(r.function))?;
@@ -369,7 +370,7 @@ impl CorrectionMutation {
         let command = Command::Opportunity(
             id,
             OpportunityCommand::Correct(Correction {
-                target_seq: seq,
+                target_seq: seq.0,
                 replacement: Some(Box::new(replacement)),
                 reason: field("reason", Text::parse(reason))?,
             }),
@@ -384,15 +385,15 @@ impl CorrectionMutation {
         &self,
         ctx: &Context<'_>,
         account_id: String,
-        seq: u64,
+        seq: UInt64,
         reason: String,
         options: Option<WriteOptions>,
     ) -> async_graphql::Result<CommandResult> {
-        let who = account_corrector(ctx, is_service_record(ctx, seq)?)?;
+        let who = account_corrector(ctx, is_service_record(ctx, seq.0)?)?;
         let command = Command::Account(
             field("accountId", AccountId::parse(&account_id))?,
             AccountCommand::Correct(Correction {
-                target_seq: seq,
+                target_seq: seq.0,
                 replacement: None,
                 reason: field("reason", Text::parse(reason))?,
             }),
@@ -406,12 +407,12 @@ impl CorrectionMutation {
         &self,
         ctx: &Context<'_>,
         account_id: String,
-        seq: u64,
+        seq: UInt64,
         replacement: AccountRecordInput,
         reason: String,
         options: Option<WriteOptions>,
     ) -> async_graphql::Result<CommandResult> {
-        let service = is_service_record(ctx, seq)?
+        let service = is_service_record(ctx, seq.0)?
             || matches!(replacement, AccountRecordInput::ServiceInteraction(_));
         let who = account_corrector(ctx, service)?;
         let replacement = match replacement {
@@ -426,7 +427,7 @@ impl CorrectionMutation {
         let command = Command::Account(
             field("accountId", AccountId::parse(&account_id))?,
             AccountCommand::Correct(Correction {
-                target_seq: seq,
+                target_seq: seq.0,
                 replacement: Some(Box::new(replacement)),
                 reason: field("reason", Text::parse(reason))?,
             }),

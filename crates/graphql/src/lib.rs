@@ -8,7 +8,9 @@ pub mod checks;
 mod corrections;
 mod graphiql;
 pub mod http;
+mod node;
 mod page;
+pub mod scalars;
 pub mod schema;
 pub mod server;
 

@@ -149,7 +149,7 @@ pub struct Money {
 impl From<dealtrail_domain::Money> for Money {
     fn from(m: dealtrail_domain::Money) -> Self {
         Money {
-            amount: Decimal(m.to_string()),
+            amount: Decimal(m.decimal()),
             currency: m.currency().to_string(),
         }
     }
@@ -208,7 +208,9 @@ mod tests {
         for ok in ["0", "1250.50", "-3.5", "50000000.00"] {
             assert!(is_decimal(ok), "{ok}");
         }
-        for bad in ["", "1,000.00", "1.", ".5", "1e3", "+1", "1.2.3", "--1", " 1"] {
+        for bad in [
+            "", "1,000.00", "1.", ".5", "1e3", "+1", "1.2.3", "--1", " 1",
+        ] {
             assert!(!is_decimal(bad), "{bad}");
         }
     }
@@ -217,7 +219,7 @@ mod tests {
     fn sums_past_the_maximum_still_print_exactly() {
         let usd = dealtrail_domain::Currency::USD;
         let huge = dealtrail_domain::Money::MAX_MINOR * 3 + 7;
-        assert_eq!(Money::minor(huge, usd).amount.0, "30000000000000000.07");
+        assert_eq!(Money::minor(huge, usd).amount.0, "30000000000000.07");
         assert_eq!(Money::minor(-5, usd).amount.0, "-0.05");
     }
 }

@@ -3,14 +3,14 @@
 
 use std::sync::Arc;
 
-use async_graphql::connection::{Connection, CursorType, Edge};
+use async_graphql::connection::{Connection, Edge};
 use async_graphql::{
     Context, Enum, ErrorExtensions, InputObject, Object, Schema, SimpleObject, Subscription,
 };
 use dealtrail_domain::account::{AccountRegistered, ContactRegistered};
 use dealtrail_domain::opportunity::OpportunityOpened;
 use dealtrail_domain::{
-    AccountCommand, AccountId, BuyingRole, ContactId, Currency, Date, Label, Money, Name,
+    AccountCommand, AccountId, BuyingRole, ContactId, Currency, Label, Money, Name,
     OpportunityCommand, OpportunityId, OrgUnitId, Outcome, Seniority, StageName, Text, Timestamp,
 };
 use dealtrail_engine::{Command, Committed, Engine, EngineError, Issued};
@@ -22,7 +22,8 @@ use crate::corrections::{
     BidInput, BusinessIndicatorInput, ContactEngagementInput, CrossFunctionalRecordInput,
     FollowUpRecordInput, PurchaseInput, ServiceInteractionInput, may_record,
 };
-use crate::page::{PageArgs, connection};
+use crate::page::{Page, PageArgs, connection, fingerprint};
+use crate::scalars::{self, DateTime, Decimal, UInt64};
 
 /// The schema type served at `/graphql`.
 pub type DealtrailSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
@@ -112,27 +113,25 @@ pub(crate) fn engine<'a>(ctx: &'a Context<'_>) -> &'a Arc<Engine> {
     ctx.data_unchecked::<Arc<Engine>>()
 }
 
-pub(crate) fn time(t: Timestamp) -> String {
-    t.to_string()
-}
-
 /// One event of the raw log with its whole envelope.
 #[derive(SimpleObject)]
 pub struct EventEnvelope {
+    /// Global id (`event-<seq>`), for `node(id:)`.
+    pub id: async_graphql::ID,
     /// Global position, dense from 1.
-    pub seq: u64,
+    pub seq: UInt64,
     /// Stream (`account-<id>`, `opportunity-<id>`, `pipeline`).
     pub stream: String,
     /// Position in the stream, dense from 1.
-    pub version: u64,
+    pub version: UInt64,
     /// Stable type name.
     pub event_type: String,
     /// Version of the payload's schema.
     pub schema_version: u16,
-    /// When the server recorded it (RFC 3339).
-    pub recorded_at: String,
-    /// The business time stated for it (RFC 3339).
-    pub occurred_at: String,
+    /// When the server recorded it.
+    pub recorded_at: DateTime,
+    /// The business time stated for it.
+    pub occurred_at: DateTime,
     /// Who recorded it (from the token, never from input).
     pub actor: String,
     /// The request it belongs to.
@@ -150,13 +149,14 @@ pub struct EventEnvelope {
 pub(crate) fn envelope(e: &dealtrail_store::RecordedEvent) -> EventEnvelope {
     let payload = dealtrail_engine::backup::payload_json(e);
     EventEnvelope {
-        seq: e.seq,
+        id: crate::node::event_id(e.seq),
+        seq: e.seq.into(),
         stream: e.stream.to_string(),
-        version: e.version,
+        version: e.version.into(),
         event_type: e.event_type.clone(),
         schema_version: e.schema_version,
-        recorded_at: time(Timestamp(e.recorded_at.0)),
-        occurred_at: time(Timestamp(e.occurred_at.0)),
+        recorded_at: DateTime(Timestamp(e.recorded_at.0)),
+        occurred_at: DateTime(Timestamp(e.occurred_at.0)),
         actor: e.actor.clone(),
         correlation_id: e.correlation_id.map(|u| u.to_string()),
         causation_id: e.causation_id.map(|u| u.to_string()),
@@ -172,7 +172,7 @@ pub struct StreamHistory {
     /// The stream.
     pub stream: String,
     /// Its version (events in it) now.
-    pub version: u64,
+    pub version: UInt64,
     /// The events asked for, in stream order.
     pub events: Vec<EventEnvelope>,
 }
@@ -181,7 +181,7 @@ pub struct StreamHistory {
 #[derive(SimpleObject)]
 pub struct LogHead {
     /// Last sequence number.
-    pub seq: u64,
+    pub seq: UInt64,
     /// Its hash (hex).
     pub hash: String,
 }
@@ -192,9 +192,9 @@ pub struct Verification {
     /// True when every check passed.
     pub intact: bool,
     /// Events checked.
-    pub events_checked: u64,
+    pub events_checked: UInt64,
     /// The first bad sequence number, if any.
-    pub first_bad_seq: Option<u64>,
+    pub first_bad_seq: Option<UInt64>,
     /// What is wrong there.
     pub problem: Option<String>,
 }
@@ -202,8 +202,8 @@ pub struct Verification {
 /// A deal as the pipeline shows it.
 #[derive(SimpleObject)]
 pub struct Deal {
-    /// Opportunity id.
-    pub id: String,
+    /// Opportunity id (a UUID, also its global id for `node(id:)`).
+    pub id: async_graphql::ID,
     /// Account id.
     pub account_id: String,
     /// Account name.
@@ -215,19 +215,17 @@ pub struct Deal {
     /// Current stage (or the stage it closed in).
     pub stage: String,
     /// Whole days in that stage.
-    pub days_in_stage: i64,
-    /// Amount, in minor units (cents).
-    pub amount_minor: i64,
-    /// Currency of the amount.
-    pub currency: String,
+    pub days_in_stage: i32,
+    /// The estimated amount.
+    pub amount: scalars::Money,
     /// Expected close date.
-    pub expected_close: Option<String>,
+    pub expected_close: Option<scalars::Date>,
     /// Follow-ups logged.
-    pub follow_ups: u64,
+    pub follow_ups: UInt64,
     /// Distinct contacts engaged.
-    pub contacts_engaged: u64,
-    /// Last activity (RFC 3339).
-    pub last_activity: Option<String>,
+    pub contacts_engaged: UInt64,
+    /// Last activity.
+    pub last_activity: Option<DateTime>,
     /// Outcome, if closed.
     pub outcome: Option<String>,
 }
@@ -243,19 +241,18 @@ pub struct PipelineDefinition {
 
 pub(crate) fn deal_row(d: dealtrail_funnel::DealView) -> Deal {
     Deal {
-        id: d.id.to_string(),
+        id: d.id.to_string().into(),
         account_id: d.account.to_string(),
         account_name: d.account_name,
         title: d.title,
         owner: d.owner,
         stage: d.stage,
-        days_in_stage: d.days_in_stage,
-        amount_minor: d.amount_minor,
-        currency: d.currency.to_string(),
-        expected_close: d.expected_close.map(|e| e.to_string()),
-        follow_ups: d.follow_ups as u64,
-        contacts_engaged: d.contacts_engaged as u64,
-        last_activity: d.last_activity.map(time),
+        days_in_stage: i32::try_from(d.days_in_stage).unwrap_or(i32::MAX),
+        amount: scalars::Money::minor(d.amount_minor, d.currency),
+        expected_close: d.expected_close.map(scalars::Date),
+        follow_ups: d.follow_ups.into(),
+        contacts_engaged: d.contacts_engaged.into(),
+        last_activity: d.last_activity.map(DateTime),
         outcome: d.outcome.map(|o| o.to_string()),
     }
 }
@@ -350,13 +347,13 @@ pub struct FunnelStage {
     /// The stage.
     pub stage: String,
     /// Distinct deals that entered it in the window.
-    pub entered: u64,
+    pub entered: UInt64,
     /// Entries, re-entries included.
-    pub entries: u64,
+    pub entries: UInt64,
     /// Deals that entered it or a later stage, or won (skips credited).
-    pub reached: u64,
-    /// Amount of the deals that reached it (minor units).
-    pub reached_amount_minor: i64,
+    pub reached: UInt64,
+    /// Amount of the deals that reached it, in the funnel's currency.
+    pub reached_amount: scalars::Money,
     /// reached(next) / reached(this).
     pub next_conversion: Option<f64>,
     /// reached(this) / reached(first).
@@ -366,9 +363,9 @@ pub struct FunnelStage {
     /// 90th percentile of the same.
     pub p90_days_in_stage: Option<f64>,
     /// Backward moves out of the stage.
-    pub regressions_from: u64,
+    pub regressions_from: UInt64,
     /// Forward moves out of the stage that skipped stages.
-    pub skips_from: u64,
+    pub skips_from: UInt64,
 }
 
 /// A kind of move and how often it happened.
@@ -379,7 +376,7 @@ pub struct FunnelTransition {
     /// To (stage or outcome).
     pub to: String,
     /// Moves in the window.
-    pub count: u64,
+    pub count: UInt64,
 }
 
 /// The funnel of a window.
@@ -390,7 +387,7 @@ pub struct Funnel {
     /// The transition matrix, as a list of non-zero cells.
     pub transitions: Vec<FunnelTransition>,
     /// Deals open at the end of the window.
-    pub open_deals: u64,
+    pub open_deals: UInt64,
     /// Won / closed in the window.
     pub win_rate: Option<f64>,
     /// Median days from opening to winning.
@@ -402,10 +399,10 @@ pub struct Funnel {
 /// The funnel of one window of a trend.
 #[derive(SimpleObject)]
 pub struct FunnelTrendPoint {
-    /// Window start (RFC 3339).
-    pub window_start: String,
-    /// Window end, exclusive (RFC 3339).
-    pub window_end: String,
+    /// Window start.
+    pub window_start: DateTime,
+    /// Window end, exclusive.
+    pub window_end: DateTime,
     /// The funnel of that window.
     pub funnel: Funnel,
 }
@@ -414,16 +411,15 @@ pub struct FunnelTrendPoint {
 #[allow(clippy::too_many_arguments)]
 fn funnel_query(
     ctx: &Context<'_>,
-    from: &str,
-    to: &str,
+    from: DateTime,
+    to: DateTime,
     filter: Option<DealFilterInput>,
-    as_of: Option<String>,
+    as_of: Option<DateTime>,
     clock: Option<Clock>,
     currency: Option<String>,
 ) -> async_graphql::Result<FunnelQuery> {
     let filter = filter.unwrap_or_default().parse()?;
-    let from = field("from", Timestamp::parse(from))?;
-    let to = field("to", Timestamp::parse(to))?;
+    let (from, to) = (from.0, to.0);
     if to <= from {
         return Err(error("VALIDATION", "to: must be after from"));
     }
@@ -455,23 +451,23 @@ fn funnel_query(
     })
 }
 
-fn funnel_object(report: dealtrail_funnel::FunnelReport) -> Funnel {
+fn funnel_object(report: dealtrail_funnel::FunnelReport, currency: Currency) -> Funnel {
     Funnel {
         stages: report
             .stages
             .into_iter()
             .map(|r| FunnelStage {
                 stage: r.stage.to_string(),
-                entered: r.entered as u64,
-                entries: r.entries as u64,
-                reached: r.reached as u64,
-                reached_amount_minor: r.reached_amount_minor,
+                entered: r.entered.into(),
+                entries: r.entries.into(),
+                reached: r.reached.into(),
+                reached_amount: scalars::Money::minor(r.reached_amount_minor, currency),
                 next_conversion: r.next_conversion,
                 cumulative_conversion: r.cumulative_conversion,
                 median_days_in_stage: r.time_in_stage.median_days,
                 p90_days_in_stage: r.time_in_stage.p90_days,
-                regressions_from: r.regressions_from as u64,
-                skips_from: r.skips_from as u64,
+                regressions_from: r.regressions_from.into(),
+                skips_from: r.skips_from.into(),
             })
             .collect(),
         transitions: report
@@ -480,10 +476,10 @@ fn funnel_object(report: dealtrail_funnel::FunnelReport) -> Funnel {
             .map(|t| FunnelTransition {
                 from: t.from,
                 to: t.to,
-                count: t.count as u64,
+                count: t.count.into(),
             })
             .collect(),
-        open_deals: report.velocity.open_deals as u64,
+        open_deals: report.velocity.open_deals.into(),
         win_rate: report.velocity.win_rate,
         median_cycle_days: report.velocity.median_cycle_days,
         velocity_per_day_minor: report.velocity.per_day_minor,
@@ -544,6 +540,7 @@ impl FunnelCache {
                 None => {
                     let slots = self.slots.clone();
                     let engine = engine.clone();
+                    let currency = query.currency;
                     // A task of its own, so the computation finishes (and the slot is freed)
                     // even if every asker goes away.
                     let task = tokio::spawn(async move {
@@ -552,7 +549,7 @@ impl FunnelCache {
                         })
                         .await;
                         let result = match computed {
-                            Ok(Ok(report)) => Ok(Arc::new(funnel_object(report))),
+                            Ok(Ok(report)) => Ok(Arc::new(funnel_object(report, currency))),
                             Ok(Err(e)) => Err(e.to_string()),
                             Err(e) => Err(e.to_string()),
                         };
@@ -591,13 +588,13 @@ pub struct OutcomeRate {
     /// Segment value (`3-5`, `true`, a competitor's name, ...).
     pub value: String,
     /// Won.
-    pub won: u64,
+    pub won: UInt64,
     /// Lost.
-    pub lost: u64,
+    pub lost: UInt64,
     /// No decision.
-    pub no_decision: u64,
+    pub no_decision: UInt64,
     /// Withdrawn.
-    pub withdrawn: u64,
+    pub withdrawn: UInt64,
     /// won / (won + lost).
     pub win_rate: Option<f64>,
 }
@@ -606,10 +603,10 @@ fn outcome_rate(dimension: &str, value: &str, r: &dealtrail_winloss::Rate) -> Ou
     OutcomeRate {
         dimension: dimension.into(),
         value: value.into(),
-        won: r.won as u64,
-        lost: r.lost as u64,
-        no_decision: r.no_decision as u64,
-        withdrawn: r.withdrawn as u64,
+        won: r.won.into(),
+        lost: r.lost.into(),
+        no_decision: r.no_decision.into(),
+        withdrawn: r.withdrawn.into(),
         win_rate: r.win_rate(),
     }
 }
@@ -620,7 +617,7 @@ pub struct StatedVersusEvidence {
     /// The reason reps stated.
     pub stated_reason: String,
     /// Lost deals with that reason.
-    pub deals: u64,
+    pub deals: UInt64,
     /// Signal name and the number of those deals showing it.
     pub signals: Vec<SignalCount>,
 }
@@ -631,7 +628,7 @@ pub struct SignalCount {
     /// The signal (e.g. `SingleThreaded`, `NoDecisionMaker`).
     pub signal: String,
     /// Deals showing it.
-    pub deals: u64,
+    pub deals: UInt64,
 }
 
 /// Where lost deals die.
@@ -640,9 +637,9 @@ pub struct LossStage {
     /// The stage.
     pub stage: String,
     /// Lost deals whose furthest stage was this one.
-    pub furthest: u64,
+    pub furthest: UInt64,
     /// Lost deals that were in this stage when lost.
-    pub at_loss: u64,
+    pub at_loss: UInt64,
 }
 
 /// Process-based win/loss of the deals that ended in a window.
@@ -667,8 +664,8 @@ pub struct CrossCheckFinding {
     pub rule: String,
     /// The deal's stage.
     pub stage: String,
-    /// Since when (RFC 3339).
-    pub since: String,
+    /// Since when.
+    pub since: DateTime,
     /// The missing evidence.
     pub missing: String,
 }
@@ -687,9 +684,9 @@ pub struct DealCoverage {
     /// At most one contact engaged.
     pub single_threaded: bool,
     /// People met in follow-ups who are not registered contacts.
-    pub unregistered_participants: u64,
+    pub unregistered_participants: UInt64,
     /// Org units the engaged contacts work in.
-    pub org_units_reached: u64,
+    pub org_units_reached: UInt64,
 }
 
 /// One of the eight data-health questions with its evidence.
@@ -744,10 +741,10 @@ pub struct CustomerProfile {
 pub struct StoryStay {
     /// The stage.
     pub stage: String,
-    /// Entered (RFC 3339).
-    pub from: String,
-    /// Left (RFC 3339); null while still there.
-    pub until: Option<String>,
+    /// Entered.
+    pub from: DateTime,
+    /// Left; null while still there.
+    pub until: Option<DateTime>,
     /// Follow-ups during the stay, as `function:count`.
     pub follow_ups: Vec<String>,
     /// Cross-functional records made during the stay.
@@ -779,21 +776,22 @@ pub struct AccountReach {
     /// The account.
     pub account_id: String,
     /// Open deals.
-    pub open_deals: u64,
+    pub open_deals: UInt64,
     /// Distinct contacts engaged per buying role, as `role:count`.
     pub by_role: Vec<String>,
     /// A decision maker is engaged on some open deal.
     pub decision_maker: bool,
     /// Org units reached through engaged contacts.
-    pub org_units_reached: u64,
+    pub org_units_reached: UInt64,
     /// Open deals with at most one contact engaged.
-    pub single_threaded_deals: u64,
+    pub single_threaded_deals: UInt64,
 }
 
 /// The query root: the core queries here plus the account queries.
 #[derive(async_graphql::MergedObject, Default)]
 pub struct QueryRoot(
     CoreQuery,
+    crate::node::NodeQuery,
     crate::accounts::AccountQuery,
     crate::accounts::AnalysisOfAccounts,
 );
@@ -802,6 +800,48 @@ pub struct QueryRoot(
 #[derive(Default)]
 pub struct CoreQuery;
 
+/// What the `events` connection says besides its edges.
+pub struct LogTotals {
+    filter: LogFilter,
+    from_seq: u64,
+}
+
+#[Object]
+impl LogTotals {
+    /// Events the filter selects in the whole log (every page). With a stream, type, actor
+    /// or time filter this reads the log through the selected range.
+    async fn total_count(&self, ctx: &Context<'_>) -> async_graphql::Result<UInt64> {
+        let engine = engine(ctx).clone();
+        let (filter, from_seq) = (self.filter.clone(), self.from_seq);
+        let seq_range_only = LogFilter {
+            to_seq: filter.to_seq,
+            ..LogFilter::default()
+        } == filter;
+        tokio::task::spawn_blocking(move || {
+            let head = engine
+                .store()
+                .head()
+                .seq
+                .min(filter.to_seq.unwrap_or(u64::MAX));
+            if seq_range_only {
+                return Ok(head.saturating_sub(from_seq - 1));
+            }
+            let mut total = 0u64;
+            let mut next = Some(from_seq);
+            while let Some(from) = next {
+                let page = engine.store().read_log(&filter, from, 10_000)?;
+                total += page.events.len() as u64;
+                next = page.next_seq;
+            }
+            Ok::<_, dealtrail_store::StoreError>(total)
+        })
+        .await
+        .map_err(|_| error("INTERNAL", "internal error"))?
+        .map(UInt64)
+        .map_err(|e| engine_error(e.into()))
+    }
+}
+
 #[Object]
 impl CoreQuery {
     /// The end of the raw log. Auditors and admins.
@@ -809,7 +849,7 @@ impl CoreQuery {
         require(ctx, &[Role::Auditor, Role::Admin])?;
         let head = engine(ctx).store().head();
         Ok(LogHead {
-            seq: head.seq,
+            seq: head.seq.into(),
             hash: head.hash.to_hex(),
         })
     }
@@ -826,41 +866,64 @@ impl CoreQuery {
         stream: Option<String>,
         #[graphql(desc = "Only these event types")] event_types: Option<Vec<String>>,
         #[graphql(desc = "Only events recorded by this user")] actor: Option<String>,
-        #[graphql(desc = "Recorded at or after (RFC 3339)")] recorded_from: Option<String>,
-        #[graphql(desc = "Recorded before (RFC 3339)")] recorded_until: Option<String>,
-        #[graphql(desc = "From this sequence number on")] from_seq: Option<u64>,
-        #[graphql(desc = "Up to and including this sequence number")] to_seq: Option<u64>,
-    ) -> async_graphql::Result<Connection<u64, EventEnvelope>> {
+        #[graphql(desc = "Recorded at or after")] recorded_from: Option<DateTime>,
+        #[graphql(desc = "Recorded before")] recorded_until: Option<DateTime>,
+        #[graphql(desc = "From this sequence number on")] from_seq: Option<UInt64>,
+        #[graphql(desc = "Up to and including this sequence number")] to_seq: Option<UInt64>,
+    ) -> async_graphql::Result<Connection<String, EventEnvelope, LogTotals>> {
         require(ctx, &[Role::Auditor, Role::Admin])?;
         let first = crate::page::page_size(first)?;
-        let after = after
-            .map(|c| {
-                u64::decode_cursor(&c)
-                    .map_err(|_| error("VALIDATION", "after: not a sequence number"))
-            })
-            .transpose()?;
-        let ts = |name, v: Option<String>| {
-            v.map(|s| field(name, Timestamp::parse(&s)).map(|t| dealtrail_store::Timestamp(t.0)))
-                .transpose()
-        };
+        let ts = |v: Option<DateTime>| v.map(|t| dealtrail_store::Timestamp(t.0.0));
         let filter = LogFilter {
             stream: optional("stream", stream, StreamId::parse)?,
             event_types: event_types.unwrap_or_default().into_iter().collect(),
             actor,
-            recorded_from: ts("recordedFrom", recorded_from)?,
-            recorded_until: ts("recordedUntil", recorded_until)?,
-            to_seq,
+            recorded_from: ts(recorded_from),
+            recorded_until: ts(recorded_until),
+            to_seq: to_seq.map(|s| s.0),
         };
-        let start = after.map_or(1, |a| a + 1).max(from_seq.unwrap_or(1));
-        let page = engine(ctx)
-            .store()
-            .read_log(&filter, start, first)
-            .map_err(|e| engine_error(e.into()))?;
-        let mut c = Connection::new(start > 1, page.next_seq.is_some());
-        c.edges = page
-            .events
+        let from_seq = from_seq.map_or(1, |s| s.0.max(1));
+        let print = fingerprint("events", &(&filter, from_seq));
+        let after = PageArgs {
+            after,
+            before: None,
+            first: None,
+            last: None,
+        }
+        .check::<u64>(&print)?
+        .after()
+        .copied();
+        let start = after.map_or(from_seq, |a| a.saturating_add(1).max(from_seq));
+        let engine = engine(ctx).clone();
+        let wanted = filter.clone();
+        // A page of the store stops after a bounded scan; keep reading until the page is
+        // full or the log ends, so that every page but the last is full and has a cursor.
+        let (events, more) = tokio::task::spawn_blocking(move || {
+            let mut events = Vec::new();
+            let mut next = Some(start);
+            while let Some(from) = next {
+                if events.len() >= first {
+                    break;
+                }
+                let page = engine
+                    .store()
+                    .read_log(&wanted, from, first - events.len())?;
+                events.extend(page.events);
+                next = page.next_seq;
+            }
+            Ok::<_, dealtrail_store::StoreError>((events, next.is_some()))
+        })
+        .await
+        .map_err(|_| error("INTERNAL", "internal error"))?
+        .map_err(|e| engine_error(e.into()))?;
+        let mut c = Connection::with_additional_fields(
+            start > from_seq,
+            more,
+            LogTotals { filter, from_seq },
+        );
+        c.edges = events
             .iter()
-            .map(|e| Edge::new(e.seq, envelope(e)))
+            .map(|e| Edge::new(crate::page::cursor(&print, &e.seq), envelope(e)))
             .collect();
         Ok(c)
     }
@@ -871,7 +934,7 @@ impl CoreQuery {
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "`account-<id>`, `opportunity-<id>` or `pipeline`")] stream: String,
-        #[graphql(desc = "First version to return (from 1)")] from_version: Option<u64>,
+        #[graphql(desc = "First version to return (from 1)")] from_version: Option<UInt64>,
         #[graphql(desc = "At most this many (up to 500; 100 if absent)")] first: Option<i32>,
     ) -> async_graphql::Result<StreamHistory> {
         require(ctx, &[Role::Auditor, Role::Admin])?;
@@ -884,14 +947,14 @@ impl CoreQuery {
         let events = store
             .read_stream(
                 &id,
-                from_version.unwrap_or(1).max(1),
+                from_version.map_or(1, |v| v.0).max(1),
                 dealtrail_store::Direction::Forward,
                 first,
             )
             .map_err(|e| engine_error(e.into()))?;
         Ok(StreamHistory {
             stream: id.to_string(),
-            version,
+            version: version.into(),
             events: events.iter().map(envelope).collect(),
         })
     }
@@ -906,8 +969,8 @@ impl CoreQuery {
             .map_err(|e| engine_error(e.into()))?;
         Ok(Verification {
             intact: report.is_intact(),
-            events_checked: report.events_checked,
-            first_bad_seq: report.problem.as_ref().map(|p| p.seq),
+            events_checked: report.events_checked.into(),
+            first_bad_seq: report.problem.as_ref().map(|p| p.seq.into()),
             problem: report.problem.map(|p| p.kind.to_string()),
         })
     }
@@ -922,13 +985,13 @@ impl CoreQuery {
         filter: Option<DealFilterInput>,
         order: Option<DealOrder>,
         descending: Option<bool>,
-        #[graphql(desc = "Look from this moment (RFC 3339)")] as_of: Option<String>,
+        #[graphql(desc = "Look from this moment")] as_of: Option<DateTime>,
         clock: Option<Clock>,
         after: Option<String>,
         before: Option<String>,
         first: Option<i32>,
         last: Option<i32>,
-    ) -> async_graphql::Result<Connection<usize, Deal>> {
+    ) -> async_graphql::Result<Page<Deal>> {
         require(ctx, EVERYONE_BUT_AUDITORS)?;
         let filter = filter.unwrap_or_default().parse()?;
         let cut = cut(ctx, as_of, clock)?;
@@ -939,21 +1002,26 @@ impl CoreQuery {
             DealOrder::LastActivity => DealSort::LastActivity,
             DealOrder::DaysInStage => DealSort::DaysInStage,
         };
-        let page = PageArgs {
+        let descending = descending.unwrap_or(false);
+        let print = fingerprint("opportunities", &(&filter, sort, descending));
+        let window = PageArgs {
             after,
             before,
             first,
             last,
         }
-        .check()?;
-        let descending = descending.unwrap_or(false);
-        let (total, rows) = model_at(ctx, None, Engine::sales, move |m| {
-            m.list_window(&filter, sort, descending, cut, |total| page.window(total))
+        .check::<(i64, OpportunityId)>(&print)?;
+        let (total, rows, range) = model_at(ctx, None, Engine::sales, move |m| {
+            let mut range = 0..0;
+            let (total, rows) = m.list_window(&filter, sort, descending, cut, |keys| {
+                range = window.range(keys, descending);
+                range.clone()
+            });
+            (total, rows, range)
         })
         .await?;
-        let range = page.window(total);
-        let nodes: Vec<Deal> = rows.into_iter().map(deal_row).collect();
-        Ok(connection(range, total, nodes))
+        let items = rows.into_iter().map(|(key, row)| (key, deal_row(row)));
+        Ok(connection(&print, range, total, items))
     }
 
     /// One deal as the pipeline shows it, now or as of a moment. Everyone but auditors.
@@ -961,7 +1029,7 @@ impl CoreQuery {
         &self,
         ctx: &Context<'_>,
         id: String,
-        #[graphql(desc = "Look from this moment (RFC 3339)")] as_of: Option<String>,
+        #[graphql(desc = "Look from this moment")] as_of: Option<DateTime>,
         clock: Option<Clock>,
     ) -> async_graphql::Result<Option<Deal>> {
         require(ctx, EVERYONE_BUT_AUDITORS)?;
@@ -992,15 +1060,15 @@ impl CoreQuery {
     async fn funnel(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Window start (RFC 3339 or YYYY-MM-DD)")] from: String,
-        #[graphql(desc = "Window end, exclusive")] to: String,
+        #[graphql(desc = "Window start")] from: DateTime,
+        #[graphql(desc = "Window end, exclusive")] to: DateTime,
         filter: Option<DealFilterInput>,
-        #[graphql(desc = "Look from this moment (RFC 3339)")] as_of: Option<String>,
+        #[graphql(desc = "Look from this moment")] as_of: Option<DateTime>,
         clock: Option<Clock>,
         currency: Option<String>,
     ) -> async_graphql::Result<Arc<Funnel>> {
         require(ctx, &[Role::Analyst, Role::Manager, Role::Admin])?;
-        let query = funnel_query(ctx, &from, &to, filter, as_of, clock, currency)?;
+        let query = funnel_query(ctx, from, to, filter, as_of, clock, currency)?;
         ctx.data_unchecked::<FunnelCache>()
             .get(engine(ctx), query)
             .await
@@ -1012,14 +1080,16 @@ impl CoreQuery {
     async fn funnel_trend(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Start of the latest window (RFC 3339 or YYYY-MM-DD)")] from: String,
-        #[graphql(desc = "End of the latest window, exclusive")] to: String,
+        #[graphql(desc = "Start of the latest window")] from: DateTime,
+        #[graphql(desc = "End of the latest window, exclusive")] to: DateTime,
         #[graphql(desc = "Windows, the latest included (1 to 24; 6 if absent)")] points: Option<
-            u32,
+            i32,
         >,
-        #[graphql(desc = "Days between window ends (30 if absent)")] step_days: Option<u32>,
+        #[graphql(desc = "Days between window ends (1 to 366; 30 if absent)")] step_days: Option<
+            i32,
+        >,
         filter: Option<DealFilterInput>,
-        #[graphql(desc = "Look from this moment (RFC 3339)")] as_of: Option<String>,
+        #[graphql(desc = "Look from this moment")] as_of: Option<DateTime>,
         clock: Option<Clock>,
         currency: Option<String>,
     ) -> async_graphql::Result<Vec<FunnelTrendPoint>> {
@@ -1029,10 +1099,11 @@ impl CoreQuery {
             return Err(error("VALIDATION", "points: between 1 and 24"));
         }
         let step = i64::from(step_days.unwrap_or(30));
-        if step == 0 {
-            return Err(error("VALIDATION", "stepDays: at least 1"));
+        if !(1..=366).contains(&step) {
+            return Err(error("VALIDATION", "stepDays: between 1 and 366"));
         }
-        let query = funnel_query(ctx, &from, &to, filter, as_of, clock, currency)?;
+        let query = funnel_query(ctx, from, to, filter, as_of, clock, currency)?;
+        let currency = query.currency;
         let ends: Vec<Timestamp> = (0..i64::from(points))
             .rev()
             .map(|k| Timestamp(query.to.0 - k * step * Timestamp::DAY))
@@ -1044,9 +1115,9 @@ impl CoreQuery {
             .iter()
             .zip(reports)
             .map(|(end, r)| FunnelTrendPoint {
-                window_start: time(Timestamp(end.0 - length)),
-                window_end: time(*end),
-                funnel: funnel_object(r),
+                window_start: DateTime(Timestamp(end.0 - length)),
+                window_end: DateTime(*end),
+                funnel: funnel_object(r, currency),
             })
             .collect())
     }
@@ -1056,8 +1127,8 @@ impl CoreQuery {
     async fn win_loss(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Window start (RFC 3339 or YYYY-MM-DD)")] from: String,
-        #[graphql(desc = "Window end, exclusive")] to: String,
+        #[graphql(desc = "Window start")] from: DateTime,
+        #[graphql(desc = "Window end, exclusive")] to: DateTime,
         #[graphql(
             desc = "The segment, as for the funnel (stage, open and accountId do not apply)"
         )]
@@ -1065,14 +1136,11 @@ impl CoreQuery {
         #[graphql(desc = "Only deals where this competitor was known to bid")] competitor: Option<
             String,
         >,
-        #[graphql(desc = "Look from this moment (RFC 3339)")] as_of: Option<String>,
+        #[graphql(desc = "Look from this moment")] as_of: Option<DateTime>,
         clock: Option<Clock>,
     ) -> async_graphql::Result<WinLossAnalysis> {
         require(ctx, &[Role::Analyst, Role::Manager, Role::Admin])?;
-        let (from, to) = (
-            field("from", Timestamp::parse(&from))?,
-            field("to", Timestamp::parse(&to))?,
-        );
+        let (from, to) = (from.0, to.0);
         let segment = filter.unwrap_or_default();
         for (name, set) in [
             ("filter.stage", segment.stage.is_some()),
@@ -1119,8 +1187,8 @@ impl CoreQuery {
                 .into_iter()
                 .map(|r| LossStage {
                     stage: r.stage.to_string(),
-                    furthest: r.furthest as u64,
-                    at_loss: r.at_loss as u64,
+                    furthest: r.furthest.into(),
+                    at_loss: r.at_loss.into(),
                 })
                 .collect(),
             stated_versus_evidence: report
@@ -1128,12 +1196,12 @@ impl CoreQuery {
                 .into_iter()
                 .map(|(reason, (deals, signals))| StatedVersusEvidence {
                     stated_reason: reason,
-                    deals: deals as u64,
+                    deals: deals.into(),
                     signals: signals
                         .into_iter()
                         .map(|(s, n)| SignalCount {
                             signal: format!("{s:?}"),
-                            deals: n as u64,
+                            deals: n.into(),
                         })
                         .collect(),
                 })
@@ -1147,7 +1215,7 @@ impl CoreQuery {
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Only this rep's deals")] owner: Option<String>,
-        #[graphql(desc = "Look from this moment (RFC 3339)")] as_of: Option<String>,
+        #[graphql(desc = "Look from this moment")] as_of: Option<DateTime>,
         clock: Option<Clock>,
     ) -> async_graphql::Result<Vec<CrossCheckFinding>> {
         require(ctx, &[Role::Analyst, Role::Manager, Role::Admin])?;
@@ -1166,7 +1234,7 @@ impl CoreQuery {
                 owner: f.owner,
                 rule: f.rule,
                 stage: f.stage.to_string(),
-                since: time(f.since),
+                since: DateTime(f.since),
                 missing: f.missing,
             })
             .collect())
@@ -1177,7 +1245,7 @@ impl CoreQuery {
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Only this rep's deals")] owner: Option<String>,
-        #[graphql(desc = "Look from this moment (RFC 3339)")] as_of: Option<String>,
+        #[graphql(desc = "Look from this moment")] as_of: Option<DateTime>,
         clock: Option<Clock>,
     ) -> async_graphql::Result<Vec<DealCoverage>> {
         require(ctx, &[Role::Analyst, Role::Manager, Role::Admin])?;
@@ -1200,8 +1268,8 @@ impl CoreQuery {
                     .collect(),
                 decision_maker: c.decision_maker,
                 single_threaded: c.single_threaded,
-                unregistered_participants: c.unregistered_participants as u64,
-                org_units_reached: c.org_units_reached as u64,
+                unregistered_participants: c.unregistered_participants.into(),
+                org_units_reached: c.org_units_reached.into(),
             })
             .collect())
     }
@@ -1212,7 +1280,7 @@ impl CoreQuery {
         &self,
         ctx: &Context<'_>,
         account_id: String,
-        #[graphql(desc = "Look from this moment (RFC 3339)")] as_of: Option<String>,
+        #[graphql(desc = "Look from this moment")] as_of: Option<DateTime>,
         clock: Option<Clock>,
     ) -> async_graphql::Result<Option<CustomerProfile>> {
         require(ctx, EVERYONE_BUT_AUDITORS)?;
@@ -1231,7 +1299,7 @@ impl CoreQuery {
         &self,
         ctx: &Context<'_>,
         opportunity_id: String,
-        #[graphql(desc = "Look from this moment (RFC 3339)")] as_of: Option<String>,
+        #[graphql(desc = "Look from this moment")] as_of: Option<DateTime>,
         clock: Option<Clock>,
     ) -> async_graphql::Result<Option<Story>> {
         require(ctx, &[Role::Analyst, Role::Manager, Role::Admin])?;
@@ -1248,8 +1316,8 @@ impl CoreQuery {
                 .into_iter()
                 .map(|st| StoryStay {
                     stage: st.stage,
-                    from: time(st.from),
-                    until: st.until.map(time),
+                    from: DateTime(st.from),
+                    until: st.until.map(DateTime),
                     follow_ups: st
                         .follow_ups
                         .iter()
@@ -1269,7 +1337,7 @@ impl CoreQuery {
     async fn account_coverage(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Look from this moment (RFC 3339)")] as_of: Option<String>,
+        #[graphql(desc = "Look from this moment")] as_of: Option<DateTime>,
         clock: Option<Clock>,
     ) -> async_graphql::Result<Vec<AccountReach>> {
         require(ctx, &[Role::Analyst, Role::Manager, Role::Admin])?;
@@ -1281,11 +1349,11 @@ impl CoreQuery {
             .into_iter()
             .map(|c| AccountReach {
                 account_id: c.account.to_string(),
-                open_deals: c.open_deals as u64,
+                open_deals: c.open_deals.into(),
                 by_role: c.by_role.iter().map(|(r, n)| format!("{r}:{n}")).collect(),
                 decision_maker: c.decision_maker,
-                org_units_reached: c.org_units_reached as u64,
-                single_threaded_deals: c.single_threaded_deals as u64,
+                org_units_reached: c.org_units_reached.into(),
+                single_threaded_deals: c.single_threaded_deals.into(),
             })
             .collect())
     }
@@ -1374,11 +1442,12 @@ pub(crate) enum Past {
 
 pub(crate) fn past(
     _ctx: &Context<'_>,
-    as_of: Option<String>,
+    as_of: Option<DateTime>,
     clock: Option<Clock>,
 ) -> async_graphql::Result<Option<Past>> {
-    let Some(as_of) = as_of else { return Ok(None) };
-    let t = field("asOf", Timestamp::parse(&as_of))?;
+    let Some(DateTime(t)) = as_of else {
+        return Ok(None);
+    };
     Ok(Some(match clock.unwrap_or(Clock::Recorded) {
         Clock::Recorded => Past::Recorded(t),
         Clock::Occurred => Past::Occurred(t),
@@ -1388,14 +1457,13 @@ pub(crate) fn past(
 /// Turns an "as of" argument into a cut of the live model.
 pub(crate) fn cut(
     ctx: &Context<'_>,
-    as_of: Option<String>,
+    as_of: Option<DateTime>,
     clock: Option<Clock>,
 ) -> async_graphql::Result<Cut> {
     let now = dealtrail_engine::now();
-    let Some(as_of) = as_of else {
+    let Some(DateTime(t)) = as_of else {
         return Ok(Cut::occurred_by(now));
     };
-    let t = field("asOf", Timestamp::parse(&as_of))?;
     match clock.unwrap_or(Clock::Recorded) {
         Clock::Occurred => Ok(Cut::occurred_by(t)),
         Clock::Recorded => {
@@ -1423,7 +1491,7 @@ pub struct CommandResult {
     /// True when this was a retry answered from the first attempt.
     pub replayed: bool,
     /// The stream's version after the write.
-    pub version: u64,
+    pub version: UInt64,
 }
 
 #[async_graphql::ComplexObject]
@@ -1456,11 +1524,11 @@ impl CommandResult {
 #[derive(InputObject, Default)]
 pub struct WriteOptions {
     /// Fail with CONFLICT unless the stream holds exactly this many events.
-    pub expected_version: Option<u64>,
+    pub expected_version: Option<UInt64>,
     /// A retry with the same key returns the first result and writes nothing.
     pub idempotency_key: Option<String>,
-    /// Business time (RFC 3339); defaults to now.
-    pub occurred_at: Option<String>,
+    /// Business time; defaults to now.
+    pub occurred_at: Option<DateTime>,
 }
 
 /// A new customer enterprise.
@@ -1473,7 +1541,7 @@ pub struct RegisterAccountInput {
     /// Industry.
     pub industry: Option<String>,
     /// Headcount.
-    pub employees: Option<u32>,
+    pub employees: Option<UInt64>,
     /// Region.
     pub region: Option<String>,
 }
@@ -1502,12 +1570,12 @@ pub struct OpenOpportunityInput {
     pub account_id: String,
     /// What it is about.
     pub title: String,
-    /// Estimated amount, decimal (e.g. "1250.50").
-    pub amount: String,
-    /// Currency, e.g. USD.
+    /// Estimated amount in the currency's major unit (e.g. "1250.50").
+    pub amount: Decimal,
+    /// Currency, an ISO 4217 code such as USD.
     pub currency: String,
-    /// Expected close date (YYYY-MM-DD).
-    pub expected_close: String,
+    /// Expected close date.
+    pub expected_close: scalars::Date,
     /// Product line.
     pub product_line: Option<String>,
     /// Owner; defaults to the caller.
@@ -1549,8 +1617,10 @@ pub(crate) async fn run(
     let target = command.stream();
     let issued = Issued {
         actor: who.user,
-        occurred_at: optional("occurredAt", options.occurred_at, |s| Timestamp::parse(&s))?,
-        expected: options.expected_version.map(ExpectedVersion::Exact),
+        occurred_at: options.occurred_at.map(|t| t.0),
+        expected: options
+            .expected_version
+            .map(|v| ExpectedVersion::Exact(v.0)),
         idempotency_key: options.idempotency_key,
     };
     let committed: Committed = engine(ctx)
@@ -1565,7 +1635,7 @@ pub(crate) async fn run(
         target,
         events: stored.iter().map(envelope).collect(),
         replayed: committed.replayed,
-        version: committed.receipt.last_version,
+        version: committed.receipt.last_version.into(),
     })
 }
 
@@ -1663,7 +1733,7 @@ impl CoreMutation {
             AccountCommand::Register(AccountRegistered {
                 name: field("name", Name::parse(input.name))?,
                 industry: label("industry", input.industry)?,
-                employees: input.employees,
+                employees: input.employees.map(|e| e.to_u32("employees")).transpose()?,
                 annual_revenue: None,
                 region: label("region", input.region)?,
                 parent: None,
@@ -1733,8 +1803,8 @@ impl CoreMutation {
                 owner,
                 product_line: optional("productLine", input.product_line, Label::parse)?,
                 org_unit: None,
-                amount: field("amount", Money::parse(&input.amount, currency))?,
-                expected_close: field("expectedClose", Date::parse(&input.expected_close))?,
+                amount: field("amount", Money::parse(&input.amount.0, currency))?,
+                expected_close: input.expected_close.0,
                 source: None,
                 stage: StageName::parse("Lead").map_err(|e| error("INTERNAL", e.to_string()))?,
                 external_id: None,
@@ -1893,9 +1963,9 @@ impl CoreMutation {
         ctx: &Context<'_>,
         account_id: String,
         period: String,
-        #[graphql(desc = "Decimal amount")] revenue: Option<String>,
+        #[graphql(desc = "In the currency's major unit")] revenue: Option<Decimal>,
         currency: Option<String>,
-        headcount: Option<u32>,
+        headcount: Option<UInt64>,
         source: Option<String>,
         options: Option<WriteOptions>,
     ) -> async_graphql::Result<CommandResult> {
@@ -1922,11 +1992,11 @@ impl CoreMutation {
         ctx: &Context<'_>,
         account_id: String,
         product: String,
-        quantity: u32,
+        quantity: UInt64,
         #[graphql(desc = "licence, server, seat, subscription or item")] unit: String,
-        #[graphql(desc = "Decimal amount")] amount: String,
+        #[graphql(desc = "In the currency's major unit")] amount: Decimal,
         currency: String,
-        #[graphql(desc = "YYYY-MM-DD")] purchased_on: String,
+        purchased_on: scalars::Date,
         options: Option<WriteOptions>,
     ) -> async_graphql::Result<CommandResult> {
         let who = require(ctx, &WRITERS)?;
@@ -1955,7 +2025,7 @@ impl CoreMutation {
         account_id: String,
         name: Option<String>,
         industry: Option<String>,
-        employees: Option<u32>,
+        employees: Option<UInt64>,
         region: Option<String>,
         options: Option<WriteOptions>,
     ) -> async_graphql::Result<CommandResult> {
@@ -1966,7 +2036,7 @@ impl CoreMutation {
             AccountCommand::UpdateProfile(dealtrail_domain::account::AccountProfileUpdated {
                 name: optional("name", name, Name::parse)?,
                 industry: label("industry", industry)?,
-                employees,
+                employees: employees.map(|e| e.to_u32("employees")).transpose()?,
                 annual_revenue: None,
                 region: label("region", region)?,
                 parent: None,
@@ -2052,9 +2122,9 @@ impl CoreMutation {
         &self,
         ctx: &Context<'_>,
         opportunity_id: String,
-        #[graphql(desc = "Decimal amount, in the deal's currency")] amount: Option<String>,
+        #[graphql(desc = "In the deal's currency's major unit")] amount: Option<Decimal>,
         currency: Option<String>,
-        #[graphql(desc = "YYYY-MM-DD")] expected_close: Option<String>,
+        expected_close: Option<scalars::Date>,
         options: Option<WriteOptions>,
     ) -> async_graphql::Result<CommandResult> {
         let (who, id) = owned_deal(ctx, &opportunity_id)?;
@@ -2065,8 +2135,8 @@ impl CoreMutation {
         let command = Command::Opportunity(
             id,
             OpportunityCommand::ReviseForecast {
-                amount: optional("amount", amount, |a| Money::parse(&a, currency))?,
-                expected_close: optional("expectedClose", expected_close, |d| Date::parse(&d))?,
+                amount: optional("amount", amount, |a| Money::parse(&a.0, currency))?,
+                expected_close: expected_close.map(|d| d.0),
             },
         );
         run(ctx, who, options, command).await
@@ -2078,9 +2148,9 @@ impl CoreMutation {
         &self,
         ctx: &Context<'_>,
         opportunity_id: String,
-        #[graphql(desc = "Decimal amount")] amount: String,
+        #[graphql(desc = "In the currency's major unit")] amount: Decimal,
         currency: String,
-        #[graphql(desc = "YYYY-MM-DD")] submitted_on: String,
+        submitted_on: scalars::Date,
         competitors: Option<Vec<String>>,
         options: Option<WriteOptions>,
     ) -> async_graphql::Result<CommandResult> {
@@ -2191,7 +2261,7 @@ impl SubscriptionRoot {
     async fn events(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "First sequence number to deliver")] from_seq: Option<u64>,
+        #[graphql(desc = "First sequence number to deliver")] from_seq: Option<UInt64>,
         #[graphql(desc = "Only this stream")] stream: Option<String>,
         #[graphql(desc = "Only these event types")] event_types: Option<Vec<String>>,
         #[graphql(desc = "Only events recorded by this user")] actor: Option<String>,
@@ -2203,7 +2273,9 @@ impl SubscriptionRoot {
             actor,
             ..Default::default()
         };
-        let subscription = engine(ctx).store().subscribe(from_seq.unwrap_or(1), filter);
+        let subscription = engine(ctx)
+            .store()
+            .subscribe(from_seq.map_or(1, |s| s.0), filter);
         Ok(futures_util::stream::unfold(
             subscription,
             |mut s| async move {
@@ -2222,7 +2294,9 @@ impl SubscriptionRoot {
         &self,
         ctx: &Context<'_>,
         id: String,
-        #[graphql(desc = "First sequence number to consider; now if absent")] from_seq: Option<u64>,
+        #[graphql(desc = "First sequence number to consider; now if absent")] from_seq: Option<
+            UInt64,
+        >,
     ) -> async_graphql::Result<impl futures_util::Stream<Item = Deal>> {
         require(ctx, EVERYONE_BUT_AUDITORS)?;
         let id = field("id", OpportunityId::parse(&id))?;
@@ -2233,7 +2307,7 @@ impl SubscriptionRoot {
             )),
             ..Default::default()
         };
-        let start = from_seq.unwrap_or_else(|| engine.store().head().seq + 1);
+        let start = from_seq.map_or_else(|| engine.store().head().seq + 1, |s| s.0);
         let subscription = engine.store().subscribe(start, filter);
         Ok(futures_util::stream::unfold(
             (subscription, engine),

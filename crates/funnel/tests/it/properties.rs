@@ -214,6 +214,7 @@ proptest! {
         let cut = Cut::occurred_by(day(now));
         let filter = DealFilter { open, ..Default::default() };
         let (total, rows) = model.list_window(&filter, sort, descending, cut, |_| start..start + len);
+        let rows: Vec<_> = rows.into_iter().map(|(_, row)| row).collect();
         let mut all: Vec<_> = model.deals.values().filter_map(|d| model.view(d, cut))
             .filter(|v| open.is_none_or(|o| o == v.outcome.is_none()))
             .collect();

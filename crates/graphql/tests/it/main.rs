@@ -94,6 +94,13 @@ impl Server {
     }
 }
 
+/// A `UInt64` the API sent (a string of digits) as a number.
+pub fn n(v: &Value) -> u64 {
+    v.as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not a UInt64: {v}"))
+}
+
 /// The `extensions.code` of the first error, if any.
 pub fn code(body: &Value) -> Option<&str> {
     body["errors"][0]["extensions"]["code"].as_str()

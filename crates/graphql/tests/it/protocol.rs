@@ -239,24 +239,37 @@ async fn bodies_over_the_limit_are_refused_whether_or_not_their_length_is_declar
         .unwrap();
     let (status, _, b) = body(declared).await;
     assert_eq!((status, code(&b)), (413, Some("PAYLOAD_TOO_LARGE")));
-    // Sent in chunks with no Content-Length: the server stops reading at the limit.
-    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = big
-        .into_bytes()
-        .chunks(64 * 1024)
-        .map(|c| Ok(c.to_vec()))
-        .collect();
-    let streamed = server
-        .client
-        .post(&server.url)
-        .header("content-type", "application/json")
-        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
-            chunks,
-        )))
-        .send()
-        .await
-        .unwrap();
-    let (status, _, b) = body(streamed).await;
-    assert_eq!((status, code(&b)), (413, Some("PAYLOAD_TOO_LARGE")));
+    // Sent in chunks with no Content-Length: the server stops reading at the limit and
+    // answers while the client is still sending (the last chunk never comes).
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = server
+        .url
+        .trim_start_matches("http://")
+        .trim_end_matches("/graphql");
+    let mut socket = tokio::net::TcpStream::connect(address).await.unwrap();
+    let head = format!(
+        "POST /graphql HTTP/1.1\r\nhost: {address}\r\ncontent-type: application/json\r\n\
+         transfer-encoding: chunked\r\n\r\n"
+    );
+    socket.write_all(head.as_bytes()).await.unwrap();
+    let chunk = vec![b' '; 64 * 1024];
+    for _ in 0..(limit / chunk.len() + 2) {
+        let frame = [format!("{:x}\r\n", chunk.len()).as_bytes(), &chunk, b"\r\n"].concat();
+        if socket.write_all(&frame).await.is_err() {
+            break;
+        }
+    }
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&answer).contains("PAYLOAD_TOO_LARGE") {
+        match socket.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(k) => answer.extend_from_slice(&buf[..k]),
+        }
+    }
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("PAYLOAD_TOO_LARGE"), "{answer}");
     server.stop().await;
 }
 
@@ -396,5 +409,126 @@ async fn browsers_on_an_allowed_origin_pass_the_preflight_and_others_do_not() {
     assert_eq!(r.status(), 204);
     assert!(r.headers().get("access-control-allow-origin").is_none());
     assert_eq!(r.headers()["allow"], "GET, POST, OPTIONS");
+    server.stop().await;
+}
+
+/// Fields and arguments typed `Int`, each bounded below 2^31 by what it is.
+const BOUNDED_INTS: &[(&str, &str)] = &[
+    ("first", "a page size, at most 500"),
+    ("last", "a page size, at most 500"),
+    ("points", "1 to 24 windows"),
+    ("stepDays", "1 to 366 days"),
+    (
+        "daysInStage",
+        "whole days between two instants of the log, clamped",
+    ),
+    ("satisfaction", "a score of 1 to 5"),
+    ("number", "a data-health question, 1 to 8"),
+    ("schemaVersion", "a u16"),
+    ("unregisteredParticipants", "a u16"),
+];
+
+#[test]
+fn no_field_or_argument_that_can_pass_two_to_the_31_is_an_int() {
+    use async_graphql::parser::types::{TypeKind, TypeSystemDefinition};
+    let doc = async_graphql::parser::parse_schema(dealtrail_graphql::sdl()).unwrap();
+    let is_int = |ty: &async_graphql::parser::types::Type| {
+        ty.to_string()
+            .trim_matches(|c| matches!(c, '[' | ']' | '!'))
+            == "Int"
+    };
+    let mut found = Vec::new();
+    for def in &doc.definitions {
+        let TypeSystemDefinition::Type(t) = def else {
+            continue;
+        };
+        let type_name = t.node.name.node.as_str();
+        match &t.node.kind {
+            TypeKind::Object(o) => {
+                for f in &o.fields {
+                    let f = &f.node;
+                    if is_int(&f.ty.node) {
+                        found.push(format!("{type_name}.{}", f.name.node));
+                    }
+                    for a in &f.arguments {
+                        if is_int(&a.node.ty.node) {
+                            found
+                                .push(format!("{type_name}.{}({})", f.name.node, a.node.name.node));
+                        }
+                    }
+                }
+            }
+            TypeKind::InputObject(i) => {
+                for f in &i.fields {
+                    if is_int(&f.node.ty.node) {
+                        found.push(format!("{type_name}.{}", f.node.name.node));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    assert!(!found.is_empty(), "the walk sees the schema's fields");
+    for place in found {
+        let name = place
+            .rsplit(['.', '('])
+            .next()
+            .unwrap()
+            .trim_end_matches(')');
+        assert!(
+            BOUNDED_INTS.iter().any(|(n, _)| *n == name),
+            "{place} is an Int: make it UInt64 (or add it to BOUNDED_INTS with its bound)"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_amounts_and_sequence_numbers_cross_the_api_as_strings() {
+    let server = Server::start().await;
+    let account = server
+        .post(
+            Some("admin"),
+            r#"mutation { registerAccount(input: { name: "Big Buyer" }) { account { id } } }"#,
+            json!({}),
+        )
+        .await;
+    let account = account["data"]["registerAccount"]["account"]["id"].clone();
+    let deal = server
+        .post(
+            Some("admin"),
+            r#"mutation($a: String!) { openOpportunity(input: { accountId: $a, title: "Fleet",
+                amount: "50000000.00", currency: "USD", expectedClose: "2027-06-30" }) {
+                events { seq payload } opportunity { amount { amount currency } expectedClose } } }"#,
+            json!({ "a": account }),
+        )
+        .await;
+    let opened = &deal["data"]["openOpportunity"];
+    assert_eq!(
+        opened["opportunity"]["amount"]["amount"], "50000000.00",
+        "{deal}"
+    );
+    assert_eq!(opened["opportunity"]["amount"]["currency"], "USD");
+    assert_eq!(opened["opportunity"]["expectedClose"], "2027-06-30");
+    assert_eq!(
+        opened["events"][0]["payload"]["OpportunityOpened"]["amount"]["minor"],
+        5_000_000_000_i64
+    );
+    assert!(opened["events"][0]["seq"].is_string());
+    let far = server
+        .post(
+            Some("admin"),
+            "query($s: UInt64) { events(fromSeq: $s) { nodes { seq } } }",
+            json!({ "s": "7916164688053882" }),
+        )
+        .await;
+    assert_eq!(far["data"]["events"]["nodes"], json!([]), "{far}");
+    let over = server
+        .post(
+            Some("admin"),
+            "query($s: UInt64) { events(fromSeq: $s) { nodes { seq } } }",
+            json!({ "s": "18446744073709551616" }),
+        )
+        .await;
+    assert_eq!(code(&over), Some("BAD_USER_INPUT"), "{over}");
     server.stop().await;
 }

@@ -19,9 +19,9 @@ async fn account_with_deals(server: &Server, deals: usize) -> Vec<String> {
             json!({ "id": ACCOUNT }),
         )
         .await);
-    let open = r#"mutation($id: String!, $a: String!, $amount: String!) { openOpportunity(input: {
+    let open = r#"mutation($id: String!, $a: String!, $amount: Decimal!) { openOpportunity(input: {
         id: $id, accountId: $a, title: "t", amount: $amount, currency: "USD", expectedClose: "2030-01-01" })
-        { opportunity { id amountMinor } account { name } } }"#;
+        { opportunity { id amount { amount } } account { name } } }"#;
     let mut ids = Vec::new();
     for n in 0..deals {
         let id = format!("0190a000-0000-7000-8000-0000000004{n:02}");
@@ -110,20 +110,33 @@ async fn the_log_pages_by_sequence_number_with_filters() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| e["seq"].as_u64().unwrap())
+        .map(|e| n(&e["seq"]))
         .collect();
     assert_eq!(seqs, [1, 2]);
     assert_eq!(page["data"]["events"]["pageInfo"]["hasNextPage"], true);
-    let rest = server
-        .post(
-            Some("audrey"),
-            log,
-            json!({ "after": page["data"]["events"]["pageInfo"]["endCursor"], "types": ["OpportunityOpened"], "actor": "anna" }),
-        )
-        .await;
-    let rest = rest["data"]["events"]["nodes"].as_array().unwrap().clone();
-    assert_eq!(rest.len(), 2);
-    assert!(rest.iter().all(|e| e["seq"].as_u64().unwrap() > 2));
+    // A cursor belongs to its filter: reused with another one it is refused.
+    let end = page["data"]["events"]["pageInfo"]["endCursor"].clone();
+    let filtered = json!({ "types": ["OpportunityOpened"], "actor": "anna" });
+    let mut vars = filtered.clone();
+    vars["after"] = end;
+    let foreign = server.post(Some("audrey"), log, vars).await;
+    assert_eq!(code(&foreign), Some("VALIDATION"), "{foreign}");
+    // The filtered list pages on with its own cursors, and counts all it selects.
+    let counted = r#"query($after: String, $types: [String!], $actor: String) {
+        events(first: 2, after: $after, eventTypes: $types, actor: $actor) {
+            totalCount nodes { seq } pageInfo { hasNextPage endCursor } } }"#;
+    let first = server.post(Some("audrey"), counted, filtered.clone()).await;
+    assert_eq!(first["data"]["events"]["totalCount"], "3", "{first}");
+    let mut vars = filtered.clone();
+    vars["after"] = first["data"]["events"]["pageInfo"]["endCursor"].clone();
+    let second = server.post(Some("audrey"), counted, vars).await;
+    let rest = second["data"]["events"]["nodes"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(rest.len(), 1, "{second}");
+    assert!(rest.iter().all(|e| n(&e["seq"]) > 2));
+    assert_eq!(second["data"]["events"]["pageInfo"]["hasNextPage"], false);
     let history = server
         .post(
             Some("admin"),
@@ -131,7 +144,10 @@ async fn the_log_pages_by_sequence_number_with_filters() {
             json!({ "s": format!("account-{ACCOUNT}") }),
         )
         .await;
-    assert_eq!(history["data"]["streamHistory"]["version"], 1, "{history}");
+    assert_eq!(
+        history["data"]["streamHistory"]["version"], "1",
+        "{history}"
+    );
     assert_eq!(
         history["data"]["streamHistory"]["events"][0]["eventType"],
         "AccountRegistered"
@@ -176,7 +192,7 @@ async fn an_account_as_it_stood_before_a_change_and_the_account_list() {
         )
         .await;
     assert_eq!(then["data"]["account"]["name"], "Acme", "{then}");
-    assert_eq!(then["data"]["account"]["version"], 1);
+    assert_eq!(then["data"]["account"]["version"], "1");
     let before = server
         .post(
             Some("anna"),
@@ -236,7 +252,7 @@ async fn records_are_amended_and_retracted_by_those_who_may() {
     let event = &amended["data"]["amendOpportunityRecord"]["events"][0];
     assert_eq!(event["eventType"], "OpportunityEventCorrected");
     assert_eq!(
-        amended["data"]["amendOpportunityRecord"]["opportunity"]["followUps"], 1,
+        amended["data"]["amendOpportunityRecord"]["opportunity"]["followUps"], "1",
         "an amendment replaces, it does not add"
     );
     // A deal that does not exist, and a record number that is not one of this deal's.
@@ -373,12 +389,12 @@ async fn trend_signals_and_data_health_answer_for_analysts() {
     ok(&trend);
     let points = trend["data"]["funnelTrend"].as_array().unwrap();
     assert_eq!(points.len(), 3);
-    assert_eq!(points[2]["funnel"]["openDeals"], 2);
+    assert_eq!(points[2]["funnel"]["openDeals"], "2");
     assert!(points[0]["windowEnd"].as_str() < points[2]["windowEnd"].as_str());
     // The funnel is cached per question; a write in between makes the next answer new.
     let funnel = r#"{ funnel(from: "2020-01-01", to: "2031-01-01") { openDeals } }"#;
     let before = server.post(Some("ann-alyst"), funnel, json!({})).await;
-    assert_eq!(before["data"]["funnel"]["openDeals"], 2, "{before}");
+    assert_eq!(before["data"]["funnel"]["openDeals"], "2", "{before}");
     let again = server.post(Some("ann-alyst"), funnel, json!({})).await;
     assert_eq!(again, before);
     ok(&server
@@ -390,7 +406,7 @@ async fn trend_signals_and_data_health_answer_for_analysts() {
         )
         .await);
     let after = server.post(Some("ann-alyst"), funnel, json!({})).await;
-    assert_eq!(after["data"]["funnel"]["openDeals"], 3, "{after}");
+    assert_eq!(after["data"]["funnel"]["openDeals"], "3", "{after}");
     let bad = server
         .post(
             Some("ann-alyst"),
@@ -409,7 +425,7 @@ async fn trend_signals_and_data_health_answer_for_analysts() {
     ok(&health);
     let rows = health["data"]["dataHealth"].as_array().unwrap();
     assert_eq!(rows.len(), 8);
-    assert!(rows.iter().all(|r| r["accounts"] == 1));
+    assert!(rows.iter().all(|r| r["accounts"] == "1"));
     let forbidden = server
         .post(Some("anna"), "{ dataHealth { number } }", json!({}))
         .await;
@@ -485,7 +501,7 @@ async fn concurrent_writers_with_the_same_expected_version_one_wins() {
         .await;
     let won: Vec<&Value> = answers.iter().filter(|a| a["errors"].is_null()).collect();
     assert_eq!(won.len(), 1, "{answers:#?}");
-    assert_eq!(won[0]["data"]["changeStage"]["version"], 2);
+    assert_eq!(won[0]["data"]["changeStage"]["version"], "2");
     for lost in answers.iter().filter(|a| !a["errors"].is_null()) {
         assert_eq!(code(lost), Some("CONFLICT"), "{lost}");
         let message = lost["errors"][0]["message"].as_str().unwrap();
@@ -499,8 +515,90 @@ async fn concurrent_writers_with_the_same_expected_version_one_wins() {
         )
         .await;
     assert_eq!(
-        history["data"]["streamHistory"]["version"], 2,
+        history["data"]["streamHistory"]["version"], "2",
         "one write landed"
     );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cursors_hold_their_place_while_deals_are_added_and_nodes_are_found_by_id() {
+    let server = Server::start().await;
+    let ids = account_with_deals(&server, 4).await;
+    let list = r#"query($after: String) {
+        opportunities(first: 2, after: $after, order: OPENED_AT, descending: true) {
+            totalCount nodes { id } pageInfo { endCursor hasNextPage } } }"#;
+    let first = server.post(Some("anna"), list, json!({})).await;
+    ok(&first);
+    assert_eq!(first["data"]["opportunities"]["totalCount"], "4");
+    let page_ids = |body: &Value| -> Vec<String> {
+        body["data"]["opportunities"]["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(page_ids(&first), [ids[3].clone(), ids[2].clone()]);
+    // A deal opened while paging comes first in this order; the next page is unmoved.
+    let newer = r#"mutation($a: String!) { openOpportunity(input: { accountId: $a, title: "new",
+        amount: "1", currency: "USD", expectedClose: "2030-01-01" }) { version } }"#;
+    ok(&server
+        .post(Some("anna"), newer, json!({ "a": ACCOUNT }))
+        .await);
+    let after = first["data"]["opportunities"]["pageInfo"]["endCursor"].clone();
+    let second = server
+        .post(Some("anna"), list, json!({ "after": after }))
+        .await;
+    ok(&second);
+    assert_eq!(page_ids(&second), [ids[1].clone(), ids[0].clone()]);
+    assert_eq!(second["data"]["opportunities"]["totalCount"], "5");
+    // The cursor of one order is refused by another, and first with last is refused.
+    let other = server
+        .post(
+            Some("anna"),
+            "query($after: String) { opportunities(after: $after, order: AMOUNT) { totalCount } }",
+            json!({ "after": after }),
+        )
+        .await;
+    assert_eq!(code(&other), Some("VALIDATION"), "{other}");
+    let both = server
+        .post(
+            Some("anna"),
+            "{ opportunities(first: 1, last: 1) { totalCount } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(code(&both), Some("VALIDATION"), "{both}");
+
+    // node(id:) finds deals, accounts and events by the ids the API hands out.
+    let node = r#"query($id: ID!) { node(id: $id) { __typename id
+        ... on Deal { title } ... on Account { name } ... on EventEnvelope { seq eventType } } }"#;
+    let deal = server
+        .post(Some("anna"), node, json!({ "id": ids[0] }))
+        .await;
+    assert_eq!(deal["data"]["node"]["__typename"], "Deal", "{deal}");
+    assert_eq!(deal["data"]["node"]["title"], "t");
+    let account = server
+        .post(Some("anna"), node, json!({ "id": ACCOUNT }))
+        .await;
+    assert_eq!(account["data"]["node"]["name"], "Acme", "{account}");
+    let event = server
+        .post(Some("audrey"), node, json!({ "id": "event-2" }))
+        .await;
+    assert_eq!(event["data"]["node"]["seq"], "2", "{event}");
+    assert_eq!(event["data"]["node"]["id"], "event-2");
+    let hidden = server
+        .post(Some("anna"), node, json!({ "id": "event-2" }))
+        .await;
+    assert_eq!(code(&hidden), Some("FORBIDDEN"));
+    let none = server
+        .post(
+            Some("anna"),
+            node,
+            json!({ "id": "0190a000-0000-7000-8000-00000000dead" }),
+        )
+        .await;
+    assert_eq!(none["data"]["node"], Value::Null, "{none}");
     server.stop().await;
 }
