@@ -38,7 +38,8 @@ pub struct FollowUpRecordInput {
 }
 
 impl FollowUpRecordInput {
-    pub(crate) fn event(self) -> async_graphql::Result<FollowUpLogged> {
+    /// The follow-up as recorded by someone of `function`.
+    pub(crate) fn event(self, function: Function) -> async_graphql::Result<FollowUpLogged> {
         Ok(FollowUpLogged {
             channel: choice("channel", &self.channel, Channel::parse)?,
             contacts: self
@@ -48,7 +49,7 @@ impl FollowUpRecordInput {
                 .map(|c| field("contactIds", ContactId::parse(c)))
                 .collect::<Result<Vec<_>, _>>()?,
             unregistered_participants: self.unregistered_participants.unwrap_or(0),
-            function: Function::Sales,
+            function,
             summary: field("summary", Text::parse(self.summary))?,
             next_step: optional("nextStep", self.next_step, Text::parse)?,
         })
@@ -142,6 +143,8 @@ pub struct BusinessIndicatorInput {
     pub headcount: Option<UInt64>,
     /// Where the figures come from.
     pub source: Option<String>,
+    /// A remark on the figures.
+    pub note: Option<String>,
 }
 
 impl BusinessIndicatorInput {
@@ -154,7 +157,7 @@ impl BusinessIndicatorInput {
             period: field("period", Period::parse(&self.period))?,
             revenue: optional("revenue", self.revenue, |r| Money::parse(&r.0, currency))?,
             headcount: self.headcount.map(|h| h.to_u32("headcount")).transpose()?,
-            note: None,
+            note: optional("note", self.note, Text::parse)?,
             source: optional("source", self.source, Label::parse)?,
         })
     }
@@ -167,6 +170,8 @@ pub struct PurchaseInput {
     pub product: String,
     /// How many units.
     pub quantity: UInt64,
+    /// The deal it was bought through, if any.
+    pub opportunity_id: Option<String>,
     /// licence, server, seat, subscription or item.
     pub unit: String,
     /// In the currency's major unit.
@@ -186,7 +191,9 @@ impl PurchaseInput {
             unit: choice("unit", &self.unit, Unit::parse)?,
             amount: field("amount", Money::parse(&self.amount.0, currency))?,
             purchased_on: self.purchased_on.0,
-            opportunity: None,
+            opportunity: optional("opportunityId", self.opportunity_id, |o| {
+                OpportunityId::parse(&o)
+            })?,
         })
     }
 }
@@ -250,7 +257,9 @@ pub(crate) fn may_record(role: Role, function: Function) -> bool {
     }
 }
 
-/// The function of the cross-functional record at `seq`, if that is one.
+/// The function of the record at `seq` when it is another function's than sales: a
+/// cross-functional record, or a follow-up that presales, engineering, support or a manager
+/// logged. Those records are that function's to correct.
 fn record_function(ctx: &Context<'_>, seq: u64) -> async_graphql::Result<Option<Function>> {
     let Some(e) = stored(ctx, seq)? else {
         return Ok(None);
@@ -258,6 +267,11 @@ fn record_function(ctx: &Context<'_>, seq: u64) -> async_graphql::Result<Option<
     let decoded = dealtrail_engine::decode(&e).map_err(engine_error)?;
     Ok(match decoded.event {
         Event::Opportunity(_, OpportunityEvent::CrossFunctionalRecordAdded(r)) => Some(r.function),
+        Event::Opportunity(_, OpportunityEvent::FollowUpLogged(f))
+            if f.function != Function::Sales =>
+        {
+            Some(f.function)
+        }
         _ => None,
     })
 }
@@ -351,8 +365,13 @@ impl CorrectionMutation {
         reason: String,
         options: Option<WriteOptions>,
     ) -> async_graphql::Result<CommandResult> {
+        // Both the original's function and the replacement's must be the caller's to touch;
+        // an amended follow-up keeps the function of the one it replaces.
+        let original = record_function(ctx, seq.0)?;
         let replacement = match replacement {
-            OpportunityRecordInput::FollowUp(r) => OpportunityEvent::FollowUpLogged(r.event()?),
+            OpportunityRecordInput::FollowUp(r) => {
+                OpportunityEvent::FollowUpLogged(r.event(original.unwrap_or(Function::Sales))?)
+            }
             OpportunityRecordInput::CrossFunctionalRecord(r) => {
                 OpportunityEvent::CrossFunctionalRecordAdded(r.event()?)
             }
@@ -361,8 +380,6 @@ impl CorrectionMutation {
             }
             OpportunityRecordInput::Bid(r) => OpportunityEvent::BidSubmitted(r.event()?),
         };
-        // Both the original's function and the replacement's must be the caller's to touch.
-        let original = record_function(ctx, seq.0)?;
         let (who, id) = deal_corrector(ctx, &opportunity_id, original)?;
         if let OpportunityEvent::CrossFunctionalRecordAdded(r) = &replacement {
             deal_corrector(ctx, &opportunity_id, Some(r.function))?;

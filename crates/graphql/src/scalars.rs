@@ -146,6 +146,30 @@ pub struct Money {
     pub currency: String,
 }
 
+/// An amount of money to record: a decimal in the currency's major unit and an ISO 4217
+/// code.
+#[derive(async_graphql::InputObject, Debug, Clone)]
+pub struct MoneyInput {
+    /// The amount, with at most the currency's decimals (`"1250.50"` USD, `"1200"` JPY).
+    pub amount: Decimal,
+    /// ISO 4217 code.
+    pub currency: String,
+}
+
+impl MoneyInput {
+    /// The amount checked, or a VALIDATION error naming the field `name`.
+    pub fn parse(&self, name: &str) -> async_graphql::Result<dealtrail_domain::Money> {
+        let currency = crate::schema::field(
+            &format!("{name}.currency"),
+            dealtrail_domain::Currency::parse(&self.currency),
+        )?;
+        crate::schema::field(
+            &format!("{name}.amount"),
+            dealtrail_domain::Money::parse(&self.amount.0, currency),
+        )
+    }
+}
+
 impl From<dealtrail_domain::Money> for Money {
     fn from(m: dealtrail_domain::Money) -> Self {
         Money {

@@ -10,7 +10,7 @@ use async_graphql::{
 use dealtrail_domain::account::{AccountRegistered, ContactRegistered};
 use dealtrail_domain::opportunity::OpportunityOpened;
 use dealtrail_domain::{
-    AccountCommand, AccountId, BuyingRole, ContactId, Currency, Label, Money, Name,
+    AccountCommand, AccountId, BuyingRole, ContactId, Currency, ExternalId, Label, Money, Name,
     OpportunityCommand, OpportunityId, OrgUnitId, Outcome, Seniority, StageName, Text, Timestamp,
 };
 use dealtrail_engine::{Command, Committed, Engine, EngineError, Issued};
@@ -23,7 +23,7 @@ use crate::corrections::{
     FollowUpRecordInput, PurchaseInput, ServiceInteractionInput, may_record,
 };
 use crate::page::{Page, PageArgs, connection, fingerprint};
-use crate::scalars::{self, DateTime, Decimal, UInt64};
+use crate::scalars::{self, DateTime, Decimal, MoneyInput, UInt64};
 
 /// The schema type served at `/graphql`.
 pub type DealtrailSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
@@ -1542,8 +1542,14 @@ pub struct RegisterAccountInput {
     pub industry: Option<String>,
     /// Headcount.
     pub employees: Option<UInt64>,
+    /// Annual revenue.
+    pub annual_revenue: Option<MoneyInput>,
     /// Region.
     pub region: Option<String>,
+    /// The parent company, an account registered before.
+    pub parent_id: Option<String>,
+    /// Its id in the system it comes from (a re-import recognises it by this).
+    pub external_id: Option<String>,
 }
 
 /// A person at a customer.
@@ -1559,6 +1565,12 @@ pub struct RegisterContactInput {
     pub seniority: Option<String>,
     /// Job title.
     pub title: Option<String>,
+    /// The org unit (department) the person works in.
+    pub org_unit_id: Option<String>,
+    /// E-mail address.
+    pub email: Option<String>,
+    /// Phone number.
+    pub phone: Option<String>,
 }
 
 /// A new deal.
@@ -1578,6 +1590,13 @@ pub struct OpenOpportunityInput {
     pub expected_close: scalars::Date,
     /// Product line.
     pub product_line: Option<String>,
+    /// The customer's org unit (department) the deal is with: what coverage and
+    /// cross-sell are built on.
+    pub org_unit_id: Option<String>,
+    /// Where the deal came from (inbound, referral, event, ...).
+    pub source: Option<String>,
+    /// Its id in the system it comes from.
+    pub external_id: Option<String>,
     /// Owner; defaults to the caller.
     pub owner: Option<String>,
 }
@@ -1705,6 +1724,38 @@ pub(crate) fn check_owner(
 
 pub(crate) const WRITERS: [Role; 3] = [Role::Sales, Role::Manager, Role::Admin];
 
+/// Who may log follow-ups: the deal writers and the other functions that meet customers.
+pub(crate) const FOLLOW_UP_WRITERS: &[Role] = &[
+    Role::Sales,
+    Role::Manager,
+    Role::Admin,
+    Role::Presales,
+    Role::Engineering,
+    Role::Support,
+];
+
+/// The function a role's follow-ups are recorded under.
+pub(crate) fn writer_function(role: Role) -> dealtrail_domain::Function {
+    use dealtrail_domain::Function;
+    match role {
+        Role::Presales => Function::Presales,
+        Role::Engineering => Function::Engineering,
+        Role::Support => Function::Support,
+        Role::Manager => Function::Management,
+        _ => Function::Sales,
+    }
+}
+
+/// The first stage of the pipeline in force, where every deal opens.
+fn first_stage(ctx: &Context<'_>) -> async_graphql::Result<StageName> {
+    let (_, state) = engine(ctx).pipeline_state().map_err(engine_error)?;
+    Ok(state
+        .current
+        .unwrap_or_else(dealtrail_domain::Pipeline::default_b2b)
+        .first_stage()
+        .clone())
+}
+
 /// Who may read deals and profiles: everyone but auditors, who read the raw log.
 pub(crate) const EVERYONE_BUT_AUDITORS: &[Role] = &[
     Role::Admin,
@@ -1734,10 +1785,13 @@ impl CoreMutation {
                 name: field("name", Name::parse(input.name))?,
                 industry: label("industry", input.industry)?,
                 employees: input.employees.map(|e| e.to_u32("employees")).transpose()?,
-                annual_revenue: None,
+                annual_revenue: input
+                    .annual_revenue
+                    .map(|m| m.parse("annualRevenue"))
+                    .transpose()?,
                 region: label("region", input.region)?,
-                parent: None,
-                external_id: None,
+                parent: optional("parentId", input.parent_id, |p| AccountId::parse(&p))?,
+                external_id: optional("externalId", input.external_id, ExternalId::parse)?,
             }),
         );
         run(ctx, who, options, command).await
@@ -1768,11 +1822,11 @@ impl CoreMutation {
                 contact: ContactId(uuid::Uuid::now_v7()),
                 name: field("name", Name::parse(input.name))?,
                 title: optional("title", input.title, Label::parse)?,
-                org_unit: None,
+                org_unit: optional("orgUnitId", input.org_unit_id, |u| OrgUnitId::parse(&u))?,
                 role,
                 seniority,
-                email: None,
-                phone: None,
+                email: optional("email", input.email, Label::parse)?,
+                phone: optional("phone", input.phone, Label::parse)?,
             }),
         );
         run(ctx, who, options, command).await
@@ -1802,12 +1856,12 @@ impl CoreMutation {
                 title: field("title", Name::parse(input.title))?,
                 owner,
                 product_line: optional("productLine", input.product_line, Label::parse)?,
-                org_unit: None,
+                org_unit: optional("orgUnitId", input.org_unit_id, |u| OrgUnitId::parse(&u))?,
                 amount: field("amount", Money::parse(&input.amount.0, currency))?,
                 expected_close: input.expected_close.0,
-                source: None,
-                stage: StageName::parse("Lead").map_err(|e| error("INTERNAL", e.to_string()))?,
-                external_id: None,
+                source: optional("source", input.source, Label::parse)?,
+                stage: first_stage(ctx)?,
+                external_id: optional("externalId", input.external_id, ExternalId::parse)?,
             }),
         );
         run(ctx, who, options, command).await
@@ -1832,14 +1886,19 @@ impl CoreMutation {
         .await
     }
 
-    /// Logs a visit, call, message, email or meeting. Its owner, managers, admins.
+    /// Logs a visit, call, message, email or meeting. The follow-up's function is the
+    /// writer's: sales reps (their own deals) and admins log sales follow-ups, presales,
+    /// engineering and support engineers their own, managers management ones.
     async fn log_follow_up(
         &self,
         ctx: &Context<'_>,
         input: LogFollowUpInput,
         options: Option<WriteOptions>,
     ) -> async_graphql::Result<CommandResult> {
-        let (who, id) = owned_deal(ctx, &input.opportunity_id)?;
+        let who = require(ctx, FOLLOW_UP_WRITERS)?;
+        let id = field("opportunityId", OpportunityId::parse(&input.opportunity_id))?;
+        check_owner(ctx, &who, id)?;
+        let function = writer_function(who.role);
         let record = FollowUpRecordInput {
             channel: input.channel,
             contact_ids: input.contact_ids,
@@ -1847,7 +1906,8 @@ impl CoreMutation {
             summary: input.summary,
             next_step: input.next_step,
         };
-        let command = Command::Opportunity(id, OpportunityCommand::LogFollowUp(record.event()?));
+        let command =
+            Command::Opportunity(id, OpportunityCommand::LogFollowUp(record.event(function)?));
         run(ctx, who, options, command).await
     }
 
@@ -1966,7 +2026,8 @@ impl CoreMutation {
         #[graphql(desc = "In the currency's major unit")] revenue: Option<Decimal>,
         currency: Option<String>,
         headcount: Option<UInt64>,
-        source: Option<String>,
+        #[graphql(desc = "Where the figures come from")] source: Option<String>,
+        #[graphql(desc = "A remark on the figures")] note: Option<String>,
         options: Option<WriteOptions>,
     ) -> async_graphql::Result<CommandResult> {
         let who = require(ctx, &WRITERS)?;
@@ -1976,6 +2037,7 @@ impl CoreMutation {
             currency,
             headcount,
             source,
+            note,
         }
         .event()?;
         let command = Command::Account(
@@ -1997,12 +2059,14 @@ impl CoreMutation {
         #[graphql(desc = "In the currency's major unit")] amount: Decimal,
         currency: String,
         purchased_on: scalars::Date,
+        #[graphql(desc = "The deal it was bought through, if any")] opportunity_id: Option<String>,
         options: Option<WriteOptions>,
     ) -> async_graphql::Result<CommandResult> {
         let who = require(ctx, &WRITERS)?;
         let record = PurchaseInput {
             product,
             quantity,
+            opportunity_id,
             unit,
             amount,
             currency,
@@ -2026,7 +2090,11 @@ impl CoreMutation {
         name: Option<String>,
         industry: Option<String>,
         employees: Option<UInt64>,
+        annual_revenue: Option<MoneyInput>,
         region: Option<String>,
+        #[graphql(desc = "The parent company, an account registered before")] parent_id: Option<
+            String,
+        >,
         options: Option<WriteOptions>,
     ) -> async_graphql::Result<CommandResult> {
         let who = require(ctx, &WRITERS)?;
@@ -2037,15 +2105,18 @@ impl CoreMutation {
                 name: optional("name", name, Name::parse)?,
                 industry: label("industry", industry)?,
                 employees: employees.map(|e| e.to_u32("employees")).transpose()?,
-                annual_revenue: None,
+                annual_revenue: annual_revenue
+                    .map(|m| m.parse("annualRevenue"))
+                    .transpose()?,
                 region: label("region", region)?,
-                parent: None,
+                parent: optional("parentId", parent_id, |p| AccountId::parse(&p))?,
             }),
         );
         run(ctx, who, options, command).await
     }
 
-    /// Changes a contact's title, buying role or seniority. Sales, managers, admins.
+    /// Changes a contact's title, org unit, buying role, seniority, e-mail or phone. Sales,
+    /// managers, admins.
     #[allow(clippy::too_many_arguments)]
     async fn update_contact(
         &self,
@@ -2053,8 +2124,11 @@ impl CoreMutation {
         account_id: String,
         contact_id: String,
         title: Option<String>,
+        org_unit_id: Option<String>,
         role: Option<String>,
         seniority: Option<String>,
+        email: Option<String>,
+        phone: Option<String>,
         options: Option<WriteOptions>,
     ) -> async_graphql::Result<CommandResult> {
         let who = require(ctx, &WRITERS)?;
@@ -2069,11 +2143,11 @@ impl CoreMutation {
             AccountCommand::UpdateContact(dealtrail_domain::account::ContactUpdated {
                 contact: field("contactId", ContactId::parse(&contact_id))?,
                 title: optional("title", title, Label::parse)?,
-                org_unit: None,
+                org_unit: optional("orgUnitId", org_unit_id, |u| OrgUnitId::parse(&u))?,
                 role,
                 seniority,
-                email: None,
-                phone: None,
+                email: optional("email", email, Label::parse)?,
+                phone: optional("phone", phone, Label::parse)?,
             }),
         );
         run(ctx, who, options, command).await
@@ -2228,12 +2302,16 @@ impl CoreMutation {
     }
 
     /// Closes a deal: won, lost, no_decision or withdrawn. Its owner, managers, admins.
+    #[allow(clippy::too_many_arguments)]
     async fn close_opportunity(
         &self,
         ctx: &Context<'_>,
         opportunity_id: String,
         outcome: String,
-        reason: Option<String>,
+        #[graphql(desc = "The rep's stated reason")] reason: Option<String>,
+        #[graphql(desc = "The amount won, where it is not the estimate (the deal's currency)")]
+        final_amount: Option<MoneyInput>,
+        #[graphql(desc = "Who won instead, for a lost deal")] winning_competitor: Option<String>,
         options: Option<WriteOptions>,
     ) -> async_graphql::Result<CommandResult> {
         let (who, id) = owned_deal(ctx, &opportunity_id)?;
@@ -2242,8 +2320,12 @@ impl CoreMutation {
             id,
             OpportunityCommand::Close {
                 outcome,
-                final_amount: None,
-                winning_competitor: None,
+                final_amount: final_amount.map(|m| m.parse("finalAmount")).transpose()?,
+                winning_competitor: optional(
+                    "winningCompetitor",
+                    winning_competitor,
+                    Label::parse,
+                )?,
                 reason: optional("reason", reason, Text::parse)?,
             },
         );
