@@ -46,8 +46,13 @@ pub struct Issued {
     pub occurred_at: Option<Timestamp>,
     /// The version the client read, if it wants the write to fail when the stream moved on.
     pub expected: Option<ExpectedVersion>,
-    /// Makes a retry return the first result instead of writing again.
+    /// Makes a retry return the first result instead of writing again. Keys are the
+    /// actor's own: another actor's use of the same key is another key.
     pub idempotency_key: Option<String>,
+    /// A hash of the command as the client stated it, kept with the key: the key reused for
+    /// another command is refused (`IdempotencyKeyMismatch`) instead of answered with the
+    /// first result.
+    pub fingerprint: Option<[u8; 32]>,
 }
 
 impl Issued {
@@ -58,6 +63,7 @@ impl Issued {
             occurred_at: None,
             expected: None,
             idempotency_key: None,
+            fingerprint: None,
         }
     }
 }
@@ -94,15 +100,21 @@ pub(crate) async fn execute(
     }
     let stream = codec::stream_id(name);
     if let Some(key) = &issued.idempotency_key
-        && let Some((original, receipt)) = store.idempotent_receipt(key)?
+        && let Some(hit) =
+            store.idempotent_receipt(issued.actor.as_str(), key, issued.fingerprint)?
     {
         // A retry is recognised before the rules run again: the first answer stands.
-        if original != stream {
+        if hit.stream != stream {
             return Err(EngineError::IdempotencyKeyReused {
-                original_stream: original,
+                original_stream: hit.stream,
             });
         }
-        return replayed(store, receipt);
+        if !hit.same_command {
+            return Err(EngineError::IdempotencyKeyMismatch {
+                first_seq: hit.receipt.first_seq,
+            });
+        }
+        return replayed(store, hit.receipt);
     }
     let contexts: Vec<Context> = steps
         .iter()
@@ -140,6 +152,9 @@ pub(crate) async fn execute(
         if let Some(key) = &issued.idempotency_key {
             request = request.with_idempotency_key(key.clone())?;
         }
+        if let Some(fingerprint) = issued.fingerprint {
+            request = request.with_fingerprint(fingerprint);
+        }
         match store.append(request).await? {
             AppendOutcome::Committed(receipt) => {
                 let events = read_back(store, receipt)?;
@@ -152,6 +167,11 @@ pub(crate) async fn execute(
             AppendOutcome::Replayed(receipt) => return replayed(store, receipt),
             AppendOutcome::IdempotencyKeyReused { original_stream } => {
                 return Err(EngineError::IdempotencyKeyReused { original_stream });
+            }
+            AppendOutcome::IdempotencyKeyMismatch { original } => {
+                return Err(EngineError::IdempotencyKeyMismatch {
+                    first_seq: original.first_seq,
+                });
             }
             AppendOutcome::Conflict { expected, actual } => {
                 if issued.expected.is_some() {

@@ -20,11 +20,21 @@ pub enum EngineError {
         /// What the stream holds.
         actual: u64,
     },
-    /// The idempotency key was already used for another stream; nothing was written.
+    /// The actor already used the idempotency key for another stream; nothing was
+    /// written.
     #[error("idempotency key already used for stream {original_stream}")]
     IdempotencyKeyReused {
         /// The stream it was used for.
         original_stream: StreamId,
+    },
+    /// The actor already used the idempotency key for another command; nothing was
+    /// written.
+    #[error(
+        "idempotency key already used for another command (the one written at seq {first_seq})"
+    )]
+    IdempotencyKeyMismatch {
+        /// Where the first command's events begin.
+        first_seq: u64,
     },
     /// The request is malformed (stream id, actor, sizes); nothing was written.
     #[error(transparent)]

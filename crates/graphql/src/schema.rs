@@ -77,7 +77,10 @@ pub(crate) fn engine_error(e: EngineError) -> async_graphql::Error {
         EngineError::Rejected(d) => error("VALIDATION", d.to_string()),
         EngineError::Invalid(i) => error("VALIDATION", i.to_string()),
         e @ EngineError::Conflict { .. } => error("CONFLICT", e.to_string()),
-        e @ EngineError::IdempotencyKeyReused { .. } => error("CONFLICT", e.to_string()),
+        e @ (EngineError::IdempotencyKeyReused { .. }
+        | EngineError::IdempotencyKeyMismatch { .. }) => {
+            error("IDEMPOTENCY_KEY_REUSED", e.to_string())
+        }
         other => {
             tracing::error!(error = %other, "internal error");
             error("INTERNAL", "internal error")
@@ -1634,6 +1637,10 @@ pub(crate) async fn run(
 ) -> async_graphql::Result<CommandResult> {
     let options = options.unwrap_or_default();
     let target = command.stream();
+    let fingerprint = match &options.idempotency_key {
+        Some(_) => Some(command_fingerprint(ctx)?),
+        None => None,
+    };
     let issued = Issued {
         actor: who.user,
         occurred_at: options.occurred_at.map(|t| t.0),
@@ -1641,6 +1648,7 @@ pub(crate) async fn run(
             .expected_version
             .map(|v| ExpectedVersion::Exact(v.0)),
         idempotency_key: options.idempotency_key,
+        fingerprint,
     };
     let committed: Committed = engine(ctx)
         .execute(issued, command)
@@ -1656,6 +1664,26 @@ pub(crate) async fn run(
         replayed: committed.replayed,
         version: committed.receipt.last_version.into(),
     })
+}
+
+/// A hash of the mutation as the client stated it: its name and its arguments with
+/// variables resolved, objects with sorted keys. A retry sends the same; another command
+/// under the same idempotency key does not.
+fn command_fingerprint(ctx: &Context<'_>) -> async_graphql::Result<[u8; 32]> {
+    let field = ctx.field();
+    let mut arguments = field.arguments()?;
+    arguments.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(field.name().as_bytes());
+    for (name, value) in arguments {
+        let value =
+            serde_json::to_value(&value).map_err(|_| error("INTERNAL", "internal error"))?;
+        hasher.update(b"\0");
+        hasher.update(name.as_bytes());
+        hasher.update(b"=");
+        hasher.update(value.to_string().as_bytes());
+    }
+    Ok(*hasher.finalize().as_bytes())
 }
 
 pub(crate) fn new_or(id: Option<String>, name: &str) -> async_graphql::Result<uuid::Uuid> {

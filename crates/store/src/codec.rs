@@ -24,8 +24,12 @@ pub(crate) const EVENT: u8 = b'E';
 pub(crate) const STREAM_EVENT: u8 = b'S';
 /// `N` + stream id -> stream number (u64 BE), written when the stream is created.
 pub(crate) const STREAM_HEAD: u8 = b'N';
-/// `I` + idempotency key -> the original append's stream and receipt.
+/// `I` + idempotency key -> the original append's stream and receipt: keys of folders
+/// written before keys were scoped per actor. Read, never written.
 pub(crate) const IDEMPOTENCY: u8 = b'I';
+/// `K` + actor length (u16 BE) + actor + idempotency key -> the original append's stream,
+/// receipt and command fingerprint: a key belongs to the actor who used it.
+pub(crate) const SCOPED_IDEMPOTENCY: u8 = b'K';
 
 pub(crate) fn event_key(seq: u64) -> [u8; 9] {
     let mut k = [EVENT; 9];
@@ -46,6 +50,39 @@ pub(crate) fn stream_head_key(stream: &StreamId) -> Vec<u8> {
 
 pub(crate) fn idempotency_key(key: &str) -> Vec<u8> {
     prefixed(IDEMPOTENCY, key.as_bytes())
+}
+
+pub(crate) fn scoped_idempotency_key(actor: &str, key: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(3 + actor.len() + key.len());
+    k.push(SCOPED_IDEMPOTENCY);
+    // Actors are at most MAX_ACTOR_LEN bytes, far below u16::MAX.
+    k.extend_from_slice(&(actor.len() as u16).to_be_bytes());
+    k.extend_from_slice(actor.as_bytes());
+    k.extend_from_slice(key.as_bytes());
+    k
+}
+
+/// The record of `actor`'s earlier use of `key`: the scoped record, or else a record from
+/// before keys were scoped, if the append it names was `actor`'s.
+pub(crate) fn find_idempotency(
+    tree: &sled::Tree,
+    actor: &str,
+    key: &str,
+) -> Result<Option<IdempotencyRecord>, StoreError> {
+    if let Some(bytes) = tree.get(scoped_idempotency_key(actor, key))? {
+        return IdempotencyRecord::decode(&bytes, key).map(Some);
+    }
+    let Some(bytes) = tree.get(idempotency_key(key))? else {
+        return Ok(None);
+    };
+    let record = IdempotencyRecord::decode(&bytes, key)?;
+    let Some(event) = tree.get(event_key(record.receipt.first_seq))? else {
+        // An append still being written: not yet a record anyone can rely on.
+        return Ok(None);
+    };
+    let view = view_record(&event)
+        .map_err(|e| StoreError::corrupt(format!("seq {}", record.receipt.first_seq), e))?;
+    Ok((view.actor == actor).then_some(record))
 }
 
 fn prefixed(prefix: u8, rest: &[u8]) -> Vec<u8> {
@@ -161,6 +198,21 @@ impl ChainState {
 pub(crate) struct IdempotencyRecord {
     pub stream: StreamId,
     pub receipt: Receipt,
+    /// What the command was, as the caller fingerprinted it; absent in records from before
+    /// fingerprints, and in records rebuilt from a backup.
+    #[serde(default)]
+    pub fingerprint: Option<[u8; 32]>,
+}
+
+impl IdempotencyRecord {
+    /// Whether a request with `fingerprint` is the command this record remembers: unknown
+    /// on either side counts as the same.
+    pub fn same_command(&self, fingerprint: Option<[u8; 32]>) -> bool {
+        match (self.fingerprint, fingerprint) {
+            (Some(a), Some(b)) => a == b,
+            _ => true,
+        }
+    }
 }
 
 impl IdempotencyRecord {

@@ -496,20 +496,38 @@ impl Store {
         Ok(lo)
     }
 
-    /// The stream and receipt of the append that used an idempotency key, if any. Lets a
-    /// caller recognise a retry before re-running its own rules.
-    pub fn idempotent_receipt(&self, key: &str) -> Result<Option<(StreamId, Receipt)>, StoreError> {
-        match self.inner.shared.tree.get(codec::idempotency_key(key))? {
-            Some(bytes) => {
-                let record = codec::IdempotencyRecord::decode(&bytes, key)?;
-                if record.receipt.last_seq > self.durable_seq() {
-                    return Ok(None);
-                }
-                Ok(Some((record.stream, record.receipt)))
-            }
-            None => Ok(None),
+    /// What `actor`'s earlier append with an idempotency key was, if any: its stream, its
+    /// receipt, and whether `fingerprint` names the same command. Lets a caller recognise a
+    /// retry before re-running its own rules.
+    pub fn idempotent_receipt(
+        &self,
+        actor: &str,
+        key: &str,
+        fingerprint: Option<[u8; 32]>,
+    ) -> Result<Option<IdempotentHit>, StoreError> {
+        let Some(record) = codec::find_idempotency(&self.inner.shared.tree, actor, key)? else {
+            return Ok(None);
+        };
+        if record.receipt.last_seq > self.durable_seq() {
+            return Ok(None);
         }
+        Ok(Some(IdempotentHit {
+            same_command: record.same_command(fingerprint),
+            stream: record.stream,
+            receipt: record.receipt,
+        }))
     }
+}
+
+/// An earlier append with the same actor and idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotentHit {
+    /// The stream it wrote to.
+    pub stream: StreamId,
+    /// What it wrote.
+    pub receipt: Receipt,
+    /// Whether it was the same command (unknown counts as the same).
+    pub same_command: bool,
 }
 
 /// Lazy reader of the global log; see [`Store::iter_from`].

@@ -176,6 +176,7 @@ pub struct AppendRequest {
     pub(crate) actor: String,
     pub(crate) correlation_id: Option<Uuid>,
     pub(crate) idempotency_key: Option<String>,
+    pub(crate) fingerprint: Option<[u8; 32]>,
     pub(crate) events: Vec<NewEvent>,
 }
 
@@ -222,6 +223,7 @@ impl AppendRequest {
             actor,
             correlation_id: None,
             idempotency_key: None,
+            fingerprint: None,
             events,
         })
     }
@@ -237,6 +239,14 @@ impl AppendRequest {
         }
         self.idempotency_key = Some(key);
         Ok(self)
+    }
+
+    /// What the command was (a hash the caller makes of it), kept with the idempotency key:
+    /// a later request with the key and another fingerprint is refused instead of being
+    /// answered with the first result.
+    pub fn with_fingerprint(mut self, fingerprint: [u8; 32]) -> AppendRequest {
+        self.fingerprint = Some(fingerprint);
+        self
     }
 
     /// Ties the events to the request or conversation they belong to.
@@ -315,10 +325,17 @@ pub enum AppendOutcome {
         /// The stream's version at the time of the check.
         actual: u64,
     },
-    /// The idempotency key had been used for a different stream; nothing was written.
+    /// The caller had used the idempotency key for a different stream; nothing was
+    /// written.
     IdempotencyKeyReused {
         /// The stream the key was first used for.
         original_stream: StreamId,
+    },
+    /// The caller had used the idempotency key for another command on this stream (the
+    /// fingerprints differ); nothing was written.
+    IdempotencyKeyMismatch {
+        /// The receipt of the append that used the key first.
+        original: Receipt,
     },
 }
 

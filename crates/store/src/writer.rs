@@ -135,7 +135,7 @@ impl Writer {
         }
         let mut state = self.state;
         let mut heads: HashMap<StreamId, StreamHead> = HashMap::new();
-        let mut keys: HashMap<String, IdempotencyRecord> = HashMap::new();
+        let mut keys: HashMap<Vec<u8>, IdempotencyRecord> = HashMap::new();
         let mut batch = sled::Batch::default();
         for event in &events {
             let bad = |detail: String| StoreError::Restore {
@@ -184,10 +184,13 @@ impl Writer {
             batch.insert(&codec::stream_event_key(head.num, head.version), record);
             heads.insert(event.stream.clone(), head);
             if let Some(key) = &event.idempotency_key {
-                // Consecutive events of one stream with one key were one append.
-                let earlier = match keys.get(key) {
+                // Consecutive events of one stream with one key were one append. Restored
+                // keys are scoped to the actor who wrote them, whatever folder they came
+                // from; the command's fingerprint is not in the log and stays unknown.
+                let scoped = codec::scoped_idempotency_key(&event.actor, key);
+                let earlier = match keys.get(&scoped) {
                     Some(r) => Some(r.clone()),
-                    None => self.load_idempotency(key)?,
+                    None => codec::find_idempotency(&self.shared.tree, &event.actor, key)?,
                 };
                 let receipt = match earlier {
                     Some(r) if r.stream == event.stream && r.receipt.last_seq + 1 == event.seq => {
@@ -208,9 +211,10 @@ impl Writer {
                 let record = IdempotencyRecord {
                     stream: event.stream.clone(),
                     receipt,
+                    fingerprint: None,
                 };
-                batch.insert(codec::idempotency_key(key), record.encode());
-                keys.insert(key.clone(), record);
+                batch.insert(scoped.clone(), record.encode());
+                keys.insert(scoped, record);
             }
             state.last_seq = event.seq;
             state.last_hash = hash;
@@ -313,24 +317,29 @@ impl Writer {
         let mut batch = sled::Batch::default();
         let mut state = self.state;
         let mut heads: HashMap<StreamId, StreamHead> = HashMap::new();
-        let mut keys: HashMap<&str, IdempotencyRecord> = HashMap::new();
+        let mut keys: HashMap<Vec<u8>, IdempotencyRecord> = HashMap::new();
         let mut fates = Vec::with_capacity(group.len());
         let recorded_at = (self.shared.clock)().max(state.last_recorded_at);
 
         for job in group {
             let req = &job.request;
             if let Some(key) = req.idempotency_key.as_deref() {
-                let earlier = match keys.get(key) {
+                let scoped = codec::scoped_idempotency_key(&req.actor, key);
+                let earlier = match keys.get(&scoped) {
                     Some(record) => Some(record.clone()),
-                    None => self.load_idempotency(key)?,
+                    None => codec::find_idempotency(&self.shared.tree, &req.actor, key)?,
                 };
                 if let Some(record) = earlier {
-                    fates.push(Pending::Done(if record.stream == req.stream {
-                        AppendOutcome::Replayed(record.receipt)
-                    } else {
+                    fates.push(Pending::Done(if record.stream != req.stream {
                         AppendOutcome::IdempotencyKeyReused {
                             original_stream: record.stream,
                         }
+                    } else if !record.same_command(req.fingerprint) {
+                        AppendOutcome::IdempotencyKeyMismatch {
+                            original: record.receipt,
+                        }
+                    } else {
+                        AppendOutcome::Replayed(record.receipt)
                     }));
                     continue;
                 }
@@ -395,9 +404,11 @@ impl Writer {
                 let record = IdempotencyRecord {
                     stream: req.stream.clone(),
                     receipt,
+                    fingerprint: req.fingerprint,
                 };
-                batch.insert(codec::idempotency_key(key), record.encode());
-                keys.insert(key, record);
+                let scoped = codec::scoped_idempotency_key(&req.actor, key);
+                batch.insert(scoped.clone(), record.encode());
+                keys.insert(scoped, record);
             }
             fates.push(Pending::Commit(receipt));
         }
@@ -412,13 +423,6 @@ impl Writer {
             return Ok(Some(*head));
         }
         codec::load_stream_head(&self.shared.tree, stream)
-    }
-
-    fn load_idempotency(&self, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
-        match self.shared.tree.get(codec::idempotency_key(key))? {
-            Some(bytes) => Ok(Some(IdempotencyRecord::decode(&bytes, key)?)),
-            None => Ok(None),
-        }
     }
 }
 

@@ -594,3 +594,59 @@ async fn malformed_bodies_are_400_and_the_graphql_media_type_is_honoured() {
     );
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idempotency_key_is_the_callers_own_and_bound_to_its_command() {
+    let server = Server::start().await;
+    with_deal(&server).await;
+    let visit = r#"mutation($id: String!, $summary: String!) { logFollowUp(
+        input: { opportunityId: $id, channel: "visit", unregisteredParticipants: 1, summary: $summary },
+        options: { idempotencyKey: "visit-1" }) { replayed events { seq actor payload } } }"#;
+    let first = server
+        .post(
+            Some("anna"),
+            visit,
+            json!({ "id": DEAL, "summary": "Met IT" }),
+        )
+        .await;
+    assert!(first["errors"].is_null(), "{first}");
+    let seq = first["data"]["logFollowUp"]["events"][0]["seq"].clone();
+    // The same request again is a retry: the first answer, nothing new.
+    let again = server
+        .post(
+            Some("anna"),
+            visit,
+            json!({ "id": DEAL, "summary": "Met IT" }),
+        )
+        .await;
+    assert_eq!(again["data"]["logFollowUp"]["replayed"], true);
+    assert_eq!(again["data"]["logFollowUp"]["events"][0]["seq"], seq);
+    // The key with another payload, or on another mutation, is refused: never answered with
+    // the first write as if the second had been made.
+    let other = server
+        .post(
+            Some("anna"),
+            visit,
+            json!({ "id": DEAL, "summary": "Met finance" }),
+        )
+        .await;
+    assert_eq!(code(&other), Some("IDEMPOTENCY_KEY_REUSED"), "{other}");
+    let stage = r#"mutation($id: String!) { changeStage(opportunityId: $id, stage: "Qualified",
+        options: { idempotencyKey: "visit-1" }) { version } }"#;
+    let moved = server
+        .post(Some("anna"), stage, json!({ "id": DEAL }))
+        .await;
+    assert_eq!(code(&moved), Some("IDEMPOTENCY_KEY_REUSED"), "{moved}");
+    // A manager's "visit-1" is his own key: his visit is written, not swallowed.
+    let theirs = server
+        .post(
+            Some("manny"),
+            visit,
+            json!({ "id": DEAL, "summary": "Met IT" }),
+        )
+        .await;
+    assert_eq!(theirs["data"]["logFollowUp"]["replayed"], false, "{theirs}");
+    assert_eq!(theirs["data"]["logFollowUp"]["events"][0]["actor"], "manny");
+    assert_ne!(theirs["data"]["logFollowUp"]["events"][0]["seq"], seq);
+    server.stop().await;
+}

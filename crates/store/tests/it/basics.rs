@@ -96,11 +96,25 @@ fn idempotent_retry_returns_original_receipt_even_after_reopen() {
         }
     );
     assert_eq!(store.head().seq, 2);
+    let hit = store
+        .idempotent_receipt("tester", "cmd-1", None)
+        .unwrap()
+        .unwrap();
     assert_eq!(
-        store.idempotent_receipt("cmd-1").unwrap(),
-        Some((stream("a"), first))
+        (hit.stream, hit.receipt, hit.same_command),
+        (stream("a"), first, true)
     );
-    assert_eq!(store.idempotent_receipt("cmd-2").unwrap(), None);
+    assert_eq!(
+        store.idempotent_receipt("tester", "cmd-2", None).unwrap(),
+        None
+    );
+    // Keys are each actor's own.
+    assert_eq!(
+        store
+            .idempotent_receipt("someone-else", "cmd-1", None)
+            .unwrap(),
+        None
+    );
 }
 
 #[test]
@@ -361,8 +375,8 @@ fn a_restored_copy_is_identical_down_to_the_hashes() {
     assert_eq!(copy.read_all(1, usize::MAX).unwrap(), events);
     assert!(copy.verify().unwrap().is_intact());
     assert_eq!(
-        copy.idempotent_receipt("k9").unwrap(),
-        original.idempotent_receipt("k9").unwrap()
+        copy.idempotent_receipt("tester", "k9", None).unwrap(),
+        original.idempotent_receipt("tester", "k9", None).unwrap()
     );
     // Appends continue the restored chain.
     let next = copy
@@ -396,4 +410,91 @@ fn a_restore_that_does_not_continue_the_log_writes_nothing() {
     }
     copy.restore_blocking(events).unwrap();
     assert_eq!(copy.head(), original.head());
+}
+
+#[test]
+fn keys_are_each_actors_own_and_a_key_reused_for_another_command_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let anna = |expected, ns: &[u64], command: u8| {
+        super::request_by("anna", "a", expected, ns)
+            .with_idempotency_key("visit-1")
+            .unwrap()
+            .with_fingerprint([command; 32])
+    };
+    let first = store
+        .append_blocking(anna(ExpectedVersion::Any, &[1], 1))
+        .unwrap()
+        .receipt()
+        .unwrap();
+    assert_eq!(
+        store
+            .append_blocking(anna(ExpectedVersion::Any, &[1], 1))
+            .unwrap(),
+        AppendOutcome::Replayed(first)
+    );
+    assert_eq!(
+        store
+            .append_blocking(anna(ExpectedVersion::Any, &[2], 2))
+            .unwrap(),
+        AppendOutcome::IdempotencyKeyMismatch { original: first }
+    );
+    // Bob's "visit-1" is his own: it writes, and does not receive Anna's receipt.
+    let bob = super::request_by("bob", "a", ExpectedVersion::Any, &[3])
+        .with_idempotency_key("visit-1")
+        .unwrap();
+    assert!(matches!(
+        store.append_blocking(bob).unwrap(),
+        AppendOutcome::Committed(r) if r.first_seq == 2
+    ));
+    assert_eq!(store.head().seq, 2);
+}
+
+#[test]
+fn keys_written_before_scoping_stay_valid_for_the_actor_who_used_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = {
+        let store = open(dir.path());
+        let req = request("a", ExpectedVersion::Any, &[1])
+            .with_idempotency_key("old-key")
+            .unwrap();
+        store.append_blocking(req).unwrap().receipt().unwrap()
+    };
+    {
+        // Rewrite the record as a folder of the earlier format holds it: under `I` + key,
+        // as [stream, receipt] without a fingerprint.
+        let db = super::raw_db(dir.path());
+        let tree = db.open_tree("log").unwrap();
+        let mut scoped = vec![b'K'];
+        scoped.extend_from_slice(&(b"tester".len() as u16).to_be_bytes());
+        scoped.extend_from_slice(b"tester");
+        scoped.extend_from_slice(b"old-key");
+        let value = tree.remove(&scoped).unwrap().expect("the scoped record");
+        assert_eq!(
+            (value[0], value[value.len() - 1]),
+            (0x93, 0xc0),
+            "[stream, receipt, nil]"
+        );
+        let mut legacy = vec![0x92];
+        legacy.extend_from_slice(&value[1..value.len() - 1]);
+        tree.insert([b"I".as_slice(), b"old-key"].concat(), legacy)
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let store = open(dir.path());
+    let retry = request("a", ExpectedVersion::Any, &[1])
+        .with_idempotency_key("old-key")
+        .unwrap()
+        .with_fingerprint([7; 32]);
+    assert_eq!(
+        store.append_blocking(retry).unwrap(),
+        AppendOutcome::Replayed(first)
+    );
+    let someone_else = super::request_by("bob", "b", ExpectedVersion::Any, &[2])
+        .with_idempotency_key("old-key")
+        .unwrap();
+    assert!(matches!(
+        store.append_blocking(someone_else).unwrap(),
+        AppendOutcome::Committed(_)
+    ));
 }

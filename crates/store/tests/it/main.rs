@@ -40,10 +40,15 @@ pub fn event(n: u64) -> NewEvent {
 }
 
 pub fn request(name: &str, expected: ExpectedVersion, ns: &[u64]) -> AppendRequest {
+    request_by("tester", name, expected, ns)
+}
+
+/// Like `request`, by another actor.
+pub fn request_by(actor: &str, name: &str, expected: ExpectedVersion, ns: &[u64]) -> AppendRequest {
     AppendRequest::new(
         stream(name),
         expected,
-        "tester",
+        actor,
         ns.iter().map(|n| event(*n)).collect(),
     )
     .unwrap()

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use dealtrail_store::{AppendOutcome, Direction, ExpectedVersion, Receipt, RecordedEvent};
 use proptest::prelude::*;
 
-use super::{open, request, stream};
+use super::{open, stream};
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -14,6 +14,10 @@ enum Op {
         expected: ExpectedVersion,
         count: u8,
         key: Option<u8>,
+        /// Which of two actors appends.
+        actor: u8,
+        /// Which of two commands it is (the fingerprint), if it states one.
+        command: Option<u8>,
     },
     ReadStream {
         stream: u8,
@@ -35,9 +39,18 @@ fn op() -> impl Strategy<Value = Op> {
         (0u64..6).prop_map(ExpectedVersion::Exact),
     ];
     prop_oneof![
-        6 => (0u8..3, expected, 1u8..4, proptest::option::of(0u8..4)).prop_map(
-            |(stream, expected, count, key)| Op::Append { stream, expected, count, key }
-        ),
+        6 => (
+            (0u8..3, expected, 1u8..4),
+            (proptest::option::of(0u8..4), 0u8..2, proptest::option::of(0u8..2)),
+        )
+            .prop_map(|((stream, expected, count), (key, actor, command))| Op::Append {
+                stream,
+                expected,
+                count,
+                key,
+                actor,
+                command,
+            }),
         2 => (0u8..4, 0u64..8, any::<bool>(), 1usize..6).prop_map(
             |(stream, from, backward, limit)| Op::ReadStream { stream, from, backward, limit }
         ),
@@ -75,7 +88,8 @@ type Positions = (u64, u64, u64, u64);
 struct Model {
     log: Vec<Seen>,
     streams: BTreeMap<String, Vec<usize>>,
-    keys: BTreeMap<String, (String, Positions)>,
+    /// (actor, key) -> stream, receipt and the command's fingerprint.
+    keys: BTreeMap<(u8, String), (String, Positions, Option<u8>)>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -84,6 +98,7 @@ enum Outcome {
     Replayed((u64, u64, u64, u64)),
     Conflict(u64),
     Reused(String),
+    Mismatch((u64, u64, u64, u64)),
 }
 
 fn positions(r: &Receipt) -> (u64, u64, u64, u64) {
@@ -97,12 +112,19 @@ impl Model {
         expected: ExpectedVersion,
         payloads: &[u64],
         key: Option<String>,
+        actor: u8,
+        command: Option<u8>,
     ) -> Outcome {
-        if let Some((original, receipt)) = key.as_ref().and_then(|k| self.keys.get(k)) {
-            return if original == name {
-                Outcome::Replayed(*receipt)
-            } else {
+        if let Some((original, receipt, first)) = key
+            .as_ref()
+            .and_then(|k| self.keys.get(&(actor, k.clone())))
+        {
+            return if original != name {
                 Outcome::Reused(original.clone())
+            } else if first.is_some() && command.is_some() && *first != command {
+                Outcome::Mismatch(*receipt)
+            } else {
+                Outcome::Replayed(*receipt)
             };
         }
         let actual = self.streams.get(name).map_or(0, |s| s.len() as u64);
@@ -126,7 +148,8 @@ impl Model {
         let n = payloads.len() as u64;
         let receipt = (first_seq, first_seq + n - 1, actual + 1, actual + n);
         if let Some(k) = key {
-            self.keys.insert(k, (name.into(), receipt));
+            self.keys
+                .insert((actor, k), (name.into(), receipt, command));
         }
         Outcome::Committed(receipt)
     }
@@ -157,14 +180,17 @@ proptest! {
         let mut payload = 0u64;
         for op in ops {
             match op {
-                Op::Append { stream: s, expected, count, key } => {
+                Op::Append { stream: s, expected, count, key, actor, command } => {
                     let name = format!("s{s}");
                     let payloads: Vec<u64> = (0..count as u64).map(|i| payload + i).collect();
                     payload += count as u64;
                     let key = key.map(|k| format!("key-{k}"));
-                    let mut req = request(&name, expected, &payloads);
+                    let mut req = super::request_by(&format!("actor-{actor}"), &name, expected, &payloads);
                     if let Some(k) = &key {
                         req = req.with_idempotency_key(k.clone()).unwrap();
+                    }
+                    if let Some(c) = command {
+                        req = req.with_fingerprint([c; 32]);
                     }
                     let got = match store.append_blocking(req).unwrap() {
                         AppendOutcome::Committed(r) => Outcome::Committed(positions(&r)),
@@ -173,8 +199,11 @@ proptest! {
                         AppendOutcome::IdempotencyKeyReused { original_stream } => {
                             Outcome::Reused(original_stream.to_string())
                         }
+                        AppendOutcome::IdempotencyKeyMismatch { original } => {
+                            Outcome::Mismatch(positions(&original))
+                        }
                     };
-                    prop_assert_eq!(got, model.append(&name, expected, &payloads, key));
+                    prop_assert_eq!(got, model.append(&name, expected, &payloads, key, actor, command));
                 }
                 Op::ReadStream { stream: s, from, backward, limit } => {
                     let name = format!("s{s}");
