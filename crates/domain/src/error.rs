@@ -63,6 +63,16 @@ pub enum FieldError {
         /// The amount in minor units.
         minor: i64,
     },
+    /// A date outside the years business dates may have.
+    #[error("{value:?} is outside the years {from} to {to}")]
+    DateOutOfRange {
+        /// The input.
+        value: String,
+        /// First year allowed.
+        from: i32,
+        /// Last year allowed.
+        to: i32,
+    },
     /// Not a `YYYY-MM-DD` date.
     #[error("{value:?} is not a date (YYYY-MM-DD)")]
     Date {

@@ -31,67 +31,43 @@ impl Timestamp {
         (later.0 - self.0).div_euclid(Self::DAY)
     }
 
-    /// Parses RFC 3339 (`2024-03-01T09:30:00Z`) or a plain date (`2024-03-01`, midnight UTC).
+    /// Parses RFC 3339 (`2024-03-01T09:30:00Z`, `2024-03-01T10:30:00.25+01:00`) or a plain
+    /// date (`2024-03-01`, midnight UTC), within the years `Date` accepts.
     pub fn parse(s: &str) -> Result<Timestamp, FieldError> {
         let s = s.trim();
         if let Ok(date) = Date::parse(s) {
             return Ok(Timestamp::start_of(date));
         }
         let bad = || FieldError::Timestamp { value: s.into() };
-        let (date, rest) = s.split_once(['T', 't', ' ']).ok_or_else(bad)?;
-        let date = Date::parse(date).map_err(|_| bad())?;
-        let (clock, offset_secs) = split_offset(rest).ok_or_else(bad)?;
-        let mut parts = clock.splitn(3, ':');
-        let h: i64 = parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?;
-        let m: i64 = parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?;
-        let (sec, micros) = match parts.next() {
-            None => (0, 0),
-            Some(sec) => {
-                let (whole, frac) = sec.split_once('.').unwrap_or((sec, ""));
-                let whole: i64 = whole.parse().map_err(|_| bad())?;
-                let digits: String = frac.chars().take(6).collect();
-                if !digits.chars().all(|c| c.is_ascii_digit()) {
-                    return Err(bad());
-                }
-                let micros = format!("{digits:0<6}").parse::<i64>().map_err(|_| bad())?;
-                (whole, micros)
-            }
-        };
-        if h > 23 || m > 59 || sec > 60 {
+        let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+            .map_err(|_| bad())?;
+        if !Date::YEARS.contains(&t.to_offset(time::UtcOffset::UTC).year()) {
             return Err(bad());
         }
-        let secs = ((h * 60 + m) * 60 + sec) - offset_secs;
-        Ok(Timestamp(
-            Timestamp::start_of(date).0 + secs * 1_000_000 + micros,
-        ))
+        let micros = t.unix_timestamp_nanos().div_euclid(1_000);
+        i64::try_from(micros).map(Timestamp).map_err(|_| bad())
     }
-}
-
-fn split_offset(rest: &str) -> Option<(&str, i64)> {
-    if let Some(clock) = rest.strip_suffix(['Z', 'z']) {
-        return Some((clock, 0));
-    }
-    let at = rest.rfind(['+', '-'])?;
-    let (clock, offset) = rest.split_at(at);
-    let sign = if offset.starts_with('-') { -1 } else { 1 };
-    let (oh, om) = offset[1..].split_once(':')?;
-    let (oh, om): (i64, i64) = (oh.parse().ok()?, om.parse().ok()?);
-    Some((clock, sign * (oh * 3600 + om * 60)))
 }
 
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let date = self.date();
-        let micros = self.0.rem_euclid(Self::DAY);
-        let secs = micros / 1_000_000;
+        // Instants past what the calendar library represents (the sentinels "before
+        // everything" and "after everything") print as its first or last instant.
+        let nanos = i128::from(self.0) * 1_000;
+        let t = time::OffsetDateTime::from_unix_timestamp_nanos(nanos).unwrap_or(if self.0 < 0 {
+            time::PrimitiveDateTime::MIN.assume_utc()
+        } else {
+            time::PrimitiveDateTime::MAX.assume_utc()
+        });
         write!(
             f,
-            "{date}T{:02}:{:02}:{:02}",
-            secs / 3600,
-            secs / 60 % 60,
-            secs % 60
+            "{}T{:02}:{:02}:{:02}",
+            Date::from_time(t.date()),
+            t.hour(),
+            t.minute(),
+            t.second()
         )?;
-        match micros % 1_000_000 {
+        match t.microsecond() {
             0 => f.write_str("Z"),
             frac => write!(f, ".{frac:06}Z"),
         }
@@ -104,68 +80,64 @@ impl fmt::Display for Timestamp {
 )]
 pub struct Date(pub i32);
 
+/// The Julian day number of 1970-01-01, day 0 of `Date`.
+const UNIX_EPOCH_JULIAN_DAY: i32 = 2_440_588;
+
 impl Date {
+    /// The years a business date may fall in. Wider would let typing slips (`0202`,
+    /// `20255`) pass as dates that every analysis then has to carry.
+    pub const YEARS: std::ops::RangeInclusive<i32> = 1900..=2999;
+
     /// The day with this year, month (1-12) and day of month, if it exists.
     pub fn from_ymd(year: i32, month: u32, day: u32) -> Option<Date> {
-        if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
-            return None;
-        }
-        // Howard Hinnant's days-from-civil algorithm.
-        let y = if month <= 2 { year - 1 } else { year } as i64;
-        let era = y.div_euclid(400);
-        let yoe = y - era * 400;
-        let m = month as i64;
-        let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + day as i64 - 1;
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-        Some(Date((era * 146_097 + doe - 719_468) as i32))
+        let month = time::Month::try_from(u8::try_from(month).ok()?).ok()?;
+        let date = time::Date::from_calendar_date(year, month, u8::try_from(day).ok()?).ok()?;
+        Some(Date::from_time(date))
+    }
+
+    fn from_time(date: time::Date) -> Date {
+        Date(date.to_julian_day() - UNIX_EPOCH_JULIAN_DAY)
+    }
+
+    /// The day in the calendar library, clamped to the days it represents.
+    fn to_time(self) -> time::Date {
+        let julian = self.0.saturating_add(UNIX_EPOCH_JULIAN_DAY);
+        time::Date::from_julian_day(julian).unwrap_or(if self.0 < 0 {
+            time::Date::MIN
+        } else {
+            time::Date::MAX
+        })
     }
 
     /// Year, month (1-12) and day of month.
     pub fn ymd(self) -> (i32, u32, u32) {
-        let z = self.0 as i64 + 719_468;
-        let era = z.div_euclid(146_097);
-        let doe = z - era * 146_097;
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-        let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-        let year = (yoe + era * 400) as i32 + i32::from(month <= 2);
-        (year, month, day)
+        let d = self.to_time();
+        (d.year(), u32::from(u8::from(d.month())), u32::from(d.day()))
     }
 
-    /// Parses `YYYY-MM-DD`.
+    /// Parses `YYYY-MM-DD`, a day that exists in a year of [`Date::YEARS`].
     pub fn parse(s: &str) -> Result<Date, FieldError> {
         let bad = || FieldError::Date { value: s.into() };
-        let mut parts = s.trim().split('-');
-        let (Some(y), Some(m), Some(d), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(bad());
-        };
-        if y.len() != 4 || m.len() != 2 || d.len() != 2 {
+        let format = time::macros::format_description!("[year]-[month]-[day]");
+        let t = s.trim();
+        // The library's year also takes a sign and more digits; a business date does not.
+        if t.len() != 10 || !t.starts_with(|c: char| c.is_ascii_digit()) {
             return Err(bad());
         }
-        let (y, m, d) = (
-            y.parse().map_err(|_| bad())?,
-            m.parse().map_err(|_| bad())?,
-            d.parse().map_err(|_| bad())?,
-        );
-        Date::from_ymd(y, m, d).ok_or_else(bad)
+        let date = time::Date::parse(t, &format).map_err(|_| bad())?;
+        if !Date::YEARS.contains(&date.year()) {
+            return Err(FieldError::DateOutOfRange {
+                value: s.into(),
+                from: *Date::YEARS.start(),
+                to: *Date::YEARS.end(),
+            });
+        }
+        Ok(Date::from_time(date))
     }
 
     /// The day `days` later (or earlier, if negative).
     pub fn plus_days(self, days: i32) -> Date {
         Date(self.0 + days)
-    }
-}
-
-fn days_in_month(year: i32, month: u32) -> u32 {
-    match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        _ if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
-        _ => 28,
     }
 }
 

@@ -60,9 +60,9 @@ impl UInt64 {
     }
 }
 
-/// An instant, as RFC 3339 text in UTC with microseconds (`2026-11-30T09:15:00.000000Z`).
-/// Accepted as RFC 3339 with any offset, or as a date (`2026-11-30`), meaning its first
-/// instant in UTC.
+/// An instant, as RFC 3339 text in UTC (`2026-11-30T09:15:00Z`, with microseconds when
+/// there are any: `2026-11-30T09:15:00.250000Z`). Accepted as RFC 3339 with any offset, or
+/// as a date (`2026-11-30`), meaning its first instant in UTC; years 1900 to 2999.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DateTime(pub Timestamp);
 
@@ -82,7 +82,7 @@ impl ScalarType for DateTime {
     }
 }
 
-/// A calendar date, `YYYY-MM-DD`.
+/// A calendar date, `YYYY-MM-DD`, in the years 1900 to 2999.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Date(pub dealtrail_domain::Date);
 

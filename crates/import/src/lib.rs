@@ -211,7 +211,17 @@ pub fn parse_time(s: &str) -> Option<Timestamp> {
     } else {
         format!("{date}T{clock}Z")
     };
-    Timestamp::parse(&text).ok()
+    if let Ok(t) = Timestamp::parse(&text) {
+        return Some(t);
+    }
+    // Spreadsheets often leave out the seconds (`2025-01-08 10:00`), which RFC 3339 needs.
+    let minutes = "YYYY-MM-DDTHH:MM".len();
+    match text.get(..minutes) {
+        Some(head) if text.as_bytes().get(minutes) != Some(&b':') => {
+            Timestamp::parse(&format!("{head}:00{}", &text[minutes..])).ok()
+        }
+        _ => None,
+    }
 }
 
 pub(crate) struct Table {
@@ -827,4 +837,28 @@ fn account_id(source: &str, name: &Name) -> AccountId {
         &uuid::Uuid::NAMESPACE_OID,
         format!("{source}:account:{}", key(name.as_str())).as_bytes(),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_without_seconds_or_zone_read_as_utc() {
+        let want = Timestamp::parse("2025-01-08T10:00:00Z").unwrap();
+        for text in [
+            "2025-01-08 10:00",
+            "2025-01-08T10:00",
+            "2025-01-08T10:00Z",
+            "2025-01-08 10:00:00",
+        ] {
+            assert_eq!(parse_time(text), Some(want), "{text}");
+        }
+        assert_eq!(
+            parse_time("2025-01-08 11:00+01:00"),
+            Some(want),
+            "an offset is honoured"
+        );
+        assert_eq!(parse_time("17 Feb 2025"), None);
+    }
 }

@@ -262,3 +262,38 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    /// Dates and instants print as they parse, across the years business dates may have.
+    #[test]
+    fn dates_and_instants_round_trip_through_their_text(
+        day in -25_567i32..376_200,
+        micros in 0i64..dealtrail_domain::Timestamp::DAY,
+    ) {
+        use dealtrail_domain::{Date, Timestamp};
+        let date = Date(day);
+        let (y, m, d) = date.ymd();
+        prop_assert_eq!(Date::from_ymd(y, m, d), Some(date));
+        prop_assert_eq!(Date::parse(&date.to_string()), Ok(date));
+        let t = Timestamp(Timestamp::start_of(date).0 + micros);
+        prop_assert_eq!(Timestamp::parse(&t.to_string()), Ok(t));
+        prop_assert_eq!(t.date(), date);
+    }
+}
+
+#[test]
+fn business_dates_outside_the_documented_years_are_refused() {
+    use dealtrail_domain::{Date, FieldError, Timestamp};
+    for bad in ["0000-01-01", "9999-12-31", "1899-12-31", "3000-01-01"] {
+        assert!(
+            matches!(Date::parse(bad), Err(FieldError::DateOutOfRange { .. })),
+            "{bad}"
+        );
+        assert!(Timestamp::parse(bad).is_err(), "{bad}");
+    }
+    assert!(Timestamp::parse("0001-01-01T00:00:00Z").is_err());
+    for bad in ["2024-02-30", "+2024-01-01", "20240-01-01", "2024-1-01"] {
+        assert!(Date::parse(bad).is_err(), "{bad}");
+    }
+    assert!(Date::parse("1900-01-01").is_ok() && Date::parse("2999-12-31").is_ok());
+}
