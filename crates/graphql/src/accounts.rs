@@ -11,12 +11,11 @@ use crate::page::{Page, PageArgs, connection, fingerprint};
 type AccountKey = (u64, String, AccountId);
 use dealtrail_engine::Engine;
 
+use crate::access::{EVERYONE_BUT_AUDITORS, engine, require};
+use crate::asof::{Clock, Past, model_at, moment, past};
 use crate::auth::Role;
+use crate::errors::{engine_error, field};
 use crate::scalars::{DateTime, UInt64};
-use crate::schema::{
-    Clock, EVERYONE_BUT_AUDITORS, Past, engine, engine_error, field, model_at, moment, past,
-    require,
-};
 
 /// A customer enterprise as its own records describe it.
 #[derive(SimpleObject, Clone)]

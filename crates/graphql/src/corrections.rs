@@ -15,12 +15,11 @@ use dealtrail_domain::{
 };
 use dealtrail_engine::Command;
 
+use crate::access::{WRITERS, check_owner, engine, identity, require};
 use crate::auth::{Identity, Role};
+use crate::errors::{choice, engine_error, error, field, optional};
 use crate::scalars::{self, Decimal, UInt64};
-use crate::schema::{
-    CommandResult, WRITERS, WriteOptions, check_owner, choice, engine, engine_error, error, field,
-    identity, optional, require, run,
-};
+use crate::write::{CommandResult, WriteOptions, run};
 
 /// A follow-up with the customer: what a rep logs after a visit, call or message.
 #[derive(InputObject)]

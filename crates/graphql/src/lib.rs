@@ -1,18 +1,33 @@
-//! The GraphQL API of dealtrail: the schema (`schema`, with `accounts` and `corrections`
-//! merged in), knowing nothing of HTTP, and a short axum wiring (`server`) with
-//! bearer-token authentication (`auth`).
+//! The GraphQL API of dealtrail. The schema knows nothing of HTTP: its roots (`schema`) merge
+//! one object per concern, each in the module named after what it serves — the raw log
+//! (`log`), deals (`deals`), the funnel (`funnel`, with its `cache`), the process analyses
+//! (`analyses`), accounts (`accounts`), `node`, the mutations of each aggregate
+//! (`mutations`), corrections (`corrections`) and `subscriptions` — over shared pieces:
+//! scalars, errors, access checks, "as of" moments, the command path (`write`), paging.
+//! The axum wiring (`server`, `http`, `graphiql`) and bearer tokens (`auth`) sit beside it.
 
+mod access;
 mod accounts;
+mod analyses;
+mod asof;
 pub mod auth;
+mod cache;
 pub mod checks;
 mod corrections;
+mod deals;
+mod errors;
+mod funnel;
 mod graphiql;
 pub mod http;
+mod log;
+mod mutations;
 mod node;
 mod page;
 pub mod scalars;
 pub mod schema;
 pub mod server;
+mod subscriptions;
+mod write;
 
 pub use auth::{Identity, Role, TokenError, Tokens};
 pub use schema::{DealtrailSchema, build, sdl};

@@ -4,12 +4,12 @@ use async_graphql::{Context, ID, Interface, Object};
 use dealtrail_domain::{AccountId, OpportunityId, Timestamp};
 use dealtrail_funnel::Cut;
 
+use crate::access::{EVERYONE_BUT_AUDITORS, engine, require};
 use crate::accounts::{Account, account_view};
 use crate::auth::Role;
-use crate::schema::{
-    Deal, EVERYONE_BUT_AUDITORS, EventEnvelope, deal_row, engine, engine_error, envelope, error,
-    require,
-};
+use crate::deals::{Deal, deal_row};
+use crate::errors::{engine_error, error};
+use crate::log::{EventEnvelope, envelope};
 
 /// Anything with a global id.
 #[derive(Interface)]

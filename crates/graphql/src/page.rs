@@ -11,8 +11,9 @@ use base64::Engine as _;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::errors::error;
 use crate::scalars::UInt64;
-use crate::schema::{MAX_PAGE, error};
+use crate::schema::MAX_PAGE;
 
 /// Items a page holds when the client names neither `first` nor `last`.
 pub const DEFAULT_PAGE: usize = 100;

@@ -55,7 +55,7 @@ impl UInt64 {
     /// The value as a `u32`, or a VALIDATION error naming the field.
     pub fn to_u32(self, name: &str) -> async_graphql::Result<u32> {
         u32::try_from(self.0).map_err(|_| {
-            crate::schema::error("VALIDATION", format!("{name}: at most {}", u32::MAX))
+            crate::errors::error("VALIDATION", format!("{name}: at most {}", u32::MAX))
         })
     }
 }
@@ -159,11 +159,11 @@ pub struct MoneyInput {
 impl MoneyInput {
     /// The amount checked, or a VALIDATION error naming the field `name`.
     pub fn parse(&self, name: &str) -> async_graphql::Result<dealtrail_domain::Money> {
-        let currency = crate::schema::field(
+        let currency = crate::errors::field(
             &format!("{name}.currency"),
             dealtrail_domain::Currency::parse(&self.currency),
         )?;
-        crate::schema::field(
+        crate::errors::field(
             &format!("{name}.amount"),
             dealtrail_domain::Money::parse(&self.amount.0, currency),
         )

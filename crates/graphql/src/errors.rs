@@ -1,0 +1,90 @@
+//! Errors with stable codes: the helpers every resolver uses to refuse input, and the
+//! mapping of engine errors to `extensions.code`.
+
+use async_graphql::ErrorExtensions;
+use dealtrail_engine::EngineError;
+
+/// A typed GraphQL error with a stable `extensions.code`.
+pub(crate) fn error(code: &'static str, message: impl Into<String>) -> async_graphql::Error {
+    async_graphql::Error::new(message.into()).extend_with(|_, e| e.set("code", code))
+}
+
+pub(crate) fn engine_error(e: EngineError) -> async_graphql::Error {
+    use dealtrail_domain::DomainError;
+    match e {
+        // The stream the command is addressed to does not exist (yet).
+        EngineError::Rejected(
+            d @ (DomainError::AccountNotRegistered
+            | DomainError::OpportunityNotOpened
+            | DomainError::UnknownEvent { .. }),
+        ) => error("NOT_FOUND", d.to_string()),
+        EngineError::Rejected(d) => error("VALIDATION", d.to_string()),
+        EngineError::Invalid(i) => error("VALIDATION", i.to_string()),
+        e @ EngineError::Conflict { .. } => error("CONFLICT", e.to_string()),
+        e @ (EngineError::IdempotencyKeyReused { .. }
+        | EngineError::IdempotencyKeyMismatch { .. }) => {
+            error("IDEMPOTENCY_KEY_REUSED", e.to_string())
+        }
+        other => {
+            tracing::error!(error = %other, "internal error");
+            error("INTERNAL", "internal error")
+        }
+    }
+}
+
+pub(crate) fn field<T, E: std::fmt::Display>(
+    name: &str,
+    r: Result<T, E>,
+) -> async_graphql::Result<T> {
+    r.map_err(|e| error("VALIDATION", format!("{name}: {e}")))
+}
+
+/// One of a closed vocabulary (a channel, a buying role, ...), or a VALIDATION error naming
+/// the field.
+pub(crate) fn choice<T>(
+    name: &str,
+    value: &str,
+    parse: impl Fn(&str) -> Option<T>,
+) -> async_graphql::Result<T> {
+    parse(value).ok_or_else(|| error("VALIDATION", format!("{name}: unknown value {value:?}")))
+}
+
+/// An optional input parsed by `parse`, or a VALIDATION error naming the field.
+pub(crate) fn optional<V, T, E: std::fmt::Display>(
+    name: &str,
+    value: Option<V>,
+    parse: impl Fn(V) -> Result<T, E>,
+) -> async_graphql::Result<Option<T>> {
+    value.map(|v| field(name, parse(v))).transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(e: &async_graphql::Error) -> Option<async_graphql::Value> {
+        e.extensions.as_ref().and_then(|x| x.get("code")).cloned()
+    }
+
+    #[test]
+    fn internal_errors_say_nothing_of_the_internals() {
+        let e = engine_error(EngineError::Store(dealtrail_store::StoreError::Corrupt {
+            location: "/srv/secret/log".into(),
+            detail: "checksum of page 7".into(),
+        }));
+        assert_eq!(code(&e), Some("INTERNAL".into()));
+        assert_eq!(e.message, "internal error");
+    }
+
+    #[test]
+    fn rule_violations_are_validation_and_missing_streams_not_found() {
+        let rejected = engine_error(EngineError::Rejected(
+            dealtrail_domain::DomainError::NothingChanged,
+        ));
+        assert_eq!(code(&rejected), Some("VALIDATION".into()));
+        let missing = engine_error(EngineError::Rejected(
+            dealtrail_domain::DomainError::OpportunityNotOpened,
+        ));
+        assert_eq!(code(&missing), Some("NOT_FOUND".into()));
+    }
+}
