@@ -9,9 +9,18 @@ use dealtrail_engine::Engine;
 use crate::auth::{Identity, Role};
 use crate::errors::{engine_error, error, field};
 
+/// The caller. On a WebSocket the token is checked again for every operation, so that a
+/// revoked token starts nothing more on a socket opened before the revocation.
 pub(crate) fn identity<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<&'a Identity> {
-    ctx.data_opt::<Identity>()
-        .ok_or_else(|| error("UNAUTHENTICATED", "a bearer token is required"))
+    let who = ctx
+        .data_opt::<Identity>()
+        .ok_or_else(|| error("UNAUTHENTICATED", "a bearer token is required"))?;
+    if let Some(live) = ctx.data_opt::<crate::auth::LiveToken>()
+        && !live.is_valid()
+    {
+        return Err(error("UNAUTHENTICATED", "unknown or revoked token"));
+    }
+    Ok(who)
 }
 
 pub(crate) fn require(ctx: &Context<'_>, allowed: &[Role]) -> async_graphql::Result<Identity> {

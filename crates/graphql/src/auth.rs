@@ -74,6 +74,24 @@ pub struct Identity {
     pub role: Role,
 }
 
+/// The token a WebSocket was opened with, kept with the connection so that every operation
+/// on it checks the token as it stands now, not as it stood at `connection_init`.
+#[derive(Clone)]
+pub struct LiveToken {
+    /// The presented token.
+    pub token: String,
+    /// The token file to check it against.
+    pub tokens: std::sync::Arc<Tokens>,
+}
+
+impl LiveToken {
+    /// Whether the token is still valid (not revoked). An unreadable token file counts as
+    /// not valid: a socket is not kept open on a check that cannot be made.
+    pub fn is_valid(&self) -> bool {
+        matches!(self.tokens.authenticate(&self.token), Ok(Some(_)))
+    }
+}
+
 /// Failures of the token file.
 #[non_exhaustive]
 #[derive(Debug, thiserror::Error)]

@@ -5,7 +5,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Query, State, WebSocketUpgrade};
@@ -355,39 +354,139 @@ async fn graphql_get(
 
 async fn graphql_ws(
     State(state): State<AppState>,
-    protocol: GraphQLProtocol,
+    headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    let schema = state.schema.clone();
+    use async_graphql::http::WebSocketProtocols;
+    let protocol = headers
+        .get(header::SEC_WEBSOCKET_PROTOCOL)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.split(',')
+                .find_map(|p| p.trim().parse::<WebSocketProtocols>().ok())
+        });
+    let Some(protocol) = protocol else {
+        return Refusal::bad_request(
+            "Sec-WebSocket-Protocol: graphql-transport-ws or graphql-ws is required",
+        )
+        .into_response(Media::Json);
+    };
     upgrade
         .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |socket| async move {
-            GraphQLWebSocket::new(socket, schema, protocol)
-                .on_connection_init(move |payload| async move {
-                    // The token comes in the connection_init payload, as
-                    // {"authorization": "Bearer <token>"} or {"token": "<token>"}.
-                    let token = payload
-                        .get("authorization")
-                        .or_else(|| payload.get("Authorization"))
+        .on_upgrade(move |socket| serve_socket(socket, state, protocol))
+}
+
+/// The close code of a socket whose token is missing, unknown or revoked.
+const CLOSE_FORBIDDEN: u16 = 4403;
+
+/// How often an open socket's token is checked again: revoking a token closes its sockets
+/// within this time (and every operation checks it when it starts).
+const TOKEN_RECHECK: Duration = Duration::from_millis(500);
+
+/// Serves one WebSocket: the GraphQL protocol from async-graphql, with the token checked at
+/// `connection_init` (a missing or bad one closes the socket with 4403 instead of an ack),
+/// kept with the connection for every operation, and checked again while the socket is
+/// open, so that revoking it closes the socket with 4403.
+async fn serve_socket(
+    socket: axum::extract::ws::WebSocket,
+    state: AppState,
+    protocol: async_graphql::http::WebSocketProtocols,
+) {
+    use axum::extract::ws::{CloseFrame, Message};
+    use futures_util::{SinkExt, StreamExt};
+
+    let (mut sink, stream) = socket.split();
+    let input = stream
+        .take_while(|m| futures_util::future::ready(m.is_ok()))
+        .filter_map(|m| {
+            futures_util::future::ready(match m {
+                Ok(m @ (Message::Text(_) | Message::Binary(_))) => Some(m.into_data()),
+                _ => None,
+            })
+        });
+    let live: Arc<std::sync::Mutex<Option<crate::auth::LiveToken>>> = Arc::default();
+    let refused = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let init = {
+        let (live, refused, tokens) = (live.clone(), refused.clone(), state.tokens.clone());
+        move |payload: serde_json::Value| async move {
+            // The token comes in the connection_init payload, as
+            // {"authorization": "Bearer <token>"} or {"token": "<token>"}.
+            let token = payload
+                .get("authorization")
+                .or_else(|| payload.get("Authorization"))
+                .and_then(|v| v.as_str())
+                .map(|v| v.trim_start_matches("Bearer ").trim().to_owned())
+                .or_else(|| {
+                    payload
+                        .get("token")
                         .and_then(|v| v.as_str())
-                        .map(|v| v.trim_start_matches("Bearer ").to_owned())
-                        .or_else(|| {
-                            payload
-                                .get("token")
-                                .and_then(|v| v.as_str())
-                                .map(str::to_owned)
-                        });
-                    let mut data = async_graphql::Data::default();
-                    if let Some(token) = token
-                        && let Ok(Some(identity)) = state.tokens.authenticate(&token)
+                        .map(str::to_owned)
+                });
+            let identity = match &token {
+                Some(t) => tokens.authenticate(t).ok().flatten(),
+                None => None,
+            };
+            let (Some(token), Some(identity)) = (token, identity) else {
+                refused.store(true, std::sync::atomic::Ordering::Release);
+                return Err(async_graphql::Error::new(
+                    "a valid bearer token is required",
+                ));
+            };
+            let token = crate::auth::LiveToken { token, tokens };
+            if let Ok(mut slot) = live.lock() {
+                *slot = Some(token.clone());
+            }
+            let mut data = async_graphql::Data::default();
+            data.insert(identity);
+            data.insert(token);
+            Ok(data)
+        }
+    };
+    let outgoing = async_graphql::http::WebSocket::new(state.schema.clone(), input, protocol)
+        .on_connection_init(init);
+    futures_util::pin_mut!(outgoing);
+    let forbidden = |reason: &str| {
+        Message::Close(Some(CloseFrame {
+            code: CLOSE_FORBIDDEN,
+            reason: reason.to_owned().into(),
+        }))
+    };
+    let mut recheck = tokio::time::interval(TOKEN_RECHECK);
+    loop {
+        tokio::select! {
+            item = outgoing.next() => {
+                let Some(item) = item else { break };
+                let message = match item {
+                    async_graphql::http::WsMessage::Text(text) => Message::Text(text.into()),
+                    async_graphql::http::WsMessage::Close(_, reason)
+                        if refused.load(std::sync::atomic::Ordering::Acquire) =>
                     {
-                        data.insert(identity);
+                        forbidden(&reason)
                     }
-                    Ok(data)
-                })
-                .serve()
-                .await
-        })
+                    async_graphql::http::WsMessage::Close(code, reason) => {
+                        Message::Close(Some(CloseFrame { code, reason: reason.into() }))
+                    }
+                };
+                if sink.send(message).await.is_err() {
+                    return;
+                }
+            }
+            _ = recheck.tick() => {
+                let token = live.lock().ok().and_then(|slot| slot.clone());
+                if token.is_some_and(|t| !t.is_valid()) {
+                    let _ = sink.send(forbidden("token revoked")).await;
+                    return;
+                }
+            }
+        }
+    }
+    // The legacy protocol answers a refused init with a connection_error message; close
+    // the socket with the same code as the current protocol does.
+    if refused.load(std::sync::atomic::Ordering::Acquire) {
+        let _ = sink
+            .send(forbidden("a valid bearer token is required"))
+            .await;
+    }
 }
 
 /// Serves on `listener` until `shutdown` completes, then finishes in-flight requests and

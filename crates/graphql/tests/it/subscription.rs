@@ -206,3 +206,124 @@ async fn a_deal_watcher_sees_each_change_of_that_deal_only() {
     assert_eq!(stages, ["Qualified", "Solution", "Bid"]);
     server.stop().await;
 }
+
+/// Opens a socket and sends `connection_init` with `token`; returns the socket.
+async fn connect(
+    server: &Server,
+    protocol: &str,
+    token: Option<&str>,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+    let url = server.url.replace("http://", "ws://") + "/ws";
+    let mut request = url.into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("Sec-WebSocket-Protocol", protocol.parse().unwrap());
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let payload = match token {
+        Some(t) => json!({ "authorization": format!("Bearer {t}") }),
+        None => json!({}),
+    };
+    let init = json!({ "type": "connection_init", "payload": payload });
+    socket.send(Message::text(init.to_string())).await.unwrap();
+    socket
+}
+
+/// The close code the socket ends with, skipping other messages; bounded by `within`.
+async fn close_code(
+    socket: &mut (
+             impl futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>>
+             + Unpin
+         ),
+    within: std::time::Duration,
+) -> Option<u16> {
+    let wait = async {
+        while let Some(m) = socket.next().await {
+            match m {
+                Ok(Message::Close(frame)) => return frame.map(|f| u16::from(f.code)),
+                Ok(Message::Text(text)) => {
+                    let msg: serde_json::Value = serde_json::from_str(&text).unwrap();
+                    assert!(
+                        !matches!(
+                            msg["type"].as_str(),
+                            Some("connection_ack" | "next" | "data")
+                        ),
+                        "nothing is served on a refused socket: {msg}"
+                    );
+                }
+                Ok(_) => {}
+                Err(_) => return None,
+            }
+        }
+        None
+    };
+    tokio::time::timeout(within, wait).await.ok().flatten()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socket_without_a_valid_token_is_closed_at_init_with_4403() {
+    let server = Server::start().await;
+    for protocol in ["graphql-transport-ws", "graphql-ws"] {
+        for token in [None, Some("dt_not-a-token")] {
+            let mut socket = connect(&server, protocol, token).await;
+            let code = close_code(&mut socket, std::time::Duration::from_secs(5)).await;
+            assert_eq!(code, Some(4403), "{protocol} with {token:?}");
+        }
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoking_a_token_closes_its_open_sockets_within_two_seconds() {
+    let server = Server::start().await;
+    let tokens = Tokens::in_folder(server.data_dir());
+    let mut token = tokens.create("temp-auditor", Role::Auditor).unwrap();
+    for (n, protocol) in ["graphql-transport-ws", "graphql-ws"]
+        .into_iter()
+        .enumerate()
+    {
+        let mut socket = connect(&server, protocol, Some(&token)).await;
+        let Some(Ok(Message::Text(ack))) = socket.next().await else {
+            panic!("no ack")
+        };
+        assert!(ack.contains("connection_ack"), "{ack}");
+        if n == 1 {
+            // Revoked while the socket is open: the socket is closed, nothing more served.
+            tokens.revoke("temp-auditor").unwrap();
+        }
+        let start = if protocol == "graphql-ws" {
+            "start"
+        } else {
+            "subscribe"
+        };
+        let subscribe = json!({ "id": "1", "type": start,
+            "payload": { "query": "subscription { events(fromSeq: 1) { seq } }" } });
+        socket
+            .send(Message::text(subscribe.to_string()))
+            .await
+            .unwrap();
+        if n == 0 {
+            // Served while the token is valid.
+            let (mut tx, mut rx) = socket.split();
+            let register =
+                r#"mutation { registerAccount(input: { name: "Watched" }) { version } }"#;
+            assert!(server.post(Some("admin"), register, json!({})).await["errors"].is_null());
+            let payload = next_payload(&mut rx).await;
+            assert_eq!(payload["data"]["events"]["seq"], "1", "{payload}");
+            tokens.revoke("temp-auditor").unwrap();
+            let started = std::time::Instant::now();
+            let code = close_code(&mut rx, std::time::Duration::from_secs(5)).await;
+            assert_eq!(code, Some(4403));
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(2),
+                "{:?}",
+                started.elapsed()
+            );
+            let _ = tx.close().await;
+            token = tokens.create("temp-auditor", Role::Auditor).unwrap();
+        } else {
+            let code = close_code(&mut socket, std::time::Duration::from_secs(5)).await;
+            assert_eq!(code, Some(4403));
+        }
+    }
+    server.stop().await;
+}
