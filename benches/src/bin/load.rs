@@ -42,7 +42,7 @@ struct Args {
     to: String,
 }
 
-const FUNNEL: &str = r#"query($from: String!, $to: String!) { funnel(from: $from, to: $to) {
+const FUNNEL: &str = r#"query($from: DateTime!, $to: DateTime!) { funnel(from: $from, to: $to) {
     stages { stage entered reached nextConversion medianDaysInStage } openDeals winRate } }"#;
 const DEAL: &str = r#"query($id: String!) { opportunity(id: $id) { id stage owner amount { amount currency } followUps } }"#;
 const PAGE: &str = r#"query($after: String) { opportunities(first: 20, after: $after, filter: { open: true },

@@ -31,6 +31,19 @@ pub enum FieldError {
         /// Which kind of text.
         field: &'static str,
     },
+    /// A text contains characters that reorder how it is shown (bidirectional overrides
+    /// and isolates), which can make it read as something else.
+    #[error("{field} contains bidirectional override characters (U+202A-U+202E, U+2066-U+2069)")]
+    BidiControl {
+        /// Which kind of text.
+        field: &'static str,
+    },
+    /// A one-line text (a name, a label) contains a line break or tab.
+    #[error("{field} must be one line, without tabs")]
+    LineBreak {
+        /// Which kind of text.
+        field: &'static str,
+    },
     /// Not a currency code.
     #[error("{value:?} is not a three-letter currency code")]
     Currency {

@@ -148,8 +148,59 @@ impl fmt::Display for Date {
     }
 }
 
+/// Whether a character reorders how text around it is shown.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Whether a character shows nothing on its own (zero-width spaces and joiners, the byte
+/// order mark, marks of direction).
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{200B}'..='\u{200F}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}' | '\u{180E}'
+    ) || is_bidi_control(c)
+}
+
+/// The checks of a text typed in: Unicode NFC, trimmed (invisible characters at either end
+/// too), not only invisible characters, no control or bidirectional override characters,
+/// one line unless `multiline`.
+fn clean_text(
+    s: &str,
+    field: &'static str,
+    max: usize,
+    multiline: bool,
+) -> Result<String, FieldError> {
+    use unicode_normalization::UnicodeNormalization;
+    let normal: String = s.nfc().collect();
+    let t = normal.trim_matches(|c: char| c.is_whitespace() || is_invisible(c));
+    if t.is_empty() {
+        return Err(FieldError::Empty { field });
+    }
+    if t.chars().any(is_bidi_control) {
+        return Err(FieldError::BidiControl { field });
+    }
+    if !multiline && t.chars().any(|c| matches!(c, '\n' | '\r' | '\t')) {
+        return Err(FieldError::LineBreak { field });
+    }
+    if t.chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return Err(FieldError::ControlCharacters { field });
+    }
+    let chars = t.chars().count();
+    if chars > max {
+        return Err(FieldError::TooLong {
+            field,
+            max,
+            len: chars,
+        });
+    }
+    Ok(t.to_owned())
+}
+
 macro_rules! bounded_text {
-    ($(#[$doc:meta])* $name:ident, $max:expr, $field:literal) => {
+    ($(#[$doc:meta])* $name:ident, $max:expr, $field:literal, $multiline:expr) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         #[serde(try_from = "String", into = "String")]
@@ -159,9 +210,17 @@ macro_rules! bounded_text {
             /// Longest accepted value, in characters.
             pub const MAX_CHARS: usize = $max;
 
-            /// Trims surrounding whitespace; refuses empty, over-long or control characters.
+            /// Text as typed in: normalised to Unicode NFC and trimmed; refuses empty (or only
+            /// invisible), over-long, control and bidirectional override characters.
             pub fn parse(s: impl AsRef<str>) -> Result<$name, FieldError> {
-                let s = s.as_ref().trim();
+                clean_text(s.as_ref(), $field, $max, $multiline).map($name)
+            }
+
+            /// Text as an event in the log holds it, checked as this type was checked when
+            /// it was written (trimmed, bounded, no control characters), so that every
+            /// event written before the stricter checks still reads.
+            fn stored(s: &str) -> Result<$name, FieldError> {
+                let s = s.trim();
                 let chars = s.chars().count();
                 if chars == 0 {
                     return Err(FieldError::Empty { field: $field });
@@ -184,7 +243,7 @@ macro_rules! bounded_text {
         impl TryFrom<String> for $name {
             type Error = FieldError;
             fn try_from(s: String) -> Result<$name, FieldError> {
-                $name::parse(s)
+                $name::stored(&s)
             }
         }
 
@@ -204,23 +263,23 @@ macro_rules! bounded_text {
 
 bounded_text!(
     /// A name of an account, contact, org unit or deal: 1 to 200 characters.
-    Name, 200, "name"
+    Name, 200, "name", false
 );
 bounded_text!(
     /// A short label: industry, region, product line, source, competitor (1 to 100 characters).
-    Label, 100, "label"
+    Label, 100, "label", false
 );
 bounded_text!(
     /// Free text: a summary, a reason, a next step (1 to 4,000 characters).
-    Text, 4000, "text"
+    Text, 4000, "text", true
 );
 bounded_text!(
     /// A user of dealtrail (a rep, a presales engineer, an importer): 1 to 128 characters.
-    UserId, 128, "user"
+    UserId, 128, "user", false
 );
 bounded_text!(
     /// The id an entity had in the system it was imported from: 1 to 200 characters.
-    ExternalId, 200, "external id"
+    ExternalId, 200, "external id", false
 );
 
 /// An ISO 4217 currency code, upper case, with the number of decimals of its minor unit
@@ -585,6 +644,46 @@ mod tests {
         assert_eq!(Money::parse("1.25", kwd).unwrap().to_string(), "1.250 KWD");
         let legacy: Currency = rmp_serde::from_slice(&rmp_serde::to_vec("XYZ").unwrap()).unwrap();
         assert_eq!(legacy.minor_digits(), 2, "old logs keep decoding");
+    }
+
+    #[test]
+    fn typed_text_is_normalised_and_refuses_what_would_mislead_a_reader() {
+        assert_eq!(
+            Name::parse("Cafe\u{301} Noir").unwrap().as_str(),
+            "Caf\u{e9} Noir"
+        );
+        assert_eq!(
+            Name::parse("\u{200B}\u{200D}\u{FEFF}"),
+            Err(FieldError::Empty { field: "name" })
+        );
+        assert_eq!(
+            Name::parse("\u{200B}Acme\u{200B}").unwrap().as_str(),
+            "Acme"
+        );
+        assert_eq!(
+            Name::parse("Acme \u{202E}gnp.exe"),
+            Err(FieldError::BidiControl { field: "name" })
+        );
+        assert_eq!(
+            Label::parse("retail\u{2066}x"),
+            Err(FieldError::BidiControl { field: "label" })
+        );
+        assert_eq!(
+            Name::parse("Acme\nCorp"),
+            Err(FieldError::LineBreak { field: "name" })
+        );
+        assert_eq!(
+            Text::parse("Met IT.\nNext: the CFO.").unwrap().as_str(),
+            "Met IT.\nNext: the CFO."
+        );
+        assert_eq!(
+            Text::parse("a \u{202D}b"),
+            Err(FieldError::BidiControl { field: "text" })
+        );
+        // Events written before these checks still read as they were written.
+        let old: Name =
+            rmp_serde::from_slice(&rmp_serde::to_vec("Acme \u{202E}x").unwrap()).unwrap();
+        assert_eq!(old.as_str(), "Acme \u{202E}x");
     }
 
     #[test]

@@ -532,3 +532,71 @@ async fn large_amounts_and_sequence_numbers_cross_the_api_as_strings() {
     assert_eq!(code(&over), Some("BAD_USER_INPUT"), "{over}");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_range_arguments_and_misleading_text_are_refused_by_name() {
+    let server = Server::start().await;
+    let register = "mutation($n: String!) { registerAccount(input: { name: $n }) { version } }";
+    for (name, want) in [
+        ("Acme \u{202e}gnp.exe", "bidirectional override"),
+        ("\u{200b}\u{200d}", "empty"),
+        ("Acme\nCorp", "one line"),
+    ] {
+        let body = server
+            .post(Some("admin"), register, json!({ "n": name }))
+            .await;
+        assert_eq!(code(&body), Some("VALIDATION"), "{body}");
+        let message = body["errors"][0]["message"].as_str().unwrap();
+        assert!(
+            message.starts_with("name:") && message.contains(want),
+            "{message}"
+        );
+    }
+    let head = server
+        .post(Some("admin"), "{ head { seq } }", json!({}))
+        .await;
+    assert_eq!(head["data"]["head"]["seq"], "0", "nothing was written");
+    let ok = server
+        .post(Some("admin"), register, json!({ "n": "Cafe\u{301}" }))
+        .await;
+    assert!(ok["errors"].is_null(), "{ok}");
+    let account = server
+        .post(Some("admin"), "{ accounts { nodes { name } } }", json!({}))
+        .await;
+    assert_eq!(
+        account["data"]["accounts"]["nodes"][0]["name"], "Caf\u{e9}",
+        "stored as NFC"
+    );
+
+    let open = r#"mutation($amount: Decimal!, $close: Date!) { openOpportunity(input: {
+        accountId: "0190a000-0000-7000-8000-000000000001", title: "t", amount: $amount,
+        currency: "USD", expectedClose: $close }) { version } }"#;
+    for (amount, close) in [
+        ("1,000.00", "2027-01-01"),
+        ("1000", "0000-01-01"),
+        ("1000", "9999-12-31"),
+    ] {
+        let body = server
+            .post(
+                Some("admin"),
+                open,
+                json!({ "amount": amount, "close": close }),
+            )
+            .await;
+        assert_eq!(
+            code(&body),
+            Some("BAD_USER_INPUT"),
+            "{amount} {close}: {body}"
+        );
+    }
+    let trend = r#"{ funnelTrend(from: "2026-01-01", to: "2026-02-01", points: 24, stepDays: 2147483647) { windowEnd } }"#;
+    let body = server.post(Some("admin"), trend, json!({})).await;
+    assert_eq!(code(&body), Some("VALIDATION"), "{body}");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("stepDays")
+    );
+    server.stop().await;
+}

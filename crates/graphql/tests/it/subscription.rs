@@ -241,14 +241,19 @@ async fn close_code(
             match m {
                 Ok(Message::Close(frame)) => return frame.map(|f| u16::from(f.code)),
                 Ok(Message::Text(text)) => {
+                    // A refusal may come as the operation's one result: errors, no data.
                     let msg: serde_json::Value = serde_json::from_str(&text).unwrap();
-                    assert!(
-                        !matches!(
-                            msg["type"].as_str(),
-                            Some("connection_ack" | "next" | "data")
-                        ),
-                        "nothing is served on a refused socket: {msg}"
+                    assert_ne!(
+                        msg["type"], "connection_ack",
+                        "a refused socket is not acked"
                     );
+                    assert!(msg["payload"]["data"].is_null(), "nothing is served: {msg}");
+                    if !msg["payload"]["errors"].is_null() {
+                        assert_eq!(
+                            msg["payload"]["errors"][0]["extensions"]["code"], "UNAUTHENTICATED",
+                            "{msg}"
+                        );
+                    }
                 }
                 Ok(_) => {}
                 Err(_) => return None,
