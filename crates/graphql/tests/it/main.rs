@@ -2,6 +2,7 @@
 
 mod api;
 mod fields;
+mod fuzz;
 mod protocol;
 mod reads;
 mod subscription;
