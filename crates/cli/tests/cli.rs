@@ -1,7 +1,8 @@
 //! The real `dealtrail` binary: serve with a demo, answer over HTTP, stop on SIGTERM, verify.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
+
+mod support;
 
 fn dealtrail() -> Command {
     Command::new(env!("CARGO_BIN_EXE_dealtrail"))
@@ -11,33 +12,7 @@ fn dealtrail() -> Command {
 async fn serve_demo_answers_stops_cleanly_and_verifies() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let mut child = dealtrail()
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--demo",
-            "--demo-accounts",
-            "8",
-        ])
-        .arg("--data")
-        .arg(&data)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let (mut token, mut address) = (None, None);
-    while address.is_none() {
-        let line = lines.next().expect("server output").unwrap();
-        if let Some(t) = line.strip_prefix("admin token (shown once): ") {
-            token = Some(t.to_owned());
-        }
-        if let Some(a) = line.strip_prefix("listening on ") {
-            address = Some(a.to_owned());
-        }
-    }
-    let (token, address) = (token.expect("a token is printed"), address.unwrap());
+    let (mut child, token, address) = support::serve_demo(&data, 8);
     let body: serde_json::Value = reqwest::Client::new()
         .post(format!("http://{address}/graphql"))
         .bearer_auth(&token)

@@ -4,9 +4,10 @@
 //! (`npm ci --prefix crates/cli/tests/node`) and, for the browser, Chromium; where those are
 //! missing the tests say so loudly and pass, except under `CI=true`, where they fail.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
+
+mod support;
 
 fn node_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/node")
@@ -48,36 +49,11 @@ struct Served {
 impl Served {
     fn start() -> Served {
         let dir = tempfile::tempdir().unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_dealtrail"))
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--demo",
-                "--demo-accounts",
-                "10",
-            ])
-            .arg("--data")
-            .arg(dir.path().join("data"))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let (mut token, mut address) = (None, None);
-        while address.is_none() {
-            let line = lines.next().expect("server output").unwrap();
-            if let Some(t) = line.strip_prefix("admin token (shown once): ") {
-                token = Some(t.to_owned());
-            }
-            if let Some(a) = line.strip_prefix("listening on ") {
-                address = Some(a.to_owned());
-            }
-        }
+        let (child, token, address) = support::serve_demo(&dir.path().join("data"), 10);
         Served {
             child,
-            origin: format!("http://{}", address.unwrap()),
-            token: token.expect("a token is printed"),
+            origin: format!("http://{address}"),
+            token,
             _dir: dir,
         }
     }
