@@ -30,6 +30,7 @@ pub const REQUEST_ERROR_CODES: &[&str] = &[
     "GRAPHQL_VALIDATION_FAILED",
     "BAD_USER_INPUT",
     "QUERY_TOO_DEEP",
+    "QUERY_TOO_COSTLY",
 ];
 
 /// The extension that adds the checks to the schema.
@@ -37,8 +38,14 @@ pub struct RequestChecks;
 
 impl ExtensionFactory for RequestChecks {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(RequestChecks)
+        Arc::new(Checks::default())
     }
+}
+
+/// The checks of one request, with the cost found for it.
+#[derive(Default)]
+struct Checks {
+    cost: std::sync::Mutex<Option<u64>>,
 }
 
 fn coded(mut e: ServerError, code: &'static str) -> ServerError {
@@ -69,9 +76,9 @@ fn validation_code(e: &ServerError) -> &'static str {
 }
 
 #[async_graphql::async_trait::async_trait]
-impl Extension for RequestChecks {
+impl Extension for Checks {
     /// An argument whose value a scalar refuses fails as its field runs; it is the client's
-    /// input all the same.
+    /// input all the same. Every answer says what the request cost.
     async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
         let mut response = next.run(ctx).await;
         for e in &mut response.errors {
@@ -81,6 +88,21 @@ impl Extension for RequestChecks {
                     "BAD_USER_INPUT",
                 );
             }
+        }
+        let cost = self.cost.lock().ok().and_then(|c| *c);
+        if let Some(cost) = cost {
+            let mut report = async_graphql::indexmap::IndexMap::new();
+            report.insert(
+                async_graphql::Name::new("requested"),
+                async_graphql::Value::from(cost),
+            );
+            report.insert(
+                async_graphql::Name::new("limit"),
+                async_graphql::Value::from(crate::cost::MAX_COST),
+            );
+            response
+                .extensions
+                .insert("cost".to_owned(), async_graphql::Value::Object(report));
         }
         response
     }
@@ -97,6 +119,22 @@ impl Extension for RequestChecks {
             .await
             .map_err(|e| coded(e, "GRAPHQL_PARSE_FAILED"))?;
         check_depth(&doc)?;
+        let cost = crate::cost::cost(&doc, None, variables);
+        if let Ok(mut slot) = self.cost.lock() {
+            *slot = Some(cost);
+        }
+        if cost > crate::cost::MAX_COST {
+            return Err(coded(
+                ServerError::new(
+                    format!(
+                        "the operation would cost {cost}; at most {} (see docs/api.md, Limits)",
+                        crate::cost::MAX_COST
+                    ),
+                    None,
+                ),
+                "QUERY_TOO_COSTLY",
+            ));
+        }
         Ok(doc)
     }
 

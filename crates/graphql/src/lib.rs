@@ -14,6 +14,7 @@ pub mod auth;
 mod cache;
 pub mod checks;
 mod corrections;
+pub mod cost;
 mod deals;
 mod errors;
 mod funnel;

@@ -600,3 +600,45 @@ async fn out_of_range_arguments_and_misleading_text_are_refused_by_name() {
     );
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_over_its_cost_is_refused_before_it_runs_and_answers_report_their_cost() {
+    let server = Server::start().await;
+    let send = |query: String| {
+        server
+            .client
+            .post(&server.url)
+            .bearer_auth(&server.tokens["admin"])
+            .header("accept", MODERN)
+            .json(&json!({ "query": query }))
+            .send()
+    };
+    let pages: String = (0..1000)
+        .map(|i| format!("a{i}: opportunities(first: 500) {{ nodes {{ id }} }} "))
+        .collect();
+    let analyses: String = (0..1200)
+        .map(|i| {
+            format!(
+                "a{i}: winLoss(from: \"2024-01-01\", to: \"2025-01-01\", asOf: \"2025-01-{:02}T00:{:02}:00Z\", clock: OCCURRED) {{ rates {{ won }} }} ",
+                i % 28 + 1,
+                i % 60
+            )
+        })
+        .collect();
+    for query in [pages, analyses] {
+        let (status, _, b) = body(send(format!("{{ {query} }}")).await.unwrap()).await;
+        assert_eq!((status, code(&b)), (400, Some("QUERY_TOO_COSTLY")), "{b}");
+        assert!(b.get("data").is_none());
+        let requested = b["extensions"]["cost"]["requested"].as_u64().unwrap();
+        assert!(requested > b["extensions"]["cost"]["limit"].as_u64().unwrap());
+    }
+    let (status, _, b) = body(
+        send("{ opportunities(first: 20) { nodes { id } } }".into())
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{b}");
+    assert_eq!(b["extensions"]["cost"]["requested"], 41, "{b}");
+    server.stop().await;
+}

@@ -1,0 +1,197 @@
+//! The cost model: what an operation will make the server do, computed from the document
+//! before it runs, so that a request over the limit is refused without running. A field
+//! costs 1; a connection multiplies what it selects by the page it asks for; an analysis
+//! costs by the read model it folds, ten times more as of a past moment on the recorded
+//! clock and fifty times on the occurred clock (a replay of the log). Each alias counts:
+//! the same analysis asked twice is computed twice.
+
+use async_graphql::parser::types::{ExecutableDocument, Field, Selection, SelectionSet};
+use async_graphql::{Name, Value, Variables};
+
+use crate::page::DEFAULT_PAGE;
+
+/// Most an operation may cost.
+pub const MAX_COST: u64 = 10_000;
+
+/// What each analysis costs before the "as of" factor: roughly the milliseconds it takes
+/// over a 70,000-deal history.
+const ANALYSES: &[(&str, u64)] = &[
+    ("funnel", 20),
+    ("funnelTrend", 20),
+    ("winLoss", 50),
+    ("crossCheckFindings", 50),
+    ("coverage", 50),
+    ("accountCoverage", 50),
+    ("signals", 50),
+    ("dataHealth", 50),
+    ("profile", 10),
+    ("dealStory", 10),
+    ("account", 5),
+    ("streamHistory", 5),
+    // Re-walks the whole log and its indexes.
+    ("verify", 5_000),
+];
+
+/// Fields that return a page of a list: what they select counts once per item.
+const CONNECTIONS: &[&str] = &["opportunities", "accounts", "events"];
+
+/// The cost of the operation `operation` names in `doc`; with `None`, of every operation in
+/// the document (the server does not trust the operation name before validation).
+pub fn cost(doc: &ExecutableDocument, operation: Option<&str>, variables: &Variables) -> u64 {
+    let walker = Walker { doc, variables };
+    let mut total = 0u64;
+    for (name, op) in doc.operations.iter() {
+        let selected = match (operation, name) {
+            (Some(wanted), Some(name)) => wanted == name.as_str(),
+            _ => true,
+        };
+        if selected {
+            total = total.saturating_add(walker.set(&op.node.selection_set.node, 0));
+        }
+    }
+    total
+}
+
+struct Walker<'a> {
+    doc: &'a ExecutableDocument,
+    variables: &'a Variables,
+}
+
+impl Walker<'_> {
+    fn set(&self, set: &SelectionSet, depth: usize) -> u64 {
+        // Fragment cycles are refused by validation; here they only must not loop.
+        if depth > 64 {
+            return 0;
+        }
+        let mut total = 0u64;
+        for item in &set.items {
+            let cost = match &item.node {
+                Selection::Field(f) => self.field(&f.node, depth),
+                Selection::InlineFragment(f) => self.set(&f.node.selection_set.node, depth + 1),
+                Selection::FragmentSpread(s) => {
+                    match self.doc.fragments.get(&s.node.fragment_name.node) {
+                        Some(f) => self.set(&f.node.selection_set.node, depth + 1),
+                        None => 0,
+                    }
+                }
+            };
+            total = total.saturating_add(cost);
+        }
+        total
+    }
+
+    fn field(&self, f: &Field, depth: usize) -> u64 {
+        let name = f.name.node.as_str();
+        let inner = self.set(&f.selection_set.node, depth + 1);
+        if CONNECTIONS.contains(&name) {
+            let page = ["first", "last"]
+                .iter()
+                .find_map(|a| self.number(f, a))
+                .map_or(DEFAULT_PAGE as u64, |n| n.max(0) as u64);
+            return 1u64.saturating_add(inner.saturating_mul(page.max(1)));
+        }
+        let Some((_, base)) = ANALYSES.iter().find(|(n, _)| *n == name) else {
+            return 1u64.saturating_add(inner);
+        };
+        let points = match name {
+            "funnelTrend" => self.number(f, "points").map_or(6, |p| p.max(1) as u64),
+            _ => 1,
+        };
+        let past = match (self.argument(f, "asOf"), self.argument(f, "clock")) {
+            (None | Some(Value::Null), _) => 1,
+            (_, Some(Value::Enum(c))) if c.as_str() == "OCCURRED" => 50,
+            _ => 10,
+        };
+        base.saturating_mul(points)
+            .saturating_mul(past)
+            .saturating_add(inner)
+    }
+
+    fn argument(&self, f: &Field, name: &str) -> Option<Value> {
+        let (_, value) = f.arguments.iter().find(|(n, _)| n.node.as_str() == name)?;
+        value
+            .node
+            .clone()
+            .into_const_with(|v: Name| self.variables.get(&v).cloned().ok_or(()))
+            .ok()
+    }
+
+    fn number(&self, f: &Field, name: &str) -> Option<i64> {
+        match self.argument(f, name)? {
+            Value::Number(n) => n.as_i64(),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn of(q: &str) -> u64 {
+        cost(
+            &async_graphql::parser::parse_query(q).unwrap(),
+            None,
+            &Variables::default(),
+        )
+    }
+
+    #[test]
+    fn pages_multiply_what_they_select() {
+        assert_eq!(of("{ head { seq } }"), 2);
+        assert_eq!(
+            of("{ opportunities(first: 20) { nodes { id stage } } }"),
+            1 + 20 * 3
+        );
+        assert_eq!(
+            of("{ opportunities { nodes { id } } }"),
+            1 + DEFAULT_PAGE as u64 * 2
+        );
+        let aliases: String = (0..1000)
+            .map(|i| format!("a{i}: opportunities(first: 500) {{ nodes {{ id }} }} "))
+            .collect();
+        assert!(of(&format!("{{ {aliases} }}")) > MAX_COST);
+    }
+
+    #[test]
+    fn analyses_cost_by_what_they_fold() {
+        let one = of(r#"{ winLoss(from: "2024-01-01", to: "2025-01-01") { rates { won } } }"#);
+        let twice = of(
+            r#"{ a: winLoss(from: "2024-01-01", to: "2025-01-01") { rates { won } }
+                            b: winLoss(from: "2024-01-01", to: "2025-01-01") { rates { won } } }"#,
+        );
+        assert_eq!(twice, 2 * one, "each alias is computed, so each is charged");
+        let same: String = (0..1000)
+            .map(|i| {
+                format!(
+                    "a{i}: winLoss(from: \"2024-01-01\", to: \"2025-01-01\") {{ rates {{ won }} }} "
+                )
+            })
+            .collect();
+        assert!(of(&format!("{{ {same} }}")) > MAX_COST);
+        let past = of(
+            r#"{ winLoss(from: "2024-01-01", to: "2025-01-01", asOf: "2025-06-01", clock: OCCURRED) { rates { won } } }"#,
+        );
+        assert_eq!(past, 50 * 50 + 2);
+        let many: String = (0..1200)
+            .map(|i| {
+                format!(
+                    "a{i}: winLoss(from: \"2024-01-01\", to: \"2025-01-01\", asOf: \"2025-01-{:02}T00:00:{:02}Z\", clock: OCCURRED) {{ rates {{ won }} }} ",
+                    i % 28 + 1,
+                    i % 60
+                )
+            })
+            .collect();
+        assert!(of(&format!("{{ {many} }}")) > MAX_COST);
+    }
+
+    #[test]
+    fn variables_are_read_for_page_sizes() {
+        let doc = async_graphql::parser::parse_query(
+            "query($n: Int) { events(first: $n) { nodes { seq } } }",
+        )
+        .unwrap();
+        let vars = Variables::from_json(serde_json::json!({ "n": 3 }));
+        assert_eq!(cost(&doc, None, &vars), 1 + 3 * 2);
+    }
+}
