@@ -46,6 +46,10 @@ enum Cmd {
         /// Let browser pages from this origin call the API (CORS); repeat for several.
         #[arg(long = "allow-origin", value_name = "ORIGIN")]
         allow_origins: Vec<String>,
+        /// A role's cost budget per token, as ROLE=CAPACITY/PER_SECOND (sales=30000/500);
+        /// repeat for several roles (docs/api.md, Limits).
+        #[arg(long = "budget", value_name = "ROLE=CAPACITY/PER_SECOND", value_parser = parse_budget)]
+        budgets: Vec<(Role, dealtrail_graphql::budget::Budget)>,
     },
     /// Write a deterministic demo history into a data folder.
     Demo {
@@ -358,11 +362,13 @@ fn run() -> anyhow::Result<()> {
                 no_introspection,
                 public_introspection,
                 allow_origins,
+                budgets,
             } => {
                 let config = ServerConfig {
                     introspection: !no_introspection,
                     public_introspection,
                     allow_origins,
+                    budgets: budgets.into_iter().collect(),
                     ..ServerConfig::default()
                 };
                 serve(data, listen, demo, demo_accounts, config).await
@@ -801,6 +807,24 @@ async fn serve(
         .context("server failed")?;
     eprintln!("stopped; the store is flushed and the read models are saved");
     Ok(())
+}
+
+/// Reads `ROLE=CAPACITY/PER_SECOND`; a capacity below the cost limit could never pay for
+/// the costliest request allowed.
+fn parse_budget(s: &str) -> Result<(Role, dealtrail_graphql::budget::Budget), String> {
+    let (role, budget) = s
+        .split_once('=')
+        .ok_or("expected ROLE=CAPACITY/PER_SECOND")?;
+    let role = Role::parse(role).ok_or_else(|| format!("unknown role {role:?}"))?;
+    let budget = dealtrail_graphql::budget::Budget::parse(budget)
+        .ok_or("expected CAPACITY/PER_SECOND, two whole numbers")?;
+    if budget.capacity < dealtrail_graphql::cost::MAX_COST {
+        return Err(format!(
+            "a capacity below {} could not pay for the costliest request",
+            dealtrail_graphql::cost::MAX_COST
+        ));
+    }
+    Ok((role, budget))
 }
 
 async fn shutdown_signal() {

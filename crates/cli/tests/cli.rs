@@ -500,3 +500,24 @@ fn import_crm_brings_the_bundled_export_in_once_and_reports_dirty_rows() {
     );
     assert!(text.contains("deals: 7 imported"), "{text}");
 }
+
+#[test]
+fn serve_refuses_a_budget_it_cannot_use_before_opening_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    for (budget, said) in [
+        ("sales=10/1", "could not pay for the costliest request"),
+        ("wizard=50000/5", "unknown role"),
+        ("sales=50000", "CAPACITY/PER_SECOND"),
+    ] {
+        let out = dealtrail()
+            .args(["serve", "--listen", "127.0.0.1:0", "--budget", budget])
+            .arg("--data")
+            .arg(dir.path().join("data"))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{budget}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(said), "{budget}: {err}");
+    }
+    assert!(!dir.path().join("data").exists(), "nothing was created");
+}

@@ -12,7 +12,7 @@ use std::time::SystemTime;
 use dealtrail_domain::UserId;
 
 /// What a caller may do; see `docs/api.md` for the matrix.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, async_graphql::Enum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, async_graphql::Enum)]
 pub enum Role {
     /// Everything, including the raw log.
     Admin,

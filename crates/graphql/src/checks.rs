@@ -31,6 +31,7 @@ pub const REQUEST_ERROR_CODES: &[&str] = &[
     "BAD_USER_INPUT",
     "QUERY_TOO_DEEP",
     "QUERY_TOO_COSTLY",
+    "RATE_LIMITED",
 ];
 
 /// The extension that adds the checks to the schema.
@@ -46,6 +47,8 @@ impl ExtensionFactory for RequestChecks {
 #[derive(Default)]
 struct Checks {
     cost: std::sync::Mutex<Option<u64>>,
+    /// What the caller's budget holds after this request, and its size.
+    budget: std::sync::Mutex<Option<(u64, u64)>>,
 }
 
 fn coded(mut e: ServerError, code: &'static str) -> ServerError {
@@ -104,6 +107,21 @@ impl Extension for Checks {
                 .extensions
                 .insert("cost".to_owned(), async_graphql::Value::Object(report));
         }
+        let budget = self.budget.lock().ok().and_then(|b| *b);
+        if let Some((remaining, capacity)) = budget {
+            let mut report = async_graphql::indexmap::IndexMap::new();
+            report.insert(
+                async_graphql::Name::new("remaining"),
+                async_graphql::Value::from(remaining),
+            );
+            report.insert(
+                async_graphql::Name::new("capacity"),
+                async_graphql::Value::from(capacity),
+            );
+            response
+                .extensions
+                .insert("budget".to_owned(), async_graphql::Value::Object(report));
+        }
         response
     }
 
@@ -134,6 +152,46 @@ impl Extension for Checks {
                 ),
                 "QUERY_TOO_COSTLY",
             ));
+        }
+        if let (Some(who), Some(budgets)) = (
+            ctx.data_opt::<crate::auth::Identity>(),
+            ctx.data_opt::<crate::budget::Budgets>(),
+        ) {
+            use crate::budget::Charge;
+            match budgets.charge(who, cost) {
+                Charge::Done {
+                    remaining,
+                    capacity,
+                } => {
+                    if let Ok(mut slot) = self.budget.lock() {
+                        *slot = Some((remaining, capacity));
+                    }
+                }
+                Charge::Refused {
+                    retry_after,
+                    remaining,
+                    capacity,
+                } => {
+                    if let Ok(mut slot) = self.budget.lock() {
+                        *slot = Some((remaining, capacity));
+                    }
+                    let seconds = retry_after.as_secs_f64().ceil().max(1.0) as u64;
+                    let mut e = coded(
+                        ServerError::new(
+                            format!(
+                                "the budget of this token holds {remaining} of the {cost} this \
+                                 operation costs; retry in {seconds} s"
+                            ),
+                            None,
+                        ),
+                        "RATE_LIMITED",
+                    );
+                    if let Some(x) = e.extensions.as_mut() {
+                        x.set("retryAfter", seconds);
+                    }
+                    return Err(e);
+                }
+            }
         }
         Ok(doc)
     }

@@ -268,6 +268,25 @@ pub fn graphql_response(media: Media, response: async_graphql::Response) -> Resp
     if request_error && let Some(map) = body.as_object_mut() {
         map.remove("data");
     }
+    // A client past its budget is told so in HTTP terms too, whatever it accepts.
+    let retry_after = response.errors.first().and_then(|e| {
+        let x = e.extensions.as_ref()?;
+        match (x.get("code"), x.get("retryAfter")) {
+            (Some(async_graphql::Value::String(c)), Some(async_graphql::Value::Number(n)))
+                if c == "RATE_LIMITED" =>
+            {
+                n.as_u64()
+            }
+            _ => None,
+        }
+    });
+    if let Some(seconds) = retry_after {
+        let mut r = json_response(StatusCode::TOO_MANY_REQUESTS, media, &body);
+        if let Ok(v) = HeaderValue::from_str(&seconds.to_string()) {
+            r.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return r;
+    }
     let status = if request_error && media == Media::GraphqlResponse {
         StatusCode::BAD_REQUEST
     } else {

@@ -11,6 +11,7 @@ mod accounts;
 mod analyses;
 mod asof;
 pub mod auth;
+pub mod budget;
 mod cache;
 pub mod checks;
 mod corrections;

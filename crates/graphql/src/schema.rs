@@ -15,14 +15,20 @@ pub type DealtrailSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 /// Most items one page returns.
 pub const MAX_PAGE: usize = 500;
 
-/// Builds the schema over an engine.
-pub fn build(engine: Arc<Engine>, introspection: bool) -> DealtrailSchema {
+/// Builds the schema over an engine; every authenticated operation spends its cost from
+/// the caller's budget.
+pub fn build(
+    engine: Arc<Engine>,
+    introspection: bool,
+    budgets: crate::budget::Budgets,
+) -> DealtrailSchema {
     let builder = Schema::build(
         QueryRoot::default(),
         MutationRoot::default(),
         SubscriptionRoot,
     )
     .data(engine)
+    .data(budgets)
     .data(FunnelCache::default())
     .extension(crate::checks::RequestChecks)
     .limit_complexity(5_000);

@@ -30,6 +30,8 @@ pub struct ServerConfig {
     pub public_introspection: bool,
     /// Origins whose browser pages may call the API (CORS); none by default.
     pub allow_origins: Vec<String>,
+    /// Cost budgets of the roles whose default is not wanted (`serve --budget`).
+    pub budgets: std::collections::BTreeMap<crate::auth::Role, crate::budget::Budget>,
 }
 
 impl Default for ServerConfig {
@@ -40,6 +42,7 @@ impl Default for ServerConfig {
             introspection: true,
             public_introspection: false,
             allow_origins: Vec::new(),
+            budgets: Default::default(),
         }
     }
 }
@@ -68,7 +71,11 @@ pub fn router(
     config: &ServerConfig,
 ) -> Result<Router, InvalidOrigin> {
     let state = AppState {
-        schema: schema::build(engine.clone(), config.introspection),
+        schema: schema::build(
+            engine.clone(),
+            config.introspection,
+            crate::budget::Budgets::new(config.budgets.clone()),
+        ),
         engine,
         tokens,
         config: Arc::new(config.clone()),

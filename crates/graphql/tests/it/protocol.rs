@@ -642,3 +642,59 @@ async fn a_request_over_its_cost_is_refused_before_it_runs_and_answers_report_th
     assert_eq!(b["extensions"]["cost"]["requested"], 41, "{b}");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_past_its_budget_gets_429_and_others_are_served() {
+    use dealtrail_graphql::budget::Budget;
+    let tight = Budget {
+        capacity: 10_000,
+        per_second: 1,
+    };
+    let server = Server::start_with(ServerConfig {
+        budgets: [(dealtrail_graphql::Role::Sales, tight)]
+            .into_iter()
+            .collect(),
+        ..ServerConfig::default()
+    })
+    .await;
+    let page = "{ opportunities(first: 500) { nodes { id } } }"; // costs 1,001
+    let ask = |who: &'static str| {
+        server
+            .client
+            .post(&server.url)
+            .bearer_auth(&server.tokens[who])
+            .json(&json!({ "query": page }))
+            .send()
+    };
+    let mut remaining = Vec::new();
+    let refused = loop {
+        let r = ask("anna").await.unwrap();
+        if r.status() == 429 {
+            break r;
+        }
+        let (status, _, b) = body(r).await;
+        assert_eq!(status, 200, "{b}");
+        remaining.push(b["extensions"]["budget"]["remaining"].as_u64().unwrap());
+        assert!(
+            remaining.len() <= 10,
+            "a 10,000 budget pays for at most 9 of these"
+        );
+    };
+    assert!(remaining.windows(2).all(|w| w[1] < w[0]), "{remaining:?}");
+    let retry: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry >= 1, "{retry}");
+    let (_, _, b) = body(refused).await;
+    assert_eq!(code(&b), Some("RATE_LIMITED"), "{b}");
+    assert!(b.get("data").is_none());
+    // Another rep's token, and an analyst's, have budgets of their own.
+    let (status, _, _) = body(ask("bob").await.unwrap()).await;
+    assert_eq!(status, 200);
+    let (status, _, b) = body(ask("ann-alyst").await.unwrap()).await;
+    assert_eq!(status, 200);
+    assert_eq!(b["extensions"]["budget"]["capacity"], 100_000);
+    server.stop().await;
+}
