@@ -1,15 +1,17 @@
-//! Checks every operation passes before it runs, over HTTP and WebSocket alike: a stable
-//! `extensions.code` on parse and validation errors, and the depth limit, which treats the
-//! schema's own introspection apart so that standard tools can load the schema.
+//! Checks every operation passes before it runs, over HTTP and WebSocket alike: the depth
+//! limit (which treats the schema's own introspection apart so that standard tools can load
+//! the schema), the cost limit and the caller's budget; and a stable `extensions.code` on
+//! parse and validation errors, with the cost and budget reported in every answer.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextRequest, NextValidation,
-};
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
-use async_graphql::{Response, ServerError, ServerResult, ValidationResult, Variables};
+use async_graphql::{Request, Response, ServerError, ServerResult};
+
+use crate::auth::Identity;
+use crate::budget::{Budgets, Charge};
+use crate::schema::DealtrailSchema;
 
 /// Deepest nesting of fields an ordinary operation may have.
 pub const MAX_DEPTH: usize = 12;
@@ -34,21 +36,165 @@ pub const REQUEST_ERROR_CODES: &[&str] = &[
     "RATE_LIMITED",
 ];
 
-/// The extension that adds the checks to the schema.
-pub struct RequestChecks;
+/// What the checks found out about a request, reported in its answer.
+#[derive(Debug, Clone, Copy, Default)]
+struct Report {
+    cost: Option<u64>,
+    budget: Option<(u64, u64)>,
+}
 
-impl ExtensionFactory for RequestChecks {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(Checks::default())
+/// The checks before a request runs: it parses, it is not nested too deep, it does not
+/// cost too much, and the caller's budget pays for it. The parsed document stays in the
+/// request, so the schema does not parse it again. Done around the schema rather than
+/// inside it because async-graphql sends every field through the extension chain once any
+/// extension is installed.
+fn precheck(
+    request: &mut Request,
+    who: Option<&Identity>,
+    budgets: &Budgets,
+) -> Result<Report, Box<Response>> {
+    let mut report = Report::default();
+    let variables = request.variables.clone();
+    let doc = match request.parsed_query() {
+        Ok(doc) => doc,
+        Err(e) => return Err(refused(coded(e, "GRAPHQL_PARSE_FAILED"), report)),
+    };
+    if let Err(e) = check_depth(doc) {
+        return Err(refused(e, report));
+    }
+    let cost = crate::cost::cost(doc, None, &variables);
+    report.cost = Some(cost);
+    if cost > crate::cost::MAX_COST {
+        let e = ServerError::new(
+            format!(
+                "the operation would cost {cost}; at most {} (see docs/api.md, Limits)",
+                crate::cost::MAX_COST
+            ),
+            None,
+        );
+        return Err(refused(coded(e, "QUERY_TOO_COSTLY"), report));
+    }
+    let Some(who) = who else {
+        return Ok(report);
+    };
+    match budgets.charge(who, cost) {
+        Charge::Done {
+            remaining,
+            capacity,
+        } => {
+            report.budget = Some((remaining, capacity));
+            Ok(report)
+        }
+        Charge::Refused {
+            retry_after,
+            remaining,
+            capacity,
+        } => {
+            report.budget = Some((remaining, capacity));
+            let seconds = retry_after.as_secs_f64().ceil().max(1.0) as u64;
+            let mut e = coded(
+                ServerError::new(
+                    format!(
+                        "the budget of this token holds {remaining} of the {cost} this \
+                         operation costs; retry in {seconds} s"
+                    ),
+                    None,
+                ),
+                "RATE_LIMITED",
+            );
+            if let Some(x) = e.extensions.as_mut() {
+                x.set("retryAfter", seconds);
+            }
+            Err(refused(e, report))
+        }
     }
 }
 
-/// The checks of one request, with the cost found for it.
-#[derive(Default)]
-struct Checks {
-    cost: std::sync::Mutex<Option<u64>>,
-    /// What the caller's budget holds after this request, and its size.
-    budget: std::sync::Mutex<Option<(u64, u64)>>,
+fn refused(e: ServerError, report: Report) -> Box<Response> {
+    Box::new(finish(Response::from_errors(vec![e]), report))
+}
+
+/// The answer with a code on every error the schema left without one, and the report.
+fn finish(mut response: Response, report: Report) -> Response {
+    let before_execution = response.data == async_graphql::Value::Null;
+    for e in &mut response.errors {
+        let code = if e.message.starts_with("Failed to parse \"") {
+            "BAD_USER_INPUT"
+        } else if before_execution && e.path.is_empty() {
+            validation_code(e)
+        } else {
+            continue;
+        };
+        *e = coded(std::mem::replace(e, ServerError::new("", None)), code);
+    }
+    let mut put = |name: &str, pairs: [(&str, u64); 2]| {
+        let mut object = async_graphql::indexmap::IndexMap::new();
+        for (k, v) in pairs {
+            object.insert(async_graphql::Name::new(k), async_graphql::Value::from(v));
+        }
+        response
+            .extensions
+            .insert(name.to_owned(), async_graphql::Value::Object(object));
+    };
+    if let Some(cost) = report.cost {
+        put(
+            "cost",
+            [("requested", cost), ("limit", crate::cost::MAX_COST)],
+        );
+    }
+    if let Some((remaining, capacity)) = report.budget {
+        put("budget", [("remaining", remaining), ("capacity", capacity)]);
+    }
+    response
+}
+
+/// Runs a query or mutation with the checks around it.
+pub async fn execute(
+    schema: &DealtrailSchema,
+    budgets: &Budgets,
+    who: Option<&Identity>,
+    mut request: Request,
+) -> Response {
+    match precheck(&mut request, who, budgets) {
+        Ok(report) => finish(schema.execute(request).await, report),
+        Err(refusal) => *refusal,
+    }
+}
+
+/// The schema with the checks around it, as the WebSocket protocol runs operations: the
+/// socket's identity is set once its `connection_init` is accepted.
+#[derive(Clone)]
+pub struct Checked {
+    /// The schema.
+    pub schema: DealtrailSchema,
+    /// The budgets operations spend from.
+    pub budgets: Arc<Budgets>,
+    /// Who the socket belongs to, once known.
+    pub who: Arc<std::sync::Mutex<Option<Identity>>>,
+}
+
+impl async_graphql::Executor for Checked {
+    async fn execute(&self, request: Request) -> Response {
+        let who = self.who.lock().ok().and_then(|w| w.clone());
+        execute(&self.schema, &self.budgets, who.as_ref(), request).await
+    }
+
+    fn execute_stream(
+        &self,
+        mut request: Request,
+        session_data: Option<Arc<async_graphql::Data>>,
+    ) -> futures_util::stream::BoxStream<'static, Response> {
+        use futures_util::StreamExt;
+        let who = self.who.lock().ok().and_then(|w| w.clone());
+        match precheck(&mut request, who.as_ref(), &self.budgets) {
+            Ok(report) => self
+                .schema
+                .execute_stream_with_session_data(request, session_data.unwrap_or_default())
+                .map(move |r| finish(r, report))
+                .boxed(),
+            Err(refusal) => futures_util::stream::once(async move { *refusal }).boxed(),
+        }
+    }
 }
 
 fn coded(mut e: ServerError, code: &'static str) -> ServerError {
@@ -75,141 +221,6 @@ fn validation_code(e: &ServerError) -> &'static str {
         "BAD_USER_INPUT"
     } else {
         "GRAPHQL_VALIDATION_FAILED"
-    }
-}
-
-#[async_graphql::async_trait::async_trait]
-impl Extension for Checks {
-    /// An argument whose value a scalar refuses fails as its field runs; it is the client's
-    /// input all the same. Every answer says what the request cost.
-    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
-        let mut response = next.run(ctx).await;
-        for e in &mut response.errors {
-            if e.message.starts_with("Failed to parse \"") {
-                *e = coded(
-                    std::mem::replace(e, ServerError::new("", None)),
-                    "BAD_USER_INPUT",
-                );
-            }
-        }
-        let cost = self.cost.lock().ok().and_then(|c| *c);
-        if let Some(cost) = cost {
-            let mut report = async_graphql::indexmap::IndexMap::new();
-            report.insert(
-                async_graphql::Name::new("requested"),
-                async_graphql::Value::from(cost),
-            );
-            report.insert(
-                async_graphql::Name::new("limit"),
-                async_graphql::Value::from(crate::cost::MAX_COST),
-            );
-            response
-                .extensions
-                .insert("cost".to_owned(), async_graphql::Value::Object(report));
-        }
-        let budget = self.budget.lock().ok().and_then(|b| *b);
-        if let Some((remaining, capacity)) = budget {
-            let mut report = async_graphql::indexmap::IndexMap::new();
-            report.insert(
-                async_graphql::Name::new("remaining"),
-                async_graphql::Value::from(remaining),
-            );
-            report.insert(
-                async_graphql::Name::new("capacity"),
-                async_graphql::Value::from(capacity),
-            );
-            response
-                .extensions
-                .insert("budget".to_owned(), async_graphql::Value::Object(report));
-        }
-        response
-    }
-
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        let doc = next
-            .run(ctx, query, variables)
-            .await
-            .map_err(|e| coded(e, "GRAPHQL_PARSE_FAILED"))?;
-        check_depth(&doc)?;
-        let cost = crate::cost::cost(&doc, None, variables);
-        if let Ok(mut slot) = self.cost.lock() {
-            *slot = Some(cost);
-        }
-        if cost > crate::cost::MAX_COST {
-            return Err(coded(
-                ServerError::new(
-                    format!(
-                        "the operation would cost {cost}; at most {} (see docs/api.md, Limits)",
-                        crate::cost::MAX_COST
-                    ),
-                    None,
-                ),
-                "QUERY_TOO_COSTLY",
-            ));
-        }
-        if let (Some(who), Some(budgets)) = (
-            ctx.data_opt::<crate::auth::Identity>(),
-            ctx.data_opt::<crate::budget::Budgets>(),
-        ) {
-            use crate::budget::Charge;
-            match budgets.charge(who, cost) {
-                Charge::Done {
-                    remaining,
-                    capacity,
-                } => {
-                    if let Ok(mut slot) = self.budget.lock() {
-                        *slot = Some((remaining, capacity));
-                    }
-                }
-                Charge::Refused {
-                    retry_after,
-                    remaining,
-                    capacity,
-                } => {
-                    if let Ok(mut slot) = self.budget.lock() {
-                        *slot = Some((remaining, capacity));
-                    }
-                    let seconds = retry_after.as_secs_f64().ceil().max(1.0) as u64;
-                    let mut e = coded(
-                        ServerError::new(
-                            format!(
-                                "the budget of this token holds {remaining} of the {cost} this \
-                                 operation costs; retry in {seconds} s"
-                            ),
-                            None,
-                        ),
-                        "RATE_LIMITED",
-                    );
-                    if let Some(x) = e.extensions.as_mut() {
-                        x.set("retryAfter", seconds);
-                    }
-                    return Err(e);
-                }
-            }
-        }
-        Ok(doc)
-    }
-
-    async fn validation(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        next: NextValidation<'_>,
-    ) -> Result<ValidationResult, Vec<ServerError>> {
-        next.run(ctx).await.map_err(|errors| {
-            errors
-                .into_iter()
-                .map(|e| {
-                    let code = validation_code(&e);
-                    coded(e, code)
-                })
-                .collect()
-        })
     }
 }
 

@@ -15,22 +15,16 @@ pub type DealtrailSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 /// Most items one page returns.
 pub const MAX_PAGE: usize = 500;
 
-/// Builds the schema over an engine; every authenticated operation spends its cost from
-/// the caller's budget.
-pub fn build(
-    engine: Arc<Engine>,
-    introspection: bool,
-    budgets: crate::budget::Budgets,
-) -> DealtrailSchema {
+/// Builds the schema over an engine. The checks every operation passes (depth, cost,
+/// budget, error codes) run around it: `checks::execute`, `checks::Checked`.
+pub fn build(engine: Arc<Engine>, introspection: bool) -> DealtrailSchema {
     let builder = Schema::build(
         QueryRoot::default(),
         MutationRoot::default(),
         SubscriptionRoot,
     )
     .data(engine)
-    .data(budgets)
     .data(FunnelCache::default())
-    .extension(crate::checks::RequestChecks)
     .limit_complexity(5_000);
     if introspection {
         builder.finish()

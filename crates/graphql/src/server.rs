@@ -57,6 +57,7 @@ impl ServerConfig {
 #[derive(Clone)]
 struct AppState {
     schema: DealtrailSchema,
+    budgets: Arc<crate::budget::Budgets>,
     engine: Arc<Engine>,
     tokens: Arc<Tokens>,
     config: Arc<ServerConfig>,
@@ -71,11 +72,8 @@ pub fn router(
     config: &ServerConfig,
 ) -> Result<Router, InvalidOrigin> {
     let state = AppState {
-        schema: schema::build(
-            engine.clone(),
-            config.introspection,
-            crate::budget::Budgets::new(config.budgets.clone()),
-        ),
+        schema: schema::build(engine.clone(), config.introspection),
+        budgets: Arc::new(crate::budget::Budgets::new(config.budgets.clone())),
         engine,
         tokens,
         config: Arc::new(config.clone()),
@@ -273,20 +271,19 @@ async fn execute(
 ) -> Response {
     let media = Media::negotiate(headers);
     let operation = request.operation_name.clone().unwrap_or_default();
-    let (request, role) = match authenticate(state, headers) {
-        Ok(identity) => {
-            let role = identity.role.as_str();
-            (request.data(identity), role)
-        }
+    let (request, who) = match authenticate(state, headers) {
+        Ok(identity) => (request.data(identity.clone()), Some(identity)),
         Err(Ok(_)) if state.config.public_introspection && only_introspection(&request) => {
-            (request, "anonymous")
+            (request, None)
         }
         Err(Ok(why)) => return unauthenticated(why).into_response(media),
         Err(Err(refusal)) => return refusal.into_response(media),
     };
     let started = std::time::Instant::now();
     let timeout = state.config.request_timeout;
-    let response = match tokio::time::timeout(timeout, state.schema.execute(request)).await {
+    let role = who.as_ref().map_or("anonymous", |w| w.role.as_str());
+    let run = crate::checks::execute(&state.schema, &state.budgets, who.as_ref(), request);
+    let response = match tokio::time::timeout(timeout, run).await {
         Ok(r) => r,
         Err(_) => {
             tracing::warn!(operation, "request timed out");
@@ -413,8 +410,14 @@ async fn serve_socket(
         });
     let live: Arc<std::sync::Mutex<Option<crate::auth::LiveToken>>> = Arc::default();
     let refused = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let checked = crate::checks::Checked {
+        schema: state.schema.clone(),
+        budgets: state.budgets.clone(),
+        who: Arc::default(),
+    };
     let init = {
         let (live, refused, tokens) = (live.clone(), refused.clone(), state.tokens.clone());
+        let who = checked.who.clone();
         move |payload: serde_json::Value| async move {
             // The token comes in the connection_init payload, as
             // {"authorization": "Bearer <token>"} or {"token": "<token>"}.
@@ -443,14 +446,17 @@ async fn serve_socket(
             if let Ok(mut slot) = live.lock() {
                 *slot = Some(token.clone());
             }
+            if let Ok(mut slot) = who.lock() {
+                *slot = Some(identity.clone());
+            }
             let mut data = async_graphql::Data::default();
             data.insert(identity);
             data.insert(token);
             Ok(data)
         }
     };
-    let outgoing = async_graphql::http::WebSocket::new(state.schema.clone(), input, protocol)
-        .on_connection_init(init);
+    let outgoing =
+        async_graphql::http::WebSocket::new(checked, input, protocol).on_connection_init(init);
     futures_util::pin_mut!(outgoing);
     let forbidden = |reason: &str| {
         Message::Close(Some(CloseFrame {
