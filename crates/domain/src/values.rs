@@ -318,6 +318,25 @@ impl Currency {
         std::str::from_utf8(&self.0).unwrap_or("???")
     }
 
+    /// `minor` units of this currency as a decimal in its major unit (`-0.05`, `1200`,
+    /// `1.250`), exact for any i64: also for sums past what one amount may be.
+    pub fn decimal(&self, minor: i64) -> String {
+        let digits = u32::from(self.minor_digits());
+        if digits == 0 {
+            return minor.to_string();
+        }
+        let scale = 10i128.pow(digits);
+        let m = i128::from(minor);
+        let sign = if m < 0 { "-" } else { "" };
+        let m = m.abs();
+        format!(
+            "{sign}{}.{:0width$}",
+            m / scale,
+            m % scale,
+            width = digits as usize
+        )
+    }
+
     /// Decimals of the minor unit: 2 for USD, 0 for JPY, 3 for KWD; 0 for codes without a
     /// minor unit (XAU); 2 for codes outside the table (read from old logs).
     pub fn minor_digits(&self) -> u8 {
@@ -446,17 +465,7 @@ impl Money {
 
     /// The amount as a decimal in the major unit, without the currency (`1250.50`).
     pub fn decimal(&self) -> String {
-        let digits = u32::from(self.currency.minor_digits());
-        if digits == 0 {
-            return self.minor.to_string();
-        }
-        let scale = 10i64.pow(digits);
-        format!(
-            "{}.{:0width$}",
-            self.minor / scale,
-            self.minor % scale,
-            width = digits as usize
-        )
+        self.currency.decimal(self.minor)
     }
 
     /// The amount in minor units.

@@ -32,8 +32,8 @@ const ANALYSES: &[(&str, u64)] = &[
     ("verify", 5_000),
 ];
 
-/// Fields that return a page of a list: what they select counts once per item.
-const CONNECTIONS: &[&str] = &["opportunities", "accounts", "events"];
+/// Root fields that return a page of a list: what they select counts once per item.
+const PAGED: &[&str] = &["opportunities", "accounts", "events", "streamHistory"];
 
 /// The cost of the operation `operation` names in `doc`; with `None`, of every operation in
 /// the document (the server does not trust the operation name before validation).
@@ -46,7 +46,7 @@ pub fn cost(doc: &ExecutableDocument, operation: Option<&str>, variables: &Varia
             _ => true,
         };
         if selected {
-            total = total.saturating_add(walker.set(&op.node.selection_set.node, 0));
+            total = total.saturating_add(walker.set(&op.node.selection_set.node, 0, true));
         }
     }
     total
@@ -58,7 +58,8 @@ struct Walker<'a> {
 }
 
 impl Walker<'_> {
-    fn set(&self, set: &SelectionSet, depth: usize) -> u64 {
+    /// `root`: the set is the operation's own, where the paged fields are.
+    fn set(&self, set: &SelectionSet, depth: usize, root: bool) -> u64 {
         // Fragment cycles are refused by validation; here they only must not loop.
         if depth > 64 {
             return 0;
@@ -66,11 +67,13 @@ impl Walker<'_> {
         let mut total = 0u64;
         for item in &set.items {
             let cost = match &item.node {
-                Selection::Field(f) => self.field(&f.node, depth),
-                Selection::InlineFragment(f) => self.set(&f.node.selection_set.node, depth + 1),
+                Selection::Field(f) => self.field(&f.node, depth, root),
+                Selection::InlineFragment(f) => {
+                    self.set(&f.node.selection_set.node, depth + 1, root)
+                }
                 Selection::FragmentSpread(s) => {
                     match self.doc.fragments.get(&s.node.fragment_name.node) {
-                        Some(f) => self.set(&f.node.selection_set.node, depth + 1),
+                        Some(f) => self.set(&f.node.selection_set.node, depth + 1, root),
                         None => 0,
                     }
                 }
@@ -80,17 +83,21 @@ impl Walker<'_> {
         total
     }
 
-    fn field(&self, f: &Field, depth: usize) -> u64 {
+    fn field(&self, f: &Field, depth: usize, root: bool) -> u64 {
         let name = f.name.node.as_str();
-        let inner = self.set(&f.selection_set.node, depth + 1);
-        if CONNECTIONS.contains(&name) {
+        let inner = self.set(&f.selection_set.node, depth + 1, false);
+        let base = ANALYSES.iter().find(|(n, _)| *n == name).map(|(_, b)| *b);
+        // `events` inside a stream's history is that page's list, not the log's connection.
+        if root && PAGED.contains(&name) {
             let page = ["first", "last"]
                 .iter()
                 .find_map(|a| self.number(f, a))
                 .map_or(DEFAULT_PAGE as u64, |n| n.max(0) as u64);
-            return 1u64.saturating_add(inner.saturating_mul(page.max(1)));
+            return base
+                .unwrap_or(1)
+                .saturating_add(inner.saturating_mul(page.max(1)));
         }
-        let Some((_, base)) = ANALYSES.iter().find(|(n, _)| *n == name) else {
+        let Some(base) = base else {
             return 1u64.saturating_add(inner);
         };
         let points = match name {

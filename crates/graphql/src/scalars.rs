@@ -180,35 +180,14 @@ impl From<dealtrail_domain::Money> for Money {
 }
 
 impl Money {
-    /// An amount given in minor units of a currency.
+    /// An amount given in minor units of a currency (sums of amounts included, which may
+    /// pass the largest single amount).
     pub fn minor(minor: i64, currency: dealtrail_domain::Currency) -> Money {
-        match dealtrail_domain::Money::from_minor(minor, currency) {
-            Ok(m) => m.into(),
-            // Sums of valid amounts can pass the per-amount maximum; print them all the
-            // same.
-            Err(_) => Money {
-                amount: Decimal(format_minor(minor, currency)),
-                currency: currency.to_string(),
-            },
+        Money {
+            amount: Decimal(currency.decimal(minor)),
+            currency: currency.to_string(),
         }
     }
-}
-
-fn format_minor(minor: i64, currency: dealtrail_domain::Currency) -> String {
-    let digits = currency.minor_digits();
-    if digits == 0 {
-        return minor.to_string();
-    }
-    let scale = 10i128.pow(u32::from(digits));
-    let m = i128::from(minor);
-    let sign = if m < 0 { "-" } else { "" };
-    let m = m.abs();
-    format!(
-        "{sign}{}.{:0width$}",
-        m / scale,
-        m % scale,
-        width = usize::from(digits)
-    )
 }
 
 #[cfg(test)]

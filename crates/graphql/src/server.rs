@@ -181,22 +181,25 @@ async fn readyz(State(state): State<AppState>) -> Response {
     (status, axum::Json(serde_json::Value::Object(body))).into_response()
 }
 
-/// Whether the operation a request would run is a mutation (or the document cannot say).
-fn runs_mutation(request: &async_graphql::Request) -> bool {
+/// Whether the operation a request would run is a mutation.
+fn runs_mutation(request: &mut async_graphql::Request) -> bool {
     use async_graphql::parser::types::OperationType;
     selected_operation(request).is_some_and(|op| op.ty == OperationType::Mutation)
 }
 
+/// The operation a request selects, from the request's own parsed document: it is parsed
+/// once, kept in the request, and not parsed again when the request runs.
 fn selected_operation(
-    request: &async_graphql::Request,
+    request: &mut async_graphql::Request,
 ) -> Option<async_graphql::parser::types::OperationDefinition> {
     use async_graphql::parser::types::DocumentOperations;
-    let doc = async_graphql::parser::parse_query(&request.query).ok()?;
-    match doc.operations {
-        DocumentOperations::Single(op) => Some(op.node),
-        DocumentOperations::Multiple(mut ops) => match &request.operation_name {
-            Some(name) => ops.remove(name.as_str()).map(|op| op.node),
-            None if ops.len() == 1 => ops.into_values().next().map(|op| op.node),
+    let name = request.operation_name.clone();
+    let doc = request.parsed_query().ok()?;
+    match &doc.operations {
+        DocumentOperations::Single(op) => Some(op.node.clone()),
+        DocumentOperations::Multiple(ops) => match &name {
+            Some(name) => ops.get(name.as_str()).map(|op| op.node.clone()),
+            None if ops.len() == 1 => ops.values().next().map(|op| op.node.clone()),
             None => None,
         },
     }
@@ -204,7 +207,7 @@ fn selected_operation(
 
 /// Whether the operation selects only the schema's own fields (`__schema`, `__type`,
 /// `__typename`), which `--public-introspection` serves without a token.
-fn only_introspection(request: &async_graphql::Request) -> bool {
+fn only_introspection(request: &mut async_graphql::Request) -> bool {
     use async_graphql::parser::types::{OperationType, Selection};
     let Some(op) = selected_operation(request) else {
         return false;
@@ -267,13 +270,13 @@ fn unauthenticated(why: NoIdentity) -> Refusal {
 async fn execute(
     state: &AppState,
     headers: &HeaderMap,
-    request: async_graphql::Request,
+    mut request: async_graphql::Request,
 ) -> Response {
     let media = Media::negotiate(headers);
     let operation = request.operation_name.clone().unwrap_or_default();
     let (request, who) = match authenticate(state, headers) {
         Ok(identity) => (request.data(identity.clone()), Some(identity)),
-        Err(Ok(_)) if state.config.public_introspection && only_introspection(&request) => {
+        Err(Ok(_)) if state.config.public_introspection && only_introspection(&mut request) => {
             (request, None)
         }
         Err(Ok(why)) => return unauthenticated(why).into_response(media),
@@ -339,12 +342,12 @@ async fn graphql_get(
     let Some(params) = params else {
         return Refusal::bad_request("query: a GraphQL document is required").into_response(media);
     };
-    let request = match request_from(params) {
+    let mut request = match request_from(params) {
         Ok(r) => r,
         Err(refusal) => return refusal.into_response(media),
     };
     // GET may carry queries only: a mutation over GET could be triggered by a link.
-    if runs_mutation(&request) {
+    if runs_mutation(&mut request) {
         return Refusal::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "METHOD_NOT_ALLOWED",
