@@ -56,6 +56,9 @@ pub enum EngineError {
     /// The engine is shutting down.
     #[error("the engine is shutting down")]
     ShuttingDown,
+    /// The caller abandoned the work (see [`crate::Cancel`]); nothing was written.
+    #[error("the work was cancelled")]
+    Cancelled,
 }
 
 impl From<SnapshotError> for EngineError {

@@ -4,6 +4,7 @@
 //! crate only.
 
 pub mod backup;
+mod cancel;
 mod codec;
 mod command;
 mod error;
@@ -17,6 +18,7 @@ use dealtrail_profile::Profiles;
 use dealtrail_store::{Config, Store};
 use dealtrail_winloss::WinLoss;
 
+pub use cancel::{Cancel, CancelOnDrop};
 pub use codec::{decode, stream_id};
 pub use command::{Command, Committed, Issued};
 pub use error::EngineError;

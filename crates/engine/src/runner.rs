@@ -9,6 +9,7 @@ use dealtrail_store::{LogFilter, Store};
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
+use crate::cancel::Cancel;
 use crate::codec;
 use crate::error::EngineError;
 
@@ -54,7 +55,7 @@ impl<P: Projection + Sync> ProjectionHost<P> {
     pub fn start(store: Store, config: RunnerConfig) -> Result<ProjectionHost<P>, EngineError> {
         let (mut state, mut seq) = restore::<P>(&store, u64::MAX)?;
         let head = store.head().seq;
-        fold(&store, &mut state, &mut seq, head)?;
+        fold(&store, &mut state, &mut seq, head, &Cancel::new())?;
         Ok(Self::start_from(store, config, state, seq))
     }
 
@@ -110,29 +111,57 @@ impl<P: Projection + Sync> ProjectionHost<P> {
     /// The model as it stood after event `seq`: from the newest snapshot at or before it,
     /// folding only the events after the snapshot.
     pub fn at_seq(&self, seq: u64) -> Result<P, EngineError> {
+        self.at_seq_or_cancel(seq, &Cancel::new())
+    }
+
+    /// [`Self::at_seq`], stopping with [`EngineError::Cancelled`] once `cancel` is set.
+    pub fn at_seq_or_cancel(&self, seq: u64, cancel: &Cancel) -> Result<P, EngineError> {
         let (mut state, mut folded) = restore::<P>(&self.store, seq)?;
-        fold(&self.store, &mut state, &mut folded, seq)?;
+        fold(&self.store, &mut state, &mut folded, seq, cancel)?;
+        cancel.check()?;
         Ok(state)
     }
 
     /// The model as it stood with what had been recorded by `at` ("what we knew at T").
     pub fn as_recorded_by(&self, at: Timestamp) -> Result<P, EngineError> {
+        self.as_recorded_by_or_cancel(at, &Cancel::new())
+    }
+
+    /// [`Self::as_recorded_by`], stopping once `cancel` is set.
+    pub fn as_recorded_by_or_cancel(
+        &self,
+        at: Timestamp,
+        cancel: &Cancel,
+    ) -> Result<P, EngineError> {
         let seq = self
             .store
             .seq_recorded_by(dealtrail_store::Timestamp(at.0))?;
-        self.at_seq(seq)
+        self.at_seq_or_cancel(seq, cancel)
     }
 
     /// The model folded from only the events that had occurred by `at` (business time), in
     /// log order: "what had happened by T, as we know it now". This replays the whole log.
     pub fn as_occurred_by(&self, at: Timestamp) -> Result<P, EngineError> {
+        self.as_occurred_by_or_cancel(at, &Cancel::new())
+    }
+
+    /// [`Self::as_occurred_by`], stopping once `cancel` is set.
+    pub fn as_occurred_by_or_cancel(
+        &self,
+        at: Timestamp,
+        cancel: &Cancel,
+    ) -> Result<P, EngineError> {
         let mut state = P::default();
         self.store.scan(1, u64::MAX, |view| {
+            if view.seq % CANCEL_EVERY == 0 {
+                cancel.check()?;
+            }
             if view.occurred_at.0 <= at.0 && P::wants(view.event_type) {
                 state.apply(&codec::decode_view(&view)?);
             }
             Ok::<(), EngineError>(())
         })?;
+        cancel.check()?;
         Ok(state)
     }
 
@@ -148,7 +177,7 @@ impl<P: Projection + Sync> ProjectionHost<P> {
             .map_err(|_| EngineError::ShuttingDown)?;
         // Events that arrived during the rebuild, up to what the live model has seen.
         let live_seq = *self.shared.applied.borrow();
-        fold(&self.store, &mut state, &mut seq, live_seq)?;
+        fold(&self.store, &mut state, &mut seq, live_seq, &Cancel::new())?;
         *live = state;
         drop(live);
         self.store.save_snapshot(
@@ -213,14 +242,21 @@ fn restore<P: Projection>(store: &Store, seq: u64) -> Result<(P, u64), EngineErr
     }
 }
 
+/// Events folded between two looks at a [`Cancel`] flag: a few hundred microseconds.
+const CANCEL_EVERY: u64 = 256;
+
 /// Folds events after `*seq` up to `until` into `state`.
 fn fold<P: Projection>(
     store: &Store,
     state: &mut P,
     seq: &mut u64,
     until: u64,
+    cancel: &Cancel,
 ) -> Result<(), EngineError> {
     store.scan(*seq + 1, until, |view| {
+        if view.seq % CANCEL_EVERY == 0 {
+            cancel.check()?;
+        }
         if P::wants(view.event_type) {
             state.apply(&codec::decode_view(&view)?);
         }
@@ -306,7 +342,13 @@ pub fn catch_up<A: Projection, B: Projection, C: Projection>(
 pub fn fold_log<P: Projection>(store: &Store) -> Result<(P, u64), EngineError> {
     let mut state = P::default();
     let mut seq = 0;
-    fold(store, &mut state, &mut seq, store.head().seq)?;
+    fold(
+        store,
+        &mut state,
+        &mut seq,
+        store.head().seq,
+        &Cancel::new(),
+    )?;
     Ok((state, seq))
 }
 

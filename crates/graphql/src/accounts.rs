@@ -1,6 +1,8 @@
 //! Account queries: one account now or as of a moment (folded from its own stream), and
 //! the account list as a Relay connection.
 
+use std::sync::Arc;
+
 use async_graphql::{Context, Enum, Object, SimpleObject};
 use dealtrail_domain::{AccountId, Timestamp};
 
@@ -126,21 +128,24 @@ impl AccountQuery {
         id: String,
         #[graphql(desc = "Look from this moment")] as_of: Option<DateTime>,
         clock: Option<Clock>,
-    ) -> async_graphql::Result<Option<Account>> {
-        require(ctx, EVERYONE_BUT_AUDITORS)?;
-        let id = field("id", AccountId::parse(&id))?;
-        let (through, occurred) = match past(ctx, as_of, clock)? {
-            None => (u64::MAX, Timestamp(i64::MAX)),
-            Some(Past::Occurred(t)) => (u64::MAX, t),
-            Some(Past::Recorded(t)) => (
-                engine(ctx)
-                    .store()
-                    .seq_recorded_by(dealtrail_store::Timestamp(t.0))
-                    .map_err(|e| engine_error(e.into()))?,
-                Timestamp(i64::MAX),
-            ),
-        };
-        account_view(ctx, id, through, occurred)
+    ) -> async_graphql::Result<Arc<Option<Account>>> {
+        crate::scope::once(ctx, async move {
+            require(ctx, EVERYONE_BUT_AUDITORS)?;
+            let id = field("id", AccountId::parse(&id))?;
+            let (through, occurred) = match past(ctx, as_of, clock)? {
+                None => (u64::MAX, Timestamp(i64::MAX)),
+                Some(Past::Occurred(t)) => (u64::MAX, t),
+                Some(Past::Recorded(t)) => (
+                    engine(ctx)
+                        .store()
+                        .seq_recorded_by(dealtrail_store::Timestamp(t.0))
+                        .map_err(|e| engine_error(e.into()))?,
+                    Timestamp(i64::MAX),
+                ),
+            };
+            account_view(ctx, id, through, occurred)
+        })
+        .await
     }
 
     /// Accounts, filtered and sorted, as a Relay connection. Everyone but auditors.
@@ -224,26 +229,29 @@ impl AnalysisOfAccounts {
         #[graphql(desc = "Only this kind")] kind: Option<String>,
         #[graphql(desc = "Look from this moment")] as_of: Option<DateTime>,
         clock: Option<Clock>,
-    ) -> async_graphql::Result<Vec<AccountSignalRow>> {
-        require(ctx, &[Role::Analyst, Role::Manager, Role::Admin])?;
-        let when = past(ctx, as_of, clock)?;
-        let now = moment(when);
-        let config = dealtrail_profile::SignalConfig::default();
-        model_at(ctx, when, Engine::profiles, move |m| {
-            m.accounts
-                .iter()
-                .flat_map(|(id, p)| {
-                    p.signals(&config, now)
-                        .into_iter()
-                        .filter(|s| kind.as_deref().is_none_or(|k| k == s.kind))
-                        .map(|s| AccountSignalRow {
-                            account_id: id.to_string(),
-                            account_name: p.name.clone(),
-                            kind: s.kind.into(),
-                            reason: s.reason,
-                        })
-                })
-                .collect()
+    ) -> async_graphql::Result<Arc<Vec<AccountSignalRow>>> {
+        crate::scope::once(ctx, async move {
+            require(ctx, &[Role::Analyst, Role::Manager, Role::Admin])?;
+            let when = past(ctx, as_of, clock)?;
+            let now = moment(when);
+            let config = dealtrail_profile::SignalConfig::default();
+            model_at(ctx, when, Engine::profiles, move |m| {
+                m.accounts
+                    .iter()
+                    .flat_map(|(id, p)| {
+                        p.signals(&config, now)
+                            .into_iter()
+                            .filter(|s| kind.as_deref().is_none_or(|k| k == s.kind))
+                            .map(|s| AccountSignalRow {
+                                account_id: id.to_string(),
+                                account_name: p.name.clone(),
+                                kind: s.kind.into(),
+                                reason: s.reason,
+                            })
+                    })
+                    .collect()
+            })
+            .await
         })
         .await
     }
@@ -255,27 +263,30 @@ impl AnalysisOfAccounts {
         ctx: &Context<'_>,
         #[graphql(desc = "Look from this moment")] as_of: Option<DateTime>,
         clock: Option<Clock>,
-    ) -> async_graphql::Result<Vec<HealthQuestionSummary>> {
-        require(ctx, &[Role::Analyst, Role::Manager, Role::Admin])?;
-        model_at(ctx, past(ctx, as_of, clock)?, Engine::profiles, |m| {
-            let mut rows: Vec<HealthQuestionSummary> = Vec::new();
-            for p in m.accounts.values() {
-                for a in p.health() {
-                    let i = usize::from(a.number.saturating_sub(1));
-                    while rows.len() <= i {
-                        rows.push(HealthQuestionSummary {
-                            number: rows.len() as u8 + 1,
-                            question: String::new(),
-                            answered: UInt64(0),
-                            accounts: UInt64(0),
-                        });
+    ) -> async_graphql::Result<Arc<Vec<HealthQuestionSummary>>> {
+        crate::scope::once(ctx, async move {
+            require(ctx, &[Role::Analyst, Role::Manager, Role::Admin])?;
+            model_at(ctx, past(ctx, as_of, clock)?, Engine::profiles, |m| {
+                let mut rows: Vec<HealthQuestionSummary> = Vec::new();
+                for p in m.accounts.values() {
+                    for a in p.health() {
+                        let i = usize::from(a.number.saturating_sub(1));
+                        while rows.len() <= i {
+                            rows.push(HealthQuestionSummary {
+                                number: rows.len() as u8 + 1,
+                                question: String::new(),
+                                answered: UInt64(0),
+                                accounts: UInt64(0),
+                            });
+                        }
+                        rows[i].question = a.question.into();
+                        rows[i].accounts.0 += 1;
+                        rows[i].answered.0 += u64::from(a.answered);
                     }
-                    rows[i].question = a.question.into();
-                    rows[i].accounts.0 += 1;
-                    rows[i].answered.0 += u64::from(a.answered);
                 }
-            }
-            rows
+                rows
+            })
+            .await
         })
         .await
     }

@@ -1,6 +1,8 @@
 //! The process analyses: `winLoss`, `crossCheckFindings`, `coverage`, `profile`,
 //! `dealStory`, `accountCoverage`.
 
+use std::sync::Arc;
+
 use async_graphql::{Context, Object, SimpleObject};
 use dealtrail_domain::{AccountId, OpportunityId, OrgUnitId, Timestamp};
 use dealtrail_engine::Engine;
@@ -284,75 +286,78 @@ impl AnalysisQuery {
         >,
         #[graphql(desc = "Look from this moment")] as_of: Option<DateTime>,
         clock: Option<Clock>,
-    ) -> async_graphql::Result<WinLossAnalysis> {
-        require(ctx, &[Role::Analyst, Role::Manager, Role::Admin])?;
-        let (from, to) = (from.0, to.0);
-        let segment = filter.unwrap_or_default();
-        for (name, set) in [
-            ("filter.stage", segment.stage.is_some()),
-            ("filter.open", segment.open.is_some()),
-            ("filter.accountId", segment.account_id.is_some()),
-        ] {
-            if set {
-                return Err(error(
-                    "VALIDATION",
-                    format!("{name}: does not apply to win/loss (closed deals by segment)"),
-                ));
-            }
-        }
-        let filter = dealtrail_winloss::WinLossFilter {
-            owner: segment.owner,
-            industry: segment.industry,
-            region: segment.region,
-            product_line: segment.product_line,
-            competitor,
-            org_unit: optional("filter.orgUnitId", segment.org_unit_id, |u| {
-                OrgUnitId::parse(&u)
-            })?,
-            size_band: segment.size_band.map(|b| {
-                match b {
-                    SizeBandInput::Small => "small",
-                    SizeBandInput::Mid => "mid",
-                    SizeBandInput::Large => "large",
-                    SizeBandInput::Enterprise => "enterprise",
-                    SizeBandInput::Unknown => "unknown",
+    ) -> async_graphql::Result<Arc<WinLossAnalysis>> {
+        crate::scope::once(ctx, async move {
+            require(ctx, &[Role::Analyst, Role::Manager, Role::Admin])?;
+            let (from, to) = (from.0, to.0);
+            let segment = filter.unwrap_or_default();
+            for (name, set) in [
+                ("filter.stage", segment.stage.is_some()),
+                ("filter.open", segment.open.is_some()),
+                ("filter.accountId", segment.account_id.is_some()),
+            ] {
+                if set {
+                    return Err(error(
+                        "VALIDATION",
+                        format!("{name}: does not apply to win/loss (closed deals by segment)"),
+                    ));
                 }
-                .to_owned()
-            }),
-        };
-        let report = model_at(ctx, past(ctx, as_of, clock)?, Engine::winloss, move |m| {
-            m.report(from, to, &filter)
+            }
+            let filter = dealtrail_winloss::WinLossFilter {
+                owner: segment.owner,
+                industry: segment.industry,
+                region: segment.region,
+                product_line: segment.product_line,
+                competitor,
+                org_unit: optional("filter.orgUnitId", segment.org_unit_id, |u| {
+                    OrgUnitId::parse(&u)
+                })?,
+                size_band: segment.size_band.map(|b| {
+                    match b {
+                        SizeBandInput::Small => "small",
+                        SizeBandInput::Mid => "mid",
+                        SizeBandInput::Large => "large",
+                        SizeBandInput::Enterprise => "enterprise",
+                        SizeBandInput::Unknown => "unknown",
+                    }
+                    .to_owned()
+                }),
+            };
+            let report = model_at(ctx, past(ctx, as_of, clock)?, Engine::winloss, move |m| {
+                m.report(from, to, &filter)
+            })
+            .await?;
+            let mut rates = vec![outcome_rate("overall", "all", &report.overall)];
+            rates.extend(report.by.iter().map(|((d, v), r)| outcome_rate(d, v, r)));
+            Ok(WinLossAnalysis {
+                rates,
+                where_lost: report
+                    .where_lost
+                    .into_iter()
+                    .map(|r| LossStage {
+                        stage: r.stage.to_string(),
+                        furthest: r.furthest.into(),
+                        at_loss: r.at_loss.into(),
+                    })
+                    .collect(),
+                stated_versus_evidence: report
+                    .stated_vs_evidence
+                    .into_iter()
+                    .map(|(reason, (deals, signals))| StatedVersusEvidence {
+                        stated_reason: reason,
+                        deals: deals.into(),
+                        signals: signals
+                            .into_iter()
+                            .map(|(s, n)| SignalCount {
+                                signal: format!("{s:?}"),
+                                deals: n.into(),
+                            })
+                            .collect(),
+                    })
+                    .collect(),
+            })
         })
-        .await?;
-        let mut rates = vec![outcome_rate("overall", "all", &report.overall)];
-        rates.extend(report.by.iter().map(|((d, v), r)| outcome_rate(d, v, r)));
-        Ok(WinLossAnalysis {
-            rates,
-            where_lost: report
-                .where_lost
-                .into_iter()
-                .map(|r| LossStage {
-                    stage: r.stage.to_string(),
-                    furthest: r.furthest.into(),
-                    at_loss: r.at_loss.into(),
-                })
-                .collect(),
-            stated_versus_evidence: report
-                .stated_vs_evidence
-                .into_iter()
-                .map(|(reason, (deals, signals))| StatedVersusEvidence {
-                    stated_reason: reason,
-                    deals: deals.into(),
-                    signals: signals
-                        .into_iter()
-                        .map(|(s, n)| SignalCount {
-                            signal: format!("{s:?}"),
-                            deals: n.into(),
-                        })
-                        .collect(),
-                })
-                .collect(),
-        })
+        .await
     }
 
     /// Open deals whose claimed stage lacks the other functions' evidence. Managers,
@@ -363,27 +368,30 @@ impl AnalysisQuery {
         #[graphql(desc = "Only this rep's deals")] owner: Option<String>,
         #[graphql(desc = "Look from this moment")] as_of: Option<DateTime>,
         clock: Option<Clock>,
-    ) -> async_graphql::Result<Vec<CrossCheckFinding>> {
-        require(ctx, &[Role::Analyst, Role::Manager, Role::Admin])?;
-        let rules = dealtrail_winloss::default_rules();
-        let mut findings = model_at(ctx, past(ctx, as_of, clock)?, Engine::winloss, move |m| {
-            m.findings(&rules)
-        })
-        .await?;
-        if let Some(owner) = owner {
-            findings.retain(|f| f.owner == owner);
-        }
-        Ok(findings
-            .into_iter()
-            .map(|f| CrossCheckFinding {
-                opportunity_id: f.deal.to_string(),
-                owner: f.owner,
-                rule: f.rule,
-                stage: f.stage.to_string(),
-                since: DateTime(f.since),
-                missing: f.missing,
+    ) -> async_graphql::Result<Arc<Vec<CrossCheckFinding>>> {
+        crate::scope::once(ctx, async move {
+            require(ctx, &[Role::Analyst, Role::Manager, Role::Admin])?;
+            let rules = dealtrail_winloss::default_rules();
+            let mut findings = model_at(ctx, past(ctx, as_of, clock)?, Engine::winloss, move |m| {
+                m.findings(&rules)
             })
-            .collect())
+            .await?;
+            if let Some(owner) = owner {
+                findings.retain(|f| f.owner == owner);
+            }
+            Ok(findings
+                .into_iter()
+                .map(|f| CrossCheckFinding {
+                    opportunity_id: f.deal.to_string(),
+                    owner: f.owner,
+                    rule: f.rule,
+                    stage: f.stage.to_string(),
+                    since: DateTime(f.since),
+                    missing: f.missing,
+                })
+                .collect())
+        })
+        .await
     }
 
     /// Coverage of every open deal. Managers, analysts, admins.
@@ -393,31 +401,34 @@ impl AnalysisQuery {
         #[graphql(desc = "Only this rep's deals")] owner: Option<String>,
         #[graphql(desc = "Look from this moment")] as_of: Option<DateTime>,
         clock: Option<Clock>,
-    ) -> async_graphql::Result<Vec<DealCoverage>> {
-        require(ctx, &[Role::Analyst, Role::Manager, Role::Admin])?;
-        let mut rows = model_at(ctx, past(ctx, as_of, clock)?, Engine::winloss, |m| {
-            m.coverage()
-        })
-        .await?;
-        if let Some(owner) = owner {
-            rows.retain(|c| c.owner == owner);
-        }
-        Ok(rows
-            .into_iter()
-            .map(|c| DealCoverage {
-                opportunity_id: c.deal.to_string(),
-                owner: c.owner,
-                by_role: c
-                    .by_role
-                    .iter()
-                    .map(|(role, n)| format!("{role}:{n}"))
-                    .collect(),
-                decision_maker: c.decision_maker,
-                single_threaded: c.single_threaded,
-                unregistered_participants: c.unregistered_participants.into(),
-                org_units_reached: c.org_units_reached.into(),
+    ) -> async_graphql::Result<Arc<Vec<DealCoverage>>> {
+        crate::scope::once(ctx, async move {
+            require(ctx, &[Role::Analyst, Role::Manager, Role::Admin])?;
+            let mut rows = model_at(ctx, past(ctx, as_of, clock)?, Engine::winloss, |m| {
+                m.coverage()
             })
-            .collect())
+            .await?;
+            if let Some(owner) = owner {
+                rows.retain(|c| c.owner == owner);
+            }
+            Ok(rows
+                .into_iter()
+                .map(|c| DealCoverage {
+                    opportunity_id: c.deal.to_string(),
+                    owner: c.owner,
+                    by_role: c
+                        .by_role
+                        .iter()
+                        .map(|(role, n)| format!("{role}:{n}"))
+                        .collect(),
+                    decision_maker: c.decision_maker,
+                    single_threaded: c.single_threaded,
+                    unregistered_participants: c.unregistered_participants.into(),
+                    org_units_reached: c.org_units_reached.into(),
+                })
+                .collect())
+        })
+        .await
     }
 
     /// A customer profile: the eight questions, signals and relationship concentration.
@@ -428,13 +439,16 @@ impl AnalysisQuery {
         account_id: String,
         #[graphql(desc = "Look from this moment")] as_of: Option<DateTime>,
         clock: Option<Clock>,
-    ) -> async_graphql::Result<Option<CustomerProfile>> {
-        require(ctx, EVERYONE_BUT_AUDITORS)?;
-        let id = field("accountId", AccountId::parse(&account_id))?;
-        let when = past(ctx, as_of, clock)?;
-        let now = moment(when);
-        model_at(ctx, when, Engine::profiles, move |m| {
-            customer_profile(m, id, now)
+    ) -> async_graphql::Result<Arc<Option<CustomerProfile>>> {
+        crate::scope::once(ctx, async move {
+            require(ctx, EVERYONE_BUT_AUDITORS)?;
+            let id = field("accountId", AccountId::parse(&account_id))?;
+            let when = past(ctx, as_of, clock)?;
+            let now = moment(when);
+            model_at(ctx, when, Engine::profiles, move |m| {
+                customer_profile(m, id, now)
+            })
+            .await
         })
         .await
     }
@@ -447,36 +461,39 @@ impl AnalysisQuery {
         opportunity_id: String,
         #[graphql(desc = "Look from this moment")] as_of: Option<DateTime>,
         clock: Option<Clock>,
-    ) -> async_graphql::Result<Option<Story>> {
-        require(ctx, &[Role::Analyst, Role::Manager, Role::Admin])?;
-        let id = field("opportunityId", OpportunityId::parse(&opportunity_id))?;
-        let story = model_at(ctx, past(ctx, as_of, clock)?, Engine::winloss, move |m| {
-            m.story(id)
+    ) -> async_graphql::Result<Arc<Option<Story>>> {
+        crate::scope::once(ctx, async move {
+            require(ctx, &[Role::Analyst, Role::Manager, Role::Admin])?;
+            let id = field("opportunityId", OpportunityId::parse(&opportunity_id))?;
+            let story = model_at(ctx, past(ctx, as_of, clock)?, Engine::winloss, move |m| {
+                m.story(id)
+            })
+            .await?;
+            Ok(story.map(|s| Story {
+                opportunity_id: s.deal.to_string(),
+                owner: s.owner,
+                stages: s
+                    .stages
+                    .into_iter()
+                    .map(|st| StoryStay {
+                        stage: st.stage,
+                        from: DateTime(st.from),
+                        until: st.until.map(DateTime),
+                        follow_ups: st
+                            .follow_ups
+                            .iter()
+                            .map(|(f, n)| format!("{f}:{n}"))
+                            .collect(),
+                        records: st.records.iter().map(|r| r.to_string()).collect(),
+                    })
+                    .collect(),
+                contact_roles: s.contacts.iter().map(|r| r.to_string()).collect(),
+                outcome: s.outcome.as_ref().map(|(o, _)| o.to_string()),
+                stated_reason: s.outcome.and_then(|(_, r)| r),
+                signals: s.signals.iter().map(|x| format!("{x:?}")).collect(),
+            }))
         })
-        .await?;
-        Ok(story.map(|s| Story {
-            opportunity_id: s.deal.to_string(),
-            owner: s.owner,
-            stages: s
-                .stages
-                .into_iter()
-                .map(|st| StoryStay {
-                    stage: st.stage,
-                    from: DateTime(st.from),
-                    until: st.until.map(DateTime),
-                    follow_ups: st
-                        .follow_ups
-                        .iter()
-                        .map(|(f, n)| format!("{f}:{n}"))
-                        .collect(),
-                    records: st.records.iter().map(|r| r.to_string()).collect(),
-                })
-                .collect(),
-            contact_roles: s.contacts.iter().map(|r| r.to_string()).collect(),
-            outcome: s.outcome.as_ref().map(|(o, _)| o.to_string()),
-            stated_reason: s.outcome.and_then(|(_, r)| r),
-            signals: s.signals.iter().map(|x| format!("{x:?}")).collect(),
-        }))
+        .await
     }
 
     /// Coverage per account across its open deals. Managers, analysts, admins.
@@ -485,22 +502,25 @@ impl AnalysisQuery {
         ctx: &Context<'_>,
         #[graphql(desc = "Look from this moment")] as_of: Option<DateTime>,
         clock: Option<Clock>,
-    ) -> async_graphql::Result<Vec<AccountReach>> {
-        require(ctx, &[Role::Analyst, Role::Manager, Role::Admin])?;
-        let rows = model_at(ctx, past(ctx, as_of, clock)?, Engine::winloss, |m| {
-            m.account_coverage()
-        })
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(|c| AccountReach {
-                account_id: c.account.to_string(),
-                open_deals: c.open_deals.into(),
-                by_role: c.by_role.iter().map(|(r, n)| format!("{r}:{n}")).collect(),
-                decision_maker: c.decision_maker,
-                org_units_reached: c.org_units_reached.into(),
-                single_threaded_deals: c.single_threaded_deals.into(),
+    ) -> async_graphql::Result<Arc<Vec<AccountReach>>> {
+        crate::scope::once(ctx, async move {
+            require(ctx, &[Role::Analyst, Role::Manager, Role::Admin])?;
+            let rows = model_at(ctx, past(ctx, as_of, clock)?, Engine::winloss, |m| {
+                m.account_coverage()
             })
-            .collect())
+            .await?;
+            Ok(rows
+                .into_iter()
+                .map(|c| AccountReach {
+                    account_id: c.account.to_string(),
+                    open_deals: c.open_deals.into(),
+                    by_role: c.by_role.iter().map(|(r, n)| format!("{r}:{n}")).collect(),
+                    decision_maker: c.decision_maker,
+                    org_units_reached: c.org_units_reached.into(),
+                    single_threaded_deals: c.single_threaded_deals.into(),
+                })
+                .collect())
+        })
+        .await
     }
 }

@@ -20,7 +20,7 @@ pub enum Clock {
 
 /// Runs `f` on a read model now, or on the model as it stood at a past moment, off the
 /// async threads: an analysis takes milliseconds to seconds, a past model replays part or
-/// all of the log.
+/// all of the log (and stops when the request is abandoned).
 pub(crate) async fn model_at<P, R>(
     ctx: &Context<'_>,
     when: Option<Past>,
@@ -32,11 +32,12 @@ where
     R: Send + 'static,
 {
     let engine = engine(ctx).clone();
+    let cancel = crate::scope::cancel(ctx);
     tokio::task::spawn_blocking(move || {
         let model = match when {
             None => return host(&engine).read(f),
-            Some(Past::Recorded(t)) => host(&engine).as_recorded_by(t),
-            Some(Past::Occurred(t)) => host(&engine).as_occurred_by(t),
+            Some(Past::Recorded(t)) => host(&engine).as_recorded_by_or_cancel(t, &cancel),
+            Some(Past::Occurred(t)) => host(&engine).as_occurred_by_or_cancel(t, &cancel),
         }?;
         Ok(f(&model))
     })

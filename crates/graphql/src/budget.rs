@@ -122,6 +122,16 @@ impl Budgets {
             }
         }
     }
+
+    /// Gives back what a request was charged beyond what it turned out to cost (a page
+    /// shorter than asked for), up to the bucket's size; returns what is left.
+    pub fn refund(&self, who: &Identity, amount: u64) -> Option<u64> {
+        let budget = self.by_role.get(&who.role).copied()?;
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        let (level, _) = buckets.get_mut(who.user.as_str())?;
+        *level = (*level + amount as f64).min(budget.capacity as f64);
+        Some(*level as u64)
+    }
 }
 
 #[cfg(test)]
@@ -162,6 +172,12 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+        assert_eq!(budgets.refund(&rep(), 30), Some(70));
+        assert_eq!(
+            budgets.refund(&rep(), 1_000),
+            Some(100),
+            "never past the capacity"
+        );
         assert_eq!(
             Budget::parse("20000/500"),
             Some(Budget {

@@ -12,6 +12,7 @@ use async_graphql::{Request, Response, ServerError, ServerResult};
 use crate::auth::Identity;
 use crate::budget::{Budgets, Charge};
 use crate::schema::DealtrailSchema;
+use crate::scope::Scope;
 
 /// Deepest nesting of fields an ordinary operation may have.
 pub const MAX_DEPTH: usize = 12;
@@ -40,6 +41,8 @@ pub const REQUEST_ERROR_CODES: &[&str] = &[
 #[derive(Debug, Clone, Copy, Default)]
 struct Report {
     cost: Option<u64>,
+    /// What it cost once it ran (pages as long as they came back).
+    actual: Option<u64>,
     budget: Option<(u64, u64)>,
 }
 
@@ -127,38 +130,62 @@ fn finish(mut response: Response, report: Report) -> Response {
         };
         *e = coded(std::mem::replace(e, ServerError::new("", None)), code);
     }
-    let mut put = |name: &str, pairs: [(&str, u64); 2]| {
+    if let Some(cost) = report.cost {
         let mut object = async_graphql::indexmap::IndexMap::new();
-        for (k, v) in pairs {
-            object.insert(async_graphql::Name::new(k), async_graphql::Value::from(v));
+        object.insert(async_graphql::Name::new("requested"), cost.into());
+        if let Some(actual) = report.actual {
+            object.insert(async_graphql::Name::new("actual"), actual.into());
         }
+        object.insert(
+            async_graphql::Name::new("limit"),
+            crate::cost::MAX_COST.into(),
+        );
         response
             .extensions
-            .insert(name.to_owned(), async_graphql::Value::Object(object));
-    };
-    if let Some(cost) = report.cost {
-        put(
-            "cost",
-            [("requested", cost), ("limit", crate::cost::MAX_COST)],
-        );
+            .insert("cost".to_owned(), async_graphql::Value::Object(object));
     }
     if let Some((remaining, capacity)) = report.budget {
-        put("budget", [("remaining", remaining), ("capacity", capacity)]);
+        let mut object = async_graphql::indexmap::IndexMap::new();
+        object.insert(async_graphql::Name::new("remaining"), remaining.into());
+        object.insert(async_graphql::Name::new("capacity"), capacity.into());
+        response
+            .extensions
+            .insert("budget".to_owned(), async_graphql::Value::Object(object));
     }
     response
 }
 
-/// Runs a query or mutation with the checks around it.
+/// Runs a query or mutation with the checks around it. If the returned future is dropped
+/// before it finishes (the request timed out, the client went away), the folds it started
+/// on the blocking pool stop at their next look at the request's [`Scope`] flag.
 pub async fn execute(
     schema: &DealtrailSchema,
     budgets: &Budgets,
     who: Option<&Identity>,
     mut request: Request,
 ) -> Response {
-    match precheck(&mut request, who, budgets) {
-        Ok(report) => finish(schema.execute(request).await, report),
-        Err(refusal) => *refusal,
+    let mut report = match precheck(&mut request, who, budgets) {
+        Ok(report) => report,
+        Err(refusal) => return *refusal,
+    };
+    let doc = request.parsed_query().ok().cloned();
+    let variables = request.variables.clone();
+    let operation = request.operation_name.clone();
+    let scope = Scope::default();
+    let guard = scope.cancel.on_drop();
+    let response = schema.execute(request.data(scope)).await;
+    guard.disarm();
+    if let (Some(doc), Some(requested)) = (doc, report.cost) {
+        let actual = crate::cost::actual(&doc, operation.as_deref(), &variables, &response.data)
+            .min(requested);
+        report.actual = Some(actual);
+        if let (Some(who), Some(_)) = (who, report.budget)
+            && let Some(remaining) = budgets.refund(who, requested - actual)
+        {
+            report.budget = report.budget.map(|(_, capacity)| (remaining, capacity));
+        }
     }
+    finish(response, report)
 }
 
 /// The schema with the checks around it, as the WebSocket protocol runs operations: the

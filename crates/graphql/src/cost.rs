@@ -2,8 +2,15 @@
 //! before it runs, so that a request over the limit is refused without running. A field
 //! costs 1; a connection multiplies what it selects by the page it asks for; an analysis
 //! costs by the read model it folds, ten times more as of a past moment on the recorded
-//! clock and fifty times on the occurred clock (a replay of the log). Each alias counts:
-//! the same analysis asked twice is computed twice.
+//! clock and fifty times on the occurred clock (a replay of the log). The same analysis
+//! with the same arguments is computed once per request (see `scope.rs`), so it is charged
+//! once, however many aliases ask for it; what each alias selects from it counts every time.
+//!
+//! After the request ran, its actual cost is the same sum with each page counted at the
+//! length it came back with instead of the length asked for.
+
+use std::cell::RefCell;
+use std::collections::HashSet;
 
 use async_graphql::parser::types::{ExecutableDocument, Field, Selection, SelectionSet};
 use async_graphql::{Name, Value, Variables};
@@ -38,7 +45,32 @@ const PAGED: &[&str] = &["opportunities", "accounts", "events", "streamHistory"]
 /// The cost of the operation `operation` names in `doc`; with `None`, of every operation in
 /// the document (the server does not trust the operation name before validation).
 pub fn cost(doc: &ExecutableDocument, operation: Option<&str>, variables: &Variables) -> u64 {
-    let walker = Walker { doc, variables };
+    walk(doc, operation, variables, None)
+}
+
+/// The cost of an operation that ran and answered `data`: each page at the number of items
+/// it returned (a field that failed returned none).
+pub fn actual(
+    doc: &ExecutableDocument,
+    operation: Option<&str>,
+    variables: &Variables,
+    data: &Value,
+) -> u64 {
+    walk(doc, operation, variables, Some(data))
+}
+
+fn walk(
+    doc: &ExecutableDocument,
+    operation: Option<&str>,
+    variables: &Variables,
+    data: Option<&Value>,
+) -> u64 {
+    let walker = Walker {
+        doc,
+        variables,
+        data,
+        computed: RefCell::default(),
+    };
     let mut total = 0u64;
     for (name, op) in doc.operations.iter() {
         let selected = match (operation, name) {
@@ -55,10 +87,14 @@ pub fn cost(doc: &ExecutableDocument, operation: Option<&str>, variables: &Varia
 struct Walker<'a> {
     doc: &'a ExecutableDocument,
     variables: &'a Variables,
+    /// The answer, when the actual cost is wanted.
+    data: Option<&'a Value>,
+    /// Analyses already charged, by name and arguments.
+    computed: RefCell<HashSet<String>>,
 }
 
 impl Walker<'_> {
-    /// `root`: the set is the operation's own, where the paged fields are.
+    /// `root`: the set is the operation's own, where the paged fields and analyses are.
     fn set(&self, set: &SelectionSet, depth: usize, root: bool) -> u64 {
         // Fragment cycles are refused by validation; here they only must not loop.
         if depth > 64 {
@@ -89,17 +125,23 @@ impl Walker<'_> {
         let base = ANALYSES.iter().find(|(n, _)| *n == name).map(|(_, b)| *b);
         // `events` inside a stream's history is that page's list, not the log's connection.
         if root && PAGED.contains(&name) {
-            let page = ["first", "last"]
+            let asked = ["first", "last"]
                 .iter()
                 .find_map(|a| self.number(f, a))
-                .map_or(DEFAULT_PAGE as u64, |n| n.max(0) as u64);
-            return base
-                .unwrap_or(1)
-                .saturating_add(inner.saturating_mul(page.max(1)));
+                .map_or(DEFAULT_PAGE as u64, |n| n.max(0) as u64)
+                .max(1);
+            let page = match self.data {
+                Some(data) => returned(data, f).min(asked),
+                None => asked,
+            };
+            return base.unwrap_or(1).saturating_add(inner.saturating_mul(page));
         }
         let Some(base) = base else {
             return 1u64.saturating_add(inner);
         };
+        if root && !self.computed.borrow_mut().insert(self.key(f)) {
+            return inner;
+        }
         let points = match name {
             "funnelTrend" => self.number(f, "points").map_or(6, |p| p.max(1) as u64),
             _ => 1,
@@ -112,6 +154,18 @@ impl Walker<'_> {
         base.saturating_mul(points)
             .saturating_mul(past)
             .saturating_add(inner)
+    }
+
+    /// What identifies one computation of an analysis: its name and its arguments with the
+    /// variables put in, in name order.
+    fn key(&self, f: &Field) -> String {
+        let mut args: Vec<(String, Option<Value>)> = f
+            .arguments
+            .iter()
+            .map(|(n, _)| (n.node.to_string(), self.argument(f, n.node.as_str())))
+            .collect();
+        args.sort_by(|a, b| a.0.cmp(&b.0));
+        format!("{}{args:?}", f.name.node)
     }
 
     fn argument(&self, f: &Field, name: &str) -> Option<Value> {
@@ -129,6 +183,26 @@ impl Walker<'_> {
             _ => None,
         }
     }
+}
+
+/// How many items a paged field returned in `data`: the longest list directly under it
+/// (`nodes`, `edges`, a history's `events`).
+fn returned(data: &Value, f: &Field) -> u64 {
+    let key = f.alias.as_ref().unwrap_or(&f.name).node.as_str();
+    let Value::Object(root) = data else {
+        return 0;
+    };
+    let Some(Value::Object(answer)) = root.get(key) else {
+        return 0;
+    };
+    answer
+        .values()
+        .filter_map(|v| match v {
+            Value::List(items) => Some(items.len() as u64),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -167,15 +241,16 @@ mod tests {
             r#"{ a: winLoss(from: "2024-01-01", to: "2025-01-01") { rates { won } }
                             b: winLoss(from: "2024-01-01", to: "2025-01-01") { rates { won } } }"#,
         );
-        assert_eq!(twice, 2 * one, "each alias is computed, so each is charged");
-        let same: String = (0..1000)
-            .map(|i| {
-                format!(
-                    "a{i}: winLoss(from: \"2024-01-01\", to: \"2025-01-01\") {{ rates {{ won }} }} "
-                )
-            })
-            .collect();
-        assert!(of(&format!("{{ {same} }}")) > MAX_COST);
+        assert_eq!(
+            twice,
+            one + 2,
+            "computed once, so charged once; the selection twice"
+        );
+        let other = of(
+            r#"{ a: winLoss(from: "2024-01-01", to: "2025-01-01") { rates { won } }
+                            b: winLoss(from: "2024-01-01", to: "2025-02-01") { rates { won } } }"#,
+        );
+        assert_eq!(other, 2 * one, "other arguments are another computation");
         let past = of(
             r#"{ winLoss(from: "2024-01-01", to: "2025-01-01", asOf: "2025-06-01", clock: OCCURRED) { rates { won } } }"#,
         );
@@ -190,6 +265,22 @@ mod tests {
             })
             .collect();
         assert!(of(&format!("{{ {many} }}")) > MAX_COST);
+    }
+
+    #[test]
+    fn the_actual_cost_counts_pages_as_they_came_back() {
+        let doc = async_graphql::parser::parse_query(
+            "{ a: opportunities(first: 50) { nodes { id } } b: accounts { nodes { id } } }",
+        )
+        .unwrap();
+        let data = Value::from_json(serde_json::json!({
+            "a": { "nodes": [{ "id": "1" }, { "id": "2" }] },
+            "b": null,
+        }))
+        .unwrap();
+        let vars = Variables::default();
+        assert_eq!(cost(&doc, None, &vars), (1 + 50 * 2) + (1 + 100 * 2));
+        assert_eq!(actual(&doc, None, &vars, &data), (1 + 2 * 2) + 1);
     }
 
     #[test]

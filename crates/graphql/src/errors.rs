@@ -25,6 +25,10 @@ pub(crate) fn engine_error(e: EngineError) -> async_graphql::Error {
         | EngineError::IdempotencyKeyMismatch { .. }) => {
             error("IDEMPOTENCY_KEY_REUSED", e.to_string())
         }
+        EngineError::Cancelled => error(
+            "TIMEOUT",
+            "the request was abandoned before its analysis finished",
+        ),
         other => {
             tracing::error!(error = %other, "internal error");
             error("INTERNAL", "internal error")

@@ -178,11 +178,15 @@ impl FunnelAnalysisQuery {
         clock: Option<Clock>,
         currency: Option<String>,
     ) -> async_graphql::Result<Arc<Funnel>> {
-        require(ctx, &[Role::Analyst, Role::Manager, Role::Admin])?;
-        let query = funnel_query(ctx, from, to, filter, as_of, clock, currency)?;
-        ctx.data_unchecked::<FunnelCache>()
-            .get(engine(ctx), query)
-            .await
+        crate::scope::once(ctx, async move {
+            require(ctx, &[Role::Analyst, Role::Manager, Role::Admin])?;
+            let query = funnel_query(ctx, from, to, filter, as_of, clock, currency)?;
+            ctx.data_unchecked::<FunnelCache>()
+                .get(engine(ctx), query)
+                .await
+        })
+        .await
+        .map(|shared: Arc<Arc<Funnel>>| Arc::clone(&*shared))
     }
 
     /// The funnel of equally long windows ending a step apart, oldest first: how conversion
@@ -203,33 +207,37 @@ impl FunnelAnalysisQuery {
         #[graphql(desc = "Look from this moment")] as_of: Option<DateTime>,
         clock: Option<Clock>,
         currency: Option<String>,
-    ) -> async_graphql::Result<Vec<FunnelTrendPoint>> {
-        require(ctx, &[Role::Analyst, Role::Manager, Role::Admin])?;
-        let points = points.unwrap_or(6);
-        if !(1..=24).contains(&points) {
-            return Err(error("VALIDATION", "points: between 1 and 24"));
-        }
-        let step = i64::from(step_days.unwrap_or(30));
-        if !(1..=366).contains(&step) {
-            return Err(error("VALIDATION", "stepDays: between 1 and 366"));
-        }
-        let query = funnel_query(ctx, from, to, filter, as_of, clock, currency)?;
-        let currency = query.currency;
-        let ends: Vec<Timestamp> = (0..i64::from(points))
-            .rev()
-            .map(|k| Timestamp(query.to.0 - k * step * Timestamp::DAY))
-            .collect();
-        let length = query.to.0 - query.from.0;
-        let wanted = ends.clone();
-        let reports = model_at(ctx, None, Engine::sales, move |m| m.trend(&query, &wanted)).await?;
-        Ok(ends
-            .iter()
-            .zip(reports)
-            .map(|(end, r)| FunnelTrendPoint {
-                window_start: DateTime(Timestamp(end.0 - length)),
-                window_end: DateTime(*end),
-                funnel: funnel_object(r, currency),
-            })
-            .collect())
+    ) -> async_graphql::Result<Arc<Vec<FunnelTrendPoint>>> {
+        crate::scope::once(ctx, async move {
+            require(ctx, &[Role::Analyst, Role::Manager, Role::Admin])?;
+            let points = points.unwrap_or(6);
+            if !(1..=24).contains(&points) {
+                return Err(error("VALIDATION", "points: between 1 and 24"));
+            }
+            let step = i64::from(step_days.unwrap_or(30));
+            if !(1..=366).contains(&step) {
+                return Err(error("VALIDATION", "stepDays: between 1 and 366"));
+            }
+            let query = funnel_query(ctx, from, to, filter, as_of, clock, currency)?;
+            let currency = query.currency;
+            let ends: Vec<Timestamp> = (0..i64::from(points))
+                .rev()
+                .map(|k| Timestamp(query.to.0 - k * step * Timestamp::DAY))
+                .collect();
+            let length = query.to.0 - query.from.0;
+            let wanted = ends.clone();
+            let reports =
+                model_at(ctx, None, Engine::sales, move |m| m.trend(&query, &wanted)).await?;
+            Ok(ends
+                .iter()
+                .zip(reports)
+                .map(|(end, r)| FunnelTrendPoint {
+                    window_start: DateTime(Timestamp(end.0 - length)),
+                    window_end: DateTime(*end),
+                    funnel: funnel_object(r, currency),
+                })
+                .collect())
+        })
+        .await
     }
 }

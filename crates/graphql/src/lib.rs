@@ -27,6 +27,7 @@ mod node;
 mod page;
 pub mod scalars;
 pub mod schema;
+pub mod scope;
 pub mod server;
 mod subscriptions;
 mod write;

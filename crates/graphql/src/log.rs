@@ -1,5 +1,7 @@
 //! The raw log for auditors: `head`, `events`, `streamHistory`, `verify`.
 
+use std::sync::Arc;
+
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, Object, SimpleObject};
 use dealtrail_domain::Timestamp;
@@ -261,18 +263,21 @@ impl LogQuery {
     }
 
     /// Re-walks the whole log and its indexes. Auditors and admins.
-    async fn verify(&self, ctx: &Context<'_>) -> async_graphql::Result<Verification> {
-        require(ctx, &[Role::Auditor, Role::Admin])?;
-        let engine = engine(ctx).clone();
-        let report = tokio::task::spawn_blocking(move || engine.store().verify())
-            .await
-            .map_err(|_| error("INTERNAL", "internal error"))?
-            .map_err(|e| engine_error(e.into()))?;
-        Ok(Verification {
-            intact: report.is_intact(),
-            events_checked: report.events_checked.into(),
-            first_bad_seq: report.problem.as_ref().map(|p| p.seq.into()),
-            problem: report.problem.map(|p| p.kind.to_string()),
+    async fn verify(&self, ctx: &Context<'_>) -> async_graphql::Result<Arc<Verification>> {
+        crate::scope::once(ctx, async move {
+            require(ctx, &[Role::Auditor, Role::Admin])?;
+            let engine = engine(ctx).clone();
+            let report = tokio::task::spawn_blocking(move || engine.store().verify())
+                .await
+                .map_err(|_| error("INTERNAL", "internal error"))?
+                .map_err(|e| engine_error(e.into()))?;
+            Ok(Verification {
+                intact: report.is_intact(),
+                events_checked: report.events_checked.into(),
+                first_bad_seq: report.problem.as_ref().map(|p| p.seq.into()),
+                problem: report.problem.map(|p| p.kind.to_string()),
+            })
         })
+        .await
     }
 }

@@ -293,7 +293,10 @@ async fn execute(
             return Refusal::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "TIMEOUT",
-                format!("the request ran longer than {} s", timeout.as_secs()),
+                format!(
+                    "the request ran longer than {} ms and was stopped",
+                    timeout.as_millis()
+                ),
             )
             .into_response(media);
         }

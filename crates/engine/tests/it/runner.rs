@@ -162,3 +162,42 @@ async fn as_occurred_by_folds_only_what_had_happened() {
     let deal = at_4.deals.values().next().unwrap();
     assert_eq!((deal.steps.len(), deal.follow_ups.len()), (1, 1));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_replay_stops_with_cancelled_and_an_uncancelled_one_finishes() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(dir.path(), 1000);
+    setup(&engine).await;
+    // Enough events that the folds look at the flag on the way, not only at the end.
+    for n in 1..=300 {
+        engine.execute(rep(), open(n, 100)).await.unwrap();
+    }
+    let live = engine.sales().read(|m| m.clone()).unwrap();
+    let far = Timestamp(i64::MAX);
+    let cancel = dealtrail_engine::Cancel::new();
+    assert_eq!(
+        engine
+            .sales()
+            .as_occurred_by_or_cancel(far, &cancel)
+            .unwrap(),
+        live
+    );
+    let guard = cancel.on_drop();
+    drop(guard);
+    assert!(cancel.is_cancelled(), "dropping the guard sets the flag");
+    let head = engine.store().head().seq;
+    assert!(matches!(
+        engine.sales().as_occurred_by_or_cancel(far, &cancel),
+        Err(dealtrail_engine::EngineError::Cancelled)
+    ));
+    assert!(matches!(
+        engine.sales().at_seq_or_cancel(head, &cancel),
+        Err(dealtrail_engine::EngineError::Cancelled)
+    ));
+    let kept = dealtrail_engine::Cancel::new();
+    kept.on_drop().disarm();
+    assert!(
+        !kept.is_cancelled(),
+        "a disarmed guard leaves the work running"
+    );
+}

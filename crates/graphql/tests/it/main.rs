@@ -13,6 +13,18 @@ use dealtrail_engine::{Engine, EngineConfig};
 use dealtrail_graphql::{Role, ServerConfig, Tokens};
 use serde_json::{Value, json};
 
+/// The default configuration with budgets no test run exhausts.
+pub fn unlimited() -> ServerConfig {
+    let unlimited = dealtrail_graphql::budget::Budget {
+        capacity: u64::MAX / 4,
+        per_second: u64::MAX / 4,
+    };
+    ServerConfig {
+        budgets: Role::ALL.into_iter().map(|r| (r, unlimited)).collect(),
+        ..ServerConfig::default()
+    }
+}
+
 /// A running server and a token per role.
 pub struct Server {
     pub url: String,
@@ -26,15 +38,7 @@ pub struct Server {
 impl Server {
     /// A server whose budgets no test run exhausts (the budget test sets its own).
     pub async fn start() -> Server {
-        let unlimited = dealtrail_graphql::budget::Budget {
-            capacity: u64::MAX / 4,
-            per_second: u64::MAX / 4,
-        };
-        Server::start_with(ServerConfig {
-            budgets: Role::ALL.into_iter().map(|r| (r, unlimited)).collect(),
-            ..ServerConfig::default()
-        })
-        .await
+        Server::start_with(unlimited()).await
     }
 
     /// A server with other limits or switches.
