@@ -301,7 +301,7 @@ async fn execute(
             .into_response(media);
         }
     };
-    tracing::info!(
+    tracing::debug!(
         operation,
         role,
         duration_ms = started.elapsed().as_millis() as u64,
