@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::error::StoreError;
+use crate::tree::{Frontier, Nodes, TreeHash, leaf_hash};
 use crate::types::{ChainHash, Receipt, RecordedEvent, StreamId, Timestamp};
 
 /// The on-disk format this build writes and reads.
@@ -30,6 +31,88 @@ pub(crate) const IDEMPOTENCY: u8 = b'I';
 /// `K` + actor length (u16 BE) + actor + idempotency key -> the original append's stream,
 /// receipt and command fingerprint: a key belongs to the actor who used it.
 pub(crate) const SCOPED_IDEMPOTENCY: u8 = b'K';
+/// The tree head: number of leaves (u64 BE), root (32 bytes), hash of the last record (32
+/// bytes); rewritten by every batch that appends.
+pub(crate) const META_TREE: &[u8] = b"Mtree";
+/// `T` + level (u8) + index (u64 BE) -> root of a complete subtree of the Merkle tree.
+pub(crate) const TREE_NODE: u8 = b'T';
+
+pub(crate) fn tree_node_key(level: u8, index: u64) -> [u8; 10] {
+    let mut k = [TREE_NODE; 10];
+    k[1] = level;
+    k[2..].copy_from_slice(&index.to_be_bytes());
+    k
+}
+
+/// The stored tree head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct StoredTreeHead {
+    pub size: u64,
+    pub root: TreeHash,
+    pub last_hash: ChainHash,
+}
+
+impl StoredTreeHead {
+    pub fn encode(&self) -> [u8; 72] {
+        let mut v = [0u8; 72];
+        v[..8].copy_from_slice(&self.size.to_be_bytes());
+        v[8..40].copy_from_slice(&self.root);
+        v[40..].copy_from_slice(&self.last_hash.0);
+        v
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<StoredTreeHead, StoreError> {
+        let bad = || StoreError::corrupt("tree head", "expected 72 bytes");
+        if bytes.len() != 72 {
+            return Err(bad());
+        }
+        Ok(StoredTreeHead {
+            size: u64_at(bytes, 0).ok_or_else(bad)?,
+            root: bytes[8..40].try_into().map_err(|_| bad())?,
+            last_hash: ChainHash(bytes[40..].try_into().map_err(|_| bad())?),
+        })
+    }
+
+    pub fn read(tree: &sled::Tree) -> Result<Option<StoredTreeHead>, StoreError> {
+        tree.get(META_TREE)?
+            .map(|v| StoredTreeHead::decode(&v))
+            .transpose()
+    }
+}
+
+/// The tree's nodes as the log tree holds them: leaves from the records' hashes, large
+/// subtrees from `T` keys.
+pub(crate) struct LogNodes<'a>(pub &'a sled::Tree);
+
+impl Nodes for LogNodes<'_> {
+    fn leaves(&self, start: u64, count: u64) -> Result<Vec<TreeHash>, StoreError> {
+        let from = event_key(start + 1);
+        let to = event_key(start + count);
+        let mut out = Vec::with_capacity(count as usize);
+        for item in self.0.range(from..=to) {
+            let (key, bytes) = item?;
+            let seq = u64_at(&key, 1).unwrap_or(0);
+            let split = bytes
+                .len()
+                .checked_sub(HASH_LEN)
+                .ok_or_else(|| StoreError::corrupt(format!("seq {seq}"), "short record"))?;
+            let hash: [u8; 32] = bytes[split..]
+                .try_into()
+                .map_err(|_| StoreError::corrupt(format!("seq {seq}"), "short record"))?;
+            out.push(leaf_hash(&hash));
+        }
+        Ok(out)
+    }
+
+    fn stored(&self, level: u8, index: u64) -> Result<Option<TreeHash>, StoreError> {
+        match self.0.get(tree_node_key(level, index))? {
+            None => Ok(None),
+            Some(v) => v.as_ref().try_into().map(Some).map_err(|_| {
+                StoreError::corrupt(format!("tree node {level}/{index}"), "expected 32 bytes")
+            }),
+        }
+    }
+}
 
 pub(crate) fn event_key(seq: u64) -> [u8; 9] {
     let mut k = [EVENT; 9];
@@ -60,6 +143,20 @@ pub(crate) fn scoped_idempotency_key(actor: &str, key: &str) -> Vec<u8> {
     k.extend_from_slice(actor.as_bytes());
     k.extend_from_slice(key.as_bytes());
     k
+}
+
+/// The actor (for scoped records) and the key of an idempotency record's key.
+pub(crate) fn split_idempotency_key(key: &[u8]) -> Option<(Option<String>, String)> {
+    match *key.first()? {
+        IDEMPOTENCY => Some((None, String::from_utf8(key[1..].to_vec()).ok()?)),
+        SCOPED_IDEMPOTENCY => {
+            let len = usize::from(u16::from_be_bytes(key.get(1..3)?.try_into().ok()?));
+            let actor = String::from_utf8(key.get(3..3 + len)?.to_vec()).ok()?;
+            let idem = String::from_utf8(key.get(3 + len..)?.to_vec()).ok()?;
+            Some((Some(actor), idem))
+        }
+        _ => None,
+    }
 }
 
 /// The record of `actor`'s earlier use of `key`: the scoped record, or else a record from
@@ -155,6 +252,8 @@ pub(crate) struct ChainState {
     pub last_hash: ChainHash,
     pub last_recorded_at: Timestamp,
     pub stream_count: u64,
+    /// The Merkle tree's right edge over the same events.
+    pub tree: Frontier,
 }
 
 impl ChainState {
@@ -168,11 +267,17 @@ impl ChainState {
         };
         let last = tree.scan_prefix([EVENT]).next_back().transpose()?;
         let Some((key, bytes)) = last else {
+            if let Some(stored) = StoredTreeHead::read(tree)?
+                && stored.size > 0
+            {
+                return Err(cut(stored.size, 0));
+            }
             return Ok(ChainState {
                 last_seq: 0,
                 last_hash: ChainHash::GENESIS,
                 last_recorded_at: Timestamp(i64::MIN),
                 stream_count,
+                tree: Frontier::default(),
             });
         };
         let seq = u64_at(&key, 1).unwrap_or(0);
@@ -184,13 +289,75 @@ impl ChainState {
                 format!("record says seq {}", event.seq),
             ));
         }
+        // A folder from before the tree has none yet: it is built when the store opens.
+        let tree_state = match StoredTreeHead::read(tree)? {
+            None => Frontier::default(),
+            Some(stored) => {
+                if stored.size != seq {
+                    return Err(cut(stored.size, seq));
+                }
+                if stored.last_hash != event.hash {
+                    return Err(StoreError::corrupt(
+                        "tree head",
+                        format!(
+                            "it names {} as the hash of event {seq}, the record's is {}: \
+                             the end of the log was rewritten",
+                            stored.last_hash, event.hash
+                        ),
+                    ));
+                }
+                let frontier = Frontier::load(&LogNodes(tree), seq)?;
+                if frontier.root() != stored.root {
+                    return Err(StoreError::corrupt(
+                        "tree head",
+                        "its root is not the root of the stored tree: the log or its tree \
+                         was altered",
+                    ));
+                }
+                frontier
+            }
+        };
         Ok(ChainState {
             last_seq: seq,
             last_hash: event.hash,
             last_recorded_at: event.recorded_at,
             stream_count,
+            tree: tree_state,
         })
     }
+
+    /// Whether the tree covers the log (false for a folder written before the tree).
+    pub fn tree_complete(&self) -> bool {
+        self.tree.size() == self.last_seq
+    }
+
+    /// Adds event `hash`'s leaf to the tree, putting the subtrees it completes in `batch`.
+    pub fn push_leaf(&mut self, hash: &ChainHash, batch: &mut sled::Batch) {
+        self.tree.push(leaf_hash(&hash.0), |level, index, node| {
+            if level >= crate::tree::STORED_LEVEL {
+                batch.insert(&tree_node_key(level, index), node);
+            }
+        });
+    }
+
+    /// The tree head to store with the batch that brought the log to this state.
+    pub fn tree_head(&self) -> StoredTreeHead {
+        StoredTreeHead {
+            size: self.tree.size(),
+            root: self.tree.root(),
+            last_hash: self.last_hash,
+        }
+    }
+}
+
+fn cut(tree_size: u64, log_end: u64) -> StoreError {
+    StoreError::corrupt(
+        "tree head",
+        format!(
+            "it covers {tree_size} events, the log ends at event {log_end}: events were \
+             removed from the end of the log, or the tree head was altered"
+        ),
+    )
 }
 
 /// What an idempotency key remembers.
@@ -364,6 +531,12 @@ pub(crate) fn view_record(bytes: &[u8]) -> Result<EventView<'_>, String> {
 }
 
 /// Recomputes the hash of a stored record and compares it with the one stored beside it.
+/// The hash stored at the end of a record (not checked against its bytes).
+pub(crate) fn stored_hash(bytes: &[u8]) -> Option<ChainHash> {
+    let split = bytes.len().checked_sub(HASH_LEN)?;
+    bytes[split..].try_into().ok().map(ChainHash)
+}
+
 pub(crate) fn record_hash_matches(bytes: &[u8]) -> bool {
     match bytes.len().checked_sub(HASH_LEN) {
         Some(split) => {

@@ -61,6 +61,9 @@ pub enum InvalidRequest {
         /// Its length in bytes.
         len: usize,
     },
+    /// A proof was asked for sizes or events the durable log does not have.
+    #[error("{0}")]
+    ProofRange(String),
     /// A projection name must be 1 to 128 bytes without NUL.
     #[error("projection name {name:?} is invalid (1 to 128 bytes, no NUL)")]
     ProjectionName {
@@ -124,6 +127,9 @@ pub enum StoreError {
     /// The store has been closed.
     #[error("the store is closed")]
     Closed,
+    /// A read asked for something the log does not have (a proof past its end).
+    #[error(transparent)]
+    Invalid(#[from] InvalidRequest),
 }
 
 impl StoreError {

@@ -5,16 +5,20 @@
 //! answers only once the events are durable. Reads, subscriptions and `verify` see only
 //! durable events.
 
+mod audit;
 pub(crate) mod codec;
 mod error;
+pub mod heads;
 mod query;
 mod snapshot;
 mod store;
 mod subscribe;
+pub mod tree;
 mod types;
 mod verify;
 mod writer;
 
+pub use audit::{ConsistencyProof, InclusionProof, TreeHead};
 pub use codec::{EventView, FORMAT_VERSION, record_hash};
 pub use error::{InvalidRequest, StoreError};
 pub use query::{LogFilter, MAX_SCAN_PER_PAGE, Page};

@@ -192,11 +192,15 @@ impl Store {
         let tree = db.open_tree("log")?;
         let projections = db.open_tree("projections")?;
         check_format(&db, &tree)?;
-        let state = ChainState::load(&tree)?;
+        let mut state = ChainState::load(&tree)?;
+        if !state.tree_complete() {
+            build_tree(&db, &tree, &mut state)?;
+        }
 
         let head = Head {
             seq: state.last_seq,
             hash: state.last_hash,
+            root: state.tree.root(),
         };
         let shared = Arc::new(Shared {
             db,
@@ -331,6 +335,7 @@ impl Store {
             .unwrap_or(Head {
                 seq: self.durable_seq(),
                 hash: ChainHash::GENESIS,
+                root: crate::tree::empty_root(),
             })
     }
 
@@ -555,6 +560,50 @@ impl Iterator for LogIter {
             )),
         })
     }
+}
+
+/// Builds the Merkle tree of a folder written before the tree existed, once, on its first
+/// open: one pass over the log, in batches, then the tree head.
+fn build_tree(db: &sled::Db, tree: &sled::Tree, state: &mut ChainState) -> Result<(), StoreError> {
+    const BATCH: u64 = 50_000;
+    tracing::info!(
+        events = state.last_seq,
+        "building the Merkle tree of a folder written before it (once)"
+    );
+    let mut built = ChainState {
+        tree: crate::tree::Frontier::default(),
+        ..*state
+    };
+    let mut batch = sled::Batch::default();
+    for item in tree.range(codec::event_key(1)..=codec::event_key(state.last_seq)) {
+        let (key, bytes) = item?;
+        let seq = codec::u64_at(&key, 1).unwrap_or(0);
+        if seq != built.tree.size() + 1 {
+            return Err(StoreError::corrupt(
+                format!("seq {}", built.tree.size() + 1),
+                "missing while building the Merkle tree",
+            ));
+        }
+        let hash = codec::stored_hash(&bytes)
+            .ok_or_else(|| StoreError::corrupt(format!("seq {seq}"), "short record"))?;
+        built.push_leaf(&hash, &mut batch);
+        if seq.is_multiple_of(BATCH) {
+            tree.apply_batch(std::mem::take(&mut batch))?;
+            tracing::info!(done = seq, of = state.last_seq, "building the Merkle tree");
+        }
+    }
+    if built.tree.size() != state.last_seq {
+        return Err(StoreError::corrupt(
+            "log",
+            "events missing while building the Merkle tree",
+        ));
+    }
+    batch.insert(codec::META_TREE, &built.tree_head().encode()[..]);
+    tree.apply_batch(batch)?;
+    db.flush()?;
+    tracing::info!(events = state.last_seq, "the Merkle tree is built");
+    *state = built;
+    Ok(())
 }
 
 pub(crate) fn decode_at(bytes: &[u8], seq: u64) -> Result<RecordedEvent, StoreError> {

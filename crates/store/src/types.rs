@@ -356,6 +356,8 @@ pub struct Head {
     pub seq: u64,
     /// Its hash ([`ChainHash::GENESIS`] when empty).
     pub hash: ChainHash,
+    /// The root of the Merkle tree over events 1 to `seq` (see [`crate::tree`]).
+    pub root: crate::tree::TreeHash,
 }
 
 /// Which way a stream is read.

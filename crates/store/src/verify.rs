@@ -2,9 +2,11 @@
 
 use std::collections::HashMap;
 
+use crate::audit::TreeHead;
 use crate::codec;
 use crate::error::StoreError;
 use crate::store::Store;
+use crate::tree::{self, Frontier, TreeHash};
 use crate::types::{ChainHash, StreamId};
 
 /// What `verify` found.
@@ -96,6 +98,29 @@ pub enum ProblemKind {
     /// The chain's head or counters disagree with the events.
     #[error("chain head or counters disagree with the events: {0}")]
     ChainHead(String),
+    /// The stored Merkle tree (a subtree root or the tree head) is not the tree of the
+    /// events.
+    #[error("the stored Merkle tree disagrees with the events: {0}")]
+    Tree(String),
+    /// The log does not extend a tree head saved earlier: events were removed from its end,
+    /// or rewritten.
+    #[error("the log does not extend the saved head of {size} events: {detail}")]
+    SavedHead {
+        /// The saved head's size.
+        size: u64,
+        /// What differs.
+        detail: String,
+    },
+    /// An idempotency record names an append the log does not hold.
+    #[error("idempotency record {key:?} of {actor:?}: {detail}")]
+    Idempotency {
+        /// Whose key.
+        actor: String,
+        /// The key.
+        key: String,
+        /// What is wrong.
+        detail: String,
+    },
 }
 
 impl Store {
@@ -108,6 +133,17 @@ impl Store {
     /// [`Store::verify`], calling `progress` with each sequence number checked.
     pub fn verify_with_progress(
         &self,
+        progress: impl FnMut(u64),
+    ) -> Result<VerifyReport, StoreError> {
+        self.verify_against(&[], progress)
+    }
+
+    /// [`Store::verify`], and that the log extends every head in `saved` (tree heads kept
+    /// elsewhere): the root of its first `size` events is the saved root. That is what
+    /// catches a cut or rewritten end, which leaves a log that is consistent in itself.
+    pub fn verify_against(
+        &self,
+        saved: &[TreeHead],
         mut progress: impl FnMut(u64),
     ) -> Result<VerifyReport, StoreError> {
         let tree = &self.shared().tree;
@@ -125,6 +161,37 @@ impl Store {
         // Everything up to the durable head at the start is checked; appends that land
         // meanwhile are left for the next run.
         let head = self.head();
+        if let Some(longest) = saved
+            .iter()
+            .filter(|h| h.size > head.seq)
+            .max_by_key(|h| h.size)
+        {
+            let kind = ProblemKind::SavedHead {
+                size: longest.size,
+                detail: format!(
+                    "the log has {} events: events were removed from its end",
+                    head.seq
+                ),
+            };
+            fail(&mut report, head.seq + 1, kind);
+            return Ok(report);
+        }
+        let mut saved_at: HashMap<u64, Vec<TreeHash>> = HashMap::new();
+        for h in saved {
+            saved_at.entry(h.size).or_default().push(h.root);
+        }
+        if let Some(roots) = saved_at.get(&0)
+            && roots.iter().any(|r| *r != tree::empty_root())
+        {
+            let kind = ProblemKind::SavedHead {
+                size: 0,
+                detail: "its root is not the empty tree's".into(),
+            };
+            fail(&mut report, 0, kind);
+            return Ok(report);
+        }
+        let mut frontier = Frontier::default();
+        let mut tree_problem: Option<String> = None;
         let mut expected_seq = 1u64;
         for item in tree.range(codec::event_key(1)..=codec::event_key(head.seq)) {
             let (key, bytes) = item?;
@@ -197,6 +264,38 @@ impl Store {
                 fail(&mut report, seq, kind);
                 return Ok(report);
             }
+            // The tree: every stored subtree root is the root of the events it covers.
+            frontier.push(tree::leaf_hash(&event.hash.0), |level, index, node| {
+                if level >= tree::STORED_LEVEL && tree_problem.is_none() {
+                    match tree.get(codec::tree_node_key(level, index)) {
+                        Ok(Some(v)) if v.as_ref() == node => {}
+                        Ok(_) => {
+                            tree_problem = Some(format!(
+                                "the root of subtree {index} at level {level} is missing or \
+                                 differs"
+                            ));
+                        }
+                        Err(e) => tree_problem = Some(e.to_string()),
+                    }
+                }
+            });
+            if let Some(detail) = tree_problem.take() {
+                fail(&mut report, seq, ProblemKind::Tree(detail));
+                return Ok(report);
+            }
+            if let Some(roots) = saved_at.get(&seq) {
+                let root = frontier.root();
+                if roots.iter().any(|r| *r != root) {
+                    let kind = ProblemKind::SavedHead {
+                        size: seq,
+                        detail: "the root of the log's first events differs: events up to \
+                                 there were rewritten"
+                            .into(),
+                    };
+                    fail(&mut report, seq, kind);
+                    return Ok(report);
+                }
+            }
             report.last_good_hash = event.hash;
             report.events_checked = seq;
             progress(seq);
@@ -248,6 +347,26 @@ impl Store {
             report.streams_checked += 1;
             let value = tree.get(&key)?.unwrap_or_default();
             let name = String::from_utf8_lossy(&key[1..]).into_owned();
+            let walked_stream = StreamId::parse(&name)
+                .ok()
+                .and_then(|id| streams.get(&id).copied());
+            match walked_stream {
+                Some((num, _)) if value.as_ref() != num.to_be_bytes() => {
+                    let kind = ProblemKind::ChainHead(format!(
+                        "stream {name} is registered under another number than its events' "
+                    ));
+                    fail(&mut report, last_seq, kind);
+                    return Ok(report);
+                }
+                None if self.head() == head => {
+                    let kind = ProblemKind::ChainHead(format!(
+                        "stream {name} is registered but has no events in the log"
+                    ));
+                    fail(&mut report, last_seq, kind);
+                    return Ok(report);
+                }
+                _ => {}
+            }
             if let Some(previous) = nums.insert(value.to_vec(), name.clone()) {
                 let kind = ProblemKind::ChainHead(format!(
                     "streams {previous} and {name} share one stream number"
@@ -264,7 +383,34 @@ impl Store {
             fail(&mut report, last_seq, ProblemKind::ChainHead(detail));
             return Ok(report);
         }
-        // The stream counter is only comparable when nothing was appended meanwhile.
+        if head.root != frontier.root() {
+            fail(
+                &mut report,
+                last_seq,
+                ProblemKind::Tree("the tree head's root is not the root of the events".into()),
+            );
+            return Ok(report);
+        }
+        if let Some(kind) = self.check_idempotency(head.seq)? {
+            fail(&mut report, last_seq, kind);
+            return Ok(report);
+        }
+        // The stored tree head and the stream counter are only comparable when nothing was
+        // appended meanwhile.
+        if self.head() == head {
+            let stored = codec::StoredTreeHead::read(tree)?;
+            let expected = codec::StoredTreeHead {
+                size: last_seq,
+                root: frontier.root(),
+                last_hash: report.last_good_hash,
+            };
+            if last_seq > 0 && stored != Some(expected) {
+                let kind =
+                    ProblemKind::Tree("the stored tree head is not the head of the events".into());
+                fail(&mut report, last_seq, kind);
+                return Ok(report);
+            }
+        }
         let counter = tree
             .get(codec::META_STREAMS)?
             .and_then(|v| codec::u64_at(&v, 0))
@@ -277,5 +423,72 @@ impl Store {
             fail(&mut report, last_seq, ProblemKind::ChainHead(detail));
         }
         Ok(report)
+    }
+}
+
+impl Store {
+    /// Every idempotency record names an append of the log: its events exist up to the
+    /// durable head, belong to the record's stream, carry the key, were written by the
+    /// key's actor (for scoped records), and the receipt's versions and time are theirs.
+    fn check_idempotency(&self, durable: u64) -> Result<Option<ProblemKind>, StoreError> {
+        let tree = &self.shared().tree;
+        for prefix in [codec::SCOPED_IDEMPOTENCY, codec::IDEMPOTENCY] {
+            for item in tree.scan_prefix([prefix]) {
+                let (key, value) = item?;
+                let Some((actor, idem)) = codec::split_idempotency_key(&key) else {
+                    return Ok(Some(ProblemKind::Idempotency {
+                        actor: String::new(),
+                        key: String::from_utf8_lossy(&key[1..]).into_owned(),
+                        detail: "the key cannot be read".into(),
+                    }));
+                };
+                let bad = |detail: String| {
+                    Some(ProblemKind::Idempotency {
+                        actor: actor.clone().unwrap_or_default(),
+                        key: idem.clone(),
+                        detail,
+                    })
+                };
+                let record = match codec::IdempotencyRecord::decode(&value, &idem) {
+                    Ok(r) => r,
+                    Err(e) => return Ok(bad(e.to_string())),
+                };
+                let r = record.receipt;
+                if r.first_seq > durable {
+                    // Written by an append that is not durable yet.
+                    continue;
+                }
+                if r.first_seq == 0
+                    || r.last_seq < r.first_seq
+                    || r.last_seq - r.first_seq != r.last_version.wrapping_sub(r.first_version)
+                {
+                    return Ok(bad(format!(
+                        "its receipt {r:?} is not a range of one append"
+                    )));
+                }
+                for seq in r.first_seq..=r.last_seq.min(durable) {
+                    let Some(bytes) = tree.get(codec::event_key(seq))? else {
+                        return Ok(bad(format!("it names event {seq}, which is missing")));
+                    };
+                    let event = match codec::decode_record(&bytes) {
+                        Ok(e) => e,
+                        Err(e) => return Ok(bad(format!("event {seq}: {e}"))),
+                    };
+                    let version = r.first_version + (seq - r.first_seq);
+                    let matches = event.stream == record.stream
+                        && event.version == version
+                        && event.recorded_at == r.recorded_at
+                        && event.idempotency_key.as_deref() == Some(idem.as_str())
+                        && actor.as_ref().is_none_or(|a| *a == event.actor);
+                    if !matches {
+                        return Ok(bad(format!(
+                            "it names event {seq}, which is not that append's (stream, \
+                             version, time, key or actor differ)"
+                        )));
+                    }
+                }
+            }
+        }
+        Ok(None)
     }
 }

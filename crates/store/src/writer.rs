@@ -219,6 +219,7 @@ impl Writer {
             state.last_seq = event.seq;
             state.last_hash = hash;
             state.last_recorded_at = event.recorded_at;
+            state.push_leaf(&hash, &mut batch);
         }
         if events.is_empty() {
             return Ok(state.last_seq);
@@ -226,6 +227,7 @@ impl Writer {
         if state.stream_count != self.state.stream_count {
             batch.insert(codec::META_STREAMS, &state.stream_count.to_be_bytes());
         }
+        batch.insert(codec::META_TREE, &state.tree_head().encode()[..]);
         self.shared.tree.apply_batch(batch)?;
         self.state = state;
         self.heads.extend(heads);
@@ -234,6 +236,7 @@ impl Writer {
             head: Some(Head {
                 seq: state.last_seq,
                 hash: state.last_hash,
+                root: state.tree.root(),
             }),
         };
         self.durability
@@ -279,6 +282,7 @@ impl Writer {
         let head = wrote.then_some(Head {
             seq: next_state.last_seq,
             hash: next_state.last_hash,
+            root: next_state.tree.root(),
         });
         let ticket = Ticket { answers, head };
         // Nobody else waiting and no earlier group in the flusher's hands: flushing here saves
@@ -397,6 +401,7 @@ impl Writer {
                 batch.insert(&codec::stream_event_key(head.num, head.version), record);
                 state.last_seq = event.seq;
                 state.last_hash = hash;
+                state.push_leaf(&hash, &mut batch);
             }
             state.last_recorded_at = recorded_at;
             heads.insert(req.stream.clone(), head);
@@ -414,6 +419,9 @@ impl Writer {
         }
         if state.stream_count != self.state.stream_count {
             batch.insert(codec::META_STREAMS, &state.stream_count.to_be_bytes());
+        }
+        if state.last_seq != self.state.last_seq {
+            batch.insert(codec::META_TREE, &state.tree_head().encode()[..]);
         }
         Ok((batch, state, heads, fates))
     }

@@ -683,7 +683,10 @@ async fn a_request_past_its_time_answers_timeout_as_graphql_json() {
         .send()
         .await
         .unwrap();
-    let media = response.headers()["content-type"].to_str().unwrap().to_owned();
+    let media = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert!(media.starts_with(MODERN), "{media}");
     let (status, _, b) = body(response).await;
     assert_eq!((status, code(&b)), (503, Some("TIMEOUT")), "{b}");

@@ -1,5 +1,6 @@
 //! Integration tests of the event log, one binary for the whole crate.
 
+mod audit;
 mod basics;
 mod concurrency;
 mod model;

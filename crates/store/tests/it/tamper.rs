@@ -1,6 +1,6 @@
 //! Tamper evidence: a byte changed behind the store's back is found and named.
 
-use dealtrail_store::{ExpectedVersion, ProblemKind};
+use dealtrail_store::{Config, ExpectedVersion, ProblemKind, Store};
 
 use super::{open, request};
 
@@ -116,17 +116,233 @@ fn removed_event_in_the_middle_is_a_gap() {
 }
 
 #[test]
-fn removed_tail_event_leaves_its_stream_copy_behind() {
+fn cutting_the_last_event_is_refused_when_the_folder_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    fill(dir.path());
+    remove_events_from(dir.path(), 30, false);
+    let err = match Store::open(Config::new(dir.path())) {
+        Ok(_) => panic!("a cut log must not open"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("covers 30 events"), "{err}");
+    assert!(err.contains("removed from the end"), "{err}");
+}
+
+#[test]
+fn cutting_the_end_with_its_tree_head_is_caught_by_a_saved_head() {
+    let dir = tempfile::tempdir().unwrap();
+    fill(dir.path());
+    let saved = open(dir.path()).tree_head();
+    assert_eq!(saved.size, 30);
+    // A careful attacker removes the events, their copies, the tree and the tree head: the
+    // folder then looks like one written before the tree, and gains a new one.
+    remove_events_from(dir.path(), 26, true);
+    let store = open(dir.path());
+    assert_eq!(store.head().seq, 25);
+    assert!(store.verify().unwrap().is_intact(), "consistent in itself");
+    let problem = store
+        .verify_against(&[saved], |_| {})
+        .unwrap()
+        .problem
+        .unwrap();
+    assert!(
+        matches!(problem.kind, ProblemKind::SavedHead { size: 30, .. }),
+        "{problem:?}"
+    );
+}
+
+#[test]
+fn rewriting_the_last_event_is_refused_at_open_and_caught_by_a_saved_head() {
+    let dir = tempfile::tempdir().unwrap();
+    fill(dir.path());
+    let saved = open(dir.path()).tree_head();
+    // The same log with another 30th event, hashes and all, as a forger would build it.
+    let forged = tempfile::tempdir().unwrap();
+    {
+        let original = open(dir.path());
+        let copy = open(forged.path());
+        copy.restore_blocking(original.read_all(1, 29).unwrap())
+            .unwrap();
+        let _ = copy
+            .append_blocking(request("s1", ExpectedVersion::Any, &[999]))
+            .unwrap();
+    }
+    copy_keys(forged.path(), dir.path(), |k| {
+        k == event_key(30).as_slice() || k.first() == Some(&b'S')
+    });
+    let err = match Store::open(Config::new(dir.path())) {
+        Ok(_) => panic!("a rewritten end must not open"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("rewritten"), "{err}");
+    // With the tree head removed as well, only the saved head tells.
+    remove_keys(dir.path(), |k| k == b"Mtree" || k.first() == Some(&b'T'));
+    let store = open(dir.path());
+    assert!(store.verify().unwrap().is_intact());
+    let problem = store
+        .verify_against(&[saved], |_| {})
+        .unwrap()
+        .problem
+        .unwrap();
+    assert_eq!(problem.seq, 30);
+    assert!(matches!(
+        problem.kind,
+        ProblemKind::SavedHead { size: 30, .. }
+    ));
+}
+
+#[test]
+fn a_log_re_chained_from_the_middle_does_not_extend_saved_heads() {
+    let dir = tempfile::tempdir().unwrap();
+    fill(dir.path());
+    let original = open(dir.path());
+    let heads = [
+        original.tree_head_at(10).unwrap(),
+        original.tree_head_at(20).unwrap(),
+        original.tree_head(),
+    ];
+    let forged = tempfile::tempdir().unwrap();
+    let copy = open(forged.path());
+    copy.restore_blocking(original.read_all(1, 14).unwrap())
+        .unwrap();
+    for i in 0..16u64 {
+        let _ = copy
+            .append_blocking(request(
+                &format!("s{}", i % 4),
+                ExpectedVersion::Any,
+                &[500 + i],
+            ))
+            .unwrap();
+    }
+    assert!(copy.verify().unwrap().is_intact());
+    assert!(
+        copy.verify_against(&heads[..1], |_| {})
+            .unwrap()
+            .is_intact()
+    );
+    let problem = copy
+        .verify_against(&heads, |_| {})
+        .unwrap()
+        .problem
+        .unwrap();
+    assert_eq!(problem.seq, 20, "the first saved head past the fork");
+    assert!(original.verify_against(&heads, |_| {}).unwrap().is_intact());
+}
+
+#[test]
+fn a_changed_idempotency_record_is_found() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = open(dir.path());
+        for key in ["k1", "k2"] {
+            let req = request("s1", ExpectedVersion::Any, &[1, 2])
+                .with_idempotency_key(key)
+                .unwrap();
+            let _ = store.append_blocking(req).unwrap();
+        }
+        assert!(store.verify().unwrap().is_intact());
+    }
+    // k2's record made to hand out k1's receipt.
+    {
+        let db = super::raw_db(dir.path());
+        let tree = db.open_tree("log").unwrap();
+        let records: Vec<_> = tree.scan_prefix(b"K").map(|r| r.unwrap()).collect();
+        assert_eq!(records.len(), 2);
+        tree.insert(&records[1].0, records[0].1.clone()).unwrap();
+        db.flush().unwrap();
+    }
+    let problem = open(dir.path()).verify().unwrap().problem.unwrap();
+    assert!(
+        matches!(&problem.kind, ProblemKind::Idempotency { key, .. } if key == "k2"),
+        "{problem:?}"
+    );
+}
+
+#[test]
+fn a_stream_registered_without_events_is_found() {
     let dir = tempfile::tempdir().unwrap();
     fill(dir.path());
     {
         let db = super::raw_db(dir.path());
-        db.open_tree("log").unwrap().remove(event_key(30)).unwrap();
+        let tree = db.open_tree("log").unwrap();
+        tree.insert(b"Nghost", &99u64.to_be_bytes()).unwrap();
         db.flush().unwrap();
     }
+    let problem = open(dir.path()).verify().unwrap().problem.unwrap();
+    assert!(
+        matches!(&problem.kind, ProblemKind::ChainHead(d) if d.contains("ghost")),
+        "{problem:?}"
+    );
+}
+
+#[test]
+fn a_folder_without_a_tree_gains_the_same_tree_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    fill(dir.path());
+    let before = open(dir.path()).tree_head();
+    remove_keys(dir.path(), |k| k == b"Mtree" || k.first() == Some(&b'T'));
     let store = open(dir.path());
-    assert_eq!(store.head().seq, 29);
-    let problem = store.verify().unwrap().problem.unwrap();
-    assert_eq!(problem.seq, 29);
-    assert_eq!(problem.kind, ProblemKind::ExtraIndexEntries { extra: 1 });
+    assert_eq!(store.tree_head(), before);
+    assert!(store.verify().unwrap().is_intact());
+}
+
+/// Removes events `from..` with (if `with_tree`) the whole tree and its head, and their
+/// stream copies, with sled directly.
+fn remove_events_from(dir: &std::path::Path, from: u64, with_tree: bool) {
+    let db = super::raw_db(dir);
+    let tree = db.open_tree("log").unwrap();
+    let mut gone = Vec::new();
+    for item in tree.range(event_key(from)..) {
+        let (k, v) = item.unwrap();
+        if k.first() != Some(&b'E') {
+            break;
+        }
+        gone.push(v);
+        tree.remove(k).unwrap();
+    }
+    for item in tree.scan_prefix(b"S") {
+        let (k, v) = item.unwrap();
+        if gone.contains(&v) {
+            tree.remove(k).unwrap();
+        }
+    }
+    if with_tree {
+        for item in tree.iter() {
+            let (k, _) = item.unwrap();
+            if k.as_ref() == b"Mtree" || k.first() == Some(&b'T') {
+                tree.remove(k).unwrap();
+            }
+        }
+    }
+    db.flush().unwrap();
+}
+
+fn remove_keys(dir: &std::path::Path, which: impl Fn(&[u8]) -> bool) {
+    let db = super::raw_db(dir);
+    let tree = db.open_tree("log").unwrap();
+    for item in tree.iter() {
+        let (k, _) = item.unwrap();
+        if which(&k) {
+            tree.remove(k).unwrap();
+        }
+    }
+    db.flush().unwrap();
+}
+
+/// Copies the keys `which` picks from one folder's log tree into another's.
+fn copy_keys(from: &std::path::Path, to: &std::path::Path, which: impl Fn(&[u8]) -> bool) {
+    let pairs: Vec<_> = {
+        let db = super::raw_db(from);
+        let tree = db.open_tree("log").unwrap();
+        tree.iter()
+            .map(|r| r.unwrap())
+            .filter(|(k, _)| which(k))
+            .collect()
+    };
+    let db = super::raw_db(to);
+    let tree = db.open_tree("log").unwrap();
+    for (k, v) in pairs {
+        tree.insert(k, v).unwrap();
+    }
+    db.flush().unwrap();
 }
