@@ -35,6 +35,10 @@ const ANALYSES: &[(&str, u64)] = &[
     ("dealStory", 10),
     ("account", 5),
     ("streamHistory", 5),
+    // A few dozen lookups each.
+    ("inclusionProof", 5),
+    ("consistencyProof", 5),
+    ("signedTreeHead", 5),
     // Re-walks the whole log and its indexes.
     ("verify", 5_000),
 ];

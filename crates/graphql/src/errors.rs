@@ -25,6 +25,21 @@ pub(crate) fn engine_error(e: EngineError) -> async_graphql::Error {
         | EngineError::IdempotencyKeyMismatch { .. }) => {
             error("IDEMPOTENCY_KEY_REUSED", e.to_string())
         }
+        EngineError::Store(dealtrail_store::StoreError::Invalid(i)) => {
+            error("VALIDATION", i.to_string())
+        }
+        EngineError::Store(
+            e @ (dealtrail_store::StoreError::WriterFailed(_)
+            | dealtrail_store::StoreError::Sled(_)
+            | dealtrail_store::StoreError::Io { .. }),
+        ) => {
+            tracing::error!(error = %e, "the store cannot write");
+            error(
+                "STORAGE_UNAVAILABLE",
+                "the store cannot write now (disk full or failing); nothing of this request was \
+                 written unless it is retried and found done",
+            )
+        }
         EngineError::Cancelled => error(
             "TIMEOUT",
             "the request was abandoned before its analysis finished",

@@ -287,7 +287,15 @@ pub fn graphql_response(media: Media, response: async_graphql::Response) -> Resp
         }
         return r;
     }
-    let status = if request_error && media == Media::GraphqlResponse {
+    // The store refusing writes is the server's state, not the request's fault: 503, so
+    // that clients and proxies retry elsewhere or later.
+    let storage_down = response.errors.iter().any(|e| {
+        e.extensions.as_ref().and_then(|x| x.get("code"))
+            == Some(&async_graphql::Value::from("STORAGE_UNAVAILABLE"))
+    });
+    let status = if storage_down {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else if request_error && media == Media::GraphqlResponse {
         StatusCode::BAD_REQUEST
     } else {
         StatusCode::OK

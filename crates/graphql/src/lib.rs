@@ -10,6 +10,7 @@ mod access;
 mod accounts;
 mod analyses;
 mod asof;
+pub mod audit;
 pub mod auth;
 pub mod budget;
 mod cache;

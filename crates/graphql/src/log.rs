@@ -84,6 +84,8 @@ pub struct LogHead {
     pub seq: UInt64,
     /// Its hash (hex).
     pub hash: String,
+    /// The root of the Merkle tree over events 1 to `seq` (hex, SHA-256; docs/store.md).
+    pub root: String,
 }
 
 /// The result of re-walking the log.
@@ -154,6 +156,7 @@ impl LogQuery {
         Ok(LogHead {
             seq: head.seq.into(),
             hash: head.hash.to_hex(),
+            root: dealtrail_store::heads::tree_hex(&head.root),
         })
     }
 

@@ -17,8 +17,12 @@ pub const MAX_PAGE: usize = 500;
 
 /// Builds the schema over an engine. The checks every operation passes (depth, cost,
 /// budget, error codes) run around it: `checks::execute`, `checks::Checked`.
-pub fn build(engine: Arc<Engine>, introspection: bool) -> DealtrailSchema {
-    let builder = Schema::build(
+pub fn build(
+    engine: Arc<Engine>,
+    introspection: bool,
+    signer: Option<Arc<crate::audit::HeadSigner>>,
+) -> DealtrailSchema {
+    let mut builder = Schema::build(
         QueryRoot::default(),
         MutationRoot::default(),
         SubscriptionRoot,
@@ -26,6 +30,9 @@ pub fn build(engine: Arc<Engine>, introspection: bool) -> DealtrailSchema {
     .data(engine)
     .data(FunnelCache::default())
     .limit_complexity(5_000);
+    if let Some(signer) = signer {
+        builder = builder.data(signer);
+    }
     if introspection {
         builder.finish()
     } else {
@@ -49,6 +56,7 @@ pub fn sdl() -> String {
 #[derive(async_graphql::MergedObject, Default)]
 pub struct QueryRoot(
     crate::log::LogQuery,
+    crate::audit::AuditQuery,
     crate::deals::DealQuery,
     crate::funnel::FunnelAnalysisQuery,
     crate::analyses::AnalysisQuery,

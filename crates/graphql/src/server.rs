@@ -32,6 +32,10 @@ pub struct ServerConfig {
     pub allow_origins: Vec<String>,
     /// Cost budgets of the roles whose default is not wanted (`serve --budget`).
     pub budgets: std::collections::BTreeMap<crate::auth::Role, crate::budget::Budget>,
+    /// Signs tree heads (`serve --signing-key`); none by default.
+    pub signer: Option<Arc<crate::audit::HeadSigner>>,
+    /// How often the tree head is signed when it grew, with a signer.
+    pub sign_every: Duration,
 }
 
 impl Default for ServerConfig {
@@ -43,6 +47,8 @@ impl Default for ServerConfig {
             public_introspection: false,
             allow_origins: Vec::new(),
             budgets: Default::default(),
+            signer: None,
+            sign_every: Duration::from_secs(60),
         }
     }
 }
@@ -72,7 +78,7 @@ pub fn router(
     config: &ServerConfig,
 ) -> Result<Router, InvalidOrigin> {
     let state = AppState {
-        schema: schema::build(engine.clone(), config.introspection),
+        schema: schema::build(engine.clone(), config.introspection, config.signer.clone()),
         budgets: Arc::new(crate::budget::Budgets::new(config.budgets.clone())),
         engine,
         tokens,
@@ -171,6 +177,10 @@ async fn readyz(State(state): State<AppState>) -> Response {
             }
         };
         body.insert(name.into(), value);
+    }
+    if let Some(reason) = state.engine.store().write_failure() {
+        ready = false;
+        body.insert("store".into(), serde_json::json!({ "failed": reason }));
     }
     body.insert("ready".into(), ready.into());
     let status = if ready {
@@ -286,9 +296,11 @@ async fn execute(
     let timeout = state.config.request_timeout;
     let role = who.as_ref().map_or("anonymous", |w| w.role.as_str());
     let run = crate::checks::execute(&state.schema, &state.budgets, who.as_ref(), request);
+    // An answer that arrives after the limit is refused like one that never arrived, so
+    // that the limit is the same whether the timer or the work finishes first.
     let response = match tokio::time::timeout(timeout, run).await {
-        Ok(r) => r,
-        Err(_) => {
+        Ok(r) if started.elapsed() <= timeout => r,
+        _ => {
             tracing::warn!(operation, "request timed out");
             return Refusal::new(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -519,11 +531,41 @@ pub async fn run(
 ) -> std::io::Result<()> {
     let app = router(engine.clone(), tokens, &config)
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
-    axum::serve(listener, app)
+    let signing = config
+        .signer
+        .clone()
+        .map(|signer| tokio::spawn(sign_periodically(signer, engine.clone(), config.sign_every)));
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
-        .await?;
-    if let Err(e) = engine.shutdown().await {
-        tracing::error!(error = %e, "shutdown incomplete");
+        .await;
+    if let Some(task) = signing {
+        task.abort();
     }
+    served?;
+    // The last flush and the read models' snapshots: a failure here means acknowledged
+    // work may not be where the next start expects it, so the caller must hear of it.
+    engine
+        .shutdown()
+        .await
+        .map_err(|e| std::io::Error::other(format!("the final flush failed: {e}")))?;
     Ok(())
+}
+
+/// Signs the tree head every `every` if the log grew, so that heads exist (and reach the
+/// heads file) even when nobody asks for one.
+async fn sign_periodically(
+    signer: Arc<crate::audit::HeadSigner>,
+    engine: Arc<Engine>,
+    every: Duration,
+) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        let (signer, engine) = (signer.clone(), engine.clone());
+        match tokio::task::spawn_blocking(move || signer.current(engine.store())).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "signing the tree head failed"),
+            Err(e) => tracing::error!(error = %e, "signing the tree head failed"),
+        }
+    }
 }

@@ -23,13 +23,26 @@ pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
 /// What a writer waits for before it acknowledges an append.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Durability {
-    /// sled's `flush`: the log buffer is written and synced to the device with
-    /// `sync_file_range` on Linux. Survives the process being killed at any moment.
-    #[default]
+    /// sled's `flush`: the log buffer is written to the file and `sync_file_range` waits
+    /// for the pages to reach the device on Linux. Survives the process being killed at any
+    /// moment; not a power loss (neither the file's size nor the device's cache is synced).
     Flush,
-    /// `Flush`, then `fdatasync` on sled's file, which also empties the device's volatile
-    /// write cache: survives power loss as well, at the cost of a second sync per group.
+    /// `Flush`, then `fdatasync` on sled's file, which also syncs the file's size and empties
+    /// the device's volatile write cache: survives power loss. The default; one group
+    /// commit shares one sync among all the appends waiting for it.
+    #[default]
     FlushAndSync,
+}
+
+impl Durability {
+    /// Reads `sync` or `flush`, the names `serve --durability` takes.
+    pub fn parse(s: &str) -> Option<Durability> {
+        match s {
+            "sync" => Some(Durability::FlushAndSync),
+            "flush" => Some(Durability::Flush),
+            _ => None,
+        }
+    }
 }
 
 /// How to open a data folder.
@@ -51,7 +64,7 @@ impl Config {
             clock: Arc::new(Timestamp::now),
             cache_capacity: 1024 * 1024 * 1024,
             queue_depth: 4_096,
-            durability: Durability::Flush,
+            durability: Durability::default(),
             compression: None,
         }
     }
@@ -94,6 +107,9 @@ pub(crate) struct Shared {
     pub durable_head: Mutex<Head>,
     /// Set after a failed flush: every later append gets this error.
     failure: Mutex<Option<String>>,
+    /// Set while writes fail without stopping the writer (a batch sled refused, such as on
+    /// a full disk); cleared by the next batch that is applied.
+    write_error: Mutex<Option<String>>,
     pub path: PathBuf,
     /// Held for the life of the store: the OS lock on `LOCK` keeps other processes out.
     _lock: File,
@@ -102,6 +118,12 @@ pub(crate) struct Shared {
 impl Shared {
     pub fn failure(&self) -> Option<String> {
         self.failure.lock().ok().and_then(|f| f.clone())
+    }
+
+    pub fn set_write_error(&self, error: Option<String>) {
+        if let Ok(mut e) = self.write_error.lock() {
+            *e = error;
+        }
     }
 
     pub fn set_failure(&self, reason: String) {
@@ -210,6 +232,7 @@ impl Store {
             durable_seq: AtomicU64::new(state.last_seq),
             durable_head: Mutex::new(head),
             failure: Mutex::new(None),
+            write_error: Mutex::new(None),
             path,
             _lock: lock,
         });
@@ -316,8 +339,24 @@ impl Store {
     }
 
     /// Stops the writer after the queued appends, and flushes. Later appends get `Closed`.
+    /// Fails if the flush fails, or if an earlier write or flush failed: what is on disk
+    /// may then lack work that callers were told about, or were refused.
     pub fn close(&self) -> Result<(), StoreError> {
-        self.inner.shut_down()
+        self.inner.shut_down()?;
+        match self.inner.shared.failure() {
+            Some(reason) => Err(StoreError::WriterFailed(reason)),
+            None => Ok(()),
+        }
+    }
+
+    /// Why appends fail: a flush failed and the writer stopped (see
+    /// [`StoreError::WriterFailed`]; a restart is needed), or the last batch could not be
+    /// written (cleared when one is); `None` while it writes.
+    pub fn write_failure(&self) -> Option<String> {
+        let shared = &self.inner.shared;
+        shared
+            .failure()
+            .or_else(|| shared.write_error.lock().ok().and_then(|e| e.clone()))
     }
 
     /// The data folder.

@@ -260,8 +260,10 @@ impl Writer {
         if wrote {
             if let Err(e) = self.shared.tree.apply_batch(batch) {
                 // Nothing of the batch is applied, so the in-memory state stays valid.
+                self.shared.set_write_error(Some(e.to_string()));
                 return fail_all(group, || StoreError::Sled(e.clone()));
             }
+            self.shared.set_write_error(None);
             self.state = next_state;
             if self.heads.len() + new_heads.len() > HEAD_CACHE_LIMIT {
                 self.heads.clear();
