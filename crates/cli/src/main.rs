@@ -1,6 +1,7 @@
 //! The `dealtrail` command: a thin layer of argument parsing over the library crates.
 
 mod analysis;
+mod audit;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -50,6 +51,17 @@ enum Cmd {
         /// repeat for several roles (docs/api.md, Limits).
         #[arg(long = "budget", value_name = "ROLE=CAPACITY/PER_SECOND", value_parser = parse_budget)]
         budgets: Vec<(Role, dealtrail_graphql::budget::Budget)>,
+        /// Sign tree heads with this key (from `dealtrail key create`; outside the data
+        /// folder): on demand (`signedTreeHead`) and every minute when the log grew.
+        #[arg(long)]
+        signing_key: Option<PathBuf>,
+        /// Append every signed head to this file (keep a copy elsewhere).
+        #[arg(long, requires = "signing_key")]
+        heads_file: Option<PathBuf>,
+        /// What an acknowledged write waits for: sync (fdatasync; survives power loss) or
+        /// flush (survives the process being killed, not a power loss).
+        #[arg(long, default_value = "sync", value_parser = parse_durability)]
+        durability: dealtrail_store::Durability,
     },
     /// Write a deterministic demo history into a data folder.
     Demo {
@@ -66,11 +78,37 @@ enum Cmd {
         #[arg(long, default_value_t = 42)]
         seed: u64,
     },
-    /// Check the hash chain and the indexes; exit code 0 only when intact.
+    /// Check the hash chain, the Merkle tree and the indexes, and that the log extends the
+    /// heads saved in a heads file; exit code 0 only when all holds.
     Verify {
         /// The data folder.
         #[arg(long, default_value = "./dealtrail-data")]
         data: PathBuf,
+        /// A heads file (signed tree heads, one JSON object per line) kept elsewhere.
+        #[arg(long, value_name = "HEADS_FILE")]
+        against: Option<PathBuf>,
+        /// Refuse heads not signed by this Ed25519 public key (hex).
+        #[arg(long, requires = "against")]
+        key: Option<String>,
+    },
+    /// Signing keys for tree heads.
+    Key {
+        #[command(subcommand)]
+        action: audit::KeyCmd,
+    },
+    /// Print the log's tree head (size and Merkle root), signed with --signing-key.
+    Head {
+        /// The data folder.
+        #[arg(long, default_value = "./dealtrail-data")]
+        data: PathBuf,
+        /// Sign it with this key: the output is a line for a heads file.
+        #[arg(long)]
+        signing_key: Option<PathBuf>,
+    },
+    /// Inclusion and consistency proofs of the Merkle tree, as JSON.
+    Proof {
+        #[command(subcommand)]
+        action: audit::ProofCmd,
     },
     /// Manage API tokens (stored hashed in the data folder).
     Token {
@@ -241,6 +279,10 @@ enum ImportCmd {
         /// The data folder (created if missing).
         #[arg(long, default_value = "./dealtrail-data")]
         data: PathBuf,
+        /// Continue a restore that stopped: the events the folder already holds must be
+        /// the file's, hash for hash; the rest is imported.
+        #[arg(long)]
+        resume: bool,
     },
 }
 
@@ -306,7 +348,12 @@ fn run() -> anyhow::Result<()> {
     // Commands that only read or restore the log run on this thread; the store's blocking
     // calls may not run inside the async runtime.
     let command = match cli.command {
-        Cmd::Verify { data } => return verify(data),
+        Cmd::Verify { data, against, key } => {
+            return audit::verify(&data, against.as_deref(), key.as_deref());
+        }
+        Cmd::Key { action } => return audit::key(action),
+        Cmd::Head { data, signing_key } => return audit::head(&data, signing_key.as_deref()),
+        Cmd::Proof { action } => return audit::proof(action),
         Cmd::Rebuild { data } => return rebuild(data),
         Cmd::Token { action } => return token(action),
         Cmd::Schema => {
@@ -327,8 +374,8 @@ fn run() -> anyhow::Result<()> {
             };
         }
         Cmd::Import {
-            what: ImportCmd::Events { file, data },
-        } => return import_events(file, data),
+            what: ImportCmd::Events { file, data, resume },
+        } => return import_events(file, data, resume),
         Cmd::Replay {
             data,
             as_of,
@@ -363,15 +410,26 @@ fn run() -> anyhow::Result<()> {
                 public_introspection,
                 allow_origins,
                 budgets,
+                signing_key,
+                heads_file,
+                durability,
             } => {
+                let signer = match signing_key {
+                    Some(path) => Some(Arc::new(dealtrail_graphql::audit::HeadSigner::new(
+                        audit::signing_key(&path, &data)?,
+                        heads_file,
+                    ))),
+                    None => None,
+                };
                 let config = ServerConfig {
                     introspection: !no_introspection,
                     public_introspection,
                     allow_origins,
                     budgets: budgets.into_iter().collect(),
+                    signer,
                     ..ServerConfig::default()
                 };
-                serve(data, listen, demo, demo_accounts, config).await
+                serve(data, listen, demo, demo_accounts, config, durability).await
             }
             Cmd::Demo {
                 data,
@@ -634,7 +692,7 @@ fn export_events(
     Ok(())
 }
 
-fn import_events(file: PathBuf, data: PathBuf) -> anyhow::Result<()> {
+fn import_events(file: PathBuf, data: PathBuf, resume: bool) -> anyhow::Result<()> {
     use std::io::BufRead;
     let open = || -> anyhow::Result<_> {
         Ok(std::io::BufReader::new(
@@ -681,11 +739,32 @@ fn import_events(file: PathBuf, data: PathBuf) -> anyhow::Result<()> {
             continue;
         };
         let at = || format!("{}, line {} (event {})", file.display(), n + 1, e.seq);
+        if resume && e.seq <= head.seq {
+            let held = store.event(e.seq).context("reading the log")?;
+            if held.as_ref().map(|h| h.hash) != Some(e.hash)
+                || dealtrail_store::record_hash(&e) != e.hash
+            {
+                bail!(
+                    "{}: the folder's event {} is not this one; nothing was imported",
+                    at(),
+                    e.seq
+                );
+            }
+            bar.inc(bytes);
+            continue;
+        }
         let version = match versions.get(&e.stream) {
             Some(v) => *v,
             None => store.stream_version(&e.stream).context("reading the log")?,
         };
-        let problem = if e.seq != seq + 1 {
+        let problem = if e.seq != seq + 1 && e.seq <= head.seq && !resume {
+            Some(format!(
+                "expected sequence number {}: the folder already holds events 1 to {} \
+                 (pass --resume to continue a restore that stopped)",
+                seq + 1,
+                head.seq
+            ))
+        } else if e.seq != seq + 1 {
             Some(format!("expected sequence number {}", seq + 1))
         } else if e.prev_hash != hash {
             Some("its previous hash is not the hash of the event before it".into())
@@ -718,6 +797,9 @@ fn import_events(file: PathBuf, data: PathBuf) -> anyhow::Result<()> {
         let Some((_, e)) = read(n, line)? else {
             continue;
         };
+        if e.seq <= head.seq {
+            continue;
+        }
         batch.push(e);
         if batch.len() == 1_000 {
             count += batch.len() as u64;
@@ -777,10 +859,16 @@ async fn serve(
     demo: bool,
     demo_accounts: u32,
     config: ServerConfig,
+    durability: dealtrail_store::Durability,
 ) -> anyhow::Result<()> {
     // Refuse a bad --allow-origin before the folder is opened or a demo is written.
     config.check()?;
-    let engine = open(&data)?;
+    let mut engine_config = EngineConfig::new(&data);
+    engine_config.store = engine_config.store.durability(durability);
+    let engine = Arc::new(
+        Engine::open(engine_config)
+            .with_context(|| format!("cannot open data folder {}", data.display()))?,
+    );
     let tokens = Arc::new(Tokens::in_folder(&data));
     if demo && engine.store().head().seq == 0 {
         let size = Size {
@@ -807,6 +895,10 @@ async fn serve(
         .context("server failed")?;
     eprintln!("stopped; the store is flushed and the read models are saved");
     Ok(())
+}
+
+fn parse_durability(s: &str) -> Result<dealtrail_store::Durability, String> {
+    dealtrail_store::Durability::parse(s).ok_or_else(|| format!("{s:?}: sync or flush"))
 }
 
 /// Reads `ROLE=CAPACITY/PER_SECOND`; a capacity below the cost limit could never pay for
@@ -847,37 +939,6 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = interrupt.await;
-    }
-}
-
-fn verify(data: PathBuf) -> anyhow::Result<()> {
-    let store = analysis::open_existing(&data)?;
-    let bar = indicatif::ProgressBar::new(store.head().seq);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("verifying {bar:40} {pos}/{len} events {eta}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    let report = store
-        .verify_with_progress(|seq| {
-            if seq % 10_000 == 0 {
-                bar.set_position(seq);
-            }
-        })
-        .context("verify failed to run")?;
-    bar.finish_and_clear();
-    match report.problem {
-        None => {
-            println!(
-                "intact: {} events, {} streams, head {}",
-                report.events_checked, report.streams_checked, report.last_good_hash
-            );
-            Ok(())
-        }
-        Some(problem) => {
-            println!("first bad sequence number: {}", problem.seq);
-            println!("problem: {}", problem.kind);
-            std::process::exit(1);
-        }
     }
 }
 
