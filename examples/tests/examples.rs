@@ -164,3 +164,78 @@ async fn a_visit_is_logged_through_the_api_once() {
     let _ = stop.send(());
     server.await.unwrap().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_proof_checker_confirms_signed_heads_and_proofs_and_refuses_forgeries() {
+    use dealtrail_store::heads::{SigningKey, tree_hex};
+    let dir = tempfile::tempdir().unwrap();
+    let engine = demo(&dir.path().join("data")).await;
+    let store = engine.store();
+    let size = store.head().seq;
+    let key = SigningKey::generate().unwrap();
+    let now = dealtrail_store::Timestamp::now();
+    let old = store.tree_head_at(size / 3).unwrap();
+    let new = store.tree_head();
+    let heads = dir.path().join("heads.jsonl");
+    let lines = [key.sign(old, now), key.sign(new, now)].map(|h| h.to_json_line());
+    std::fs::write(&heads, lines.join("\n")).unwrap();
+    // The proofs as `dealtrail proof` prints them.
+    let seq = size / 2;
+    let p = store.inclusion_proof(seq, None).unwrap();
+    let inclusion = serde_json::json!({
+        "seq": p.seq, "treeSize": p.tree_size, "leafHash": tree_hex(&p.leaf),
+        "path": p.path.iter().map(tree_hex).collect::<Vec<_>>(), "root": tree_hex(&p.root),
+    });
+    let c = store.consistency_proof(old.size, None).unwrap();
+    let consistency = serde_json::json!({
+        "fromSize": c.old.size, "fromRoot": tree_hex(&c.old.root), "toSize": c.new.size,
+        "toRoot": tree_hex(&c.new.root), "path": c.path.iter().map(tree_hex).collect::<Vec<_>>(),
+    });
+    let write = |name: &str, v: &serde_json::Value| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, v.to_string()).unwrap();
+        path
+    };
+    let inc = write("inclusion.json", &inclusion);
+    let con = write("consistency.json", &consistency);
+    let trail = dir.path().join("trail.jsonl");
+    let events = store.read_all(1, size as usize).unwrap();
+    let exported: Vec<String> = events
+        .iter()
+        .map(|e| {
+            serde_json::to_string(&dealtrail_engine::backup::EnvelopeRecord::from_recorded(e))
+                .unwrap()
+        })
+        .collect();
+    std::fs::write(&trail, exported.join("\n")).unwrap();
+    let bin = env!("CARGO_BIN_EXE_check-proof");
+    let check = |args: &[&std::path::Path], what: &str| {
+        let mut all: Vec<&std::ffi::OsStr> = vec![what.as_ref()];
+        all.extend(args.iter().map(|p| p.as_os_str()));
+        run(bin, &all, &[])
+    };
+    let (ok, out) = check(&[&heads], "heads");
+    assert!(ok && out.contains("2 signed heads verify"), "{out}");
+    let (ok, out) = check(&[&heads, &inc, &trail], "inclusion");
+    assert!(ok, "{out}");
+    let (ok, out) = check(&[&heads, &con], "consistency");
+    assert!(ok, "{out}");
+
+    // A proof for another event, a changed path, a log that does not extend the old head,
+    // a head whose size was changed after signing: all refused.
+    let mut other = inclusion.clone();
+    other["seq"] = (seq + 1).into();
+    let (ok, out) = check(&[&heads, &write("other.json", &other), &trail], "inclusion");
+    assert!(!ok, "{out}");
+    let mut bent = consistency.clone();
+    bent["path"][0] = tree_hex(&[0u8; 32]).into();
+    let (ok, out) = check(&[&heads, &write("bent.json", &bent)], "consistency");
+    assert!(!ok && out.contains("does not extend"), "{out}");
+    let forged = lines[1].replace(
+        &format!("\"size\":{}", new.size),
+        &format!("\"size\":{}", new.size + 1),
+    );
+    std::fs::write(&heads, format!("{}\n{forged}", lines[0])).unwrap();
+    let (ok, out) = check(&[&heads], "heads");
+    assert!(!ok && out.contains("does not verify"), "{out}");
+}

@@ -386,6 +386,43 @@ mod tests {
         assert_eq!(subtree(&m, 0, 3).unwrap(), expected);
     }
 
+    /// The roots of RFC 6962's test tree (the data of its eight leaves below), as the
+    /// Certificate Transparency implementations test against them.
+    #[test]
+    fn the_ct_test_vectors() {
+        let data: [&[u8]; 8] = [
+            b"",
+            b"\x00",
+            b"\x10",
+            b"\x20\x21",
+            b"\x30\x31",
+            b"\x40\x41\x42\x43",
+            b"\x50\x51\x52\x53\x54\x55\x56\x57",
+            b"\x60\x61\x62\x63\x64\x65\x66\x67\x68\x69\x6a\x6b\x6c\x6d\x6e\x6f",
+        ];
+        let roots = [
+            "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
+            "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
+            "aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77",
+            "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+            "4e3bbb1f7b478dcfe71fb631631519a3bca12c9aefca1612bfce4c13a86264d4",
+            "76e67dadbcdf1e10e1b74ddc608abd2f98dfb16fbce75277b5232a127f2087ef",
+            "ddb89be403809e325750d3d263cd78929c2942b7942a34b77e122c9594a74c8c",
+            "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328",
+        ];
+        let mut f = Frontier::default();
+        for (d, root) in data.iter().zip(roots) {
+            let leaf: TreeHash = Sha256::new()
+                .chain_update([0u8])
+                .chain_update(d)
+                .finalize()
+                .into();
+            f.push(leaf, |_, _, _| {});
+            let hex: String = f.root().iter().map(|b| format!("{b:02x}")).collect();
+            assert_eq!(hex, root, "tree of {}", f.size());
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
 
