@@ -70,15 +70,31 @@ fn durable_appends(c: &mut Criterion) {
         });
     }
 
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = Store::open(Config::new(dir.path())).expect("store");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .build()
         .expect("runtime");
+    for (name, durability) in [
+        ("64_callers_1_event_per_call", Durability::FlushAndSync),
+        ("64_callers_1_event_per_call_flush_only", Durability::Flush),
+    ] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(Config::new(dir.path()).durability(durability)).expect("store");
+        sixty_four_callers(&mut group, name, &store, &runtime);
+    }
+    group.finish();
+}
+
+/// 64 tasks appending one event per call, each waiting for its acknowledgement.
+fn sixty_four_callers(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    store: &Store,
+    runtime: &tokio::runtime::Runtime,
+) {
     const CALLERS: u64 = 64;
     let mut base = 0u64;
-    group.bench_function("64_callers_1_event_per_call", |b| {
+    group.bench_function(name, |b| {
         b.iter_custom(|iters| {
             let per_caller = iters.div_ceil(CALLERS);
             let start_n = base;
@@ -108,6 +124,25 @@ fn durable_appends(c: &mut Criterion) {
             start
                 .elapsed()
                 .mul_f64(iters as f64 / (per_caller * CALLERS) as f64)
+        })
+    });
+}
+
+/// What keeping the Merkle tree costs an append: one leaf and the new root, as the writer
+/// computes them for a group of one event.
+fn tree_upkeep(c: &mut Criterion) {
+    let mut group = c.benchmark_group("tree");
+    group.throughput(Throughput::Elements(1));
+    let mut tree = dealtrail_store::tree::Frontier::default();
+    let mut n = 0u64;
+    group.bench_function("append_one_leaf_and_compute_the_root", |b| {
+        b.iter(|| {
+            n += 1;
+            let leaf = dealtrail_store::tree::leaf_hash(blake3::hash(&n.to_be_bytes()).as_bytes());
+            tree.push(leaf, |_, _, node| {
+                black_box(node);
+            });
+            black_box(tree.root());
         })
     });
     group.finish();
@@ -160,8 +195,25 @@ fn reads(c: &mut Criterion) {
             assert_eq!(count, STREAMS * PER_STREAM);
         })
     });
+    let head = store.head().seq;
+    let mut k = 0u64;
+    group.throughput(Throughput::Elements(1));
+    group.sample_size(50);
+    group.measurement_time(Duration::from_secs(5));
+    group.bench_function("inclusion_proof_1m", |b| {
+        b.iter(|| {
+            k = (k + 104_729) % head;
+            black_box(store.inclusion_proof(k + 1, None).expect("proof"));
+        })
+    });
+    group.bench_function("consistency_proof_1m", |b| {
+        b.iter(|| {
+            k = (k + 104_729) % head;
+            black_box(store.consistency_proof(k + 1, None).expect("proof"));
+        })
+    });
     group.finish();
 }
 
-criterion_group!(benches, fsync_rate, durable_appends, reads);
+criterion_group!(benches, fsync_rate, durable_appends, tree_upkeep, reads);
 criterion_main!(benches);

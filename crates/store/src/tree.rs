@@ -43,7 +43,7 @@ pub fn node_hash(left: &TreeHash, right: &TreeHash) -> TreeHash {
 /// The right edge of a tree: the roots of the complete subtrees its leaves fall into,
 /// largest first, one per set bit of its size. Enough to append and to compute the root.
 #[derive(Clone, Copy)]
-pub(crate) struct Frontier {
+pub struct Frontier {
     size: u64,
     len: u8,
     nodes: [TreeHash; 64],
@@ -78,7 +78,7 @@ impl Default for Frontier {
 
 impl Frontier {
     /// The frontier of the first `size` leaves, read from `nodes`.
-    pub fn load(nodes: &impl Nodes, size: u64) -> Result<Frontier, StoreError> {
+    pub(crate) fn load(nodes: &impl Nodes, size: u64) -> Result<Frontier, StoreError> {
         let mut frontier = Frontier::default();
         let mut start = 0u64;
         for level in (0..64u8).rev() {
