@@ -172,11 +172,11 @@ pub fn verify(data: &Path, against: Option<&Path>, key: Option<&str>) -> anyhow:
         None => {
             let tree = store.tree_head();
             println!(
-                "intact: {} events, {} streams, head {}, tree root {}",
+                "intact: {} events, {} streams, tree root {}, head {}",
                 report.events_checked,
                 report.streams_checked,
-                report.last_good_hash,
-                tree_hex(&tree.root)
+                tree_hex(&tree.root),
+                report.last_good_hash
             );
             if !heads.is_empty() {
                 println!("extends all {} saved heads", heads.len());
