@@ -125,8 +125,7 @@ pub fn open_existing(data: &std::path::Path) -> anyhow::Result<dealtrail_store::
             data.display()
         );
     }
-    dealtrail_store::Store::open_path(data)
-        .with_context(|| format!("cannot open data folder {}", data.display()))
+    dealtrail_store::Store::open_path(data).map_err(|e| crate::folder_error(e, data))
 }
 
 /// A CSV error as the I/O error it wraps, if it is one (so a closed pipe is recognised).

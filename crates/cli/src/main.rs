@@ -35,7 +35,8 @@ enum Cmd {
         /// On an empty folder, first write a demo history and create an admin token.
         #[arg(long)]
         demo: bool,
-        /// Accounts in the demo history (about 60 events each).
+        /// Accounts in the demo history (roughly 90 events each; the count is printed at
+        /// the end).
         #[arg(long, default_value_t = 300)]
         demo_accounts: u32,
         /// Turn schema introspection off.
@@ -68,7 +69,8 @@ enum Cmd {
         /// The data folder (created if missing).
         #[arg(long, default_value = "./dealtrail-data")]
         data: PathBuf,
-        /// Accounts (about 60 events each).
+        /// Accounts (roughly 90 events each at 5 deals per account; the count is printed at
+        /// the end).
         #[arg(long, default_value_t = 300)]
         accounts: u32,
         /// Deals per account, on average.
@@ -143,8 +145,8 @@ enum Cmd {
         #[command(subcommand)]
         what: ExportCmd,
     },
-    /// Import a log exported with `export events --format jsonl` (backup, restore, moving
-    /// between machines): the result is the identical log, hash chain included.
+    /// Import into a data folder: a log exported with `export events` (restore: the identical
+    /// log, hash chain included), or a CRM's CSV export through a mapping.
     Import {
         #[command(subcommand)]
         what: ImportCmd,
@@ -159,7 +161,7 @@ enum ExportCmd {
         #[arg(long, default_value = "./dealtrail-data")]
         data: PathBuf,
         /// jsonl (restorable) or csv (for spreadsheets; the payload as a JSON column).
-        #[arg(long, default_value = "jsonl")]
+        #[arg(long, default_value = "jsonl", value_parser = ["jsonl", "csv"])]
         format: String,
         /// First sequence number.
         #[arg(long, default_value_t = 1)]
@@ -215,7 +217,7 @@ struct LookArgs {
     #[arg(long, value_enum, default_value = "recorded")]
     clock: analysis::Clock,
     /// Days of the window ending at the moment (funnel, winloss, reasons).
-    #[arg(long, default_value_t = 365)]
+    #[arg(long, default_value_t = 365, allow_negative_numbers = true)]
     window_days: i64,
     /// The currency the funnel sums amounts in (deals in others are counted only).
     #[arg(long, default_value = "USD")]
@@ -270,6 +272,10 @@ enum ImportCmd {
         /// Write the rejected rows (file, line, reason) to this CSV file too.
         #[arg(long)]
         report: Option<PathBuf>,
+        /// Exit 0 even when rows were not imported (by default that exits 1, after the
+        /// report, so that a script notices).
+        #[arg(long)]
+        allow_rejects: bool,
     },
     /// Restore events from a JSON-lines export; they must continue the folder's log (an
     /// empty folder takes an export that starts at sequence number 1).
@@ -299,6 +305,10 @@ enum TokenCmd {
         /// admin, manager, sales, presales, engineering, support, analyst or auditor.
         #[arg(long)]
         role: String,
+        /// Create the data folder if it does not exist yet (otherwise a mistyped --data is
+        /// refused rather than becoming a new folder).
+        #[arg(long)]
+        create: bool,
     },
     /// Revoke a token by name.
     Revoke {
@@ -321,14 +331,7 @@ fn main() -> std::process::ExitCode {
     match run() {
         Ok(()) => std::process::ExitCode::SUCCESS,
         // A reader that stopped reading (`| head`) is not a failure of ours.
-        Err(e)
-            if e.chain().any(|c| {
-                c.downcast_ref::<std::io::Error>()
-                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-            }) =>
-        {
-            std::process::ExitCode::SUCCESS
-        }
+        Err(e) if e.chain().any(broken_pipe) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             // The message with its causes, never a backtrace: this is for the user.
             eprintln!("error: {e:#}");
@@ -337,12 +340,30 @@ fn main() -> std::process::ExitCode {
     }
 }
 
+/// Whether an error is a write to a pipe whose reader has gone, whichever writer (plain,
+/// JSON, CSV) met it.
+fn broken_pipe(e: &(dyn std::error::Error + 'static)) -> bool {
+    let pipe = std::io::ErrorKind::BrokenPipe;
+    if let Some(io) = e.downcast_ref::<std::io::Error>() {
+        return io.kind() == pipe;
+    }
+    if let Some(json) = e.downcast_ref::<serde_json::Error>() {
+        return json.io_error_kind() == Some(pipe);
+    }
+    if let Some(csv) = e.downcast_ref::<csv::Error>() {
+        return matches!(csv.kind(), csv::ErrorKind::Io(io) if io.kind() == pipe);
+    }
+    false
+}
+
 fn run() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
+        // Colour codes only for a terminal: a log file or a pipe gets plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
     // Commands that only read or restore the log run on this thread; the store's blocking
@@ -453,8 +474,9 @@ fn run() -> anyhow::Result<()> {
                         mapping,
                         data,
                         report,
+                        allow_rejects,
                     },
-            } => import_crm(mapping, data, report).await,
+            } => import_crm(mapping, data, report, allow_rejects).await,
             _ => unreachable!("handled before the runtime starts"),
         }
     })
@@ -530,7 +552,10 @@ async fn import_crm(
     mapping: PathBuf,
     data: PathBuf,
     report_file: Option<PathBuf>,
+    allow_rejects: bool,
 ) -> anyhow::Result<()> {
+    // Before the folder is opened, which would create it.
+    std::fs::metadata(&mapping).with_context(|| format!("cannot read {}", mapping.display()))?;
     let engine = open(&data)?;
     let bar = indicatif::ProgressBar::new(0);
     bar.set_style(
@@ -587,6 +612,11 @@ async fn import_crm(
         if report.rejected.len() > 10 {
             println!("  ... (use --report FILE for all of them)");
         }
+    }
+    if !report.rejected.is_empty() && !allow_rejects {
+        let n = report.rejected.len();
+        let rows = if n == 1 { "row was" } else { "rows were" };
+        bail!("{n} {rows} not imported (the rest was; pass --allow-rejects to exit 0 anyway)");
     }
     Ok(())
 }
@@ -717,8 +747,9 @@ fn import_events(file: PathBuf, data: PathBuf, resume: bool) -> anyhow::Result<(
             .with_context(|| format!("{}, line {}", file.display(), n + 1))?;
         Ok(Some((line.len() as u64 + 1, event)))
     };
-    let store = dealtrail_store::Store::open_path(&data)
-        .with_context(|| format!("cannot open data folder {}", data.display()))?;
+    // The file is opened before the folder, which opening would create.
+    drop(open()?);
+    let store = dealtrail_store::Store::open_path(&data).map_err(|e| folder_error(e, &data))?;
     // First the whole file is checked against the log it must continue, so that a bad line
     // anywhere leaves the folder as it was; then it is written in batches.
     let head = store.head();
@@ -819,9 +850,25 @@ fn import_events(file: PathBuf, data: PathBuf, resume: bool) -> anyhow::Result<(
 }
 
 fn open(data: &std::path::Path) -> anyhow::Result<Arc<Engine>> {
-    let engine = Engine::open(EngineConfig::new(data))
-        .with_context(|| format!("cannot open data folder {}", data.display()))?;
+    let engine = Engine::open(EngineConfig::new(data)).map_err(|e| folder_error(e, data))?;
     Ok(Arc::new(engine))
+}
+
+/// An error opening a data folder, naming the folder once: a store error that already names
+/// it (the folder is locked) is shown as it is.
+pub(crate) fn folder_error(e: impl Into<anyhow::Error>, data: &std::path::Path) -> anyhow::Error {
+    let e: anyhow::Error = e.into();
+    let names_it = e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<dealtrail_store::StoreError>(),
+            Some(dealtrail_store::StoreError::Locked { .. })
+        )
+    });
+    if names_it {
+        e
+    } else {
+        e.context(format!("cannot open data folder {}", data.display()))
+    }
 }
 
 async fn write_demo(engine: &Arc<Engine>, size: Size) -> anyhow::Result<()> {
@@ -830,13 +877,9 @@ async fn write_demo(engine: &Arc<Engine>, size: Size) -> anyhow::Result<()> {
     }
     let end = Timestamp(dealtrail_engine::now().0 - Timestamp::DAY);
     let start = Timestamp(end.0 - 720 * Timestamp::DAY);
-    eprintln!(
-        "writing a demo history of {} accounts (about {} events)...",
-        size.accounts,
-        size.approximate_events()
-    );
+    eprintln!("writing a demo history of {} accounts...", size.accounts);
     let started = std::time::Instant::now();
-    let bar = analysis::progress_bar(size.approximate_events(), "writing", "commands");
+    let bar = analysis::progress_bar(u64::from(size.accounts), "writing", "accounts");
     let progress = {
         let bar = bar.clone();
         Arc::new(move |done: u64| bar.set_position(done))
@@ -865,10 +908,7 @@ async fn serve(
     config.check()?;
     let mut engine_config = EngineConfig::new(&data);
     engine_config.store = engine_config.store.durability(durability);
-    let engine = Arc::new(
-        Engine::open(engine_config)
-            .with_context(|| format!("cannot open data folder {}", data.display()))?,
-    );
+    let engine = Arc::new(Engine::open(engine_config).map_err(|e| folder_error(e, &data))?);
     let tokens = Arc::new(Tokens::in_folder(&data));
     if demo && engine.store().head().seq == 0 {
         let size = Size {
@@ -942,22 +982,44 @@ async fn shutdown_signal() {
     }
 }
 
+/// Refuses a folder that is neither a data folder nor one that tokens were created in.
+fn data_folder(data: &std::path::Path) -> anyhow::Result<()> {
+    if data.join("log").is_dir() || data.join("tokens").is_file() {
+        return Ok(());
+    }
+    bail!(
+        "no dealtrail data folder at {} (pass --data, or --create for a new folder)",
+        data.display()
+    )
+}
+
 fn token(action: TokenCmd) -> anyhow::Result<()> {
     match action {
-        TokenCmd::Create { data, name, role } => {
+        TokenCmd::Create {
+            data,
+            name,
+            role,
+            create,
+        } => {
             let role = Role::parse(&role).with_context(|| {
                 format!("unknown role {role:?} (admin, manager, sales, presales, engineering, support, analyst, auditor)")
             })?;
-            std::fs::create_dir_all(&data)
-                .with_context(|| format!("cannot create {}", data.display()))?;
+            if create {
+                std::fs::create_dir_all(&data)
+                    .with_context(|| format!("cannot create {}", data.display()))?;
+            } else {
+                data_folder(&data)?;
+            }
             let token = Tokens::in_folder(&data).create(&name, role)?;
             println!("{token}");
         }
         TokenCmd::Revoke { data, name } => {
+            data_folder(&data)?;
             Tokens::in_folder(&data).revoke(&name)?;
             println!("revoked {name}");
         }
         TokenCmd::List { data } => {
+            data_folder(&data)?;
             for (name, role) in Tokens::in_folder(&data).list()? {
                 println!("{name}\t{}", role.as_str());
             }

@@ -30,7 +30,7 @@ async fn a_full_disk_refuses_writes_with_503_fails_readiness_and_stop_exits_non_
     let bin = env!("CARGO_BIN_EXE_dealtrail");
     let data = mnt.join("data");
     let script = format!(
-        "mount -t tmpfs -o size=16m none '{m}' && '{bin}' token create --data '{d}' --name admin \
+        "mount -t tmpfs -o size=16m none '{m}' && '{bin}' token create --create --data '{d}' --name admin \
          --role admin && exec '{bin}' serve --data '{d}' --listen 127.0.0.1:0",
         m = mnt.display(),
         d = data.display(),

@@ -506,7 +506,8 @@ fn deal_script(
 }
 
 /// Writes a whole history through `engine`, `concurrency` accounts at a time, calling
-/// `progress` with the number of commands done. Returns how many commands were executed.
+/// `progress` with the number of accounts done (known in advance, unlike the number of
+/// commands or events). Returns how many commands were executed.
 pub async fn generate(
     engine: Arc<Engine>,
     size: Size,
@@ -519,10 +520,12 @@ pub async fn generate(
     engine.execute(issued(&first), first.command).await?;
     let next = Arc::new(std::sync::atomic::AtomicU32::new(0));
     let done = Arc::new(std::sync::atomic::AtomicU64::new(1));
+    let accounts_done = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let mut workers = Vec::new();
     for _ in 0..concurrency.max(1) {
         let (engine, next, done, progress) =
             (engine.clone(), next.clone(), done.clone(), progress.clone());
+        let accounts_done = accounts_done.clone();
         workers.push(tokio::spawn(async move {
             loop {
                 let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -534,9 +537,9 @@ pub async fn generate(
                     let issued = Issued::by(batch[0].actor.clone());
                     let steps = batch.into_iter().map(|s| (Some(s.at), s.command)).collect();
                     engine.execute_batch(issued, steps).await?;
-                    let d = done.fetch_add(count, std::sync::atomic::Ordering::Relaxed) + count;
-                    progress(d);
+                    done.fetch_add(count, std::sync::atomic::Ordering::Relaxed);
                 }
+                progress(accounts_done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1);
             }
         }));
     }

@@ -93,7 +93,10 @@ pub enum FieldError {
         value: String,
     },
     /// Not an RFC 3339 timestamp or date.
-    #[error("{value:?} is not a timestamp (RFC 3339, e.g. 2024-03-01T09:30:00Z)")]
+    #[error(
+        "{value:?} is not a timestamp (RFC 3339 such as 2024-03-01T09:30:00Z, or a date \
+         YYYY-MM-DD; years 1900 to 2999)"
+    )]
     Timestamp {
         /// The input.
         value: String,

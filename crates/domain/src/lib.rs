@@ -30,6 +30,7 @@ pub use values::{
 };
 pub use vocab::{
     Assessment, BuyingRole, Channel, Function, Outcome, RecordKind, Seniority, ServiceKind, Unit,
+    Vocabulary,
 };
 
 /// The pipeline definition in force, folded from the `pipeline` stream.

@@ -2,6 +2,14 @@
 
 use serde::{Deserialize, Serialize};
 
+/// A closed vocabulary: parsed from its stable names, which an error can list.
+pub trait Vocabulary: Sized + Copy {
+    /// Parses a stable name (ignoring case, spaces, hyphens and underscores).
+    fn parse(s: &str) -> Option<Self>;
+    /// Every stable name, comma-separated, for messages that say what is allowed.
+    fn names() -> String;
+}
+
 macro_rules! vocabulary {
     ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal,)+ }) => {
         $(#[$doc])*
@@ -30,6 +38,20 @@ macro_rules! vocabulary {
                     .iter()
                     .copied()
                     .find(|v| v.as_str().replace('_', "") == key)
+            }
+        }
+
+        impl Vocabulary for $name {
+            fn parse(s: &str) -> Option<$name> {
+                $name::parse(s)
+            }
+
+            fn names() -> String {
+                $name::ALL
+                    .iter()
+                    .map(|v| v.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             }
         }
 

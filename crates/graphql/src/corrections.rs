@@ -40,7 +40,7 @@ impl FollowUpRecordInput {
     /// The follow-up as recorded by someone of `function`.
     pub(crate) fn event(self, function: Function) -> async_graphql::Result<FollowUpLogged> {
         Ok(FollowUpLogged {
-            channel: choice("channel", &self.channel, Channel::parse)?,
+            channel: choice::<Channel>("channel", &self.channel)?,
             contacts: self
                 .contact_ids
                 .unwrap_or_default()
@@ -71,11 +71,11 @@ pub struct CrossFunctionalRecordInput {
 
 impl CrossFunctionalRecordInput {
     pub(crate) fn event(self) -> async_graphql::Result<CrossFunctionalRecordAdded> {
-        let kind = choice("kind", &self.kind, RecordKind::parse)?;
+        let kind = choice::<RecordKind>("kind", &self.kind)?;
         Ok(CrossFunctionalRecordAdded {
             function: kind.function(),
             kind,
-            assessment: choice("assessment", &self.assessment, Assessment::parse)?,
+            assessment: choice::<Assessment>("assessment", &self.assessment)?,
             satisfaction: optional("satisfaction", self.satisfaction, Satisfaction::parse)?,
             summary: field("summary", Text::parse(self.summary))?,
         })
@@ -95,7 +95,7 @@ impl ContactEngagementInput {
     pub(crate) fn event(self) -> async_graphql::Result<ContactEngaged> {
         Ok(ContactEngaged {
             contact: field("contactId", ContactId::parse(&self.contact_id))?,
-            role: choice("role", &self.role, BuyingRole::parse)?,
+            role: choice::<BuyingRole>("role", &self.role)?,
         })
     }
 }
@@ -187,7 +187,7 @@ impl PurchaseInput {
         Ok(PurchaseRecorded {
             product: field("product", Label::parse(self.product))?,
             quantity: self.quantity.to_u32("quantity")?,
-            unit: choice("unit", &self.unit, Unit::parse)?,
+            unit: choice::<Unit>("unit", &self.unit)?,
             amount: field("amount", Money::parse(&self.amount.0, currency))?,
             purchased_on: self.purchased_on.0,
             opportunity: optional("opportunityId", self.opportunity_id, |o| {
@@ -211,7 +211,7 @@ pub struct ServiceInteractionInput {
 impl ServiceInteractionInput {
     pub(crate) fn event(self) -> async_graphql::Result<ServiceInteractionRecorded> {
         Ok(ServiceInteractionRecorded {
-            kind: choice("kind", &self.kind, ServiceKind::parse)?,
+            kind: choice::<ServiceKind>("kind", &self.kind)?,
             satisfaction: optional("satisfaction", self.satisfaction, Satisfaction::parse)?,
             summary: field("summary", Text::parse(self.summary))?,
         })

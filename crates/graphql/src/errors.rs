@@ -59,13 +59,17 @@ pub(crate) fn field<T, E: std::fmt::Display>(
 }
 
 /// One of a closed vocabulary (a channel, a buying role, ...), or a VALIDATION error naming
-/// the field.
-pub(crate) fn choice<T>(
+/// the field and the values it takes.
+pub(crate) fn choice<T: dealtrail_domain::Vocabulary>(
     name: &str,
     value: &str,
-    parse: impl Fn(&str) -> Option<T>,
 ) -> async_graphql::Result<T> {
-    parse(value).ok_or_else(|| error("VALIDATION", format!("{name}: unknown value {value:?}")))
+    T::parse(value).ok_or_else(|| {
+        error(
+            "VALIDATION",
+            format!("{name}: unknown value {value:?} (one of: {})", T::names()),
+        )
+    })
 }
 
 /// An optional input parsed by `parse`, or a VALIDATION error naming the field.

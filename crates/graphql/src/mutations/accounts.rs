@@ -107,7 +107,7 @@ impl AccountMutation {
             )
         })?;
         let seniority = match input.seniority {
-            Some(s) => choice("seniority", &s, Seniority::parse)?,
+            Some(s) => choice::<Seniority>("seniority", &s)?,
             None => Seniority::Unknown,
         };
         let command = Command::Account(
@@ -290,11 +290,9 @@ impl AccountMutation {
         options: Option<WriteOptions>,
     ) -> async_graphql::Result<CommandResult> {
         let who = require(ctx, &WRITERS)?;
-        let role = role
-            .map(|r| choice("role", &r, BuyingRole::parse))
-            .transpose()?;
+        let role = role.map(|r| choice::<BuyingRole>("role", &r)).transpose()?;
         let seniority = seniority
-            .map(|x| choice("seniority", &x, Seniority::parse))
+            .map(|x| choice::<Seniority>("seniority", &x))
             .transpose()?;
         let command = Command::Account(
             field("accountId", AccountId::parse(&account_id))?,

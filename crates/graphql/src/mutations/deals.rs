@@ -307,7 +307,7 @@ impl DealMutation {
         options: Option<WriteOptions>,
     ) -> async_graphql::Result<CommandResult> {
         let (who, id) = owned_deal(ctx, &opportunity_id)?;
-        let outcome = choice("outcome", &outcome, Outcome::parse)?;
+        let outcome = choice::<Outcome>("outcome", &outcome)?;
         let command = Command::Opportunity(
             id,
             OpportunityCommand::Close {

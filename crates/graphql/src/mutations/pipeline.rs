@@ -32,7 +32,7 @@ impl PipelineMutation {
                 .collect::<Result<_, _>>()?,
             outcomes: outcomes
                 .iter()
-                .map(|o| choice("outcomes", o, Outcome::parse))
+                .map(|o| choice::<Outcome>("outcomes", o))
                 .collect::<Result<_, _>>()?,
         };
         run(ctx, who, options, command).await
