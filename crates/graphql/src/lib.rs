@@ -23,6 +23,7 @@ mod funnel;
 mod graphiql;
 pub mod http;
 mod log;
+pub mod metrics;
 mod mutations;
 mod node;
 mod page;
@@ -35,4 +36,4 @@ mod write;
 
 pub use auth::{Identity, Role, TokenError, Tokens};
 pub use schema::{DealtrailSchema, build, sdl};
-pub use server::{InvalidOrigin, ServerConfig, router, run};
+pub use server::{InvalidOrigin, ServerConfig, SetupError, router, run};

@@ -67,6 +67,7 @@ struct AppState {
     engine: Arc<Engine>,
     tokens: Arc<Tokens>,
     config: Arc<ServerConfig>,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// The router: `/graphql` (POST, GET queries, GraphiQL in a browser), `/graphiql/*` (its
@@ -76,13 +77,14 @@ pub fn router(
     engine: Arc<Engine>,
     tokens: Arc<Tokens>,
     config: &ServerConfig,
-) -> Result<Router, InvalidOrigin> {
+) -> Result<Router, SetupError> {
     let state = AppState {
         schema: schema::build(engine.clone(), config.introspection, config.signer.clone()),
         budgets: Arc::new(crate::budget::Budgets::new(config.budgets.clone())),
         engine,
         tokens,
         config: Arc::new(config.clone()),
+        metrics: Arc::new(crate::metrics::Metrics::new().map_err(SetupError::Metrics)?),
     };
     let app = Router::new()
         .route(
@@ -96,12 +98,24 @@ pub fn router(
         .route("/graphql/ws", get(graphql_ws))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .with_state(state);
     Ok(match cors(&config.allow_origins)? {
         Some(layer) => app.layer(layer),
         None => app,
     })
+}
+
+/// Why the router could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// A bad `--allow-origin`.
+    #[error(transparent)]
+    Origin(#[from] InvalidOrigin),
+    /// The metrics registry refused a metric (two of one name).
+    #[error("metrics: {0}")]
+    Metrics(prometheus::Error),
 }
 
 /// An `--allow-origin` value that is not an origin.
@@ -159,6 +173,24 @@ async fn method_not_allowed(headers: HeaderMap) -> Response {
 
 /// Read models further behind the log than this are reported as not ready.
 const READY_LAG: u64 = 10_000;
+
+/// The Prometheus scrape; like the health routes it needs no token (it says nothing of the
+/// data, only of the server).
+async fn metrics(State(state): State<AppState>) -> Response {
+    let engine = state.engine.clone();
+    let metrics = state.metrics.clone();
+    match tokio::task::spawn_blocking(move || metrics.render(&engine)).await {
+        Ok(text) => (
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
 
 async fn readyz(State(state): State<AppState>) -> Response {
     let (head, models) = state.engine.readiness();
@@ -284,15 +316,27 @@ async fn execute(
 ) -> Response {
     let media = Media::negotiate(headers);
     let operation = request.operation_name.clone().unwrap_or_default();
+    let started = std::time::Instant::now();
+    let kind = operation_kind(&mut request);
+    let count = |outcome: &str| {
+        state
+            .metrics
+            .request(kind, outcome, started.elapsed().as_secs_f64());
+    };
     let (request, who) = match authenticate(state, headers) {
         Ok(identity) => (request.data(identity.clone()), Some(identity)),
         Err(Ok(_)) if state.config.public_introspection && only_introspection(&mut request) => {
             (request, None)
         }
-        Err(Ok(why)) => return unauthenticated(why).into_response(media),
-        Err(Err(refusal)) => return refusal.into_response(media),
+        Err(Ok(why)) => {
+            count("UNAUTHENTICATED");
+            return unauthenticated(why).into_response(media);
+        }
+        Err(Err(refusal)) => {
+            count("UNAUTHENTICATED");
+            return refusal.into_response(media);
+        }
     };
-    let started = std::time::Instant::now();
     let timeout = state.config.request_timeout;
     let role = who.as_ref().map_or("anonymous", |w| w.role.as_str());
     let run = crate::checks::execute(&state.schema, &state.budgets, who.as_ref(), request);
@@ -301,6 +345,7 @@ async fn execute(
     let response = match tokio::time::timeout(timeout, run).await {
         Ok(r) if started.elapsed() <= timeout => r,
         _ => {
+            count("TIMEOUT");
             tracing::warn!(operation, "request timed out");
             return Refusal::new(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -320,7 +365,26 @@ async fn execute(
         ok = response.errors.is_empty(),
         "graphql request"
     );
+    let outcome = response.errors.first().map_or("ok", |e| {
+        match e.extensions.as_ref().and_then(|x| x.get("code")) {
+            Some(async_graphql::Value::String(code)) => code.as_str(),
+            _ => "error",
+        }
+    });
+    count(outcome);
     graphql_response(media, response)
+}
+
+/// The operation's type as a metrics label: `query`, `mutation`, `subscription`, or
+/// `invalid` for a document that does not parse or select one operation.
+fn operation_kind(request: &mut async_graphql::Request) -> &'static str {
+    use async_graphql::parser::types::OperationType;
+    match selected_operation(request).map(|op| op.ty) {
+        Some(OperationType::Query) => "query",
+        Some(OperationType::Mutation) => "mutation",
+        Some(OperationType::Subscription) => "subscription",
+        None => "invalid",
+    }
 }
 
 async fn graphql_post(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
@@ -416,6 +480,16 @@ async fn serve_socket(
 ) {
     use axum::extract::ws::{CloseFrame, Message};
     use futures_util::{SinkExt, StreamExt};
+
+    /// Counts the socket as open for as long as this function runs, however it ends.
+    struct Open(prometheus::IntGauge);
+    impl Drop for Open {
+        fn drop(&mut self) {
+            self.0.dec();
+        }
+    }
+    state.metrics.websockets.inc();
+    let _open = Open(state.metrics.websockets.clone());
 
     let (mut sink, stream) = socket.split();
     let input = stream

@@ -23,7 +23,9 @@ pub use codec::{EventView, FORMAT_VERSION, record_hash};
 pub use error::{InvalidRequest, StoreError};
 pub use query::{LogFilter, MAX_SCAN_PER_PAGE, Page};
 pub use snapshot::{Snapshot, SnapshotError};
-pub use store::{Clock, Config, Durability, IdempotentHit, LogIter, Store};
+pub use store::{
+    Clock, Config, Durability, GROUP_SIZE_CLASSES, IdempotentHit, LogIter, Store, WriteStats,
+};
 pub use subscribe::Subscription;
 pub use types::{
     AppendOutcome, AppendRequest, ChainHash, Direction, ExpectedVersion, Head, MAX_ACTOR_LEN,

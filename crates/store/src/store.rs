@@ -110,6 +110,8 @@ pub(crate) struct Shared {
     /// Set while writes fail without stopping the writer (a batch sled refused, such as on
     /// a full disk); cleared by the next batch that is applied.
     write_error: Mutex<Option<String>>,
+    /// What the writer has done, for metrics.
+    pub stats: WriteCounters,
     pub path: PathBuf,
     /// Held for the life of the store: the OS lock on `LOCK` keeps other processes out.
     _lock: File,
@@ -164,6 +166,46 @@ impl Drop for Inner {
     fn drop(&mut self) {
         let _ = self.shut_down();
     }
+}
+
+/// Upper bounds of the group sizes [`WriteStats::groups_by_size`] counts (the last class
+/// takes everything above the one before).
+pub const GROUP_SIZE_CLASSES: [u64; 5] = [1, 10, 100, 1_000, u64::MAX];
+
+/// Counters the writer keeps.
+#[derive(Default)]
+pub(crate) struct WriteCounters {
+    events: AtomicU64,
+    groups: [AtomicU64; 5],
+    failed_batches: AtomicU64,
+}
+
+impl WriteCounters {
+    /// A group of `events` was applied.
+    pub fn applied(&self, events: u64) {
+        self.events.fetch_add(events, Ordering::Relaxed);
+        let class = GROUP_SIZE_CLASSES
+            .iter()
+            .position(|bound| events <= *bound)
+            .unwrap_or(GROUP_SIZE_CLASSES.len() - 1);
+        self.groups[class].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A batch could not be applied.
+    pub fn failed(&self) {
+        self.failed_batches.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// What the writer has done since the store was opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriteStats {
+    /// Events appended (and restored).
+    pub events: u64,
+    /// Applied groups by number of events, per class of [`GROUP_SIZE_CLASSES`].
+    pub groups_by_size: [u64; 5],
+    /// Batches that could not be applied (a full disk, say).
+    pub failed_batches: u64,
 }
 
 /// The event log: a cheap, cloneable handle to one open data folder.
@@ -233,6 +275,7 @@ impl Store {
             durable_head: Mutex::new(head),
             failure: Mutex::new(None),
             write_error: Mutex::new(None),
+            stats: WriteCounters::default(),
             path,
             _lock: lock,
         });
@@ -357,6 +400,16 @@ impl Store {
         shared
             .failure()
             .or_else(|| shared.write_error.lock().ok().and_then(|e| e.clone()))
+    }
+
+    /// What the writer has done since the store was opened.
+    pub fn write_stats(&self) -> WriteStats {
+        let c = &self.inner.shared.stats;
+        WriteStats {
+            events: c.events.load(Ordering::Relaxed),
+            groups_by_size: std::array::from_fn(|i| c.groups[i].load(Ordering::Relaxed)),
+            failed_batches: c.failed_batches.load(Ordering::Relaxed),
+        }
     }
 
     /// The data folder.

@@ -229,6 +229,9 @@ impl Writer {
         }
         batch.insert(codec::META_TREE, &state.tree_head().encode()[..]);
         self.shared.tree.apply_batch(batch)?;
+        self.shared
+            .stats
+            .applied(state.last_seq - self.state.last_seq);
         self.state = state;
         self.heads.extend(heads);
         let ticket = Ticket {
@@ -261,9 +264,13 @@ impl Writer {
             if let Err(e) = self.shared.tree.apply_batch(batch) {
                 // Nothing of the batch is applied, so the in-memory state stays valid.
                 self.shared.set_write_error(Some(e.to_string()));
+                self.shared.stats.failed();
                 return fail_all(group, || StoreError::Sled(e.clone()));
             }
             self.shared.set_write_error(None);
+            self.shared
+                .stats
+                .applied(next_state.last_seq - self.state.last_seq);
             self.state = next_state;
             if self.heads.len() + new_heads.len() > HEAD_CACHE_LIMIT {
                 self.heads.clear();

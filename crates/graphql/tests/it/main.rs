@@ -3,6 +3,7 @@
 mod api;
 mod fields;
 mod fuzz;
+mod metrics;
 mod protocol;
 mod reads;
 mod subscription;

@@ -26,7 +26,7 @@ async fn subscribe(
     .await
 }
 
-async fn subscribe_to(
+pub async fn subscribe_to(
     server: &Server,
     who: &str,
     protocol: &str,
