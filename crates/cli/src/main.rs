@@ -2,6 +2,7 @@
 
 mod analysis;
 mod audit;
+mod remote;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -172,6 +173,14 @@ enum ExportCmd {
         /// Write here instead of standard output.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Export from a running server at this address (http://host:port) instead of a
+        /// folder, with an admin's or auditor's token (--token or DEALTRAIL_TOKEN): a
+        /// backup without downtime, up to the head the server had when it began.
+        #[arg(long, conflicts_with_all = ["data", "stream"])]
+        url: Option<String>,
+        /// The token for --url (else the DEALTRAIL_TOKEN environment variable).
+        #[arg(long, requires = "url")]
+        token: Option<String>,
     },
     /// The funnel of the window: per stage entered, reached, conversion, time in stage.
     Funnel(AnalysisArgs),
@@ -193,7 +202,7 @@ enum ExportCmd {
 
 impl ExportCmd {
     /// The analysis asked for and its arguments, or `None` for `events`.
-    fn analysis(self) -> Result<(analysis::Analysis, AnalysisArgs), ExportCmd> {
+    fn analysis(self) -> Result<(analysis::Analysis, AnalysisArgs), Box<ExportCmd>> {
         use analysis::Analysis as A;
         Ok(match self {
             ExportCmd::Funnel(a) => (A::Funnel, a),
@@ -204,7 +213,7 @@ impl ExportCmd {
             ExportCmd::Health(a) => (A::Health, a),
             ExportCmd::Signals(a) => (A::Signals, a),
             ExportCmd::Deals(a) => (A::Deals, a),
-            events => return Err(events),
+            events => return Err(Box::new(events)),
         })
     }
 }
@@ -382,14 +391,23 @@ fn run() -> anyhow::Result<()> {
             return Ok(());
         }
         Cmd::Export { what } => {
-            return match what.analysis() {
+            return match what.analysis().map_err(|events| *events) {
                 Ok((analysis, args)) => export_analysis(analysis, args),
+                Err(ExportCmd::Events {
+                    url: Some(url),
+                    token,
+                    format,
+                    from,
+                    out,
+                    ..
+                }) => remote::export_events(&url, token, &format, from, out),
                 Err(ExportCmd::Events {
                     data,
                     format,
                     from,
                     stream,
                     out,
+                    ..
                 }) => export_events(data, &format, from, stream, out),
                 Err(_) => unreachable!("every analysis is matched above"),
             };

@@ -12,6 +12,7 @@ mod analyses;
 mod asof;
 pub mod audit;
 pub mod auth;
+mod backup;
 pub mod budget;
 mod cache;
 pub mod checks;

@@ -61,13 +61,13 @@ impl ServerConfig {
 }
 
 #[derive(Clone)]
-struct AppState {
-    schema: DealtrailSchema,
-    budgets: Arc<crate::budget::Budgets>,
-    engine: Arc<Engine>,
-    tokens: Arc<Tokens>,
-    config: Arc<ServerConfig>,
-    metrics: Arc<crate::metrics::Metrics>,
+pub(crate) struct AppState {
+    pub(crate) schema: DealtrailSchema,
+    pub(crate) budgets: Arc<crate::budget::Budgets>,
+    pub(crate) engine: Arc<Engine>,
+    pub(crate) tokens: Arc<Tokens>,
+    pub(crate) config: Arc<ServerConfig>,
+    pub(crate) metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// The router: `/graphql` (POST, GET queries, GraphiQL in a browser), `/graphiql/*` (its
@@ -99,6 +99,7 @@ pub fn router(
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/export/events", get(crate::backup::export_events))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .with_state(state);
     Ok(match cors(&config.allow_origins)? {
@@ -262,12 +263,12 @@ fn only_introspection(request: &mut async_graphql::Request) -> bool {
 }
 
 /// Why a request carries no usable identity.
-enum NoIdentity {
+pub(crate) enum NoIdentity {
     Missing,
     Unknown,
 }
 
-fn authenticate(
+pub(crate) fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
 ) -> Result<Identity, Result<NoIdentity, Refusal>> {
@@ -294,7 +295,7 @@ fn authenticate(
     }
 }
 
-fn unauthenticated(why: NoIdentity) -> Refusal {
+pub(crate) fn unauthenticated(why: NoIdentity) -> Refusal {
     let (message, challenge) = match why {
         NoIdentity::Missing => (
             "a bearer token is required (Authorization: Bearer <token>)",

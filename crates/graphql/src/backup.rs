@@ -1,0 +1,89 @@
+//! `GET /export/events`: the log as `dealtrail export events` writes it (one JSON envelope
+//! per line, restorable with `import events`), streamed from a running server, so that a
+//! backup needs no downtime. It reads up to the durable head as it stood when the request
+//! began: whatever is written meanwhile, the backup restores to a log the server had.
+
+use std::collections::HashMap;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::auth::Role;
+use crate::http::{Media, Refusal};
+use crate::server::{AppState, authenticate, unauthenticated};
+
+/// Events read per chunk of the answer.
+const PAGE: usize = 1_000;
+
+/// Streams events `from` (default 1) to the durable head, for admins and auditors.
+pub(crate) async fn export_events(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    let media = Media::Json;
+    let who = match authenticate(&state, &headers) {
+        Ok(who) => who,
+        Err(Ok(why)) => return unauthenticated(why).into_response(media),
+        Err(Err(refusal)) => return refusal.into_response(media),
+    };
+    if !matches!(who.role, Role::Admin | Role::Auditor) {
+        return Refusal::new(
+            StatusCode::FORBIDDEN,
+            "FORBIDDEN",
+            "only admins and auditors may export the log",
+        )
+        .into_response(media);
+    }
+    let from = match params.get("from").map(|f| f.parse::<u64>()) {
+        None => 1,
+        Some(Ok(n)) if n >= 1 => n,
+        Some(_) => {
+            return Refusal::bad_request("from: a sequence number, 1 or more").into_response(media);
+        }
+    };
+    let store = state.engine.store().clone();
+    let head = store.head().seq;
+    let pages = futures_util::stream::unfold(from, move |next| {
+        let store = store.clone();
+        async move {
+            if next > head {
+                return None;
+            }
+            let limit = PAGE.min(usize::try_from(head - next + 1).unwrap_or(PAGE));
+            let read = tokio::task::spawn_blocking(move || store.read_all(next, limit)).await;
+            let chunk = match read {
+                Ok(Ok(events)) if !events.is_empty() => {
+                    let mut out = Vec::with_capacity(events.len() * 900);
+                    for e in &events {
+                        let record = dealtrail_engine::backup::EnvelopeRecord::from_recorded(e);
+                        if serde_json::to_writer(&mut out, &record).is_err() {
+                            return Some((Err(std::io::Error::other("encoding")), head + 1));
+                        }
+                        out.push(b'\n');
+                    }
+                    let last = events.last().map_or(head, |e| e.seq);
+                    return Some((Ok(Bytes::from(out)), last + 1));
+                }
+                Ok(Ok(_)) => Err(std::io::Error::other(format!("event {next} is missing"))),
+                Ok(Err(e)) => Err(std::io::Error::other(e.to_string())),
+                Err(e) => Err(std::io::Error::other(e.to_string())),
+            };
+            // Ending the body with an error breaks the response off: the client sees an
+            // incomplete transfer, never a silently short backup.
+            tracing::error!(error = ?chunk.as_ref().err(), "export stream failed");
+            Some((chunk, head + 1))
+        }
+    });
+    let mut response = Body::from_stream(pages).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/x-ndjson"),
+    );
+    // The head the export ends at, so a client can tell a complete transfer.
+    headers.insert("x-dealtrail-head", header::HeaderValue::from(head));
+    response
+}
