@@ -285,6 +285,10 @@ enum ImportCmd {
         /// report, so that a script notices).
         #[arg(long)]
         allow_rejects: bool,
+        /// An activity that cannot be read or falls outside its deal's life: skip it (and
+        /// report it by its file and line) or refuse the whole deal.
+        #[arg(long, default_value = "skip", value_parser = ["skip", "refuse-deal"])]
+        bad_activity: String,
     },
     /// Restore events from a JSON-lines export; they must continue the folder's log (an
     /// empty folder takes an export that starts at sequence number 1).
@@ -493,8 +497,18 @@ fn run() -> anyhow::Result<()> {
                         data,
                         report,
                         allow_rejects,
+                        bad_activity,
                     },
-            } => import_crm(mapping, data, report, allow_rejects).await,
+            } => {
+                let options = dealtrail_import::Options {
+                    bad_activity: if bad_activity == "refuse-deal" {
+                        dealtrail_import::BadActivity::RefuseDeal
+                    } else {
+                        dealtrail_import::BadActivity::Skip
+                    },
+                };
+                import_crm(mapping, data, report, allow_rejects, options).await
+            }
             _ => unreachable!("handled before the runtime starts"),
         }
     })
@@ -571,6 +585,7 @@ async fn import_crm(
     data: PathBuf,
     report_file: Option<PathBuf>,
     allow_rejects: bool,
+    options: dealtrail_import::Options,
 ) -> anyhow::Result<()> {
     // Before the folder is opened, which would create it.
     std::fs::metadata(&mapping).with_context(|| format!("cannot read {}", mapping.display()))?;
@@ -581,7 +596,7 @@ async fn import_crm(
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let actor = dealtrail_domain::UserId::parse("importer").context("importer name")?;
-    let result = dealtrail_import::import(&engine, &mapping, actor, |done, total| {
+    let result = dealtrail_import::import(&engine, &mapping, actor, options, |done, total| {
         bar.set_length(total as u64);
         bar.set_position(done as u64);
     })

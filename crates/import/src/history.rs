@@ -14,8 +14,8 @@ use dealtrail_engine::Command;
 use serde::Deserialize;
 
 use crate::{
-    Context, ImportError, Planned, Rejection, Report, Table, Target, first_time, get, key,
-    parse_time,
+    BadActivity, Context, ImportError, Planned, Rejection, Report, Table, Target, first_time, get,
+    key, parse_time,
 };
 
 /// Columns of the stage-history file.
@@ -68,11 +68,12 @@ struct Change {
     by: UserId,
 }
 
-/// One activity of a deal, read.
+/// One activity of a deal, read, with where it came from.
 struct Activity {
     channel: Channel,
     at: Timestamp,
     summary: Text,
+    line: usize,
 }
 
 /// Rows of one deal, in file order.
@@ -80,9 +81,13 @@ struct Activity {
 struct DealRows {
     history: Vec<(usize, csv::StringRecord)>,
     activities: Vec<Activity>,
-    /// A bad activity row rejects its deal: a deal is imported whole or not at all.
+    /// The first unreadable activity row: with `BadActivity::RefuseDeal` it refuses the
+    /// deal, otherwise it is only reported.
     bad_activity: Option<(usize, String)>,
 }
+
+/// Where a deal's plan failed: a file, a line, why.
+type Failure = (String, usize, String);
 
 /// Reads the history (and activities) files and plans every deal they describe.
 pub(crate) fn plan(
@@ -104,6 +109,7 @@ pub(crate) fn plan(
     let amount_col = h.amount.as_ref().map(|a| c(a)).transpose()?;
     let product_col = h.product.as_ref().map(|p| c(p)).transpose()?;
     let history_file = table.file_name();
+    let mut activity_file = String::new();
 
     let mut order: Vec<String> = Vec::new();
     let mut deals: HashMap<String, DealRows> = HashMap::new();
@@ -130,6 +136,7 @@ pub(crate) fn plan(
 
     if let Some(a) = &ctx.mapping.activities {
         let table = Table::read(dir.join(&a.file))?;
+        activity_file = table.file_name();
         let c = |name: &str| table.column(name);
         let (deal_col, kind_col, at_col, by_col) = (c(&a.deal)?, c(&a.kind)?, c(&a.at)?, c(&a.by)?);
         let kinds: HashMap<String, Channel> = ctx
@@ -172,6 +179,7 @@ pub(crate) fn plan(
                     channel,
                     at,
                     summary,
+                    line: *line,
                 })
             })();
             match read {
@@ -198,22 +206,23 @@ pub(crate) fn plan(
         let Some(rows) = deals.remove(&id) else {
             continue;
         };
-        let first_line = rows.history.first().map_or(0, |(l, _)| *l);
-        if let Some((line, _)) = &rows.bad_activity {
+        if ctx.bad_activity == BadActivity::RefuseDeal
+            && let Some((line, reason)) = &rows.bad_activity
+        {
             report.rejected.push(Rejection {
-                file: history_file.clone(),
-                line: first_line,
-                reason: format!("deal {id} not imported: its activity on line {line} is bad"),
+                file: activity_file.clone(),
+                line: *line,
+                reason: format!("deal {id} not imported: {reason}"),
             });
             continue;
         }
-        match plan_deal(ctx, &id, &rows, &columns, &history_file) {
-            Ok(p) => planned.push(p),
-            Err((line, reason)) => report.rejected.push(Rejection {
-                file: history_file.clone(),
-                line,
-                reason,
-            }),
+        let files = (history_file.as_str(), activity_file.as_str());
+        match plan_deal(ctx, &id, &rows, &columns, files) {
+            Ok((p, skipped)) => {
+                report.rejected.extend(skipped);
+                planned.push(p);
+            }
+            Err((file, line, reason)) => report.rejected.push(Rejection { file, line, reason }),
         }
     }
     Ok(planned)
@@ -229,15 +238,43 @@ struct Columns {
     product: Option<usize>,
 }
 
-/// One deal's opening, moves, closes and activities in time order, or the line and reason
-/// it cannot be imported.
+/// One deal's opening, moves, closes and activities in time order, with the activities left
+/// out because they fall outside the deal's life (with `BadActivity::Skip`); or the file,
+/// line and reason it cannot be imported.
 fn plan_deal(
     ctx: &Context<'_>,
     external: &str,
     rows: &DealRows,
     col: &Columns,
+    (file, activity_file): (&str, &str),
+) -> Result<(Planned, Vec<Rejection>), Failure> {
+    let in_history = |(line, reason): (usize, String)| (file.to_owned(), line, reason);
+    plan_deal_rows(ctx, external, rows, col, file, activity_file).map_err(|e| match e {
+        Located::History(line, reason) => in_history((line, reason)),
+        Located::Activity(line, reason) => (activity_file.to_owned(), line, reason),
+    })
+}
+
+/// Which file a failure points into.
+enum Located {
+    History(usize, String),
+    Activity(usize, String),
+}
+
+impl From<(usize, String)> for Located {
+    fn from((line, reason): (usize, String)) -> Located {
+        Located::History(line, reason)
+    }
+}
+
+fn plan_deal_rows(
+    ctx: &Context<'_>,
+    external: &str,
+    rows: &DealRows,
+    col: &Columns,
     file: &str,
-) -> Result<Planned, (usize, String)> {
+    activity_file: &str,
+) -> Result<(Planned, Vec<Rejection>), Located> {
     let first_line = rows.history.first().map_or(0, |(l, _)| *l);
     let mut changes = Vec::new();
     for (line, row) in &rows.history {
@@ -341,10 +378,10 @@ fn plan_deal(
                     current = Ok(s.clone());
                 }
             }
-            (None, _) => return Err(out_of_order(&describe(&current))),
+            (None, _) => return Err(out_of_order(&describe(&current)).into()),
             (Some(Target::Stage(s)), _) if current.as_ref().ok() == Some(s) => {}
             (Some(Target::Outcome(o)), _) if current.as_ref().err() == Some(o) => {}
-            (Some(_), _) => return Err(out_of_order(&describe(&current))),
+            (Some(_), _) => return Err(out_of_order(&describe(&current)).into()),
         }
         let command = match (&change.to, &current) {
             (Target::Stage(to), Ok(now)) if to == now => continue,
@@ -360,7 +397,7 @@ fn plan_deal(
                 reason: None,
             },
             (Target::Outcome(_), Err(_)) => {
-                return Err((
+                return Err(Located::History(
                     change.line,
                     "history out of order: closes a deal that is already closed".into(),
                 ));
@@ -373,43 +410,98 @@ fn plan_deal(
         outcome = current.as_ref().err().copied();
         timeline.push((change.at, timeline.len(), Command::Opportunity(id, command)));
     }
-    for a in &rows.activities {
-        timeline.push((
-            a.at,
-            timeline.len(),
-            Command::Opportunity(
-                id,
-                OpportunityCommand::LogFollowUp(FollowUpLogged {
-                    channel: a.channel,
-                    contacts: Vec::new(),
-                    // The export names no participants; a follow-up involves someone.
-                    unregistered_participants: 1,
-                    function: Function::Sales,
-                    summary: a.summary.clone(),
-                    next_step: None,
-                }),
-            ),
-        ));
-    }
-    // Time order; at equal times, changes before activities and in file order.
+    // The stage history in time order (at equal times, in file order).
     timeline.sort_by_key(|(at, n, _)| (*at, *n));
-    if timeline.first().is_none_or(|(_, n, _)| *n != 0) {
-        return Err((
-            first_line,
-            "an activity comes before the deal was created".into(),
-        ));
+    // The deal's life: from its first row to its last close, if it ends closed.
+    let born = first.at;
+    let closed_at = match current {
+        Err(o) => changes
+            .iter()
+            .rev()
+            .find(|c| matches!(c.to, Target::Outcome(_)))
+            .map(|c| (c.at, o)),
+        Ok(_) => None,
+    };
+    let mut skipped = Vec::new();
+    for a in &rows.activities {
+        let outside = if a.at < born {
+            Some(format!(
+                "activity at {} comes before the deal was created ({})",
+                a.at, born
+            ))
+        } else {
+            closed_at.filter(|(end, _)| a.at > *end).map(|(end, o)| {
+                format!(
+                    "activity at {} comes after the deal was closed ({o} at {end})",
+                    a.at
+                )
+            })
+        };
+        if let Some(reason) = outside {
+            match ctx.bad_activity {
+                BadActivity::RefuseDeal => {
+                    return Err(Located::Activity(
+                        a.line,
+                        format!("deal {external} not imported: {reason}"),
+                    ));
+                }
+                BadActivity::Skip => {
+                    skipped.push(Rejection {
+                        file: activity_file.to_owned(),
+                        line: a.line,
+                        reason: format!("{reason}; the activity was skipped, the deal kept"),
+                    });
+                    continue;
+                }
+            }
+        }
+        // Before the first change after it, and before a close at the same instant: a call
+        // at the closing instant belongs to the deal's life.
+        let at = timeline
+            .iter()
+            .position(|(t, _, command)| {
+                *t > a.at
+                    || (*t == a.at
+                        && matches!(
+                            command,
+                            Command::Opportunity(_, OpportunityCommand::Close { .. })
+                        ))
+            })
+            .unwrap_or(timeline.len());
+        timeline.insert(
+            at,
+            (
+                a.at,
+                0,
+                Command::Opportunity(
+                    id,
+                    OpportunityCommand::LogFollowUp(FollowUpLogged {
+                        channel: a.channel,
+                        contacts: Vec::new(),
+                        // The export names no participants; a follow-up involves someone.
+                        unregistered_participants: 1,
+                        function: Function::Sales,
+                        summary: a.summary.clone(),
+                        next_step: None,
+                    }),
+                ),
+            ),
+        );
     }
-    Ok(Planned {
-        account,
-        account_name: account_name.to_owned(),
-        steps: timeline
-            .into_iter()
-            .map(|(at, _, command)| (Some(at), command))
-            .collect(),
-        outcome,
-        file: file.to_owned(),
-        line: first_line,
-    })
+    Ok((
+        Planned {
+            account,
+            account_name: account_name.to_owned(),
+            steps: timeline
+                .into_iter()
+                .map(|(at, _, command)| (Some(at), command))
+                .collect(),
+            outcome,
+            file: file.to_owned(),
+            line: first_line,
+        },
+        skipped,
+    ))
 }
 
 fn describe(current: &Result<StageName, Outcome>) -> String {

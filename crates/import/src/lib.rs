@@ -304,6 +304,25 @@ pub(crate) struct Context<'a> {
     /// Accounts of the accounts file by matching key; `None` without an accounts file.
     pub(crate) known_accounts: Option<HashSet<String>>,
     pub(crate) now: Timestamp,
+    pub(crate) bad_activity: BadActivity,
+}
+
+/// What to do with an activity that cannot be read or falls outside its deal's life (before
+/// the deal was created, after it was closed).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum BadActivity {
+    /// Leave the activity out, report it by file and line, keep the deal.
+    #[default]
+    Skip,
+    /// Leave the whole deal out, reported at the activity's file and line.
+    RefuseDeal,
+}
+
+/// Choices of an import.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// See [`BadActivity`].
+    pub bad_activity: BadActivity,
 }
 
 /// Where an export's stage name leads: an open stage or an outcome.
@@ -393,6 +412,7 @@ pub async fn import(
     engine: &Engine,
     mapping_path: &Path,
     actor: UserId,
+    options: Options,
     progress: impl Fn(usize, usize),
 ) -> Result<Report, ImportError> {
     let text = std::fs::read_to_string(mapping_path).map_err(|e| ImportError::Mapping {
@@ -485,6 +505,7 @@ pub async fn import(
             .collect(),
         known_accounts: accounts.as_ref().map(|a| a.keys().cloned().collect()),
         now: dealtrail_engine::now(),
+        bad_activity: options.bad_activity,
     };
     let planned = match (&mapping.deals, &mapping.history) {
         (Some(d), _) => plan_deals(&ctx, d, &dir.join(&d.file), &mut report)?,

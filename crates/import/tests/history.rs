@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use dealtrail_domain::UserId;
 use dealtrail_engine::{Engine, EngineConfig};
 use dealtrail_funnel::{Cut, DealSort, FunnelQuery};
-use dealtrail_import::import;
+use dealtrail_import::{BadActivity, Options, import};
 
 fn sample() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/data/stage-history/mapping.toml")
@@ -72,9 +72,15 @@ async fn a_stage_history_with_activities_becomes_each_deals_timeline() {
 
     let data = tempfile::tempdir().unwrap();
     let engine = Engine::open(EngineConfig::new(data.path())).unwrap();
-    let report = import(&engine, &sample(), importer(), |_, _| {})
-        .await
-        .unwrap();
+    let report = import(
+        &engine,
+        &sample(),
+        importer(),
+        Default::default(),
+        |_, _| {},
+    )
+    .await
+    .unwrap();
     assert!(report.rejected.is_empty(), "{:?}", report.rejected);
     assert_eq!(report.deals_imported, last.len());
     assert_eq!(
@@ -119,9 +125,15 @@ async fn a_stage_history_with_activities_becomes_each_deals_timeline() {
     assert!(backward_from_proposal > 0, "the sample has a move back");
 
     let head = engine.store().head().seq;
-    let again = import(&engine, &sample(), importer(), |_, _| {})
-        .await
-        .unwrap();
+    let again = import(
+        &engine,
+        &sample(),
+        importer(),
+        Default::default(),
+        |_, _| {},
+    )
+    .await
+    .unwrap();
     assert_eq!((again.deals_imported, again.deals_present), (0, last.len()));
     assert_eq!(engine.store().head().seq, head, "a re-import adds nothing");
 }
@@ -189,9 +201,18 @@ Won = "won"
     )
     .unwrap();
     let engine = Engine::open(EngineConfig::new(dir.path().join("data"))).unwrap();
-    let report = import(&engine, &files.join("mapping.toml"), importer(), |_, _| {})
-        .await
-        .unwrap();
+    let whole = Options {
+        bad_activity: BadActivity::RefuseDeal,
+    };
+    let report = import(
+        &engine,
+        &files.join("mapping.toml"),
+        importer(),
+        whole,
+        |_, _| {},
+    )
+    .await
+    .unwrap();
     let rejected: Vec<(&str, usize, &str)> = report
         .rejected
         .iter()
@@ -199,13 +220,13 @@ Won = "won"
         .collect();
     let expect = [
         ("activities.csv", 4, "is not in the mapping"),
+        ("activities.csv", 4, "deal G not imported"),
         ("activities.csv", 5, "unknown deal"),
         ("history.csv", 6, "out of order"),
         ("history.csv", 8, "is not in the mapping"),
         ("history.csv", 9, "negative"),
         ("history.csv", 10, "not a time"),
         ("history.csv", 11, "unknown account"),
-        ("history.csv", 12, "activity on line 4"),
     ];
     assert_eq!(rejected.len(), expect.len(), "{rejected:#?}");
     for ((file, line, reason), (ef, el, er)) in rejected.iter().zip(expect) {
@@ -239,7 +260,7 @@ async fn a_mapping_naming_both_shapes_or_neither_is_refused() {
     )
     .unwrap();
     let engine = Engine::open(EngineConfig::new(dir.path().join("data"))).unwrap();
-    let err = import(&engine, &mapping, importer(), |_, _| {})
+    let err = import(&engine, &mapping, importer(), Default::default(), |_, _| {})
         .await
         .unwrap_err()
         .to_string();
@@ -249,7 +270,7 @@ async fn a_mapping_naming_both_shapes_or_neither_is_refused() {
         "source = \"x\"\ncurrency = \"USD\"\nsurprise = 1\n[stages]\n[outcomes]\n",
     )
     .unwrap();
-    let err = import(&engine, &mapping, importer(), |_, _| {})
+    let err = import(&engine, &mapping, importer(), Default::default(), |_, _| {})
         .await
         .unwrap_err()
         .to_string();
@@ -258,4 +279,104 @@ async fn a_mapping_naming_both_shapes_or_neither_is_refused() {
         "a typo in the mapping is named: {err}"
     );
     assert_eq!(engine.store().head().seq, 0);
+}
+
+/// A deal won at 12:00 with a call before it was created, a call at the closing instant and
+/// a call after the close.
+fn life_export(dir: &std::path::Path) -> std::path::PathBuf {
+    let files = dir.join("export");
+    std::fs::create_dir(&files).unwrap();
+    std::fs::write(
+        files.join("history.csv"),
+        "deal,account,amount,from,to,at,by\n\
+         A,Acme,100,,Prospecting,2025-01-05 09:00,ann\n\
+         A,,,Prospecting,Won,2025-02-01 12:00,ann\n",
+    )
+    .unwrap();
+    std::fs::write(
+        files.join("activities.csv"),
+        "deal,type,at,by\n\
+         A,Call,2025-01-01 10:00,ann\n\
+         A,Call,2025-02-01 12:00,ann\n\
+         A,Call,2025-03-01 10:00,ann\n",
+    )
+    .unwrap();
+    std::fs::write(
+        files.join("mapping.toml"),
+        r#"source = "life"
+currency = "USD"
+[history]
+file = "history.csv"
+deal = "deal"
+from = "from"
+to = "to"
+at = "at"
+by = "by"
+account = "account"
+amount = "amount"
+[activities]
+file = "activities.csv"
+deal = "deal"
+kind = "type"
+at = "at"
+by = "by"
+[stages]
+Prospecting = "Lead"
+[outcomes]
+Won = "won"
+"#,
+    )
+    .unwrap();
+    files.join("mapping.toml")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn activities_outside_a_deals_life_are_skipped_by_their_own_line_and_the_deal_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let mapping = life_export(dir.path());
+    let engine = Engine::open(EngineConfig::new(dir.path().join("data"))).unwrap();
+    let report = import(&engine, &mapping, importer(), Default::default(), |_, _| {})
+        .await
+        .unwrap();
+    let rejected: Vec<(&str, usize, &str)> = report
+        .rejected
+        .iter()
+        .map(|r| (r.file.as_str(), r.line, r.reason.as_str()))
+        .collect();
+    assert_eq!(rejected.len(), 2, "{rejected:#?}");
+    assert_eq!((rejected[0].0, rejected[0].1), ("activities.csv", 2));
+    assert!(
+        rejected[0].2.contains("before the deal was created"),
+        "{rejected:?}"
+    );
+    assert_eq!((rejected[1].0, rejected[1].1), ("activities.csv", 4));
+    assert!(
+        rejected[1].2.contains("after the deal was closed"),
+        "{rejected:?}"
+    );
+    assert_eq!((report.deals_imported, report.won), (1, 1));
+    // The call at the closing instant counts: it happened before the close.
+    let deals = engine
+        .sales()
+        .read(|m| m.list(&Default::default(), DealSort::OpenedAt, false, Cut::ALL))
+        .unwrap();
+    assert_eq!(deals[0].follow_ups, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_refuse_deal_a_bad_activity_refuses_its_deal_at_the_activitys_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let mapping = life_export(dir.path());
+    let engine = Engine::open(EngineConfig::new(dir.path().join("data"))).unwrap();
+    let whole = Options {
+        bad_activity: BadActivity::RefuseDeal,
+    };
+    let report = import(&engine, &mapping, importer(), whole, |_, _| {})
+        .await
+        .unwrap();
+    assert_eq!(report.rejected.len(), 1);
+    let r = &report.rejected[0];
+    assert_eq!((r.file.as_str(), r.line), ("activities.csv", 2));
+    assert!(r.reason.contains("deal A not imported"), "{}", r.reason);
+    assert_eq!(report.deals_imported, 0);
 }

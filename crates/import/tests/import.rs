@@ -47,9 +47,15 @@ fn expected() -> (usize, usize, usize, usize) {
 async fn the_bundled_export_imports_once_with_every_skipped_row_explained() {
     let dir = tempfile::tempdir().unwrap();
     let engine = Engine::open(EngineConfig::new(dir.path())).unwrap();
-    let report = import(&engine, &bundled(), importer(), |_, _| {})
-        .await
-        .unwrap();
+    let report = import(
+        &engine,
+        &bundled(),
+        importer(),
+        Default::default(),
+        |_, _| {},
+    )
+    .await
+    .unwrap();
     let (deals, won, lost, no_account) = expected();
     assert_eq!(report.deals_imported, deals);
     assert_eq!((report.won, report.lost), (won, lost));
@@ -76,9 +82,15 @@ async fn the_bundled_export_imports_once_with_every_skipped_row_explained() {
     );
 
     let head = engine.store().head().seq;
-    let again = import(&engine, &bundled(), importer(), |_, _| {})
-        .await
-        .unwrap();
+    let again = import(
+        &engine,
+        &bundled(),
+        importer(),
+        Default::default(),
+        |_, _| {},
+    )
+    .await
+    .unwrap();
     assert_eq!((again.deals_imported, again.deals_present), (0, deals));
     assert_eq!((again.accounts_imported, again.accounts_present), (0, 85));
     assert_eq!(engine.store().head().seq, head, "a re-import adds nothing");
@@ -133,9 +145,15 @@ Lost = "lost"
     )
     .unwrap();
     let engine = Engine::open(EngineConfig::new(dir.path().join("data"))).unwrap();
-    let report = import(&engine, &files.join("mapping.toml"), importer(), |_, _| {})
-        .await
-        .unwrap();
+    let report = import(
+        &engine,
+        &files.join("mapping.toml"),
+        importer(),
+        Default::default(),
+        |_, _| {},
+    )
+    .await
+    .unwrap();
     let rejected: Vec<(usize, &str)> = report
         .rejected
         .iter()
