@@ -269,8 +269,9 @@ struct AnalysisArgs {
 
 #[derive(Subcommand)]
 enum ImportCmd {
-    /// Import a CRM export (CSV files) through a TOML mapping that names the columns and
-    /// maps stage names; see examples/data/maven-crm/mapping.toml. Rows that cannot be
+    /// Import a CRM export (CSV files: one row per deal, or one row per stage change with
+    /// activities) through a TOML mapping that names the columns and maps stage names; see
+    /// docs/import.md and examples/data/. Rows that cannot be
     /// imported are reported with file, line and reason; importing again adds nothing.
     Crm {
         /// The mapping file (the CSV files are read next to it).
@@ -289,6 +290,10 @@ enum ImportCmd {
         /// report it by its file and line) or refuse the whole deal.
         #[arg(long, default_value = "skip", value_parser = ["skip", "refuse-deal"])]
         bad_activity: String,
+        /// An open deal without an engage date (one-row-per-deal exports): open it at
+        /// import time (it then counts as a lead of this month) or skip it.
+        #[arg(long, default_value = "import-time", value_parser = ["import-time", "skip"])]
+        undated_open: String,
     },
     /// Restore events from a JSON-lines export; they must continue the folder's log (an
     /// empty folder takes an export that starts at sequence number 1).
@@ -498,6 +503,7 @@ fn run() -> anyhow::Result<()> {
                         report,
                         allow_rejects,
                         bad_activity,
+                        undated_open,
                     },
             } => {
                 let options = dealtrail_import::Options {
@@ -505,6 +511,11 @@ fn run() -> anyhow::Result<()> {
                         dealtrail_import::BadActivity::RefuseDeal
                     } else {
                         dealtrail_import::BadActivity::Skip
+                    },
+                    undated_open: if undated_open == "skip" {
+                        dealtrail_import::UndatedOpen::Skip
+                    } else {
+                        dealtrail_import::UndatedOpen::ImportTime
                     },
                 };
                 import_crm(mapping, data, report, allow_rejects, options).await

@@ -180,3 +180,95 @@ fn the_demo_reports_the_events_it_wrote() {
         "{verify} / {said}"
     );
 }
+
+#[test]
+fn import_crm_says_what_it_assumed_and_can_skip_undated_open_deals() {
+    let mapping = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/data/maven-crm/mapping.toml");
+    let m = mapping.to_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let run = |folder: &str, extra: &[&str]| {
+        let data = dir.path().join(folder);
+        let mut args = vec!["import", "crm", m, "--allow-rejects", "--data"];
+        args.push(data.to_str().unwrap());
+        args.extend_from_slice(extra);
+        let out = dealtrail(&args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let imported = |text: &str| -> usize {
+        text.lines()
+            .find_map(|l| l.strip_prefix("deals: "))
+            .and_then(|l| l.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{text}"))
+    };
+    let default = run("a", &[]);
+    let undated: usize = default
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("note: ")
+                .filter(|l| l.ends_with("open deals without an engage date, opened at import time"))
+        })
+        .and_then(|l| l.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("the assumption is in the report: {default}"));
+    assert!(undated > 0);
+    let skipped = run("b", &["--undated-open", "skip"]);
+    assert_eq!(
+        imported(&skipped),
+        imported(&default) - undated,
+        "{skipped}"
+    );
+    assert!(!skipped.contains("opened at import time"), "{skipped}");
+}
+
+#[test]
+fn a_bad_activity_refuses_its_deal_only_when_asked() {
+    let history =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/data/stage-history");
+    let dir = tempfile::tempdir().unwrap();
+    let files = dir.path().join("export");
+    std::fs::create_dir(&files).unwrap();
+    for f in ["mapping.toml", "accounts.csv", "stage_history.csv"] {
+        std::fs::copy(history.join(f), files.join(f)).unwrap();
+    }
+    let activities = std::fs::read_to_string(history.join("activities.csv")).unwrap();
+    // An activity long before its deal existed.
+    let bad = activities.replacen("2025-01-08 10:00", "2019-01-08 10:00", 1);
+    assert_ne!(bad, activities);
+    std::fs::write(files.join("activities.csv"), bad).unwrap();
+    let mapping = files.join("mapping.toml");
+    let run = |folder: &str, mode: &str| {
+        let data = dir.path().join(folder);
+        let out = dealtrail(&[
+            "import",
+            "crm",
+            mapping.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+            "--bad-activity",
+            mode,
+        ]);
+        assert_eq!(out.status.code(), Some(1), "a row was not imported");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let skip = run("skip", "skip");
+    assert!(
+        skip.contains("activities.csv line 2: activity at") && skip.contains("skipped"),
+        "{skip}"
+    );
+    let refuse = run("refuse", "refuse-deal");
+    assert!(
+        refuse.contains("activities.csv line 2: deal OPP-1001 not imported"),
+        "{refuse}"
+    );
+    let count = |text: &str| -> usize {
+        text.lines()
+            .find_map(|l| l.strip_prefix("deals: "))
+            .and_then(|l| l.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap()
+    };
+    assert_eq!(count(&skip), count(&refuse) + 1);
+}

@@ -305,6 +305,18 @@ pub(crate) struct Context<'a> {
     pub(crate) known_accounts: Option<HashSet<String>>,
     pub(crate) now: Timestamp,
     pub(crate) bad_activity: BadActivity,
+    pub(crate) undated_open: UndatedOpen,
+}
+
+/// What to do with an open deal of the one-row-per-deal shape that has no engage date.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum UndatedOpen {
+    /// Open it at the time of the import (and say how many in the report's notes): it then
+    /// counts as a lead of the import's month.
+    #[default]
+    ImportTime,
+    /// Leave it out, reported by line.
+    Skip,
 }
 
 /// What to do with an activity that cannot be read or falls outside its deal's life (before
@@ -323,6 +335,8 @@ pub enum BadActivity {
 pub struct Options {
     /// See [`BadActivity`].
     pub bad_activity: BadActivity,
+    /// See [`UndatedOpen`].
+    pub undated_open: UndatedOpen,
 }
 
 /// Where an export's stage name leads: an open stage or an outcome.
@@ -506,6 +520,7 @@ pub async fn import(
         known_accounts: accounts.as_ref().map(|a| a.keys().cloned().collect()),
         now: dealtrail_engine::now(),
         bad_activity: options.bad_activity,
+        undated_open: options.undated_open,
     };
     let planned = match (&mapping.deals, &mapping.history) {
         (Some(d), _) => plan_deals(&ctx, d, &dir.join(&d.file), &mut report)?,
@@ -650,10 +665,18 @@ fn plan_deals(
             };
             let opened_text = get(row, Some(opened_col));
             let opened = match opened_text {
-                "" if outcome.is_none() && stage == first_stage => {
-                    note("open deals without an engage date, opened at import time");
-                    None
-                }
+                "" if outcome.is_none() && stage == first_stage => match ctx.undated_open {
+                    UndatedOpen::ImportTime => {
+                        note("open deals without an engage date, opened at import time");
+                        None
+                    }
+                    UndatedOpen::Skip => {
+                        return Err(
+                            "an open deal without an engage date (skipped: --undated-open skip)"
+                                .into(),
+                        );
+                    }
+                },
                 "" => return Err("no engage date".into()),
                 t => Some(parse_date(t).ok_or_else(|| format!("engage date {t:?} is not a date"))?),
             };
@@ -678,6 +701,13 @@ fn plan_deals(
                     Money::parse_grouped(t, ctx.currency).map_err(|e| format!("amount: {e}"))?,
                 ),
             };
+            if outcome.is_some() && final_amount.is_none() {
+                note(if ctx.prices.contains_key(&key(product)) {
+                    "closed deals without an amount, given their product's list price"
+                } else {
+                    "closed deals without an amount, given an amount of zero"
+                });
+            }
             let estimate = final_amount
                 .filter(|_| outcome.is_some())
                 .or_else(|| ctx.prices.get(&key(product)).copied())

@@ -203,6 +203,7 @@ Won = "won"
     let engine = Engine::open(EngineConfig::new(dir.path().join("data"))).unwrap();
     let whole = Options {
         bad_activity: BadActivity::RefuseDeal,
+        ..Default::default()
     };
     let report = import(
         &engine,
@@ -370,6 +371,7 @@ async fn with_refuse_deal_a_bad_activity_refuses_its_deal_at_the_activitys_line(
     let engine = Engine::open(EngineConfig::new(dir.path().join("data"))).unwrap();
     let whole = Options {
         bad_activity: BadActivity::RefuseDeal,
+        ..Default::default()
     };
     let report = import(&engine, &mapping, importer(), whole, |_, _| {})
         .await
