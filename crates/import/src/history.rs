@@ -40,6 +40,10 @@ pub struct HistoryColumns {
     pub amount: Option<String>,
     /// The deal's product.
     pub product: Option<String>,
+    /// Optional: the stated reason, read from the row that closes the deal.
+    pub reason: Option<String>,
+    /// Optional: who won instead, read from the row that closes the deal.
+    pub competitor: Option<String>,
 }
 
 /// Columns of the activities file.
@@ -66,6 +70,9 @@ struct Change {
     to: Target,
     at: Timestamp,
     by: UserId,
+    /// The stated reason and the winning competitor the row gives (for a close).
+    reason: Option<dealtrail_domain::Text>,
+    competitor: Option<dealtrail_domain::Label>,
 }
 
 /// One activity of a deal, read, with where it came from.
@@ -108,6 +115,8 @@ pub(crate) fn plan(
     );
     let amount_col = h.amount.as_ref().map(|a| c(a)).transpose()?;
     let product_col = h.product.as_ref().map(|p| c(p)).transpose()?;
+    let reason_col = h.reason.as_ref().map(|r| c(r)).transpose()?;
+    let competitor_col = h.competitor.as_ref().map(|r| c(r)).transpose()?;
     let history_file = table.file_name();
     let mut activity_file = String::new();
 
@@ -200,6 +209,8 @@ pub(crate) fn plan(
         account: account_col,
         amount: amount_col,
         product: product_col,
+        reason: reason_col,
+        competitor: competitor_col,
     };
     let mut planned = Vec::new();
     for id in order {
@@ -236,6 +247,8 @@ struct Columns {
     account: usize,
     amount: Option<usize>,
     product: Option<usize>,
+    reason: Option<usize>,
+    competitor: Option<usize>,
 }
 
 /// One deal's opening, moves, closes and activities in time order, with the activities left
@@ -289,6 +302,8 @@ fn plan_deal_rows(
         let at =
             parse_time(at_text).ok_or_else(|| fail(format!("time {at_text:?} is not a time")))?;
         let by = UserId::parse(get(row, Some(col.by))).map_err(|e| fail(format!("by: {e}")))?;
+        let (reason, competitor) =
+            crate::close_details(row, col.reason, col.competitor).map_err(fail)?;
         changes.push(Change {
             line: *line,
             from,
@@ -296,6 +311,8 @@ fn plan_deal_rows(
             to,
             at,
             by,
+            reason,
+            competitor,
         });
     }
     // Exports list changes in any order; the chain must hold once they are in time order.
@@ -393,8 +410,8 @@ fn plan_deal_rows(
             (Target::Outcome(o), Ok(_)) => OpportunityCommand::Close {
                 outcome: *o,
                 final_amount: amount.filter(|_| *o == Outcome::Won),
-                winning_competitor: None,
-                reason: None,
+                winning_competitor: change.competitor.clone(),
+                reason: change.reason.clone(),
             },
             (Target::Outcome(_), Err(_)) => {
                 return Err(Located::History(

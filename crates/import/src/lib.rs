@@ -18,7 +18,7 @@ use dealtrail_domain::account::AccountRegistered;
 use dealtrail_domain::opportunity::OpportunityOpened;
 use dealtrail_domain::{
     AccountCommand, AccountId, Currency, Date, ExternalId, Label, Money, Name, OpportunityCommand,
-    OpportunityId, Outcome, Pipeline, StageName, Timestamp, UserId,
+    OpportunityId, Outcome, Pipeline, StageName, Text, Timestamp, UserId,
 };
 use dealtrail_engine::{Command, Engine, EngineError, Issued};
 use serde::Deserialize;
@@ -113,6 +113,28 @@ pub struct DealColumns {
     pub closed: String,
     /// Amount (the final amount of a closed deal).
     pub amount: String,
+    /// Optional: the stated reason of a closed deal (loss reason, say).
+    pub reason: Option<String>,
+    /// Optional: who won a lost deal instead.
+    pub competitor: Option<String>,
+}
+
+/// The stated reason and winning competitor a closed deal's row gives, read from optional
+/// columns; empty cells are absent.
+pub(crate) fn close_details(
+    row: &csv::StringRecord,
+    reason: Option<usize>,
+    competitor: Option<usize>,
+) -> Result<(Option<Text>, Option<Label>), String> {
+    let reason = match reason.map(|c| get(row, Some(c))) {
+        None | Some("") => None,
+        Some(t) => Some(Text::parse(t).map_err(|e| format!("reason: {e}"))?),
+    };
+    let competitor = match competitor.map(|c| get(row, Some(c))) {
+        None | Some("") => None,
+        Some(t) => Some(Label::parse(t).map_err(|e| format!("competitor: {e}"))?),
+    };
+    Ok((reason, competitor))
 }
 
 /// A row that was not imported, and why.
@@ -638,6 +660,8 @@ fn plan_deals(
         (c(&d.id)?, c(&d.owner)?, c(&d.account)?, c(&d.stage)?);
     let (opened_col, closed_col, amount_col) = (c(&d.opened)?, c(&d.closed)?, c(&d.amount)?);
     let product_col = d.product.as_ref().map(|p| c(p)).transpose()?;
+    let reason_col = d.reason.as_ref().map(|r| c(r)).transpose()?;
+    let competitor_col = d.competitor.as_ref().map(|r| c(r)).transpose()?;
     let first_stage = ctx.pipeline.first_stage().clone();
     let mut planned: Vec<Planned> = Vec::new();
     let mut seen_rows = HashSet::new();
@@ -695,6 +719,7 @@ fn plan_deals(
                 ));
             }
             let product = ctx.product(product_col.map(|p| get(row, Some(p))).unwrap_or(""));
+            let (reason, competitor) = close_details(row, reason_col, competitor_col)?;
             let final_amount = match get(row, Some(amount_col)) {
                 "" => None,
                 t => Some(
@@ -748,8 +773,8 @@ fn plan_deals(
                         OpportunityCommand::Close {
                             outcome,
                             final_amount: final_amount.filter(|_| outcome == Outcome::Won),
-                            winning_competitor: None,
-                            reason: None,
+                            winning_competitor: competitor.clone(),
+                            reason: reason.clone(),
                         },
                     ),
                 ));

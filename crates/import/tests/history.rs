@@ -382,3 +382,63 @@ async fn with_refuse_deal_a_bad_activity_refuses_its_deal_at_the_activitys_line(
     assert!(r.reason.contains("deal A not imported"), "{}", r.reason);
     assert_eq!(report.deals_imported, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closing_row_brings_its_stated_reason_and_the_winning_competitor() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = dir.path().join("export");
+    std::fs::create_dir(&files).unwrap();
+    std::fs::write(
+        files.join("history.csv"),
+        "deal,account,from,to,at,by,why,rival\n\
+         A,Acme,,Prospecting,2025-01-05 09:00,ann,,\n\
+         A,,Prospecting,Lost,2025-02-01 12:00,ann,Price too high,Globex\n",
+    )
+    .unwrap();
+    std::fs::write(
+        files.join("mapping.toml"),
+        r#"source = "reasons"
+currency = "USD"
+[history]
+file = "history.csv"
+deal = "deal"
+from = "from"
+to = "to"
+at = "at"
+by = "by"
+account = "account"
+reason = "why"
+competitor = "rival"
+[stages]
+Prospecting = "Lead"
+[outcomes]
+Lost = "lost"
+"#,
+    )
+    .unwrap();
+    let engine = Engine::open(EngineConfig::new(dir.path().join("data"))).unwrap();
+    let report = import(
+        &engine,
+        &files.join("mapping.toml"),
+        importer(),
+        Default::default(),
+        |_, _| {},
+    )
+    .await
+    .unwrap();
+    assert!(report.rejected.is_empty(), "{:?}", report.rejected);
+    let closed = engine
+        .store()
+        .iter_from(1)
+        .map(|e| dealtrail_engine::decode(&e.unwrap()).unwrap().event)
+        .find_map(|e| match e {
+            dealtrail_domain::Event::Opportunity(
+                _,
+                dealtrail_domain::opportunity::OpportunityEvent::OpportunityClosed(c),
+            ) => Some(c),
+            _ => None,
+        })
+        .expect("a close");
+    assert_eq!(closed.stated_reason.unwrap().as_str(), "Price too high");
+    assert_eq!(closed.winning_competitor.unwrap().as_str(), "Globex");
+}
