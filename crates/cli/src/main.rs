@@ -968,13 +968,14 @@ async fn serve(
     } else if demo {
         eprintln!("the data folder already holds events; serving them without a new demo");
     }
+    let stop = shutdown_signal();
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     let address = listener.local_addr().context("no local address")?;
     println!("GraphiQL: http://{address}/graphql");
     println!("listening on {address}");
-    dealtrail_graphql::run(listener, engine, tokens, config, shutdown_signal())
+    dealtrail_graphql::run(listener, engine, tokens, config, stop)
         .await
         .context("server failed")?;
     eprintln!("stopped; the store is flushed and the read models are saved");
@@ -1003,26 +1004,24 @@ fn parse_budget(s: &str) -> Result<(Role, dealtrail_graphql::budget::Budget), St
     Ok((role, budget))
 }
 
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
+/// Registers for SIGINT and SIGTERM now (before the server says it listens, so that a stop
+/// sent right after is not lost to the default action) and returns the wait for either.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(t) => t,
-                Err(_) => {
-                    let _ = interrupt.await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = interrupt => {}
-            _ = term.recv() => {}
+    let signals = {
+        use tokio::signal::unix::{SignalKind, signal};
+        signal(SignalKind::terminate()).and_then(|t| Ok((t, signal(SignalKind::interrupt())?)))
+    };
+    async move {
+        #[cfg(unix)]
+        if let Ok((mut term, mut interrupt)) = signals {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = term.recv() => {}
+            }
+            return;
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = interrupt.await;
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
 

@@ -113,7 +113,7 @@ fn a_locked_folder_is_named_once_and_logs_to_a_pipe_carry_no_colour_codes() {
         .args(["-TERM", &server.id().to_string()])
         .status()
         .unwrap();
-    assert!(server.wait().unwrap().success());
+    let status = server.wait().unwrap();
     let mut log = String::new();
     server
         .stderr
@@ -121,6 +121,7 @@ fn a_locked_folder_is_named_once_and_logs_to_a_pipe_carry_no_colour_codes() {
         .unwrap()
         .read_to_string(&mut log)
         .unwrap();
+    assert!(status.success(), "{status:?} {log}");
     assert!(!log.is_empty());
     assert!(
         !log.contains('\u{1b}'),
