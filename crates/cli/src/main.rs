@@ -628,6 +628,12 @@ async fn import_crm(
         report.other_outcomes,
         report.open
     );
+    if report.contacts_imported + report.contacts_present > 0 {
+        println!(
+            "contacts: {} imported, {} already present",
+            report.contacts_imported, report.contacts_present
+        );
+    }
     println!("exact duplicate rows skipped: {}", report.duplicates);
     for (note, count) in &report.notes {
         println!("note: {count} {note}");

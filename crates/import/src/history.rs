@@ -369,6 +369,10 @@ fn plan_deal_rows(
         )
         .map_err(|e| (first.line, e))?;
     let mut timeline: Vec<(Timestamp, usize, Command)> = vec![(first.at, 0, open)];
+    let mut skipped = Vec::new();
+    for engaged in ctx.engagements(external, id, &account, &mut skipped) {
+        timeline.push((first.at, timeline.len(), engaged));
+    }
     // Where the deal is: an open stage, or closed with an outcome.
     let mut current: Result<StageName, Outcome> = Ok(first_stage.clone());
     let mut outcome = None;
@@ -439,7 +443,6 @@ fn plan_deal_rows(
             .map(|c| (c.at, o)),
         Ok(_) => None,
     };
-    let mut skipped = Vec::new();
     for a in &rows.activities {
         let outside = if a.at < born {
             Some(format!(

@@ -9,7 +9,10 @@
 //! activities (`[activities]`). The accounts file is optional with either; without it
 //! accounts are registered by name alone. `docs/import.md` is the mapping reference.
 
+mod contacts;
 mod history;
+
+pub use contacts::{ContactColumns, ContactRoleColumns};
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -41,6 +44,10 @@ pub struct Mapping {
     pub history: Option<history::HistoryColumns>,
     /// The activities file (with `history` only), one row per visit, call, email...
     pub activities: Option<history::ActivityColumns>,
+    /// Contacts, registered on their accounts.
+    pub contacts: Option<ContactColumns>,
+    /// Which contacts each deal engaged, in which role.
+    pub contact_roles: Option<ContactRoleColumns>,
     /// Export activity types mapped to follow-up channels (visit, call, message, email,
     /// meeting); types that already are channel names need no entry.
     #[serde(default)]
@@ -173,6 +180,10 @@ pub struct Report {
     pub rejected: Vec<Rejection>,
     /// Things imported with an assumption, by kind, with a count.
     pub notes: BTreeMap<String, usize>,
+    /// Contacts registered.
+    pub contacts_imported: usize,
+    /// Contacts already imported earlier.
+    pub contacts_present: usize,
 }
 
 /// A failure that stops the import (as opposed to a rejected row).
@@ -328,6 +339,9 @@ pub(crate) struct Context<'a> {
     pub(crate) now: Timestamp,
     pub(crate) bad_activity: BadActivity,
     pub(crate) undated_open: UndatedOpen,
+    pub(crate) contacts: contacts::Contacts,
+    /// Contact roles by deal id in the source, and the file they came from.
+    pub(crate) roles: (String, HashMap<String, Vec<contacts::RoleRow>>),
 }
 
 /// What to do with an open deal of the one-row-per-deal shape that has no engage date.
@@ -397,6 +411,44 @@ impl Context<'_> {
     }
 
     /// The deterministic id of a deal of the source system.
+    /// The contacts deal `external` (of account `account`, a matching key) engaged, as
+    /// commands; a role naming a contact the account does not have is reported and left
+    /// out.
+    pub(crate) fn engagements(
+        &self,
+        external: &str,
+        id: OpportunityId,
+        account: &str,
+        rejected: &mut Vec<Rejection>,
+    ) -> Vec<Command> {
+        let Some(rows) = self.roles.1.get(external) else {
+            return Vec::new();
+        };
+        let mut commands = Vec::new();
+        for row in rows {
+            match self.contacts.find(account, &row.contact) {
+                Some((contact, own)) => commands.push(Command::Opportunity(
+                    id,
+                    OpportunityCommand::EngageContact(
+                        dealtrail_domain::opportunity::ContactEngaged {
+                            contact,
+                            role: row.role.unwrap_or(own),
+                        },
+                    ),
+                )),
+                None => rejected.push(Rejection {
+                    file: self.roles.0.clone(),
+                    line: row.line,
+                    reason: format!(
+                        "contact {:?} is not a contact of the deal's account",
+                        row.contact
+                    ),
+                }),
+            }
+        }
+        commands
+    }
+
     pub(crate) fn deal_id(&self, external: &str) -> OpportunityId {
         OpportunityId(uuid::Uuid::new_v5(
             &uuid::Uuid::NAMESPACE_OID,
@@ -543,6 +595,14 @@ pub async fn import(
         now: dealtrail_engine::now(),
         bad_activity: options.bad_activity,
         undated_open: options.undated_open,
+        contacts: match &mapping.contacts {
+            Some(c) => contacts::read_contacts(&mapping.source, c, dir, &mut report)?,
+            None => contacts::Contacts::default(),
+        },
+        roles: match &mapping.contact_roles {
+            Some(c) => contacts::read_roles(c, dir, &mut report)?,
+            None => (String::new(), HashMap::new()),
+        },
     };
     let planned = match (&mapping.deals, &mapping.history) {
         (Some(d), _) => plan_deals(&ctx, d, &dir.join(&d.file), &mut report)?,
@@ -670,6 +730,7 @@ fn plan_deals(
         if !first_time(&mut seen_rows, row, report) {
             continue;
         }
+        let mut role_rejects = Vec::new();
         let mut note = |kind: &str| *report.notes.entry(kind.to_owned()).or_default() += 1;
         let plan = (|| {
             let external = get(row, Some(id_col));
@@ -759,6 +820,9 @@ fn plan_deals(
                     expected_close,
                 )?,
             )];
+            for engaged in ctx.engagements(external, id, &account, &mut role_rejects) {
+                steps.push((opened_at, engaged));
+            }
             if outcome.is_none() && stage != first_stage {
                 steps.push((
                     opened_at,
@@ -796,6 +860,7 @@ fn plan_deals(
                 reason,
             }),
         }
+        report.rejected.append(&mut role_rejects);
     }
     Ok(planned)
 }
@@ -869,6 +934,41 @@ async fn write(
             report.accounts_present += 1;
         } else {
             report.accounts_imported += 1;
+        }
+        for (line, contact) in ctx
+            .contacts
+            .by_account
+            .get(k.as_str())
+            .into_iter()
+            .flatten()
+        {
+            let issued = Issued {
+                occurred_at: Some(first_deal.get(k.as_str()).copied().unwrap_or(ctx.now)),
+                idempotency_key: Some(format!("import:{source}:contact:{}", contact.contact.0)),
+                ..Issued::by(actor.clone())
+            };
+            let command = Command::Account(id, AccountCommand::RegisterContact(contact.clone()));
+            match engine.execute(issued, command).await {
+                Ok(done) if done.replayed => report.contacts_present += 1,
+                Ok(_) => report.contacts_imported += 1,
+                Err(EngineError::Rejected(rule)) => report.rejected.push(Rejection {
+                    file: ctx.contacts.file.clone(),
+                    line: *line,
+                    reason: rule.to_string(),
+                }),
+                Err(other) => return Err(other.into()),
+            }
+        }
+    }
+    for (k, rows) in &ctx.contacts.by_account {
+        if !accounts.contains_key(k) {
+            for (line, _) in rows {
+                report.rejected.push(Rejection {
+                    file: ctx.contacts.file.clone(),
+                    line: *line,
+                    reason: "the contact's account is not imported".into(),
+                });
+            }
         }
     }
 

@@ -442,3 +442,82 @@ Lost = "lost"
     assert_eq!(closed.stated_reason.unwrap().as_str(), "Price too high");
     assert_eq!(closed.winning_competitor.unwrap().as_str(), "Globex");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contacts_are_registered_on_their_accounts_and_engaged_on_their_deals() {
+    let dir = tempfile::tempdir().unwrap();
+    let mapping = life_export(dir.path());
+    let files = mapping.parent().unwrap().to_owned();
+    std::fs::write(
+        files.join("contacts.csv"),
+        "company,person,buying_role,mail\n\
+         Acme,Mei Chen,Decision Maker,mei@acme.test\n\
+         Acme,Tom Berg,,\n\
+         Acme,Ana Ruiz,Wizard,\n",
+    )
+    .unwrap();
+    std::fs::write(
+        files.join("roles.csv"),
+        "deal,who,as\n\
+         A,mei@acme.test,\n\
+         A,Tom Berg,influencer\n\
+         A,Nobody Known,\n",
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(&mapping).unwrap();
+    std::fs::write(
+        &mapping,
+        text + r#"[contacts]
+file = "contacts.csv"
+account = "company"
+name = "person"
+role = "buying_role"
+email = "mail"
+[contact_roles]
+file = "roles.csv"
+deal = "deal"
+contact = "who"
+role = "as"
+"#,
+    )
+    .unwrap();
+    let engine = Engine::open(EngineConfig::new(dir.path().join("data"))).unwrap();
+    let report = import(&engine, &mapping, importer(), Default::default(), |_, _| {})
+        .await
+        .unwrap();
+    assert_eq!(report.contacts_imported, 2);
+    let at = |file: &str| {
+        report
+            .rejected
+            .iter()
+            .filter(|r| r.file == file)
+            .map(|r| (r.line, r.reason.clone()))
+            .collect::<Vec<_>>()
+    };
+    let contacts = at("contacts.csv");
+    assert_eq!(contacts.len(), 1, "{contacts:?}");
+    assert_eq!(contacts[0].0, 4);
+    assert!(contacts[0].1.contains("not a buying role"), "{contacts:?}");
+    let roles = at("roles.csv");
+    assert_eq!(roles.len(), 1, "{roles:?}");
+    assert_eq!(roles[0].0, 4);
+    use dealtrail_domain::opportunity::OpportunityEvent;
+    let engaged: Vec<dealtrail_domain::BuyingRole> = engine
+        .store()
+        .iter_from(1)
+        .map(|e| dealtrail_engine::decode(&e.unwrap()).unwrap().event)
+        .filter_map(|e| match e {
+            dealtrail_domain::Event::Opportunity(_, OpportunityEvent::ContactEngaged(c)) => {
+                Some(c.role)
+            }
+            _ => None,
+        })
+        .collect();
+    use dealtrail_domain::BuyingRole::{DecisionMaker, Influencer};
+    assert_eq!(engaged, vec![DecisionMaker, Influencer]);
+    // A second run finds everything there.
+    let again = import(&engine, &mapping, importer(), Default::default(), |_, _| {})
+        .await
+        .unwrap();
+    assert_eq!((again.contacts_imported, again.contacts_present), (0, 2));
+}

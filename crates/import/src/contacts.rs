@@ -1,0 +1,210 @@
+//! Contacts and the roles they play on deals: the people the coverage, single-threading and
+//! decision-maker analyses count. A contacts file registers people on their accounts; a
+//! contact-roles file engages them on deals, at the time the deal was opened.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use dealtrail_domain::account::ContactRegistered;
+use dealtrail_domain::{BuyingRole, ContactId, Label, Name, Seniority};
+use serde::Deserialize;
+
+use crate::{ImportError, Rejection, Report, Table, first_time, get, key};
+
+/// Columns of the contacts file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContactColumns {
+    /// File name, relative to the mapping file.
+    pub file: String,
+    /// The account's name, as the deals name it.
+    pub account: String,
+    /// The person's name.
+    pub name: String,
+    /// Optional: the buying role (`decision_maker`, `influencer`, ...; `other` if absent).
+    pub role: Option<String>,
+    /// Optional: the seniority (`executive`, `director`, `manager`, `staff`).
+    pub seniority: Option<String>,
+    /// Optional: the job title.
+    pub title: Option<String>,
+    /// Optional: the e-mail address (a contact-roles file may name the contact by it).
+    pub email: Option<String>,
+    /// Optional: the phone number.
+    pub phone: Option<String>,
+}
+
+/// Columns of the contact-roles file: which contact a deal engaged, in which role.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContactRoleColumns {
+    /// File name, relative to the mapping file.
+    pub file: String,
+    /// The deal's id in the source.
+    pub deal: String,
+    /// The contact's name or e-mail address, as the contacts file has it.
+    pub contact: String,
+    /// Optional: the role on this deal (the contact's own role if absent).
+    pub role: Option<String>,
+}
+
+/// The contacts file, read: who to register on which account, and how to find them.
+#[derive(Default)]
+pub(crate) struct Contacts {
+    /// By account key: the contacts to register, with their line.
+    pub(crate) by_account: BTreeMap<String, Vec<(usize, ContactRegistered)>>,
+    /// By account key and name or e-mail key: the contact's id and own role.
+    lookup: HashMap<(String, String), (ContactId, BuyingRole)>,
+    pub(crate) file: String,
+}
+
+impl Contacts {
+    /// The contact an account knows by this name or e-mail.
+    pub(crate) fn find(&self, account: &str, contact: &str) -> Option<(ContactId, BuyingRole)> {
+        self.lookup
+            .get(&(account.to_owned(), key(contact)))
+            .copied()
+    }
+}
+
+/// One row of the contact-roles file.
+pub(crate) struct RoleRow {
+    pub(crate) line: usize,
+    pub(crate) contact: String,
+    pub(crate) role: Option<BuyingRole>,
+}
+
+/// The deterministic id of an imported contact, so that a re-import finds it again.
+pub(crate) fn contact_id(source: &str, account: &str, name: &str) -> ContactId {
+    ContactId(uuid::Uuid::new_v5(
+        &uuid::Uuid::NAMESPACE_OID,
+        format!("{source}:contact:{account}:{}", key(name)).as_bytes(),
+    ))
+}
+
+/// Reads the contacts file; rows that cannot be read are reported and left out.
+pub(crate) fn read_contacts(
+    source: &str,
+    c: &ContactColumns,
+    dir: &Path,
+    report: &mut Report,
+) -> Result<Contacts, ImportError> {
+    let table = Table::read(dir.join(&c.file))?;
+    let col = |name: &str| table.column(name);
+    let opt = |name: &Option<String>| name.as_ref().map(|n| col(n)).transpose();
+    let (account_col, name_col) = (col(&c.account)?, col(&c.name)?);
+    let (role_col, seniority_col, title_col) = (opt(&c.role)?, opt(&c.seniority)?, opt(&c.title)?);
+    let (email_col, phone_col) = (opt(&c.email)?, opt(&c.phone)?);
+    let mut contacts = Contacts {
+        file: table.file_name(),
+        ..Contacts::default()
+    };
+    let mut seen = std::collections::HashSet::new();
+    for (line, row) in &table.rows {
+        if !first_time(&mut seen, row, report) {
+            continue;
+        }
+        let read = (|| {
+            let account = key(get(row, Some(account_col)));
+            if account.is_empty() {
+                return Err("a contact without an account".to_string());
+            }
+            let name = Name::parse(get(row, Some(name_col))).map_err(|e| format!("name: {e}"))?;
+            let role = match get(row, role_col) {
+                "" => BuyingRole::Other,
+                r => BuyingRole::parse(r).ok_or_else(|| {
+                    format!(
+                        "role {r:?} is not a buying role (one of: {})",
+                        <BuyingRole as dealtrail_domain::Vocabulary>::names()
+                    )
+                })?,
+            };
+            let seniority = match get(row, seniority_col) {
+                "" => Seniority::Unknown,
+                s => Seniority::parse(s).ok_or_else(|| format!("seniority {s:?} is unknown"))?,
+            };
+            let label = |what: &str, col: Option<usize>| match get(row, col) {
+                "" => Ok(None),
+                t => Label::parse(t)
+                    .map(Some)
+                    .map_err(|e| format!("{what}: {e}")),
+            };
+            let (title, email, phone) = (
+                label("title", title_col)?,
+                label("email", email_col)?,
+                label("phone", phone_col)?,
+            );
+            Ok((account, name, role, seniority, title, email, phone))
+        })();
+        match read {
+            Ok((account, name, role, seniority, title, email, phone)) => {
+                let id = contact_id(source, &account, name.as_str());
+                for k in std::iter::once(name.as_str()).chain(email.as_ref().map(|e| e.as_str())) {
+                    contacts
+                        .lookup
+                        .insert((account.clone(), key(k)), (id, role));
+                }
+                contacts.by_account.entry(account).or_default().push((
+                    *line,
+                    ContactRegistered {
+                        contact: id,
+                        name,
+                        title,
+                        org_unit: None,
+                        role,
+                        seniority,
+                        email,
+                        phone,
+                    },
+                ));
+            }
+            Err(reason) => report.rejected.push(Rejection {
+                file: table.file_name(),
+                line: *line,
+                reason,
+            }),
+        }
+    }
+    Ok(contacts)
+}
+
+/// Reads the contact-roles file, by deal id in the source.
+pub(crate) fn read_roles(
+    c: &ContactRoleColumns,
+    dir: &Path,
+    report: &mut Report,
+) -> Result<(String, HashMap<String, Vec<RoleRow>>), ImportError> {
+    let table = Table::read(dir.join(&c.file))?;
+    let col = |name: &str| table.column(name);
+    let (deal_col, contact_col) = (col(&c.deal)?, col(&c.contact)?);
+    let role_col = c.role.as_ref().map(|r| col(r)).transpose()?;
+    let mut roles: HashMap<String, Vec<RoleRow>> = HashMap::new();
+    let mut seen = std::collections::HashSet::new();
+    for (line, row) in &table.rows {
+        if !first_time(&mut seen, row, report) {
+            continue;
+        }
+        let role = match get(row, role_col) {
+            "" => None,
+            r => match BuyingRole::parse(r) {
+                Some(role) => Some(role),
+                None => {
+                    report.rejected.push(Rejection {
+                        file: table.file_name(),
+                        line: *line,
+                        reason: format!("role {r:?} is not a buying role"),
+                    });
+                    continue;
+                }
+            },
+        };
+        roles
+            .entry(get(row, Some(deal_col)).to_owned())
+            .or_default()
+            .push(RoleRow {
+                line: *line,
+                contact: get(row, Some(contact_col)).to_owned(),
+                role,
+            });
+    }
+    Ok((table.file_name(), roles))
+}
