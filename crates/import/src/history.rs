@@ -75,9 +75,16 @@ struct Change {
     competitor: Option<dealtrail_domain::Label>,
 }
 
+/// What an activity becomes: a follow-up on a channel, or another function's record.
+#[derive(Clone, Copy)]
+enum Becomes {
+    FollowUp(Channel),
+    Record(dealtrail_domain::RecordKind),
+}
+
 /// One activity of a deal, read, with where it came from.
 struct Activity {
-    channel: Channel,
+    becomes: Becomes,
     at: Timestamp,
     summary: Text,
     line: usize,
@@ -154,6 +161,12 @@ pub(crate) fn plan(
             .iter()
             .filter_map(|(k, v)| Channel::parse(v).map(|ch| (key(k), ch)))
             .collect();
+        let records: HashMap<String, dealtrail_domain::RecordKind> = ctx
+            .mapping
+            .activity_records
+            .iter()
+            .filter_map(|(k, v)| dealtrail_domain::RecordKind::parse(v).map(|r| (key(k), r)))
+            .collect();
         let mut seen = HashSet::new();
         for (line, row) in &table.rows {
             if !first_time(&mut seen, row, report) {
@@ -173,11 +186,18 @@ pub(crate) fn plan(
             };
             let kind = get(row, Some(kind_col));
             let read = (|| {
-                let channel = kinds
-                    .get(&key(kind))
-                    .copied()
-                    .or_else(|| Channel::parse(&kind.to_lowercase()))
-                    .ok_or_else(|| format!("activity kind {kind:?} is not in the mapping"))?;
+                let becomes = match records.get(&key(kind)) {
+                    Some(record) => Becomes::Record(*record),
+                    None => Becomes::FollowUp(
+                        kinds
+                            .get(&key(kind))
+                            .copied()
+                            .or_else(|| Channel::parse(&kind.to_lowercase()))
+                            .ok_or_else(|| {
+                                format!("activity kind {kind:?} is not in the mapping")
+                            })?,
+                    ),
+                };
                 let at_text = get(row, Some(at_col));
                 let at = parse_time(at_text)
                     .ok_or_else(|| format!("activity time {at_text:?} is not a time"))?;
@@ -185,7 +205,7 @@ pub(crate) fn plan(
                 let summary = Text::parse(format!("{kind} by {by} (imported)"))
                     .map_err(|e| format!("activity: {e}"))?;
                 Ok::<_, String>(Activity {
-                    channel,
+                    becomes,
                     at,
                     summary,
                     line: *line,
@@ -495,15 +515,31 @@ fn plan_deal_rows(
                 0,
                 Command::Opportunity(
                     id,
-                    OpportunityCommand::LogFollowUp(FollowUpLogged {
-                        channel: a.channel,
-                        contacts: Vec::new(),
-                        // The export names no participants; a follow-up involves someone.
-                        unregistered_participants: 1,
-                        function: Function::Sales,
-                        summary: a.summary.clone(),
-                        next_step: None,
-                    }),
+                    match a.becomes {
+                        Becomes::FollowUp(channel) => {
+                            OpportunityCommand::LogFollowUp(FollowUpLogged {
+                                channel,
+                                contacts: Vec::new(),
+                                // The export names no participants; a follow-up involves
+                                // someone.
+                                unregistered_participants: 1,
+                                function: Function::Sales,
+                                summary: a.summary.clone(),
+                                next_step: None,
+                            })
+                        }
+                        // The function the record kind belongs to; the export states no
+                        // judgement, so it is neutral.
+                        Becomes::Record(kind) => OpportunityCommand::AddCrossFunctionalRecord(
+                            dealtrail_domain::opportunity::CrossFunctionalRecordAdded {
+                                function: kind.function(),
+                                kind,
+                                assessment: dealtrail_domain::Assessment::Neutral,
+                                satisfaction: None,
+                                summary: a.summary.clone(),
+                            },
+                        ),
+                    },
                 ),
             ),
         );

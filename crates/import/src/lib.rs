@@ -52,6 +52,11 @@ pub struct Mapping {
     /// meeting); types that already are channel names need no entry.
     #[serde(default)]
     pub activity_kinds: BTreeMap<String, String>,
+    /// Activity types that are another function's record (`"Demo" = "demo"`,
+    /// `"Solution design" = "solution_design"`), recorded as that function's record
+    /// instead of a follow-up.
+    #[serde(default)]
+    pub activity_records: BTreeMap<String, String>,
     /// Export stage names mapped to open stages of the pipeline.
     pub stages: BTreeMap<String, String>,
     /// Export stage names mapped to outcomes (won, lost, no_decision, withdrawn).
@@ -551,6 +556,14 @@ pub async fn import(
             return Err(mapping_error(format!(
                 "activity kind {from:?} maps to {to:?}, not a channel (visit, call, message, \
                  email, meeting)"
+            )));
+        }
+    }
+    for (from, to) in &mapping.activity_records {
+        if dealtrail_domain::RecordKind::parse(to).is_none() {
+            return Err(mapping_error(format!(
+                "activity type {from:?} maps to {to:?}, not a record kind (one of: {})",
+                <dealtrail_domain::RecordKind as dealtrail_domain::Vocabulary>::names()
             )));
         }
     }

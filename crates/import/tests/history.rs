@@ -521,3 +521,65 @@ role = "as"
         .unwrap();
     assert_eq!((again.contacts_imported, again.contacts_present), (0, 2));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn activity_types_mapped_to_records_become_the_other_functions_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let mapping = life_export(dir.path());
+    let files = mapping.parent().unwrap().to_owned();
+    std::fs::write(
+        files.join("activities.csv"),
+        "deal,type,at,by\n\
+         A,Product demo,2025-01-10 10:00,eng\n\
+         A,Call,2025-01-11 10:00,ann\n",
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(&mapping).unwrap();
+    std::fs::write(
+        &mapping,
+        text + "[activity_records]\n\"Product demo\" = \"demo\"\n",
+    )
+    .unwrap();
+    let engine = Engine::open(EngineConfig::new(dir.path().join("data"))).unwrap();
+    let report = import(&engine, &mapping, importer(), Default::default(), |_, _| {})
+        .await
+        .unwrap();
+    assert!(report.rejected.is_empty(), "{:?}", report.rejected);
+    use dealtrail_domain::opportunity::OpportunityEvent;
+    let events: Vec<OpportunityEvent> = engine
+        .store()
+        .iter_from(1)
+        .map(|e| dealtrail_engine::decode(&e.unwrap()).unwrap().event)
+        .filter_map(|e| match e {
+            dealtrail_domain::Event::Opportunity(_, e) => Some(e),
+            _ => None,
+        })
+        .collect();
+    let records: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            OpportunityEvent::CrossFunctionalRecordAdded(r) => Some((r.function, r.kind)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        records,
+        vec![(
+            dealtrail_domain::Function::Engineering,
+            dealtrail_domain::RecordKind::Demo
+        )]
+    );
+    let follow_ups = events
+        .iter()
+        .filter(|e| matches!(e, OpportunityEvent::FollowUpLogged(_)))
+        .count();
+    assert_eq!(follow_ups, 1);
+    // A record kind that is not one is refused with the mapping.
+    let text = std::fs::read_to_string(&mapping).unwrap();
+    std::fs::write(&mapping, text.replace("= \"demo\"", "= \"magic\"")).unwrap();
+    let err = import(&engine, &mapping, importer(), Default::default(), |_, _| {})
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("not a record kind"), "{err}");
+}
