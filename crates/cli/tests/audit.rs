@@ -1,9 +1,10 @@
 //! The auditor's commands through the real binary: keys, signed heads from the command line
 //! and from the server, proofs, verify against a heads file, and a resumed restore.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
+
+mod support;
 
 use dealtrail_store::heads::unhex;
 use dealtrail_store::tree::{verify_consistency, verify_inclusion};
@@ -228,41 +229,14 @@ async fn the_server_signs_heads_on_demand_into_its_heads_file() {
     let key = dir.path().join("key");
     let heads = dir.path().join("heads.jsonl");
     ok(&["key", "create", "--out", s(&key)]);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dealtrail"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--demo",
-            "--demo-accounts",
-            "3",
-        ])
-        .args([
-            "--data",
-            s(&data),
-            "--signing-key",
-            s(&key),
-            "--heads-file",
-            s(&heads),
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut token = None;
-    let address = loop {
-        let line = lines.next().unwrap().unwrap();
-        if let Some(t) = line.strip_prefix("admin token (shown once): ") {
-            token = Some(t.to_owned());
-        }
-        if let Some(a) = line.strip_prefix("listening on ") {
-            break a.to_owned();
-        }
-    };
+    let (mut child, token, address) = support::serve_demo_with(
+        &data,
+        3,
+        &["--signing-key", s(&key), "--heads-file", s(&heads)],
+    );
     let body: Value = reqwest::Client::new()
         .post(format!("http://{address}/graphql"))
-        .bearer_auth(token.unwrap())
+        .bearer_auth(&token)
         .json(&serde_json::json!({ "query": "{ head { seq root } signedTreeHead { treeSize root line } }" }))
         .send()
         .await

@@ -130,6 +130,18 @@ pub struct ConsistencyProof {
     pub path: Vec<String>,
 }
 
+/// Runs a store read off the async threads (a proof reads a few dozen records).
+async fn on_store<T: Send + 'static>(
+    ctx: &Context<'_>,
+    read: impl FnOnce(&Store) -> Result<T, dealtrail_store::StoreError> + Send + 'static,
+) -> async_graphql::Result<T> {
+    let engine = engine(ctx).clone();
+    tokio::task::spawn_blocking(move || read(engine.store()))
+        .await
+        .map_err(|_| error("INTERNAL", "internal error"))?
+        .map_err(|e| engine_error(e.into()))
+}
+
 /// Signed heads and proofs, merged into the query root.
 #[derive(Default)]
 pub struct AuditQuery;
@@ -170,15 +182,10 @@ impl AuditQuery {
     ) -> async_graphql::Result<Arc<InclusionProof>> {
         crate::scope::once(ctx, async move {
             require(ctx, &[Role::Auditor, Role::Admin])?;
-            let engine = engine(ctx).clone();
-            let p = tokio::task::spawn_blocking(move || {
-                engine
-                    .store()
-                    .inclusion_proof(seq.0, tree_size.map(|s| s.0))
+            let p = on_store(ctx, move |store| {
+                store.inclusion_proof(seq.0, tree_size.map(|s| s.0))
             })
-            .await
-            .map_err(|_| error("INTERNAL", "internal error"))?
-            .map_err(|e| engine_error(e.into()))?;
+            .await?;
             Ok(InclusionProof {
                 seq: p.seq.into(),
                 tree_size: p.tree_size.into(),
@@ -200,15 +207,10 @@ impl AuditQuery {
     ) -> async_graphql::Result<Arc<ConsistencyProof>> {
         crate::scope::once(ctx, async move {
             require(ctx, &[Role::Auditor, Role::Admin])?;
-            let engine = engine(ctx).clone();
-            let p = tokio::task::spawn_blocking(move || {
-                engine
-                    .store()
-                    .consistency_proof(from_size.0, to_size.map(|s| s.0))
+            let p = on_store(ctx, move |store| {
+                store.consistency_proof(from_size.0, to_size.map(|s| s.0))
             })
-            .await
-            .map_err(|_| error("INTERNAL", "internal error"))?
-            .map_err(|e| engine_error(e.into()))?;
+            .await?;
             Ok(ConsistencyProof {
                 from_size: p.old.size.into(),
                 from_root: tree_hex(&p.old.root),

@@ -7,7 +7,14 @@ use std::process::{Child, Command, Stdio};
 
 /// Starts `dealtrail serve --demo` on `data` with `accounts` demo accounts; returns the
 /// process, the admin token and the address once it listens.
+#[allow(dead_code)] // not every test binary that shares this module uses it
 pub fn serve_demo(data: &Path, accounts: u32) -> (Child, String, String) {
+    serve_demo_with(data, accounts, &[])
+}
+
+/// [`serve_demo`] with more arguments for `serve`.
+#[allow(dead_code)] // not every test binary that shares this module uses it
+pub fn serve_demo_with(data: &Path, accounts: u32, extra: &[&str]) -> (Child, String, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_dealtrail"))
         .args([
             "serve",
@@ -19,6 +26,7 @@ pub fn serve_demo(data: &Path, accounts: u32) -> (Child, String, String) {
         .arg(accounts.to_string())
         .arg("--data")
         .arg(data)
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

@@ -1,6 +1,7 @@
 //! The real server on 127.0.0.1:0 with a temporary data folder, spoken to over HTTP.
 
 mod api;
+mod audit;
 mod fields;
 mod fuzz;
 mod metrics;
