@@ -19,8 +19,12 @@ pub struct ContactColumns {
     pub file: String,
     /// The account's name, as the deals name it.
     pub account: String,
-    /// The person's name.
+    /// The person's name (the family name, with `first_name`).
     pub name: String,
+    /// Optional: a given-name column, put before `name` (Salesforce's FirstName, LastName).
+    pub first_name: Option<String>,
+    /// Optional: the contact's id in the source, when contact roles name contacts by id.
+    pub id: Option<String>,
     /// Optional: the buying role (`decision_maker`, `influencer`, ...; `other` if absent).
     pub role: Option<String>,
     /// Optional: the seniority (`executive`, `director`, `manager`, `staff`).
@@ -41,7 +45,7 @@ pub struct ContactRoleColumns {
     pub file: String,
     /// The deal's id in the source.
     pub deal: String,
-    /// The contact's name or e-mail address, as the contacts file has it.
+    /// The contact's id, name or e-mail address, as the contacts file has it.
     pub contact: String,
     /// Optional: the role on this deal (the contact's own role if absent).
     pub role: Option<String>,
@@ -58,6 +62,34 @@ pub(crate) struct Contacts {
 }
 
 impl Contacts {
+    /// Gives a contact the contacts file left without a role (`other`) the first role a
+    /// contact-role row names for them: the analyses read a contact's role from the
+    /// contact, and exports like Salesforce's keep roles only on the deal.
+    pub(crate) fn adopt_roles(&mut self, roles: &HashMap<String, Vec<RoleRow>>) {
+        let mut rows: Vec<&RoleRow> = roles.values().flatten().collect();
+        rows.sort_by_key(|r| r.line);
+        let mut adopted: HashMap<ContactId, BuyingRole> = HashMap::new();
+        for row in rows {
+            let Some(role) = row.role else { continue };
+            let wanted = key(&row.contact);
+            for ((_, k), (id, own)) in &self.lookup {
+                if *k == wanted && *own == BuyingRole::Other {
+                    adopted.entry(*id).or_insert(role);
+                }
+            }
+        }
+        for (id, role) in self.lookup.values_mut() {
+            if let Some(r) = adopted.get(id) {
+                *role = *r;
+            }
+        }
+        for (_, contact) in self.by_account.values_mut().flatten() {
+            if let Some(r) = adopted.get(&contact.contact) {
+                contact.role = *r;
+            }
+        }
+    }
+
     /// The contact an account knows by this name or e-mail.
     pub(crate) fn find(&self, account: &str, contact: &str) -> Option<(ContactId, BuyingRole)> {
         self.lookup
@@ -73,6 +105,14 @@ pub(crate) struct RoleRow {
     pub(crate) role: Option<BuyingRole>,
 }
 
+/// A role as the export names it: through `[buying_roles]`, else a buying role's own name.
+fn buying_role(text: &str, names: &HashMap<String, BuyingRole>) -> Option<BuyingRole> {
+    names
+        .get(&key(text))
+        .copied()
+        .or_else(|| BuyingRole::parse(text))
+}
+
 /// The deterministic id of an imported contact, so that a re-import finds it again.
 pub(crate) fn contact_id(source: &str, account: &str, name: &str) -> ContactId {
     ContactId(uuid::Uuid::new_v5(
@@ -86,6 +126,8 @@ pub(crate) fn read_contacts(
     source: &str,
     c: &ContactColumns,
     dir: &Path,
+    account_ids: &HashMap<String, String>,
+    roles: &HashMap<String, BuyingRole>,
     report: &mut Report,
 ) -> Result<Contacts, ImportError> {
     let table = Table::read(dir.join(&c.file))?;
@@ -94,6 +136,7 @@ pub(crate) fn read_contacts(
     let (account_col, name_col) = (col(&c.account)?, col(&c.name)?);
     let (role_col, seniority_col, title_col) = (opt(&c.role)?, opt(&c.seniority)?, opt(&c.title)?);
     let (email_col, phone_col) = (opt(&c.email)?, opt(&c.phone)?);
+    let (first_col, id_col) = (opt(&c.first_name)?, opt(&c.id)?);
     let mut contacts = Contacts {
         file: table.file_name(),
         ..Contacts::default()
@@ -104,14 +147,22 @@ pub(crate) fn read_contacts(
             continue;
         }
         let read = (|| {
-            let account = key(get(row, Some(account_col)));
+            let account_text = get(row, Some(account_col));
+            let account = account_ids
+                .get(account_text)
+                .cloned()
+                .unwrap_or_else(|| key(account_text));
             if account.is_empty() {
                 return Err("a contact without an account".to_string());
             }
-            let name = Name::parse(get(row, Some(name_col))).map_err(|e| format!("name: {e}"))?;
+            let full = match get(row, first_col) {
+                "" => get(row, Some(name_col)).to_owned(),
+                first => format!("{first} {}", get(row, Some(name_col))),
+            };
+            let name = Name::parse(full).map_err(|e| format!("name: {e}"))?;
             let role = match get(row, role_col) {
                 "" => BuyingRole::Other,
-                r => BuyingRole::parse(r).ok_or_else(|| {
+                r => buying_role(r, roles).ok_or_else(|| {
                     format!(
                         "role {r:?} is not a buying role (one of: {})",
                         <BuyingRole as dealtrail_domain::Vocabulary>::names()
@@ -135,10 +186,13 @@ pub(crate) fn read_contacts(
             );
             Ok((account, name, role, seniority, title, email, phone))
         })();
+        let source_id = get(row, id_col);
         match read {
             Ok((account, name, role, seniority, title, email, phone)) => {
                 let id = contact_id(source, &account, name.as_str());
-                for k in std::iter::once(name.as_str()).chain(email.as_ref().map(|e| e.as_str())) {
+                let names = [Some(name.as_str()), email.as_ref().map(|e| e.as_str())];
+                let by_id = (!source_id.is_empty()).then_some(source_id);
+                for k in names.into_iter().chain([by_id]).flatten() {
                     contacts
                         .lookup
                         .insert((account.clone(), key(k)), (id, role));
@@ -171,6 +225,7 @@ pub(crate) fn read_contacts(
 pub(crate) fn read_roles(
     c: &ContactRoleColumns,
     dir: &Path,
+    names: &HashMap<String, BuyingRole>,
     report: &mut Report,
 ) -> Result<(String, HashMap<String, Vec<RoleRow>>), ImportError> {
     let table = Table::read(dir.join(&c.file))?;
@@ -185,7 +240,7 @@ pub(crate) fn read_roles(
         }
         let role = match get(row, role_col) {
             "" => None,
-            r => match BuyingRole::parse(r) {
+            r => match buying_role(r, names) {
                 Some(role) => Some(role),
                 None => {
                     report.rejected.push(Rejection {

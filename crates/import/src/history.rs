@@ -26,16 +26,19 @@ pub struct HistoryColumns {
     pub file: String,
     /// The deal's id in the source.
     pub deal: String,
-    /// The stage before the change; empty on the row that creates the deal.
-    pub from: String,
+    /// Optional: the stage before the change, empty on the row that creates the deal.
+    /// Without it (exports that list only the stage entered, like Salesforce's
+    /// OpportunityHistory), each row moves the deal on from the row before it in time.
+    pub from: Option<String>,
     /// The stage or outcome after the change.
     pub to: String,
     /// When the change happened.
     pub at: String,
     /// Who made it; the first row's author owns the deal.
     pub by: String,
-    /// The deal's account (its name); read from the deal's first row that has one.
-    pub account: String,
+    /// The deal's account (its name, or its id with `[accounts] id`); read from the deal's
+    /// first row that has one. Optional with `[deal_details]`.
+    pub account: Option<String>,
     /// The deal's amount (the final amount of a won deal); the first non-empty value.
     pub amount: Option<String>,
     /// The deal's product.
@@ -44,6 +47,31 @@ pub struct HistoryColumns {
     pub reason: Option<String>,
     /// Optional: who won instead, read from the row that closes the deal.
     pub competitor: Option<String>,
+}
+
+/// A file of one row per deal that the history refers to by deal id, for what the history
+/// rows lack (Salesforce's Opportunity next to its OpportunityHistory).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DealDetailColumns {
+    /// File name, relative to the mapping file.
+    pub file: String,
+    /// The deal's id, as the history names it.
+    pub id: String,
+    /// Optional: the account (name, or id with `[accounts] id`).
+    pub account: Option<String>,
+    /// Optional: the amount.
+    pub amount: Option<String>,
+    /// Optional: the product.
+    pub product: Option<String>,
+}
+
+/// A deal's row of the details file.
+#[derive(Default, Clone)]
+struct Details {
+    account: String,
+    amount: String,
+    product: String,
 }
 
 /// Columns of the activities file.
@@ -88,6 +116,7 @@ struct Activity {
     at: Timestamp,
     summary: Text,
     line: usize,
+    file: String,
 }
 
 /// Rows of one deal, in file order.
@@ -95,9 +124,10 @@ struct Activity {
 struct DealRows {
     history: Vec<(usize, csv::StringRecord)>,
     activities: Vec<Activity>,
+    details: Details,
     /// The first unreadable activity row: with `BadActivity::RefuseDeal` it refuses the
     /// deal, otherwise it is only reported.
-    bad_activity: Option<(usize, String)>,
+    bad_activity: Option<(String, usize, String)>,
 }
 
 /// Where a deal's plan failed: a file, a line, why.
@@ -112,20 +142,24 @@ pub(crate) fn plan(
 ) -> Result<Vec<Planned>, ImportError> {
     let table = Table::read(dir.join(&h.file))?;
     let c = |name: &str| table.column(name);
-    let (deal_col, from_col, to_col, at_col, by_col, account_col) = (
-        c(&h.deal)?,
-        c(&h.from)?,
-        c(&h.to)?,
-        c(&h.at)?,
-        c(&h.by)?,
-        c(&h.account)?,
-    );
+    let from_col = h.from.as_ref().map(|f| c(f)).transpose()?;
+    let (deal_col, to_col, at_col, by_col) = (c(&h.deal)?, c(&h.to)?, c(&h.at)?, c(&h.by)?);
+    let account_col = h.account.as_ref().map(|a| c(a)).transpose()?;
+    let details = match &ctx.mapping.deal_details {
+        Some(d) => read_details(d, dir, report)?,
+        None if account_col.is_none() => {
+            return Err(ImportError::Mapping {
+                path: dir.join(&h.file),
+                detail: "[history] needs an account column, or [deal_details] with one".into(),
+            });
+        }
+        None => HashMap::new(),
+    };
     let amount_col = h.amount.as_ref().map(|a| c(a)).transpose()?;
     let product_col = h.product.as_ref().map(|p| c(p)).transpose()?;
     let reason_col = h.reason.as_ref().map(|r| c(r)).transpose()?;
     let competitor_col = h.competitor.as_ref().map(|r| c(r)).transpose()?;
     let history_file = table.file_name();
-    let mut activity_file = String::new();
 
     let mut order: Vec<String> = Vec::new();
     let mut deals: HashMap<String, DealRows> = HashMap::new();
@@ -145,14 +179,17 @@ pub(crate) fn plan(
         }
         let rows = deals.entry(id.to_owned()).or_insert_with(|| {
             order.push(id.to_owned());
-            DealRows::default()
+            DealRows {
+                details: details.get(id).cloned().unwrap_or_default(),
+                ..DealRows::default()
+            }
         });
         rows.history.push((*line, row.clone()));
     }
 
-    if let Some(a) = &ctx.mapping.activities {
+    for a in ctx.mapping.activity_files() {
         let table = Table::read(dir.join(&a.file))?;
-        activity_file = table.file_name();
+        let activity_file = table.file_name();
         let c = |name: &str| table.column(name);
         let (deal_col, kind_col, at_col, by_col) = (c(&a.deal)?, c(&a.kind)?, c(&a.at)?, c(&a.by)?);
         let kinds: HashMap<String, Channel> = ctx
@@ -209,13 +246,15 @@ pub(crate) fn plan(
                     at,
                     summary,
                     line: *line,
+                    file: activity_file.clone(),
                 })
             })();
             match read {
                 Ok(activity) => rows.activities.push(activity),
                 Err(reason) => {
                     report.rejected.push(reject(reason.clone()));
-                    rows.bad_activity.get_or_insert((*line, reason));
+                    rows.bad_activity
+                        .get_or_insert((activity_file.clone(), *line, reason));
                 }
             }
         }
@@ -238,17 +277,16 @@ pub(crate) fn plan(
             continue;
         };
         if ctx.bad_activity == BadActivity::RefuseDeal
-            && let Some((line, reason)) = &rows.bad_activity
+            && let Some((file, line, reason)) = &rows.bad_activity
         {
             report.rejected.push(Rejection {
-                file: activity_file.clone(),
+                file: file.clone(),
                 line: *line,
                 reason: format!("deal {id} not imported: {reason}"),
             });
             continue;
         }
-        let files = (history_file.as_str(), activity_file.as_str());
-        match plan_deal(ctx, &id, &rows, &columns, files) {
+        match plan_deal(ctx, &id, &rows, &columns, &history_file) {
             Ok((p, skipped)) => {
                 report.rejected.extend(skipped);
                 planned.push(p);
@@ -260,11 +298,11 @@ pub(crate) fn plan(
 }
 
 struct Columns {
-    from: usize,
+    from: Option<usize>,
     to: usize,
     at: usize,
     by: usize,
-    account: usize,
+    account: Option<usize>,
     amount: Option<usize>,
     product: Option<usize>,
     reason: Option<usize>,
@@ -279,19 +317,19 @@ fn plan_deal(
     external: &str,
     rows: &DealRows,
     col: &Columns,
-    (file, activity_file): (&str, &str),
+    file: &str,
 ) -> Result<(Planned, Vec<Rejection>), Failure> {
     let in_history = |(line, reason): (usize, String)| (file.to_owned(), line, reason);
-    plan_deal_rows(ctx, external, rows, col, file, activity_file).map_err(|e| match e {
+    plan_deal_rows(ctx, external, rows, col, file).map_err(|e| match e {
         Located::History(line, reason) => in_history((line, reason)),
-        Located::Activity(line, reason) => (activity_file.to_owned(), line, reason),
+        Located::Activity(activity_file, line, reason) => (activity_file, line, reason),
     })
 }
 
 /// Which file a failure points into.
 enum Located {
     History(usize, String),
-    Activity(usize, String),
+    Activity(String, usize, String),
 }
 
 impl From<(usize, String)> for Located {
@@ -306,13 +344,12 @@ fn plan_deal_rows(
     rows: &DealRows,
     col: &Columns,
     file: &str,
-    activity_file: &str,
 ) -> Result<(Planned, Vec<Rejection>), Located> {
     let first_line = rows.history.first().map_or(0, |(l, _)| *l);
     let mut changes = Vec::new();
     for (line, row) in &rows.history {
         let fail = |reason: String| (*line, reason);
-        let from_text = get(row, Some(col.from));
+        let from_text = get(row, col.from);
         let from = match from_text {
             "" => None,
             t => Some(ctx.target(t).map_err(fail)?),
@@ -337,29 +374,37 @@ fn plan_deal_rows(
     }
     // Exports list changes in any order; the chain must hold once they are in time order.
     changes.sort_by_key(|c| c.at);
+    if col.from.is_none() {
+        // Each row moves the deal on from where the row before it left it; an export that
+        // repeats the stage the deal is in (an amount change, say) moves nothing.
+        for i in 1..changes.len() {
+            let previous = match &changes[i - 1].to {
+                Target::Stage(s) => Target::Stage(s.clone()),
+                Target::Outcome(o) => Target::Outcome(*o),
+            };
+            changes[i].from = Some(previous);
+        }
+    }
     let first = changes
         .first()
         .ok_or_else(|| (first_line, "no history".to_string()))?;
-    let account_name = rows
-        .history
-        .iter()
-        .map(|(_, r)| get(r, Some(col.account)))
-        .find(|a| !a.is_empty())
-        .unwrap_or("");
-    let account = ctx.account(account_name).map_err(|e| (first_line, e))?;
-    let product = ctx.product(
+    // The first non-empty value of a column in the deal's rows, else the details file's.
+    let first_of = |column: Option<usize>, detail: &'_ str| -> String {
         rows.history
             .iter()
-            .map(|(_, r)| get(r, col.product))
-            .find(|p| !p.is_empty())
-            .unwrap_or(""),
-    );
-    let amount = match rows
-        .history
-        .iter()
-        .map(|(_, r)| get(r, col.amount))
-        .find(|a| !a.is_empty())
-    {
+            .map(|(_, r)| get(r, column))
+            .find(|v| !v.is_empty())
+            .unwrap_or(detail)
+            .to_owned()
+    };
+    let named = first_of(col.account, &rows.details.account);
+    let account = ctx.account(&named).map_err(|e| (first_line, e))?;
+    let account_name = ctx.display_name(&account, &named);
+    let account_name = account_name.as_str();
+    let product_text = first_of(col.product, &rows.details.product);
+    let product = ctx.product(&product_text);
+    let amount_text = first_of(col.amount, &rows.details.amount);
+    let amount = match Some(amount_text.as_str()).filter(|a| !a.is_empty()) {
         Some(t) => Some(
             Money::parse_grouped(t, ctx.currency)
                 .map_err(|e| (first_line, format!("amount: {e}")))?,
@@ -481,13 +526,14 @@ fn plan_deal_rows(
             match ctx.bad_activity {
                 BadActivity::RefuseDeal => {
                     return Err(Located::Activity(
+                        a.file.clone(),
                         a.line,
                         format!("deal {external} not imported: {reason}"),
                     ));
                 }
                 BadActivity::Skip => {
                     skipped.push(Rejection {
-                        file: activity_file.to_owned(),
+                        file: a.file.clone(),
                         line: a.line,
                         reason: format!("{reason}; the activity was skipped, the deal kept"),
                     });
@@ -565,4 +611,32 @@ fn describe(current: &Result<StageName, Outcome>) -> String {
         Ok(s) => format!("{:?}", s.as_str()),
         Err(o) => format!("closed ({o})"),
     }
+}
+
+/// Reads the deal details file, by deal id.
+fn read_details(
+    d: &DealDetailColumns,
+    dir: &Path,
+    report: &mut Report,
+) -> Result<HashMap<String, Details>, ImportError> {
+    let table = Table::read(dir.join(&d.file))?;
+    let c = |name: &Option<String>| name.as_ref().map(|n| table.column(n)).transpose();
+    let id_col = table.column(&d.id)?;
+    let (account, amount, product) = (c(&d.account)?, c(&d.amount)?, c(&d.product)?);
+    let mut out = HashMap::new();
+    let mut seen = HashSet::new();
+    for (_, row) in &table.rows {
+        if !first_time(&mut seen, row, report) {
+            continue;
+        }
+        out.insert(
+            get(row, Some(id_col)).to_owned(),
+            Details {
+                account: get(row, account).to_owned(),
+                amount: get(row, amount).to_owned(),
+                product: get(row, product).to_owned(),
+            },
+        );
+    }
+    Ok(out)
 }

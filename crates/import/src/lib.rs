@@ -42,8 +42,15 @@ pub struct Mapping {
     pub deals: Option<DealColumns>,
     /// The stage-history file, one row per stage change (or `deals` instead).
     pub history: Option<history::HistoryColumns>,
-    /// The activities file (with `history` only), one row per visit, call, email...
-    pub activities: Option<history::ActivityColumns>,
+    /// The activities file, or files (`[[activities]]`), with `history` only: one row per
+    /// visit, call, email...
+    pub activities: Option<OneOrMore<history::ActivityColumns>>,
+    /// The export's names of contact roles mapped to buying roles (`"Economic Buyer" =
+    /// "decision_maker"`); names that already are buying roles need no entry.
+    #[serde(default)]
+    pub buying_roles: BTreeMap<String, String>,
+    /// With `history`: a file of one row per deal for what the history rows lack.
+    pub deal_details: Option<history::DealDetailColumns>,
     /// Contacts, registered on their accounts.
     pub contacts: Option<ContactColumns>,
     /// Which contacts each deal engaged, in which role.
@@ -72,8 +79,11 @@ pub struct Mapping {
 pub struct AccountColumns {
     /// File name, relative to the mapping file.
     pub file: String,
-    /// Account name (also its id in the source).
+    /// Account name (also its id in the source, unless `id` is given).
     pub name: String,
+    /// Optional: the account's id in the source, when deals and contacts name accounts by
+    /// id (Salesforce's `AccountId`) rather than by name.
+    pub id: Option<String>,
     /// Industry.
     pub industry: Option<String>,
     /// Headcount.
@@ -85,6 +95,27 @@ pub struct AccountColumns {
     pub revenue_multiplier: f64,
     /// Region.
     pub region: Option<String>,
+}
+
+/// A table given once (`[x]`) or as an array of tables (`[[x]]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMore<T> {
+    /// `[x]`.
+    One(T),
+    /// `[[x]]`.
+    More(Vec<T>),
+}
+
+impl Mapping {
+    /// Every activities file the mapping names.
+    pub(crate) fn activity_files(&self) -> Vec<&history::ActivityColumns> {
+        match &self.activities {
+            None => Vec::new(),
+            Some(OneOrMore::One(a)) => vec![a],
+            Some(OneOrMore::More(all)) => all.iter().collect(),
+        }
+    }
 }
 
 fn one() -> f64 {
@@ -345,6 +376,10 @@ pub(crate) struct Context<'a> {
     pub(crate) bad_activity: BadActivity,
     pub(crate) undated_open: UndatedOpen,
     pub(crate) contacts: contacts::Contacts,
+    /// Account name keys by the account's id in the source (`[accounts] id`).
+    pub(crate) account_ids: HashMap<String, String>,
+    /// Account names as the accounts file spells them, by matching key.
+    pub(crate) account_names: HashMap<String, String>,
     /// Contact roles by deal id in the source, and the file they came from.
     pub(crate) roles: (String, HashMap<String, Vec<contacts::RoleRow>>),
 }
@@ -401,11 +436,22 @@ impl Context<'_> {
         if name.is_empty() {
             return Err("no account".into());
         }
+        if let Some(k) = self.account_ids.get(name) {
+            return Ok(k.clone());
+        }
         let k = key(name);
         match &self.known_accounts {
             Some(known) if !known.contains(&k) => Err(format!("unknown account {name:?}")),
             _ => Ok(k),
         }
+    }
+
+    /// The account's name as the accounts file spells it, else as the deal named it.
+    pub(crate) fn display_name(&self, account: &str, named: &str) -> String {
+        self.account_names
+            .get(account)
+            .cloned()
+            .unwrap_or_else(|| named.to_owned())
     }
 
     /// The product as the products file names it.
@@ -415,7 +461,6 @@ impl Context<'_> {
             .map_or(product, String::as_str)
     }
 
-    /// The deterministic id of a deal of the source system.
     /// The contacts deal `external` (of account `account`, a matching key) engaged, as
     /// commands; a role naming a contact the account does not have is reported and left
     /// out.
@@ -454,6 +499,7 @@ impl Context<'_> {
         commands
     }
 
+    /// The deterministic id of a deal of the source system.
     pub(crate) fn deal_id(&self, external: &str) -> OpportunityId {
         OpportunityId(uuid::Uuid::new_v5(
             &uuid::Uuid::NAMESPACE_OID,
@@ -567,6 +613,16 @@ pub async fn import(
             )));
         }
     }
+    let mut buying_roles: HashMap<String, dealtrail_domain::BuyingRole> = HashMap::new();
+    for (from, to) in &mapping.buying_roles {
+        let role = dealtrail_domain::BuyingRole::parse(to).ok_or_else(|| {
+            mapping_error(format!(
+                "role {from:?} maps to {to:?}, not a buying role (one of: {})",
+                <dealtrail_domain::BuyingRole as dealtrail_domain::Vocabulary>::names()
+            ))
+        })?;
+        buying_roles.insert(key(from), role);
+    }
     let dir = mapping_path.parent().unwrap_or(Path::new("."));
     let mut report = Report::default();
 
@@ -588,11 +644,18 @@ pub async fn import(
             }
         }
     }
+    let mut account_ids: HashMap<String, String> = HashMap::new();
     let accounts = match &mapping.accounts {
-        Some(a) => Some(read_accounts(a, &dir.join(&a.file), currency, &mut report)?),
+        Some(a) => Some(read_accounts(
+            a,
+            &dir.join(&a.file),
+            currency,
+            &mut report,
+            &mut account_ids,
+        )?),
         None => None,
     };
-    let ctx = Context {
+    let mut ctx = Context {
         mapping: &mapping,
         currency,
         pipeline,
@@ -609,14 +672,28 @@ pub async fn import(
         bad_activity: options.bad_activity,
         undated_open: options.undated_open,
         contacts: match &mapping.contacts {
-            Some(c) => contacts::read_contacts(&mapping.source, c, dir, &mut report)?,
+            Some(c) => contacts::read_contacts(
+                &mapping.source,
+                c,
+                dir,
+                &account_ids,
+                &buying_roles,
+                &mut report,
+            )?,
             None => contacts::Contacts::default(),
         },
+        account_ids,
+        account_names: accounts
+            .iter()
+            .flatten()
+            .map(|(k, a)| (k.clone(), a.name.as_str().to_owned()))
+            .collect(),
         roles: match &mapping.contact_roles {
-            Some(c) => contacts::read_roles(c, dir, &mut report)?,
+            Some(c) => contacts::read_roles(c, dir, &buying_roles, &mut report)?,
             None => (String::new(), HashMap::new()),
         },
     };
+    ctx.contacts.adopt_roles(&ctx.roles.1);
     let planned = match (&mapping.deals, &mapping.history) {
         (Some(d), _) => plan_deals(&ctx, d, &dir.join(&d.file), &mut report)?,
         (None, Some(h)) => history::plan(&ctx, h, dir, &mut report)?,
@@ -657,9 +734,11 @@ fn read_accounts(
     path: &Path,
     currency: Currency,
     report: &mut Report,
+    ids: &mut HashMap<String, String>,
 ) -> Result<BTreeMap<String, AccountRegistered>, ImportError> {
     let table = Table::read(path.to_path_buf())?;
     let col = |c: &Option<String>| c.as_ref().map(|c| table.column(c)).transpose();
+    let id_col = col(&a.id)?;
     let (name_col, industry, employees, revenue, region) = (
         table.column(&a.name)?,
         col(&a.industry)?,
@@ -708,6 +787,9 @@ fn read_accounts(
         })();
         match parsed {
             Ok(r) => {
+                if id_col.is_some() {
+                    ids.insert(get(row, id_col).to_owned(), key(name));
+                }
                 accounts.insert(key(name), r);
             }
             Err(reason) => report.rejected.push(Rejection {
