@@ -87,3 +87,46 @@ fn a_salesforce_data_export_brings_deals_contacts_roles_and_other_functions_reco
         "{again}"
     );
 }
+
+#[test]
+fn a_hubspot_export_brings_deals_with_their_companies_contacts_and_buying_roles() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (ok, said) = import("hubspot/mapping.toml", &data);
+    assert!(ok, "{said}");
+    for line in [
+        "accounts: 3 imported",
+        "deals: 4 imported, 0 already present (1 won, 1 lost, 0 other outcomes, 2 open)",
+        "contacts: 5 imported",
+        "rows not imported: 0",
+    ] {
+        assert!(said.contains(line), "{line:?} in {said}");
+    }
+    let deals = export("deals", &data);
+    let chinese = deals
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["account_name"] == "长城医疗器械")
+        .unwrap_or_else(|| panic!("{deals}"));
+    // Open deals keep the export's amount and close date.
+    assert_eq!(chinese["amount_minor"], 39_000_000, "{chinese}");
+    assert_eq!(chinese["expected_close"], "2025-07-31", "{chinese}");
+    assert_eq!(chinese["stage"], "Negotiation");
+    // Its executive sponsor counts as its decision maker.
+    let coverage = export("coverage", &data);
+    let row = coverage
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["opportunity"] == chinese["opportunity"])
+        .unwrap_or_else(|| panic!("{coverage}"));
+    assert_eq!(row["decision_maker"], true, "{row}");
+    assert_eq!(row["single_threaded"], false, "{row}");
+    let (ok, again) = import("hubspot/mapping.toml", &data);
+    assert!(ok, "{again}");
+    assert!(
+        again.contains("deals: 0 imported, 4 already present"),
+        "{again}"
+    );
+}

@@ -49,6 +49,10 @@ pub struct ContactRoleColumns {
     pub contact: String,
     /// Optional: the role on this deal (the contact's own role if absent).
     pub role: Option<String>,
+    /// Optional: the `contact` cell lists several contacts separated by this (HubSpot's
+    /// deal export: `Associated Contact IDs` as `101;102`); the file may then be the deals
+    /// file itself.
+    pub separator: Option<String>,
 }
 
 /// The contacts file, read: who to register on which account, and how to find them.
@@ -252,14 +256,21 @@ pub(crate) fn read_roles(
                 }
             },
         };
-        roles
+        let cell = get(row, Some(contact_col));
+        let contacts: Vec<&str> = match c.separator.as_deref() {
+            Some(sep) if !sep.is_empty() => cell.split(sep).map(str::trim).collect(),
+            _ => vec![cell],
+        };
+        let entry = roles
             .entry(get(row, Some(deal_col)).to_owned())
-            .or_default()
-            .push(RoleRow {
+            .or_default();
+        for contact in contacts.into_iter().filter(|c| !c.is_empty()) {
+            entry.push(RoleRow {
                 line: *line,
-                contact: get(row, Some(contact_col)).to_owned(),
+                contact: contact.to_owned(),
                 role,
             });
+        }
     }
     Ok((table.file_name(), roles))
 }

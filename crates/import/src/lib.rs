@@ -837,8 +837,10 @@ fn plan_deals(
                     "deal {external} appears twice with different content"
                 ));
             }
-            let account_name = get(row, Some(account_col));
-            let account = ctx.account(account_name)?;
+            let named = get(row, Some(account_col));
+            let account = ctx.account(named)?;
+            let account_name = ctx.display_name(&account, named);
+            let account_name = account_name.as_str();
             let (stage, outcome) = match ctx.target(get(row, Some(stage_col)))? {
                 Target::Stage(s) => (s, None),
                 Target::Outcome(o) => (first_stage.clone(), Some(o)),
@@ -889,18 +891,28 @@ fn plan_deals(
                     "closed deals without an amount, given an amount of zero"
                 });
             }
+            // An open deal's own amount is its estimate (HubSpot's exports have one); else
+            // its product's list price.
             let estimate = final_amount
-                .filter(|_| outcome.is_some())
                 .or_else(|| ctx.prices.get(&key(product)).copied())
                 .unwrap_or(Money::zero(ctx.currency));
-            if outcome.is_none() && !ctx.prices.contains_key(&key(product)) {
-                note("open deals without a list price, estimated at zero");
+            if outcome.is_none()
+                && final_amount.is_none()
+                && !ctx.prices.contains_key(&key(product))
+            {
+                note("open deals without an amount or a list price, estimated at zero");
             }
             let owner =
                 UserId::parse(get(row, Some(owner_col))).map_err(|e| format!("owner: {e}"))?;
             let id = ctx.deal_id(external);
             let opened_at = opened.map(Timestamp::start_of);
+            // An open deal's close date, when the export has one, is when it is expected.
+            let planned_close = match (outcome, get(row, Some(closed_col))) {
+                (None, t) if !t.is_empty() => parse_date(t),
+                _ => None,
+            };
             let expected_close = closed
+                .or(planned_close)
                 .or_else(|| opened.map(|o| o.plus_days(90)))
                 .unwrap_or_else(|| ctx.now.date().plus_days(90));
             let mut steps = vec![(
