@@ -50,6 +50,8 @@ fn a_salesforce_data_export_brings_deals_contacts_roles_and_other_functions_reco
     let rows = coverage.as_array().unwrap();
     assert_eq!(rows.len(), 1, "{coverage}");
     assert_eq!(rows[0]["decision_maker"], true, "{coverage}");
+    // Contacts' departments are the accounts' org units, so the deal reaches one.
+    assert_eq!(rows[0]["org_units_reached"], 1, "{coverage}");
     // The presales solution design is recorded as presales' record, so the open deal in
     // Negotiation lacks only engineering's demo.
     let findings = export("findings", &data);

@@ -35,6 +35,9 @@ pub struct ContactColumns {
     pub email: Option<String>,
     /// Optional: the phone number.
     pub phone: Option<String>,
+    /// Optional: the contact's department or business unit, registered as an org unit of
+    /// the account (once per name).
+    pub org_unit: Option<String>,
 }
 
 /// Columns of the contact-roles file: which contact a deal engaged, in which role.
@@ -60,6 +63,8 @@ pub struct ContactRoleColumns {
 pub(crate) struct Contacts {
     /// By account key: the contacts to register, with their line.
     pub(crate) by_account: BTreeMap<String, Vec<(usize, ContactRegistered)>>,
+    /// By account key: the org units the contacts belong to, to register first.
+    pub(crate) units: BTreeMap<String, Vec<(dealtrail_domain::OrgUnitId, Name)>>,
     /// By account key and name or e-mail key: the contact's id and own role.
     lookup: HashMap<(String, String), (ContactId, BuyingRole)>,
     pub(crate) file: String,
@@ -141,6 +146,7 @@ pub(crate) fn read_contacts(
     let (role_col, seniority_col, title_col) = (opt(&c.role)?, opt(&c.seniority)?, opt(&c.title)?);
     let (email_col, phone_col) = (opt(&c.email)?, opt(&c.phone)?);
     let (first_col, id_col) = (opt(&c.first_name)?, opt(&c.id)?);
+    let unit_col = opt(&c.org_unit)?;
     let mut contacts = Contacts {
         file: table.file_name(),
         ..Contacts::default()
@@ -188,12 +194,27 @@ pub(crate) fn read_contacts(
                 label("email", email_col)?,
                 label("phone", phone_col)?,
             );
-            Ok((account, name, role, seniority, title, email, phone))
+            let unit = match get(row, unit_col) {
+                "" => None,
+                u => Some(Name::parse(u).map_err(|e| format!("org unit: {e}"))?),
+            };
+            Ok((account, name, role, seniority, title, email, phone, unit))
         })();
         let source_id = get(row, id_col);
         match read {
-            Ok((account, name, role, seniority, title, email, phone)) => {
+            Ok((account, name, role, seniority, title, email, phone, unit)) => {
                 let id = contact_id(source, &account, name.as_str());
+                let org_unit = unit.map(|unit| {
+                    let unit_id = dealtrail_domain::OrgUnitId(uuid::Uuid::new_v5(
+                        &uuid::Uuid::NAMESPACE_OID,
+                        format!("{source}:orgunit:{account}:{}", key(unit.as_str())).as_bytes(),
+                    ));
+                    let units = contacts.units.entry(account.clone()).or_default();
+                    if !units.iter().any(|(u, _)| *u == unit_id) {
+                        units.push((unit_id, unit));
+                    }
+                    unit_id
+                });
                 let names = [Some(name.as_str()), email.as_ref().map(|e| e.as_str())];
                 let by_id = (!source_id.is_empty()).then_some(source_id);
                 for k in names.into_iter().chain([by_id]).flatten() {
@@ -207,7 +228,7 @@ pub(crate) fn read_contacts(
                         contact: id,
                         name,
                         title,
-                        org_unit: None,
+                        org_unit,
                         role,
                         seniority,
                         email,

@@ -152,6 +152,9 @@ pub struct DealColumns {
     pub stage: String,
     /// When the deal was opened (engaged).
     pub opened: String,
+    /// Optional: a date column to use when `opened` is empty (a created date, say), before
+    /// `--undated-open` decides.
+    pub opened_fallback: Option<String>,
     /// When it closed.
     pub closed: String,
     /// Amount (the final amount of a closed deal).
@@ -816,6 +819,7 @@ fn plan_deals(
     let (opened_col, closed_col, amount_col) = (c(&d.opened)?, c(&d.closed)?, c(&d.amount)?);
     let product_col = d.product.as_ref().map(|p| c(p)).transpose()?;
     let reason_col = d.reason.as_ref().map(|r| c(r)).transpose()?;
+    let fallback_col = d.opened_fallback.as_ref().map(|f| c(f)).transpose()?;
     let competitor_col = d.competitor.as_ref().map(|r| c(r)).transpose()?;
     let first_stage = ctx.pipeline.first_stage().clone();
     let mut planned: Vec<Planned> = Vec::new();
@@ -845,7 +849,16 @@ fn plan_deals(
                 Target::Stage(s) => (s, None),
                 Target::Outcome(o) => (first_stage.clone(), Some(o)),
             };
-            let opened_text = get(row, Some(opened_col));
+            let opened_text = match get(row, Some(opened_col)) {
+                "" => {
+                    let fallback = get(row, fallback_col);
+                    if !fallback.is_empty() {
+                        note("deals without an engage date, opened at their fallback date");
+                    }
+                    fallback
+                }
+                t => t,
+            };
             let opened = match opened_text {
                 "" if outcome.is_none() && stage == first_stage => match ctx.undated_open {
                     UndatedOpen::ImportTime => {
@@ -1041,6 +1054,29 @@ async fn write(
             report.accounts_present += 1;
         } else {
             report.accounts_imported += 1;
+        }
+        for (unit, name) in ctx.contacts.units.get(k.as_str()).into_iter().flatten() {
+            let issued = Issued {
+                occurred_at: Some(first_deal.get(k.as_str()).copied().unwrap_or(ctx.now)),
+                idempotency_key: Some(format!("import:{source}:orgunit:{}", unit.0)),
+                ..Issued::by(actor.clone())
+            };
+            let added = dealtrail_domain::account::OrgUnitAdded {
+                org_unit: *unit,
+                name: name.clone(),
+                parent: None,
+                needs: None,
+            };
+            let command = Command::Account(id, AccountCommand::AddOrgUnit(added));
+            match engine.execute(issued, command).await {
+                Ok(_) => {}
+                Err(EngineError::Rejected(rule)) => report.rejected.push(Rejection {
+                    file: ctx.contacts.file.clone(),
+                    line: 0,
+                    reason: format!("org unit {name}: {rule}"),
+                }),
+                Err(other) => return Err(other.into()),
+            }
         }
         for (line, contact) in ctx
             .contacts

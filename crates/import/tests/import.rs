@@ -186,3 +186,71 @@ Lost = "lost"
     // Only the two good deals and the account were written: no rejected deal left a trace.
     assert_eq!(engine.store().head().seq, 1 + 2 + 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_undated_open_deal_opens_at_its_fallback_date_when_the_mapping_names_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = dir.path().join("export");
+    std::fs::create_dir(&files).unwrap();
+    std::fs::write(
+        files.join("deals.csv"),
+        "id,rep,account,stage,engaged,created,closed,value\n\
+         D1,Ann,Acme,Prospecting,,2017-01-05,,\n\
+         D2,Ann,Acme,Prospecting,,,,\n",
+    )
+    .unwrap();
+    std::fs::write(
+        files.join("mapping.toml"),
+        r#"source = "fallback"
+currency = "usd"
+[deals]
+file = "deals.csv"
+id = "id"
+owner = "rep"
+account = "account"
+stage = "stage"
+opened = "engaged"
+opened_fallback = "created"
+closed = "closed"
+amount = "value"
+[stages]
+Prospecting = "Lead"
+[outcomes]
+"#,
+    )
+    .unwrap();
+    let engine = Engine::open(EngineConfig::new(dir.path().join("data"))).unwrap();
+    let report = import(
+        &engine,
+        &files.join("mapping.toml"),
+        importer(),
+        Default::default(),
+        |_, _| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.deals_imported, 2);
+    assert_eq!(
+        report
+            .notes
+            .get("deals without an engage date, opened at their fallback date"),
+        Some(&1),
+        "{:?}",
+        report.notes
+    );
+    assert_eq!(
+        report
+            .notes
+            .get("open deals without an engage date, opened at import time"),
+        Some(&1)
+    );
+    let opened: Vec<i64> = engine
+        .store()
+        .iter_from(1)
+        .map(|e| e.unwrap())
+        .filter(|e| e.event_type == "OpportunityOpened")
+        .map(|e| e.occurred_at.0)
+        .collect();
+    let jan5 = dealtrail_domain::Timestamp::parse("2017-01-05").unwrap().0;
+    assert!(opened.contains(&jan5), "{opened:?}");
+}
