@@ -93,6 +93,13 @@ enum Cmd {
         /// Refuse heads not signed by this Ed25519 public key (hex).
         #[arg(long, requires = "against")]
         key: Option<String>,
+        /// Ask a running server at this address to verify its log instead (an admin's or
+        /// auditor's token: --token or DEALTRAIL_TOKEN).
+        #[arg(long, conflicts_with_all = ["data", "against"])]
+        url: Option<String>,
+        /// The token for --url (else the DEALTRAIL_TOKEN environment variable).
+        #[arg(long, requires = "url")]
+        token: Option<String>,
     },
     /// Signing keys for tree heads.
     Key {
@@ -387,7 +394,14 @@ fn run() -> anyhow::Result<()> {
     // Commands that only read or restore the log run on this thread; the store's blocking
     // calls may not run inside the async runtime.
     let command = match cli.command {
-        Cmd::Verify { data, against, key } => {
+        Cmd::Verify {
+            url: Some(url),
+            token,
+            ..
+        } => return remote::verify(&url, token),
+        Cmd::Verify {
+            data, against, key, ..
+        } => {
             return audit::verify(&data, against.as_deref(), key.as_deref());
         }
         Cmd::Key { action } => return audit::key(action),

@@ -1,4 +1,5 @@
-//! Commands against a running server instead of a folder: `export events --url`.
+//! Commands against a running server instead of a folder: `export events --url`,
+//! `verify --url`.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -17,9 +18,7 @@ pub fn export_events(
     if format != "jsonl" {
         bail!("--url exports the restorable form only (--format jsonl)");
     }
-    let token = token
-        .or_else(|| std::env::var("DEALTRAIL_TOKEN").ok())
-        .context("--url needs a token: --token or DEALTRAIL_TOKEN")?;
+    let token = token_for_url(token)?;
     let endpoint = format!("{}/export/events?from={from}", url.trim_end_matches('/'));
     let mut sink: Box<dyn Write> = match &out {
         Some(path) => Box::new(std::io::BufWriter::new(
@@ -81,4 +80,55 @@ pub fn export_events(
     }
     eprintln!("exported {count} events (up to the server's head {head})");
     Ok(())
+}
+
+fn token_for_url(token: Option<String>) -> anyhow::Result<String> {
+    token
+        .or_else(|| std::env::var("DEALTRAIL_TOKEN").ok())
+        .context("--url needs a token: --token or DEALTRAIL_TOKEN")
+}
+
+/// Runs the server's `verify` and prints its answer like the folder's; exits 1 unless the
+/// log is intact.
+pub fn verify(url: &str, token: Option<String>) -> anyhow::Result<()> {
+    let token = token_for_url(token)?;
+    let endpoint = format!("{}/graphql", url.trim_end_matches('/'));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("no runtime")?;
+    let body: serde_json::Value = runtime.block_on(async {
+        reqwest::Client::new()
+            .post(&endpoint)
+            .bearer_auth(token.trim())
+            .json(&serde_json::json!({
+                "query": "{ verify { intact eventsChecked firstBadSeq problem } head { hash root } }"
+            }))
+            .send()
+            .await
+            .with_context(|| format!("cannot reach {endpoint}"))?
+            .json()
+            .await
+            .context("the server's answer is not JSON")
+    })?;
+    if let Some(message) = body["errors"][0]["message"].as_str() {
+        bail!("the server refused: {message}");
+    }
+    let v = &body["data"]["verify"];
+    if v["intact"] == true {
+        println!(
+            "intact: {} events, tree root {}, head {}",
+            v["eventsChecked"].as_str().unwrap_or("?"),
+            body["data"]["head"]["root"].as_str().unwrap_or("?"),
+            body["data"]["head"]["hash"].as_str().unwrap_or("?"),
+        );
+        Ok(())
+    } else {
+        println!(
+            "first bad sequence number: {}",
+            v["firstBadSeq"].as_str().unwrap_or("?")
+        );
+        println!("problem: {}", v["problem"].as_str().unwrap_or("?"));
+        std::process::exit(1);
+    }
 }

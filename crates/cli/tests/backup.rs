@@ -64,6 +64,17 @@ async fn a_backup_taken_during_writes_restores_to_a_head_the_live_log_had() {
     let written = writer.await.unwrap();
     assert!(written > 0);
 
+    // The server verifies its own log on request, while it runs.
+    let verified = dealtrail()
+        .args(["verify", "--url", &url, "--token", &token])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&verified.stdout);
+    assert!(
+        verified.status.success() && said.starts_with("intact: "),
+        "{said}"
+    );
+
     // Refused for a rep, and without a token.
     let rep = dealtrail()
         .args([
