@@ -84,3 +84,51 @@ async fn inclusion_and_consistency_proofs_verify_against_the_head() {
     assert_eq!(code(&body), Some("FORBIDDEN"), "{body}");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_signs_the_grown_head_by_itself_into_the_heads_file() {
+    use dealtrail_store::heads::{SignedHead, SigningKey};
+    let dir = tempfile::tempdir().unwrap();
+    let heads = dir.path().join("heads.jsonl");
+    let signer = dealtrail_graphql::audit::HeadSigner::new(
+        SigningKey::generate().unwrap(),
+        Some(heads.clone()),
+    );
+    let server = Server::start_with(ServerConfig {
+        signer: Some(std::sync::Arc::new(signer)),
+        sign_every: std::time::Duration::from_millis(20),
+        ..unlimited()
+    })
+    .await;
+    let body = server
+        .post(
+            Some("admin"),
+            r#"mutation { registerAccount(input: { name: "Signed" }) { version } }"#,
+            json!({}),
+        )
+        .await;
+    assert!(body.get("errors").is_none(), "{body}");
+    let head = n(&server
+        .post(Some("audrey"), "{ head { seq } }", json!({}))
+        .await["data"]["head"]["seq"]);
+    // Nobody asks for a signed head: the periodic signer writes one for the grown log.
+    let mut signed = Vec::new();
+    for _ in 0..500 {
+        let text = std::fs::read_to_string(&heads).unwrap_or_default();
+        signed = SignedHead::parse_file(&text).unwrap();
+        if signed.iter().any(|h| h.head.size == head) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(
+        signed.iter().any(|h| h.head.size == head),
+        "no signed head of {head} events in {signed:?}"
+    );
+    // A log that did not grow is not signed again.
+    let count = signed.len();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let again = SignedHead::parse_file(&std::fs::read_to_string(&heads).unwrap()).unwrap();
+    assert_eq!(again.len(), count);
+    server.stop().await;
+}
