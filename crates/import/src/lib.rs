@@ -98,13 +98,30 @@ pub struct AccountColumns {
 }
 
 /// A table given once (`[x]`) or as an array of tables (`[[x]]`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone)]
 pub enum OneOrMore<T> {
     /// `[x]`.
     One(T),
     /// `[[x]]`.
     More(Vec<T>),
+}
+
+// By hand rather than `untagged`, so that a misspelt key inside is named in the error
+// instead of "did not match any variant".
+impl<'de, T: serde::de::DeserializeOwned> Deserialize<'de> for OneOrMore<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        match toml::Value::deserialize(d)? {
+            toml::Value::Array(items) => items
+                .into_iter()
+                .map(|item| T::deserialize(item).map_err(D::Error::custom))
+                .collect::<Result<Vec<T>, _>>()
+                .map(OneOrMore::More),
+            one => T::deserialize(one)
+                .map(OneOrMore::One)
+                .map_err(D::Error::custom),
+        }
+    }
 }
 
 impl Mapping {

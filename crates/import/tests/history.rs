@@ -583,3 +583,44 @@ async fn activity_types_mapped_to_records_become_the_other_functions_records() {
         .to_string();
     assert!(err.contains("not a record kind"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_activity_files_are_read_and_a_typo_in_one_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let mapping = life_export(dir.path());
+    let files = mapping.parent().unwrap().to_owned();
+    std::fs::write(
+        files.join("events.csv"),
+        "deal,type,at,by\nA,Meeting,2025-01-20 10:00,ann\n",
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(&mapping)
+        .unwrap()
+        .replace("[activities]", "[[activities]]");
+    let two = text.clone()
+        + "[[activities]]\nfile = \"events.csv\"\ndeal = \"deal\"\nkind = \"type\"\nat = \"at\"\nby = \"by\"\n";
+    std::fs::write(&mapping, &two).unwrap();
+    let engine = Engine::open(EngineConfig::new(dir.path().join("data"))).unwrap();
+    let report = import(&engine, &mapping, importer(), Default::default(), |_, _| {})
+        .await
+        .unwrap();
+    let deals = engine
+        .sales()
+        .read(|m| m.list(&Default::default(), DealSort::OpenedAt, false, Cut::ALL))
+        .unwrap();
+    // The closing-instant call of the first file and the meeting of the second.
+    assert_eq!(deals[0].follow_ups, 2, "{:?}", report.rejected);
+    std::fs::write(
+        &mapping,
+        two.replace(
+            "kind = \"type\"\nat = \"at\"\nby = \"by\"\n",
+            "kindd = \"type\"\nat = \"at\"\nby = \"by\"\n",
+        ),
+    )
+    .unwrap();
+    let err = import(&engine, &mapping, importer(), Default::default(), |_, _| {})
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("kindd"), "{err}");
+}
