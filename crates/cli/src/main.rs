@@ -60,6 +60,10 @@ enum Cmd {
         /// Append every signed head to this file (keep a copy elsewhere).
         #[arg(long, requires = "signing_key")]
         heads_file: Option<PathBuf>,
+        /// An inbound webhook at /hooks/NAME, its HMAC secret read from SECRET_FILE
+        /// (docs/api.md, Webhooks); repeat for several.
+        #[arg(long = "hook", value_name = "NAME=SECRET_FILE", value_parser = parse_hook)]
+        hooks: Vec<dealtrail_graphql::hooks::Hook>,
         /// What an acknowledged write waits for: sync (fdatasync; survives power loss) or
         /// flush (survives the process being killed, not a power loss).
         #[arg(long, default_value = "sync", value_parser = parse_durability)]
@@ -475,6 +479,7 @@ fn run() -> anyhow::Result<()> {
                 signing_key,
                 heads_file,
                 durability,
+                hooks,
             } => {
                 let signer = match signing_key {
                     Some(path) => Some(Arc::new(dealtrail_graphql::audit::HeadSigner::new(
@@ -489,6 +494,7 @@ fn run() -> anyhow::Result<()> {
                     allow_origins,
                     budgets: budgets.into_iter().collect(),
                     signer,
+                    hooks,
                     ..ServerConfig::default()
                 };
                 serve(data, listen, demo, demo_accounts, config, durability).await
@@ -1000,6 +1006,13 @@ async fn serve(
         .context("server failed")?;
     eprintln!("stopped; the store is flushed and the read models are saved");
     Ok(())
+}
+
+fn parse_hook(s: &str) -> Result<dealtrail_graphql::hooks::Hook, String> {
+    let (name, file) = s.split_once('=').ok_or("expected NAME=SECRET_FILE")?;
+    dealtrail_graphql::hooks::Hook::check_name(name)?;
+    let secret = std::fs::read_to_string(file).map_err(|e| format!("{file}: {e}"))?;
+    dealtrail_graphql::hooks::Hook::new(name, &secret)
 }
 
 fn parse_durability(s: &str) -> Result<dealtrail_store::Durability, String> {

@@ -138,6 +138,23 @@ fn help_and_argument_errors_say_what_is_allowed() {
     let export = String::from_utf8(dealtrail(&["export", "events", "--help"]).stdout).unwrap();
     assert!(export.contains("possible values: jsonl, csv"), "{export}");
     let dir = tempfile::tempdir().unwrap();
+    let short = dir.path().join("short-secret");
+    std::fs::write(&short, "too short").unwrap();
+    for (hook, said) in [
+        (
+            "calendar=/nonexistent/secret".to_owned(),
+            "/nonexistent/secret",
+        ),
+        (
+            format!("calendar={}", short.display()),
+            "at least 16 characters",
+        ),
+        ("Bad Name=x".to_owned(), "hook name"),
+    ] {
+        let out = dealtrail(&["serve", "--listen", "127.0.0.1:0", "--hook", &hook]);
+        assert_eq!(out.status.code(), Some(2), "{hook}");
+        assert!(stderr(&out).contains(said), "{hook}: {}", stderr(&out));
+    }
     let data = demo(dir.path());
     let out = dealtrail(&["replay", "--data", &data, "--as-of", "2026-02-30", "funnel"]);
     assert!(stderr(&out).contains("YYYY-MM-DD"), "{}", stderr(&out));

@@ -140,6 +140,18 @@ pub async fn read_post_body(
             format!("Content-Type {content_type:?} is not accepted; send application/json"),
         ));
     }
+    let bytes = read_bytes(headers, body, limit).await?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| Refusal::bad_request(format!("the body is not JSON: {e}")))
+}
+
+/// A request body of at most `limit` bytes, refused with 413 as soon as its declared
+/// length, or what has arrived of it, is over the limit; an empty one is refused too.
+pub(crate) async fn read_bytes(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<axum::body::Bytes, Refusal> {
     let too_large = || {
         Refusal::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -160,8 +172,7 @@ pub async fn read_post_body(
     if bytes.is_empty() {
         return Err(Refusal::bad_request("the request body is empty"));
     }
-    serde_json::from_slice(&bytes)
-        .map_err(|e| Refusal::bad_request(format!("the body is not JSON: {e}")))
+    Ok(bytes)
 }
 
 /// The parameters of a GET request, each a string as the query string carries them, turned

@@ -22,6 +22,7 @@ mod deals;
 mod errors;
 mod funnel;
 mod graphiql;
+pub mod hooks;
 pub mod http;
 mod log;
 pub mod metrics;

@@ -36,6 +36,8 @@ pub struct ServerConfig {
     pub signer: Option<Arc<crate::audit::HeadSigner>>,
     /// How often the tree head is signed when it grew, with a signer.
     pub sign_every: Duration,
+    /// Inbound webhooks (`serve --hook NAME=SECRET_FILE`), served at `/hooks/<name>`.
+    pub hooks: Vec<crate::hooks::Hook>,
 }
 
 impl Default for ServerConfig {
@@ -49,6 +51,7 @@ impl Default for ServerConfig {
             budgets: Default::default(),
             signer: None,
             sign_every: Duration::from_secs(60),
+            hooks: Vec::new(),
         }
     }
 }
@@ -104,6 +107,7 @@ pub fn router(
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/export/events", get(crate::backup::export_events))
+        .route("/hooks/{name}", axum::routing::post(crate::hooks::receive))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .with_state(state);
     Ok(match cors(&config.allow_origins)? {

@@ -19,9 +19,9 @@ mutation($id: String!, $account: String!, $key: String) {
 }"#;
 
 const ACCOUNT: &str = "0190a000-0000-7000-8000-000000000001";
-const DEAL: &str = "0190a000-0000-7000-8000-000000000002";
+pub const DEAL: &str = "0190a000-0000-7000-8000-000000000002";
 
-async fn with_deal(server: &Server) {
+pub async fn with_deal(server: &Server) {
     // The pipeline comes with the engine's first use through the demo or an admin; define it.
     let body = server
         .post(Some("admin"), SETUP, json!({ "id": ACCOUNT }))

@@ -4,6 +4,7 @@ mod api;
 mod audit;
 mod fields;
 mod fuzz;
+mod hooks;
 mod metrics;
 mod protocol;
 mod reads;
