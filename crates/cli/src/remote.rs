@@ -64,9 +64,12 @@ pub fn export_events(
             pending.extend_from_slice(&chunk);
             while let Some(end) = pending.iter().position(|b| *b == b'\n') {
                 let line: Vec<u8> = pending.drain(..=end).collect();
-                let seq = serde_json::from_slice::<serde_json::Value>(&line)
-                    .ok()
-                    .and_then(|v| v["seq"].as_u64())
+                // Only the sequence number, without building the whole envelope.
+                #[derive(serde::Deserialize)]
+                struct Seq {
+                    seq: u64,
+                }
+                let Seq { seq } = serde_json::from_slice(&line)
                     .context("the server sent a line that is not an event")?;
                 last = seq;
                 count += 1;

@@ -128,7 +128,19 @@ impl Engine {
             (h.finish() % STRIPES as u64) as usize
         };
         let turn = self.stripes[stripe].lock().await;
-        let committed = command::execute(&self.store, &self.accounts, now, issued, steps).await?;
+        let committed = command::execute(&self.store, &self.accounts, now, issued, steps)
+            .await
+            .inspect_err(|e| {
+                // A command the storage engine failed, wherever on its path: writes are
+                // failing, which readiness reports until a write goes through.
+                if let EngineError::Store(
+                    s @ (dealtrail_store::StoreError::Sled(_)
+                    | dealtrail_store::StoreError::Io { .. }),
+                ) = e
+                {
+                    self.store.report_write_error(s.to_string());
+                }
+            })?;
         drop(turn);
         self.sales.wait_for(committed.receipt.last_seq).await?;
         self.winloss.wait_for(committed.receipt.last_seq).await?;

@@ -71,9 +71,6 @@ pub(crate) struct AppState {
     pub(crate) tokens: Arc<Tokens>,
     pub(crate) config: Arc<ServerConfig>,
     pub(crate) metrics: Arc<crate::metrics::Metrics>,
-    /// Why the last write failed for want of storage, until a write succeeds: the store may
-    /// fail a write in ways its writer does not see (a read of the storage engine, say).
-    pub(crate) write_trouble: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 /// The router: `/graphql` (POST, GET queries, GraphiQL in a browser), `/graphiql/*` (its
@@ -91,7 +88,6 @@ pub fn router(
         tokens,
         config: Arc::new(config.clone()),
         metrics: Arc::new(crate::metrics::Metrics::new().map_err(SetupError::Metrics)?),
-        write_trouble: Arc::default(),
     };
     let app = Router::new()
         .route(
@@ -219,8 +215,7 @@ async fn readyz(State(state): State<AppState>) -> Response {
         };
         body.insert(name.into(), value);
     }
-    let trouble = state.write_trouble.lock().ok().and_then(|t| t.clone());
-    if let Some(reason) = state.engine.store().write_failure().or(trouble) {
+    if let Some(reason) = state.engine.store().write_failure() {
         ready = false;
         body.insert("store".into(), serde_json::json!({ "failed": reason }));
     }
@@ -382,27 +377,6 @@ async fn execute(
         }
     });
     count(outcome);
-    if kind == "mutation" {
-        let trouble = response.errors.iter().find(|e| {
-            e.extensions.as_ref().and_then(|x| x.get("code"))
-                == Some(&async_graphql::Value::from("STORAGE_UNAVAILABLE"))
-        });
-        if let Ok(mut t) = state.write_trouble.lock() {
-            match trouble {
-                Some(_) => {
-                    *t = Some(
-                        state
-                            .engine
-                            .store()
-                            .write_failure()
-                            .unwrap_or_else(|| "writes fail: the store cannot write".into()),
-                    )
-                }
-                None if response.errors.is_empty() => *t = None,
-                None => {}
-            }
-        }
-    }
     graphql_response(media, response)
 }
 

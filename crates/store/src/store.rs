@@ -412,6 +412,13 @@ impl Store {
         }
     }
 
+    /// Records that a write failed in the storage engine outside the writer (a caller's
+    /// reads before its append, say), so that [`Store::write_failure`] tells of it until the
+    /// next batch is applied.
+    pub fn report_write_error(&self, reason: String) {
+        self.inner.shared.set_write_error(Some(reason));
+    }
+
     /// The data folder.
     pub fn path(&self) -> &Path {
         &self.inner.shared.path
