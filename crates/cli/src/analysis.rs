@@ -29,6 +29,8 @@ pub enum Analysis {
     Health,
     /// Upsell, cross-sell and churn-risk signals per account.
     Signals,
+    /// Follow-up alerts on open deals (rules from --alerts FILE).
+    Alerts,
     /// Every deal as the pipeline shows it.
     Deals,
 }
@@ -66,6 +68,18 @@ pub struct Models {
     profiles: Profiles,
     /// The moment the analyses look from.
     pub at: Timestamp,
+    /// The rules of `export alerts`.
+    pub alert_rules: dealtrail_funnel::AlertRules,
+}
+
+/// Reads alert rules (TOML, docs/operations.md) from `path`, or the defaults without one.
+pub fn alert_rules(path: Option<&std::path::Path>) -> anyhow::Result<dealtrail_funnel::AlertRules> {
+    let Some(path) = path else {
+        return Ok(dealtrail_funnel::AlertRules::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read alert rules {}", path.display()))?;
+    toml::from_str(&text).map_err(|e| anyhow::anyhow!("alert rules {}: {e}", path.display()))
 }
 
 /// Folds the read models from the log of `data`: now (from their snapshots), or as of
@@ -113,6 +127,7 @@ pub fn fold(data: &std::path::Path, as_of: Option<&str>, clock: Clock) -> anyhow
         winloss: winloss.state,
         profiles: profiles.state,
         at,
+        alert_rules: Default::default(),
     })
 }
 
@@ -392,6 +407,35 @@ impl Models {
                     rows,
                 }
             }
+            Analysis::Alerts => Table {
+                columns: vec![
+                    "opportunity",
+                    "title",
+                    "account",
+                    "owner",
+                    "stage",
+                    "kind",
+                    "since",
+                    "detail",
+                ],
+                rows: self
+                    .sales
+                    .alerts(self.at, &self.alert_rules)
+                    .into_iter()
+                    .map(|a| {
+                        vec![
+                            json!(a.deal.to_string()),
+                            json!(a.title),
+                            json!(a.account.to_string()),
+                            json!(a.owner),
+                            json!(a.stage),
+                            json!(a.kind.as_str()),
+                            time(a.since),
+                            json!(a.detail),
+                        ]
+                    })
+                    .collect(),
+            },
             Analysis::Deals => Table {
                 columns: vec![
                     "opportunity",

@@ -64,6 +64,10 @@ enum Cmd {
         /// (docs/api.md, Webhooks); repeat for several.
         #[arg(long = "hook", value_name = "NAME=SECRET_FILE", value_parser = parse_hook)]
         hooks: Vec<dealtrail_graphql::hooks::Hook>,
+        /// Follow-up alert rules (TOML; docs/operations.md), for `alerts` and
+        /// `alertStarted`; the defaults without it.
+        #[arg(long, value_name = "FILE")]
+        alerts: Option<PathBuf>,
         /// What an acknowledged write waits for: sync (fdatasync; survives power loss) or
         /// flush (survives the process being killed, not a power loss).
         #[arg(long, default_value = "sync", value_parser = parse_durability)]
@@ -207,6 +211,9 @@ enum ExportCmd {
     Health(AnalysisArgs),
     /// Upsell, cross-sell and churn-risk signals per account.
     Signals(AnalysisArgs),
+    /// Follow-up alerts on open deals: no follow-up, next step overdue, stalled, expected
+    /// close passed (rules from --alerts FILE).
+    Alerts(AnalysisArgs),
     /// Every deal as the pipeline shows it.
     Deals(AnalysisArgs),
 }
@@ -223,6 +230,7 @@ impl ExportCmd {
             ExportCmd::Coverage(a) => (A::Coverage, a),
             ExportCmd::Health(a) => (A::Health, a),
             ExportCmd::Signals(a) => (A::Signals, a),
+            ExportCmd::Alerts(a) => (A::Alerts, a),
             ExportCmd::Deals(a) => (A::Deals, a),
             events => return Err(Box::new(events)),
         })
@@ -242,6 +250,9 @@ struct LookArgs {
     /// The currency the funnel sums amounts in (deals in others are counted only).
     #[arg(long, default_value = "USD")]
     currency: String,
+    /// Alert rules (TOML; docs/operations.md) for alerts; the defaults without it.
+    #[arg(long, value_name = "FILE")]
+    alerts: Option<PathBuf>,
 }
 
 impl LookArgs {
@@ -253,7 +264,9 @@ impl LookArgs {
         analysis: analysis::Analysis,
     ) -> anyhow::Result<(analysis::Models, analysis::Table)> {
         let currency = analysis::check_args(self.window_days, &self.currency)?;
-        let models = analysis::fold(data, as_of, self.clock)?;
+        let rules = analysis::alert_rules(self.alerts.as_deref())?;
+        let mut models = analysis::fold(data, as_of, self.clock)?;
+        models.alert_rules = rules;
         let table = models.table(analysis, self.window_days, currency);
         Ok((models, table))
     }
@@ -480,6 +493,7 @@ fn run() -> anyhow::Result<()> {
                 heads_file,
                 durability,
                 hooks,
+                alerts,
             } => {
                 let signer = match signing_key {
                     Some(path) => Some(Arc::new(dealtrail_graphql::audit::HeadSigner::new(
@@ -495,6 +509,7 @@ fn run() -> anyhow::Result<()> {
                     budgets: budgets.into_iter().collect(),
                     signer,
                     hooks,
+                    alerts: analysis::alert_rules(alerts.as_deref())?,
                     ..ServerConfig::default()
                 };
                 serve(data, listen, demo, demo_accounts, config, durability).await

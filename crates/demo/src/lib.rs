@@ -142,6 +142,7 @@ pub fn pipeline_step(at: Timestamp) -> Step {
         command: Command::DefinePipeline {
             stages: p.stages,
             outcomes: p.outcomes,
+            gates: p.gates,
         },
     }
 }
@@ -383,6 +384,8 @@ fn deal_script(
                     function: Function::Sales,
                     summary: text("discussed requirements"),
                     next_step: Some(text("follow up next week")),
+                    next_step_due: None,
+                    unregistered_names: Vec::new(),
                 })),
             );
         }

@@ -133,6 +133,14 @@ pub enum FieldError {
         /// The input.
         value: String,
     },
+    /// Not a kind of evidence a stage gate can ask for.
+    #[error(
+        "{value:?} is not evidence (engaged:<buying role>, record:<record kind>, bid or follow_up)"
+    )]
+    Evidence {
+        /// The input.
+        value: String,
+    },
 }
 
 /// A command the business rules refuse; nothing is written.
@@ -259,6 +267,20 @@ pub enum DomainError {
     SameOwner {
         /// The owner.
         owner: String,
+    },
+    /// The stage's gate asks for evidence the deal does not show (a hard gate).
+    #[error("stage {stage} needs evidence the deal does not show: {}", missing.join(", "))]
+    GateNotMet {
+        /// The stage entered or passed over.
+        stage: StageName,
+        /// The requirements not met, each as its alternatives joined by `|`.
+        missing: Vec<String>,
+    },
+    /// A follow-up whose parts do not fit together.
+    #[error("invalid follow-up: {reason}")]
+    InvalidFollowUp {
+        /// What is wrong.
+        reason: String,
     },
     /// A follow-up needs at least one participant.
     #[error("a follow-up needs at least one contact or unregistered participant")]

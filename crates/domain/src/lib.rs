@@ -9,6 +9,7 @@ pub mod account;
 mod command;
 mod error;
 mod event;
+pub mod gate;
 mod ids;
 pub mod opportunity;
 mod pipeline;
@@ -21,6 +22,7 @@ pub use account::{Account, AccountCommand, AccountEvent};
 pub use command::{Context, FUTURE_TOLERANCE_MICROS};
 pub use error::{DomainError, FieldError};
 pub use event::{Correction, DecodeError, Event, PipelineEvent, Recorded};
+pub use gate::{Enforcement, Evidence, StageGate};
 pub use ids::{AccountId, ContactId, OpportunityId, OrgUnitId, StreamName};
 pub use opportunity::{Opportunity, OpportunityCommand, OpportunityDeps, OpportunityEvent};
 pub use pipeline::{Movement, Pipeline, StageName};
@@ -57,9 +59,10 @@ impl PipelineState {
         ctx: &Context,
         stages: Vec<StageName>,
         outcomes: Vec<Outcome>,
+        gates: Vec<StageGate>,
     ) -> Result<Vec<PipelineEvent>, DomainError> {
         ctx.check_not_future()?;
-        let pipeline = Pipeline::new(stages, outcomes)?;
+        let pipeline = Pipeline::new(stages, outcomes)?.with_gates(gates)?;
         if self.current.as_ref() == Some(&pipeline) {
             return Err(DomainError::NothingChanged);
         }

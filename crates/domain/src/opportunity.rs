@@ -8,6 +8,7 @@ use crate::account::Account;
 use crate::command::Context;
 use crate::error::DomainError;
 use crate::event::{Correction, Recorded};
+use crate::gate::{Enforcement, Evidence};
 use crate::ids::{AccountId, ContactId, OrgUnitId};
 use crate::pipeline::{Movement, Pipeline, StageName};
 use crate::values::{Date, ExternalId, Label, Money, Name, Satisfaction, Text, Timestamp, UserId};
@@ -47,6 +48,10 @@ pub struct StageChanged {
     pub to: StageName,
     /// Forward, skipping stages, or back.
     pub movement: Movement,
+    /// The requirements of soft stage gates the deal did not meet when it moved (a
+    /// finding), written `stage: alternatives`; empty when every gate was met.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gate_missing: Vec<String>,
 }
 
 /// A visit, call, message, email or meeting with the customer.
@@ -65,6 +70,40 @@ pub struct FollowUpLogged {
     pub summary: Text,
     /// The agreed next step.
     pub next_step: Option<Text>,
+    /// When the next step is due (alerts flag it once past).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_step_due: Option<Date>,
+    /// The participants, as the rep wrote them, who matched no registered contact: a
+    /// manager's list of people to register. At most `unregistered_participants` of them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unregistered_names: Vec<Label>,
+}
+
+impl FollowUpLogged {
+    /// The rules every follow-up (and every amendment of one) obeys.
+    fn check(&self, account: &Account) -> Result<(), DomainError> {
+        if self.contacts.is_empty() && self.unregistered_participants == 0 {
+            return Err(DomainError::NoParticipants);
+        }
+        if let Some(c) = self.contacts.iter().find(|c| !account.has_contact(**c)) {
+            return Err(DomainError::UnknownContact { contact: *c });
+        }
+        if self.unregistered_names.len() > usize::from(self.unregistered_participants) {
+            return Err(DomainError::InvalidFollowUp {
+                reason: format!(
+                    "{} names for {} unregistered participants",
+                    self.unregistered_names.len(),
+                    self.unregistered_participants
+                ),
+            });
+        }
+        if self.next_step_due.is_some() && self.next_step.is_none() {
+            return Err(DomainError::InvalidFollowUp {
+                reason: "a next-step due date needs a next step".into(),
+            });
+        }
+        Ok(())
+    }
 }
 
 /// A registered contact of the account is involved in this deal.
@@ -253,8 +292,21 @@ pub struct Opportunity {
     pub expected_close: Option<Date>,
     /// Correctable records by sequence number, with whether they were retracted.
     pub records: BTreeMap<u64, (&'static str, bool)>,
+    /// What each record still in force shows, for stage gates, by sequence number.
+    pub evidence: BTreeMap<u64, Evidence>,
     /// Events applied.
     pub version: u64,
+}
+
+/// The evidence a record shows.
+fn evidence_of(event: &OpportunityEvent) -> Option<Evidence> {
+    match event {
+        OpportunityEvent::FollowUpLogged(_) => Some(Evidence::FollowUp),
+        OpportunityEvent::ContactEngaged(e) => Some(Evidence::Engaged(e.role)),
+        OpportunityEvent::CrossFunctionalRecordAdded(e) => Some(Evidence::Record(e.kind)),
+        OpportunityEvent::BidSubmitted(_) => Some(Evidence::Bid),
+        _ => None,
+    }
 }
 
 /// What else an opportunity's rules read: its account and the pipeline in force.
@@ -293,6 +345,9 @@ impl Opportunity {
                 (crate::event::type_name_of_opportunity(event), false),
             );
         }
+        if let Some(e) = evidence_of(event) {
+            self.evidence.insert(recorded.seq, e);
+        }
         match event {
             OpportunityEvent::OpportunityOpened(e) => {
                 self.opened = Some(e.clone());
@@ -323,6 +378,10 @@ impl Opportunity {
                 {
                     record.1 = true;
                 }
+                match c.replacement.as_deref().and_then(evidence_of) {
+                    Some(e) => self.evidence.insert(c.target_seq, e),
+                    None => self.evidence.remove(&c.target_seq),
+                };
             }
             OpportunityEvent::FollowUpLogged(_)
             | OpportunityEvent::ContactEngaged(_)
@@ -388,22 +447,17 @@ impl Opportunity {
                 if to == current_stage {
                     return Err(DomainError::SameStage { stage: to });
                 }
+                let gate_missing = self.judge_gates(pipeline, &current_stage, &to)?;
                 OpportunityEvent::StageChanged(StageChanged {
                     movement: pipeline.movement(&current_stage, &to),
                     from: current_stage,
                     to,
+                    gate_missing,
                 })
             }
             OpportunityCommand::LogFollowUp(e) => {
                 open_only()?;
-                if e.contacts.is_empty() && e.unregistered_participants == 0 {
-                    return Err(DomainError::NoParticipants);
-                }
-                for c in &e.contacts {
-                    if !account.has_contact(*c) {
-                        return Err(DomainError::UnknownContact { contact: *c });
-                    }
-                }
+                e.check(account)?;
                 OpportunityEvent::FollowUpLogged(e)
             }
             OpportunityCommand::EngageContact(e) => {
@@ -513,6 +567,48 @@ impl Opportunity {
         Ok(vec![event])
     }
 
+    /// The gates of every stage a forward move enters or passes over, judged against the
+    /// pipeline in force: a hard gate not met refuses the move; what soft gates miss is
+    /// returned to be recorded. Moving back passes no gate.
+    fn judge_gates(
+        &self,
+        pipeline: &Pipeline,
+        from: &StageName,
+        to: &StageName,
+    ) -> Result<Vec<String>, DomainError> {
+        let (Some(to_pos), from_pos) = (pipeline.position(to), pipeline.position(from)) else {
+            return Ok(Vec::new());
+        };
+        // A deal in a stage the pipeline dropped is judged against the target alone.
+        let first = from_pos.map_or(to_pos, |f| f + 1);
+        if first > to_pos {
+            return Ok(Vec::new());
+        }
+        let shown: std::collections::BTreeSet<Evidence> = self.evidence.values().copied().collect();
+        let mut soft = Vec::new();
+        for stage in &pipeline.stages[first..=to_pos] {
+            let Some(gate) = pipeline.gate(stage) else {
+                continue;
+            };
+            let missing = gate.missing(&shown);
+            if missing.is_empty() {
+                continue;
+            }
+            match gate.enforcement {
+                Enforcement::Hard => {
+                    return Err(DomainError::GateNotMet {
+                        stage: stage.clone(),
+                        missing,
+                    });
+                }
+                Enforcement::Soft => {
+                    soft.extend(missing.into_iter().map(|m| format!("{stage}: {m}")));
+                }
+            }
+        }
+        Ok(soft)
+    }
+
     /// An amendment obeys the rules its original had to obey.
     fn check_replacement(
         &self,
@@ -521,14 +617,7 @@ impl Opportunity {
         check_currency: impl Fn(&Money) -> Result<(), DomainError>,
     ) -> Result<(), DomainError> {
         match replacement {
-            OpportunityEvent::FollowUpLogged(e) => {
-                if e.contacts.is_empty() && e.unregistered_participants == 0 {
-                    return Err(DomainError::NoParticipants);
-                }
-                if let Some(c) = e.contacts.iter().find(|c| !account.has_contact(**c)) {
-                    return Err(DomainError::UnknownContact { contact: *c });
-                }
-            }
+            OpportunityEvent::FollowUpLogged(e) => e.check(account)?,
             OpportunityEvent::ContactEngaged(e) if !account.has_contact(e.contact) => {
                 return Err(DomainError::UnknownContact { contact: e.contact });
             }

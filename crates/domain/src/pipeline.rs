@@ -5,6 +5,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{DomainError, FieldError};
+use crate::gate::StageGate;
 use crate::vocab::Outcome;
 
 /// The name of an open stage (`Qualified`, `Demo/POC`): 1 to 64 characters.
@@ -66,6 +67,9 @@ pub struct Pipeline {
     pub stages: Vec<StageName>,
     /// Outcomes that close a deal.
     pub outcomes: Vec<Outcome>,
+    /// The evidence some stages ask of a deal that enters them (none in older definitions).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gates: Vec<StageGate>,
 }
 
 impl Pipeline {
@@ -92,7 +96,46 @@ impl Pipeline {
         if unique.len() != outcomes.len() {
             return Err(invalid("an outcome appears twice".into()));
         }
-        Ok(Pipeline { stages, outcomes })
+        Ok(Pipeline {
+            stages,
+            outcomes,
+            gates: Vec::new(),
+        })
+    }
+
+    /// The same pipeline with stage gates; each gate names a stage of it other than the
+    /// first (deals open there without moving), at most one gate per stage, and every
+    /// requirement has at least one alternative.
+    pub fn with_gates(mut self, gates: Vec<StageGate>) -> Result<Pipeline, DomainError> {
+        let invalid = |reason: String| DomainError::InvalidPipeline { reason };
+        for (i, gate) in gates.iter().enumerate() {
+            match self.position(&gate.stage) {
+                None => return Err(invalid(format!("gate on {}: no such stage", gate.stage))),
+                Some(0) => {
+                    return Err(invalid(format!(
+                        "gate on {}: deals open in the first stage, no move enters it",
+                        gate.stage
+                    )));
+                }
+                Some(_) => {}
+            }
+            if gates[..i].iter().any(|g| g.stage == gate.stage) {
+                return Err(invalid(format!("stage {} has two gates", gate.stage)));
+            }
+            if gate.requires.is_empty() || gate.requires.iter().any(Vec::is_empty) {
+                return Err(invalid(format!(
+                    "gate on {}: every requirement needs at least one alternative",
+                    gate.stage
+                )));
+            }
+        }
+        self.gates = gates;
+        Ok(self)
+    }
+
+    /// The gate of a stage, if it has one.
+    pub fn gate(&self, stage: &StageName) -> Option<&StageGate> {
+        self.gates.iter().find(|g| &g.stage == stage)
     }
 
     /// The default B2B procurement pipeline: Lead → Qualified → Solution → Demo/POC → Bid →
@@ -112,6 +155,7 @@ impl Pipeline {
         Pipeline {
             stages,
             outcomes: Outcome::ALL.to_vec(),
+            gates: Vec::new(),
         }
     }
 

@@ -39,6 +39,8 @@ impl From<FollowUpLoggedV1> for FollowUpLogged {
             function: Function::Sales,
             summary: v1.summary,
             next_step: v1.next_step,
+            next_step_due: None,
+            unregistered_names: Vec::new(),
         }
     }
 }

@@ -23,6 +23,8 @@ pub enum Command {
         stages: Vec<StageName>,
         /// Outcomes that close a deal.
         outcomes: Vec<Outcome>,
+        /// The evidence stages ask of deals entering them.
+        gates: Vec<dealtrail_domain::StageGate>,
     },
 }
 
@@ -277,10 +279,15 @@ fn decide(
         Command::DefinePipeline { .. } => {
             let (version, mut pipeline) = load_pipeline(store)?;
             for (ctx, (_, command)) in contexts.iter().zip(steps) {
-                let Command::DefinePipeline { stages, outcomes } = command else {
+                let Command::DefinePipeline {
+                    stages,
+                    outcomes,
+                    gates,
+                } = command
+                else {
                     return Err(EngineError::MixedStreams);
                 };
-                for e in pipeline.decide(ctx, stages.clone(), outcomes.clone())? {
+                for e in pipeline.decide(ctx, stages.clone(), outcomes.clone(), gates.clone())? {
                     pipeline.apply(&pending(out.len(), ctx, e.clone()));
                     out.push((Event::Pipeline(e), ctx.occurred_at));
                 }

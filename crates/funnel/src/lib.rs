@@ -4,9 +4,11 @@
 //! (live, in a rebuild, or up to a past moment) and asks it deal lists and funnels. It
 //! depends on the domain only, never on the store.
 
+mod alerts;
 mod model;
 mod query;
 
+pub use alerts::{Alert, AlertKind, AlertRules};
 pub use model::{
     AccountFacts, Change, Cut, Deal, History, Position, SalesPipeline, StageRef, Step, StepKind,
 };

@@ -174,6 +174,12 @@ pub struct Deal {
     /// Follow-ups: sequence number and business time, in log order (retractions remove
     /// them).
     pub follow_ups: Vec<(u64, Timestamp)>,
+    /// Follow-ups that set a next step with a due date: sequence number, business time,
+    /// due date, in log order (retractions remove them).
+    pub next_steps: Vec<(u64, Timestamp, Date)>,
+    /// Follow-ups' participants who matched no registered contact: sequence number,
+    /// business time, the names as written.
+    pub unregistered: Vec<(u64, Timestamp, Vec<String>)>,
     /// Engaged contacts: sequence number, business time, contact, in log order (retractions
     /// remove them).
     pub contacts: Vec<(u64, Timestamp, ContactId)>,
@@ -263,7 +269,7 @@ impl Deal {
 
 impl Projection for SalesPipeline {
     const NAME: &'static str = "sales-pipeline";
-    const VERSION: u32 = 3;
+    const VERSION: u32 = 4;
 
     fn wants(event_type: &str) -> bool {
         matches!(
@@ -309,6 +315,8 @@ impl Projection for SalesPipeline {
                     owners: History(vec![(seq, at, self.names.intern(e.owner.as_str()))]),
                     expected_close: History(vec![(seq, at, e.expected_close)]),
                     follow_ups: Vec::new(),
+                    next_steps: Vec::new(),
+                    unregistered: Vec::new(),
                     contacts: Vec::new(),
                 };
                 self.deals.insert(*id, deal);
@@ -413,7 +421,10 @@ fn apply_to_deal(
             deal.owners.0.push((seq, at, to))
         }
         // Appended in log order, so both lists stay sorted by sequence number.
-        OpportunityEvent::FollowUpLogged(_) => deal.follow_ups.push((seq, at)),
+        OpportunityEvent::FollowUpLogged(f) => {
+            deal.follow_ups.push((seq, at));
+            note_follow_up(deal, seq, at, f);
+        }
         OpportunityEvent::ContactEngaged(e) => deal.contacts.push((seq, at, e.contact)),
         OpportunityEvent::OpportunityEventCorrected(c) => {
             // A retraction removes the record; an amendment keeps its time and takes the
@@ -423,9 +434,21 @@ fn apply_to_deal(
                     if let Ok(i) = deal.follow_ups.binary_search_by_key(&c.target_seq, |f| f.0) {
                         deal.follow_ups.remove(i);
                     }
+                    forget_follow_up(deal, c.target_seq);
                     if let Ok(i) = deal.contacts.binary_search_by_key(&c.target_seq, |c| c.0) {
                         deal.contacts.remove(i);
                     }
+                }
+                Some(OpportunityEvent::FollowUpLogged(f)) => {
+                    let at = deal
+                        .follow_ups
+                        .binary_search_by_key(&c.target_seq, |f| f.0)
+                        .map_or(at, |i| deal.follow_ups[i].1);
+                    forget_follow_up(deal, c.target_seq);
+                    note_follow_up(deal, c.target_seq, at, f);
+                    // Both lists must stay sorted by sequence number.
+                    deal.next_steps.sort_by_key(|n| n.0);
+                    deal.unregistered.sort_by_key(|u| u.0);
                 }
                 Some(OpportunityEvent::ContactEngaged(e)) => {
                     if let Ok(i) = deal.contacts.binary_search_by_key(&c.target_seq, |c| c.0) {
@@ -437,4 +460,25 @@ fn apply_to_deal(
         }
         OpportunityEvent::CrossFunctionalRecordAdded(_) | OpportunityEvent::BidSubmitted(_) => {}
     }
+}
+
+/// Keeps what alerts and the registration list need of a follow-up.
+fn note_follow_up(
+    deal: &mut Deal,
+    seq: u64,
+    at: Timestamp,
+    f: &dealtrail_domain::opportunity::FollowUpLogged,
+) {
+    if let Some(due) = f.next_step_due {
+        deal.next_steps.push((seq, at, due));
+    }
+    if !f.unregistered_names.is_empty() {
+        let names = f.unregistered_names.iter().map(|n| n.to_string()).collect();
+        deal.unregistered.push((seq, at, names));
+    }
+}
+
+fn forget_follow_up(deal: &mut Deal, seq: u64) {
+    deal.next_steps.retain(|n| n.0 != seq);
+    deal.unregistered.retain(|u| u.0 != seq);
 }

@@ -28,17 +28,30 @@ pub struct FollowUpRecordInput {
     pub channel: String,
     /// Registered contacts who took part.
     pub contact_ids: Option<Vec<String>>,
-    /// People met who are not registered contacts.
+    /// People met who are not registered contacts (at least as many as
+    /// `unregisteredNames`, which it defaults to).
     pub unregistered_participants: Option<u16>,
+    /// Names or e-mails of unregistered participants, for a manager to register.
+    pub unregistered_names: Option<Vec<String>>,
     /// What happened.
     pub summary: String,
     /// The agreed next step.
     pub next_step: Option<String>,
+    /// When the next step is due (needs `nextStep`).
+    pub next_step_due: Option<scalars::Date>,
 }
 
 impl FollowUpRecordInput {
     /// The follow-up as recorded by someone of `function`.
     pub(crate) fn event(self, function: Function) -> async_graphql::Result<FollowUpLogged> {
+        let unregistered_names = self
+            .unregistered_names
+            .unwrap_or_default()
+            .into_iter()
+            .map(|n| field("unregisteredNames", Label::parse(n)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let named = u16::try_from(unregistered_names.len())
+            .map_err(|_| error("VALIDATION", "unregisteredNames: at most 65,535"))?;
         Ok(FollowUpLogged {
             channel: choice::<Channel>("channel", &self.channel)?,
             contacts: self
@@ -47,10 +60,12 @@ impl FollowUpRecordInput {
                 .iter()
                 .map(|c| field("contactIds", ContactId::parse(c)))
                 .collect::<Result<Vec<_>, _>>()?,
-            unregistered_participants: self.unregistered_participants.unwrap_or(0),
+            unregistered_participants: self.unregistered_participants.unwrap_or(named),
             function,
             summary: field("summary", Text::parse(self.summary))?,
             next_step: optional("nextStep", self.next_step, Text::parse)?,
+            next_step_due: self.next_step_due.map(|d| d.0),
+            unregistered_names,
         })
     }
 }

@@ -30,6 +30,8 @@ const ANALYSES: &[(&str, u64)] = &[
     ("coverage", 50),
     ("accountCoverage", 50),
     ("signals", 50),
+    ("alerts", 50),
+    ("unregisteredParticipants", 50),
     ("dataHealth", 50),
     ("profile", 10),
     ("dealStory", 10),

@@ -50,6 +50,20 @@ pub struct PipelineDefinition {
     pub stages: Vec<String>,
     /// Outcomes that close a deal.
     pub outcomes: Vec<String>,
+    /// The evidence stages ask of deals entering them.
+    pub gates: Vec<Gate>,
+}
+
+/// A stage gate: what a deal must show to enter (or pass over) a stage.
+#[derive(SimpleObject)]
+pub struct Gate {
+    /// The stage guarded.
+    pub stage: String,
+    /// Every requirement must be met; each is met by any of its alternatives, written
+    /// joined by `|` (`record:demo|record:proof_of_concept`).
+    pub requires: Vec<String>,
+    /// `hard` (the move is refused) or `soft` (the move is recorded with what was missing).
+    pub enforcement: String,
 }
 
 pub(crate) fn deal_row(d: dealtrail_funnel::DealView) -> Deal {
@@ -228,6 +242,19 @@ impl DealQuery {
         Ok(PipelineDefinition {
             stages: p.stages.iter().map(ToString::to_string).collect(),
             outcomes: p.outcomes.iter().map(ToString::to_string).collect(),
+            gates: p
+                .gates
+                .iter()
+                .map(|g| Gate {
+                    stage: g.stage.to_string(),
+                    requires: g
+                        .requires
+                        .iter()
+                        .map(|r| dealtrail_domain::gate::requirement_text(r))
+                        .collect(),
+                    enforcement: g.enforcement.as_str().to_owned(),
+                })
+                .collect(),
         })
     }
 }

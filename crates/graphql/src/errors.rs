@@ -18,6 +18,17 @@ pub(crate) fn engine_error(e: EngineError) -> async_graphql::Error {
             | DomainError::OpportunityNotOpened
             | DomainError::UnknownEvent { .. }),
         ) => error("NOT_FOUND", d.to_string()),
+        EngineError::Rejected(d @ DomainError::GateNotMet { .. }) => {
+            let DomainError::GateNotMet { stage, missing } = &d else {
+                unreachable!("matched above")
+            };
+            let (stage, missing) = (stage.to_string(), missing.clone());
+            async_graphql::Error::new(d.to_string()).extend_with(move |_, e| {
+                e.set("code", "GATE_NOT_MET");
+                e.set("stage", stage.clone());
+                e.set("missing", missing.clone());
+            })
+        }
         EngineError::Rejected(d) => error("VALIDATION", d.to_string()),
         EngineError::Invalid(i) => error("VALIDATION", i.to_string()),
         e @ EngineError::Conflict { .. } => error("CONFLICT", e.to_string()),

@@ -1,7 +1,8 @@
 //! Inbound webhooks: `POST /hooks/<name>` from a chat or calendar tool ("meeting held"),
 //! authenticated by an HMAC-SHA256 signature of the timestamp and the body with the hook's
 //! secret (as Stripe signs its webhooks), refused when older than five minutes, and written
-//! as a follow-up of the deal it names, under the actor `hook-<name>`.
+//! as a follow-up of the deal it names (participants matched as `quickLog` matches them),
+//! under the actor `hook-<name>`.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -9,12 +10,12 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use dealtrail_domain::opportunity::FollowUpLogged;
-use dealtrail_domain::{Channel, Function, OpportunityCommand, OpportunityId, Text, UserId};
-use dealtrail_engine::{Command, Issued};
+use dealtrail_domain::{AccountId, Channel, Date, Function, OpportunityId, Text, UserId};
+use dealtrail_engine::Issued;
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
 
+use crate::capture::{Capture, resolve};
 use crate::http::{Media, Refusal, read_bytes};
 use crate::server::AppState;
 
@@ -104,17 +105,21 @@ impl Hook {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct Delivery {
-    /// The deal.
-    opportunity_id: String,
+    /// The deal (or `accountId`, whose one open deal is taken).
+    opportunity_id: Option<String>,
+    /// The account, when the deal is not known.
+    account_id: Option<String>,
     /// visit, call, message, email or meeting.
     channel: String,
     /// What happened.
     summary: String,
-    /// Who took part, by name or e-mail (counted as participants not registered).
+    /// Who took part, by name or e-mail, matched to registered contacts as `quickLog` does.
     #[serde(default)]
     participants: Vec<String>,
     /// The agreed next step.
     next_step: Option<String>,
+    /// When it is due, `YYYY-MM-DD`.
+    next_step_due: Option<String>,
 }
 
 fn refused(status: StatusCode, code: &'static str, message: impl Into<String>) -> Response {
@@ -180,9 +185,21 @@ pub(crate) async fn receive(
             );
         }
     };
-    let command = match follow_up(delivery) {
+    let capture = match capture(delivery) {
         Ok(c) => c,
         Err(message) => return refused(StatusCode::BAD_REQUEST, "VALIDATION", message),
+    };
+    let captured = match resolve(&state.engine, capture, Function::Sales, None) {
+        Ok(c) => c,
+        Err(e) => {
+            let status = match e.code {
+                "NOT_FOUND" => StatusCode::NOT_FOUND,
+                "AMBIGUOUS_DEAL" => StatusCode::CONFLICT,
+                "INTERNAL" => StatusCode::INTERNAL_SERVER_ERROR,
+                _ => StatusCode::BAD_REQUEST,
+            };
+            return refused(status, e.code, e.message);
+        }
     };
     let actor = match UserId::parse(format!("hook-{}", hook.name)) {
         Ok(a) => a,
@@ -194,12 +211,15 @@ pub(crate) async fn receive(
         fingerprint: Some(*blake3::hash(&bytes).as_bytes()),
         ..Issued::by(actor)
     };
-    match state.engine.execute(issued, command).await {
+    match state.engine.execute(issued, captured.command).await {
         Ok(done) => (
             StatusCode::OK,
             axum::Json(serde_json::json!({
                 "seq": done.receipt.last_seq.to_string(),
                 "replayed": done.replayed,
+                "opportunityId": captured.deal.to_string(),
+                "matched": captured.matched.iter().map(|m| m.1.to_string()).collect::<Vec<_>>(),
+                "unregisteredParticipants": captured.unmatched,
             })),
         )
             .into_response(),
@@ -223,9 +243,18 @@ pub(crate) async fn receive(
     }
 }
 
-/// The follow-up a delivery describes.
-fn follow_up(d: Delivery) -> Result<Command, String> {
-    let id = OpportunityId::parse(&d.opportunity_id).map_err(|e| format!("opportunityId: {e}"))?;
+/// The capture a delivery describes.
+fn capture(d: Delivery) -> Result<Capture, String> {
+    let deal = d
+        .opportunity_id
+        .map(|s| OpportunityId::parse(&s))
+        .transpose()
+        .map_err(|e| format!("opportunityId: {e}"))?;
+    let account = d
+        .account_id
+        .map(|s| AccountId::parse(&s))
+        .transpose()
+        .map_err(|e| format!("accountId: {e}"))?;
     let channel = Channel::parse(&d.channel).ok_or_else(|| {
         format!(
             "channel: unknown value {:?} (one of: {})",
@@ -239,17 +268,18 @@ fn follow_up(d: Delivery) -> Result<Command, String> {
         .map(Text::parse)
         .transpose()
         .map_err(|e| format!("nextStep: {e}"))?;
-    let participants = u16::try_from(d.participants.len())
-        .map_err(|_| "participants: at most 65,535".to_string())?;
-    Ok(Command::Opportunity(
-        id,
-        OpportunityCommand::LogFollowUp(FollowUpLogged {
-            channel,
-            contacts: Vec::new(),
-            unregistered_participants: participants.max(1),
-            function: Function::Sales,
-            summary,
-            next_step,
-        }),
-    ))
+    let next_step_due = d
+        .next_step_due
+        .map(|s| Date::parse(&s))
+        .transpose()
+        .map_err(|e| format!("nextStepDue: {e}"))?;
+    Ok(Capture {
+        deal,
+        account,
+        participants: d.participants,
+        channel,
+        summary,
+        next_step,
+        next_step_due,
+    })
 }

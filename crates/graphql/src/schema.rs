@@ -21,14 +21,16 @@ pub fn build(
     engine: Arc<Engine>,
     introspection: bool,
     signer: Option<Arc<crate::audit::HeadSigner>>,
+    alerts: Arc<dealtrail_funnel::AlertRules>,
 ) -> DealtrailSchema {
     let mut builder = Schema::build(
         QueryRoot::default(),
         MutationRoot::default(),
-        SubscriptionRoot,
+        SubscriptionRoot::default(),
     )
     .data(engine)
     .data(FunnelCache::default())
+    .data(alerts)
     .limit_complexity(5_000);
     if let Some(signer) = signer {
         builder = builder.data(signer);
@@ -45,7 +47,7 @@ pub fn sdl() -> String {
     Schema::build(
         QueryRoot::default(),
         MutationRoot::default(),
-        SubscriptionRoot,
+        SubscriptionRoot::default(),
     )
     .finish()
     .sdl()
@@ -63,6 +65,7 @@ pub struct QueryRoot(
     crate::node::NodeQuery,
     crate::accounts::AccountQuery,
     crate::accounts::AnalysisOfAccounts,
+    crate::process::ProcessQuery,
 );
 
 /// The mutation root: one object per aggregate, corrections merged in.
@@ -71,5 +74,6 @@ pub struct MutationRoot(
     crate::mutations::accounts::AccountMutation,
     crate::mutations::deals::DealMutation,
     crate::mutations::pipeline::PipelineMutation,
+    crate::mutations::capture::CaptureMutation,
     crate::corrections::CorrectionMutation,
 );

@@ -38,6 +38,8 @@ pub struct ServerConfig {
     pub sign_every: Duration,
     /// Inbound webhooks (`serve --hook NAME=SECRET_FILE`), served at `/hooks/<name>`.
     pub hooks: Vec<crate::hooks::Hook>,
+    /// Which follow-up alerts are raised and when (`serve --alerts FILE`).
+    pub alerts: dealtrail_funnel::AlertRules,
 }
 
 impl Default for ServerConfig {
@@ -52,6 +54,7 @@ impl Default for ServerConfig {
             signer: None,
             sign_every: Duration::from_secs(60),
             hooks: Vec::new(),
+            alerts: dealtrail_funnel::AlertRules::default(),
         }
     }
 }
@@ -82,7 +85,12 @@ pub fn router(
     config: &ServerConfig,
 ) -> Result<Router, SetupError> {
     let state = AppState {
-        schema: schema::build(engine.clone(), config.introspection, config.signer.clone()),
+        schema: schema::build(
+            engine.clone(),
+            config.introspection,
+            config.signer.clone(),
+            Arc::new(config.alerts.clone()),
+        ),
         budgets: Arc::new(crate::budget::Budgets::new(config.budgets.clone())),
         engine,
         tokens,

@@ -12,11 +12,16 @@ use crate::errors::{field, optional};
 use crate::log::{EventEnvelope, envelope};
 use crate::scalars::UInt64;
 
-/// The subscription root.
-pub struct SubscriptionRoot;
+/// The subscription root: the log's and the process tools'.
+#[derive(async_graphql::MergedSubscription, Default)]
+pub struct SubscriptionRoot(LogSubscription, crate::process::ProcessSubscription);
+
+/// The raw log and deals, live.
+#[derive(Default)]
+pub struct LogSubscription;
 
 #[Subscription]
-impl SubscriptionRoot {
+impl LogSubscription {
     /// Every event from a sequence number on: first those in the log, then each new one as
     /// soon as it is durable, in order, once each. Auditors and admins.
     async fn events(

@@ -572,6 +572,8 @@ fn plan_deal_rows(
                                 function: Function::Sales,
                                 summary: a.summary.clone(),
                                 next_step: None,
+                                next_step_due: None,
+                                unregistered_names: Vec::new(),
                             })
                         }
                         // The function the record kind belongs to; the export states no

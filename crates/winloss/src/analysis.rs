@@ -344,6 +344,15 @@ impl WinLoss {
                     .into(),
                 ),
                 (
+                    "stage_gates",
+                    match (deal.gated_moves, deal.gates_bypassed) {
+                        (0, _) => "no_gate",
+                        (_, 0) => "met",
+                        _ => "bypassed",
+                    }
+                    .into(),
+                ),
+                (
                     "close_date_slips",
                     bucket(deal.slips as usize, &[(0, "0"), (1, "1")], "2+").into(),
                 ),

@@ -94,6 +94,10 @@ pub struct DealFacts {
     pub stays: Vec<Stay>,
     /// Backward moves.
     pub regressions: u32,
+    /// Moves into (or past) stages that had a gate in the pipeline then in force.
+    pub gated_moves: u32,
+    /// Gated moves recorded although a soft gate's evidence was missing.
+    pub gates_bypassed: u32,
     /// Follow-ups: sequence number, business time, unregistered participants, the
     /// function of whoever logged it.
     pub follow_ups: Vec<(u64, Timestamp, u16, Function)>,
@@ -130,7 +134,7 @@ impl DealFacts {
 
 impl Projection for WinLoss {
     const NAME: &'static str = "winloss";
-    const VERSION: u32 = 4;
+    const VERSION: u32 = 5;
 
     fn wants(event_type: &str) -> bool {
         !matches!(
@@ -214,6 +218,8 @@ impl Projection for WinLoss {
                             until: None,
                         }],
                         regressions: 0,
+                        gated_moves: 0,
+                        gates_bypassed: 0,
                         follow_ups: Vec::new(),
                         contacts: Vec::new(),
                         records: Vec::new(),
@@ -226,11 +232,32 @@ impl Projection for WinLoss {
             }
             Event::Opportunity(id, e) => {
                 if let Some(deal) = self.deals.get_mut(id) {
+                    if let OpportunityEvent::StageChanged(c) = e {
+                        // The default pipeline has no gates.
+                        if self.pipeline.as_ref().is_some_and(|p| passes_gate(p, c)) {
+                            deal.gated_moves += 1;
+                        }
+                        if !c.gate_missing.is_empty() {
+                            deal.gates_bypassed += 1;
+                        }
+                    }
                     apply_to_deal(deal, &mut self.names, seq, at, e);
                 }
             }
         }
     }
+}
+
+/// Whether a move enters or passes over a stage with a gate (moving back passes none).
+fn passes_gate(pipeline: &Pipeline, c: &dealtrail_domain::opportunity::StageChanged) -> bool {
+    let Some(to) = pipeline.position(&c.to) else {
+        return false;
+    };
+    let first = pipeline.position(&c.from).map_or(to, |f| f + 1);
+    first <= to
+        && pipeline.stages[first..=to]
+            .iter()
+            .any(|s| pipeline.gate(s).is_some())
 }
 
 fn end_stay(deal: &mut DealFacts, at: Timestamp) {

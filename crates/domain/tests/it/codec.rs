@@ -30,6 +30,8 @@ fn follow_up_logged_v1_is_upgraded_on_read() {
             function: Function::Sales,
             summary: text("called the CIO"),
             next_step: Some(text("send the quote")),
+            next_step_due: None,
+            unregistered_names: Vec::new(),
         }
     );
     // A v1 record with nobody registered still met someone.
@@ -55,6 +57,8 @@ fn current_follow_up_is_version_2_and_round_trips() {
         function: Function::Presales,
         summary: text("site survey"),
         next_step: None,
+        next_step_due: None,
+        unregistered_names: Vec::new(),
     });
     assert_eq!(e.schema_version(), 2);
     let back = OpportunityEvent::decode("x", e.event_type(), 2, &e.encode()).unwrap();

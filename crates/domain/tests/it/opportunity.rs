@@ -39,6 +39,7 @@ fn moved(from: &str, to: &str) -> OpportunityEvent {
         from: stage(from),
         to: stage(to),
         movement: p.movement(&stage(from), &stage(to)),
+        gate_missing: Vec::new(),
     })
 }
 
@@ -60,6 +61,8 @@ fn follow_up(contacts: Vec<ContactId>, unregistered: u16) -> FollowUpLogged {
         function: Function::Sales,
         summary: text("walked through the offer"),
         next_step: None,
+        next_step_due: None,
+        unregistered_names: Vec::new(),
     }
 }
 
@@ -113,6 +116,7 @@ fn stage_changes_say_whether_they_go_forward_skip_or_back() {
             from: stage("Lead"),
             to: stage("Demo/POC"),
             movement: Movement::Skip { skipped: 2 },
+            gate_missing: Vec::new(),
         })]);
     given_deal(&account(), &[opened(), moved("Lead", "Bid")])
         .when(OpportunityCommand::ChangeStage {
@@ -122,6 +126,7 @@ fn stage_changes_say_whether_they_go_forward_skip_or_back() {
             from: stage("Bid"),
             to: stage("Solution"),
             movement: Movement::Backward { by: 2 },
+            gate_missing: Vec::new(),
         })]);
 }
 

@@ -128,6 +128,8 @@ fn deal_command() -> impl Strategy<Value = OpportunityCommand> {
                 function: Function::Sales,
                 summary: text("visit"),
                 next_step: None,
+                next_step_due: None,
+                unregistered_names: Vec::new(),
             })
         }),
         (0u128..5).prop_map(|c| OpportunityCommand::EngageContact(ContactEngaged {

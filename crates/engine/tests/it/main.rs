@@ -51,6 +51,7 @@ pub async fn setup_as(engine: &Engine, issued: impl Fn() -> Issued) {
             Command::DefinePipeline {
                 stages: Pipeline::default_b2b().stages,
                 outcomes: Outcome::ALL.to_vec(),
+                gates: Vec::new(),
             },
         )
         .await
@@ -131,6 +132,8 @@ pub fn follow_up(n: u128) -> Command {
             function: Function::Sales,
             summary: Text::parse("call").unwrap(),
             next_step: None,
+            next_step_due: None,
+            unregistered_names: Vec::new(),
         }),
     )
 }

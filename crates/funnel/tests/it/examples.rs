@@ -204,6 +204,8 @@ fn deal_list_filters_sorts_and_counts_activity() {
                 function: Function::Sales,
                 summary: Text::parse("visit").unwrap(),
                 next_step: None,
+                next_step_due: None,
+                unregistered_names: Vec::new(),
             }),
         ),
     );

@@ -105,6 +105,7 @@ impl Log {
                     from: stage(from),
                     to: stage(to),
                     movement: p.movement(&stage(from), &stage(to)),
+                    gate_missing: Vec::new(),
                 }),
             ),
         );

@@ -85,6 +85,8 @@ fn build(ops: &[Op]) -> Log {
                             function: Function::Sales,
                             summary: Text::parse("call").unwrap(),
                             next_step: None,
+                            next_step_due: None,
+                            unregistered_names: Vec::new(),
                         }),
                     ),
                 );

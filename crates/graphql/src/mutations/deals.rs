@@ -56,12 +56,17 @@ pub struct LogFollowUpInput {
     pub channel: String,
     /// Registered contacts who took part.
     pub contact_ids: Option<Vec<String>>,
-    /// People met who are not registered contacts.
+    /// People met who are not registered contacts (at least as many as
+    /// `unregisteredNames`, which it defaults to).
     pub unregistered_participants: Option<u16>,
+    /// Names or e-mails of unregistered participants, for a manager to register.
+    pub unregistered_names: Option<Vec<String>>,
     /// What happened.
     pub summary: String,
     /// The agreed next step.
     pub next_step: Option<String>,
+    /// When the next step is due (needs `nextStep`).
+    pub next_step_due: Option<scalars::Date>,
 }
 
 /// Mutations that record the steps of deals.
@@ -141,8 +146,10 @@ impl DealMutation {
             channel: input.channel,
             contact_ids: input.contact_ids,
             unregistered_participants: input.unregistered_participants,
+            unregistered_names: input.unregistered_names,
             summary: input.summary,
             next_step: input.next_step,
+            next_step_due: input.next_step_due,
         };
         let command =
             Command::Opportunity(id, OpportunityCommand::LogFollowUp(record.event(function)?));

@@ -56,12 +56,19 @@ impl Calls<'_> {
         } else {
             format!("({})", declared.join(", "))
         };
+        // quickLog answers the write beside how it matched the participants.
+        let (open, close) = if name == "quickLog" {
+            ("write { ", " }")
+        } else {
+            ("", "")
+        };
         let query = format!(
-            "mutation{declared} {{ {name}{args} {{ events {{ seq eventType payload }} }} }}"
+            "mutation{declared} {{ {name}{args} {{ {open}events {{ seq eventType payload }}{close} }} }}"
         );
         let body = self.server.post(Some(who), &query, vars).await;
         assert!(body["errors"].is_null(), "{name}: {body}");
-        let event = &body["data"][name]["events"][0];
+        let result = &body["data"][name];
+        let event = &result.get("write").unwrap_or(result)["events"][0];
         let mut payload = event["payload"]
             .as_object()
             .and_then(|m| m.values().next())
@@ -97,7 +104,8 @@ async fn every_field_of_every_command_can_be_set_through_the_api() {
     const PARENT: &str = "0190a000-0000-7000-8000-000000000701";
     const ACME: &str = "0190a000-0000-7000-8000-000000000702";
     const DEAL: &str = "0190a000-0000-7000-8000-000000000703";
-    c.full("admin", "definePipeline", r#"(stages: ["Lead", "Qualified", "Solution", "Bid", "Negotiation"], outcomes: ["won", "lost", "no_decision", "withdrawn"])"#, json!({})).await;
+    c.full("admin", "definePipeline", r#"(stages: ["Lead", "Qualified", "Solution", "Bid", "Negotiation"], outcomes: ["won", "lost", "no_decision", "withdrawn"],
+        gates: [{ stage: "Negotiation", requires: ["record:demo|record:proof_of_concept", "bid"], enforcement: "soft" }])"#, json!({})).await;
     let register = r#"(input: { id: $v, name: "Holding", industry: "retail", employees: "90000",
         annualRevenue: { amount: "9000000000.00", currency: "EUR" }, region: "EMEA",
         parentId: $w, externalId: $x })"#;
@@ -234,10 +242,28 @@ async fn every_field_of_every_command_can_be_set_through_the_api() {
             "pat",
             "logFollowUp",
             r#"(input: { opportunityId: $v, channel: "visit", contactIds: [$w],
-            unregisteredParticipants: 2, summary: "Workshop", nextStep: "Send the design" })"#,
+            unregisteredParticipants: 2, unregisteredNames: ["Mei Chen"], summary: "Workshop",
+            nextStep: "Send the design", nextStepDue: "2026-12-20" })"#,
             json!({ "v": DEAL, "w": contact }),
         )
         .await;
+    // Both are left out of the payload when empty, so `full` alone would not see them.
+    let day = |d: &str| serde_json::to_value(dealtrail_domain::Date::parse(d).unwrap()).unwrap();
+    assert_eq!(visit["next_step_due"], day("2026-12-20"), "{visit}");
+    assert_eq!(visit["unregistered_names"], json!(["Mei Chen"]), "{visit}");
+    let quick = c
+        .full(
+            "anna",
+            "quickLog",
+            r#"(input: { accountId: $v, participants: ["DANA@acme.test", "Jan Novak"],
+            channel: "meeting", summary: "Steering committee", nextStep: "Send the offer",
+            nextStepDue: "2026-12-22" })"#,
+            json!({ "v": ACME }),
+        )
+        .await;
+    assert_eq!(quick["contacts"], json!([contact]), "{quick}");
+    assert_eq!(quick["unregistered_names"], json!(["Jan Novak"]), "{quick}");
+    assert_eq!(quick["next_step_due"], day("2026-12-22"), "{quick}");
     assert_eq!(
         visit["function"], "Presales",
         "the function comes from the writer's role"

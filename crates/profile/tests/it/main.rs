@@ -127,6 +127,8 @@ fn follow_up(log: &mut Log, id: OpportunityId, at: i64, by: &str) -> u64 {
                 function: Function::Sales,
                 summary: text("visit"),
                 next_step: None,
+                next_step_due: None,
+                unregistered_names: Vec::new(),
             }),
         ),
     )

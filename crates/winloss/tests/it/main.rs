@@ -113,6 +113,7 @@ fn walk(log: &mut Log, n: u128, path: &[&str], start: i64) -> i64 {
                 from: stage(pair[0]),
                 to: stage(pair[1]),
                 movement: p.movement(&stage(pair[0]), &stage(pair[1])),
+                gate_missing: Vec::new(),
             }),
         );
     }
@@ -410,6 +411,8 @@ fn a_deal_story_digests_its_timeline_and_coverage_counts_org_units() {
             function: Function::Sales,
             summary: text("visit"),
             next_step: None,
+            next_step_due: None,
+            unregistered_names: Vec::new(),
         }),
     );
     walk(&mut log, 1, &["Lead", "Solution"], 1);
