@@ -31,6 +31,8 @@ pub enum Analysis {
     Signals,
     /// Follow-up alerts on open deals (rules from --alerts FILE).
     Alerts,
+    /// Each account's segment by business outcome: trend, value, relationship.
+    Segments,
     /// Every deal as the pipeline shows it.
     Deals,
 }
@@ -436,6 +438,48 @@ impl Models {
                     })
                     .collect(),
             },
+            Analysis::Segments => {
+                let config = dealtrail_profile::SegmentConfig::default();
+                let rows = self
+                    .profiles
+                    .accounts
+                    .iter()
+                    .filter(|(_, p)| !p.name.is_empty())
+                    .map(|(id, p)| {
+                        let s = p.segment(&self.profiles.names, &config, self.at);
+                        vec![
+                            json!(id.to_string()),
+                            json!(p.name),
+                            json!(s.trend.as_str()),
+                            s.compared
+                                .map_or(Value::Null, |c| json!(format!("{} to {}", c.0, c.1))),
+                            share(s.compared.map(|c| c.2)),
+                            json!(s.value.as_str()),
+                            json!(s.purchases_minor),
+                            json!(s.relationship.as_str()),
+                            json!(s.roles),
+                            share(s.top_share),
+                            s.last_follow_up.map_or(Value::Null, time),
+                        ]
+                    })
+                    .collect();
+                Table {
+                    columns: vec![
+                        "account",
+                        "name",
+                        "business_trend",
+                        "compared",
+                        "change",
+                        "customer_value",
+                        "purchases_last_year_minor",
+                        "relationship",
+                        "roles_covered",
+                        "top_rep_share",
+                        "last_follow_up",
+                    ],
+                    rows,
+                }
+            }
             Analysis::Deals => Table {
                 columns: vec![
                     "opportunity",

@@ -214,6 +214,8 @@ enum ExportCmd {
     /// Follow-up alerts on open deals: no follow-up, next step overdue, stalled, expected
     /// close passed (rules from --alerts FILE).
     Alerts(AnalysisArgs),
+    /// Each account's segment by business outcome: trend, value, relationship.
+    Segments(AnalysisArgs),
     /// Every deal as the pipeline shows it.
     Deals(AnalysisArgs),
 }
@@ -231,6 +233,7 @@ impl ExportCmd {
             ExportCmd::Health(a) => (A::Health, a),
             ExportCmd::Signals(a) => (A::Signals, a),
             ExportCmd::Alerts(a) => (A::Alerts, a),
+            ExportCmd::Segments(a) => (A::Segments, a),
             ExportCmd::Deals(a) => (A::Deals, a),
             events => return Err(Box::new(events)),
         })

@@ -18,6 +18,7 @@
 use std::sync::Arc;
 
 use dealtrail_domain::account::*;
+use dealtrail_domain::gate::parse_requirement;
 use dealtrail_domain::opportunity::*;
 use dealtrail_domain::*;
 use dealtrail_engine::{Command, Engine, EngineError, Issued};
@@ -133,9 +134,29 @@ fn id(seed: u64, kind: u64, n: u64) -> Uuid {
     .into_uuid()
 }
 
+/// The pipeline every history starts with: the default stages with soft gates, so that
+/// the moves that lacked evidence are recorded as findings.
+pub fn demo_pipeline() -> Pipeline {
+    let gate = |stage: &str, requires: &[&str]| StageGate {
+        stage: StageName::parse(stage).expect("a default stage"),
+        requires: requires
+            .iter()
+            .map(|r| parse_requirement(r).expect("valid evidence"))
+            .collect(),
+        enforcement: Enforcement::Soft,
+    };
+    Pipeline::default_b2b()
+        .with_gates(vec![
+            gate("Solution", &["engaged:decision_maker"]),
+            gate("Bid", &["record:solution_design"]),
+            gate("Negotiation", &["record:demo|record:proof_of_concept"]),
+        ])
+        .expect("the default stages have these")
+}
+
 /// The pipeline definition every history starts with.
 pub fn pipeline_step(at: Timestamp) -> Step {
-    let p = Pipeline::default_b2b();
+    let p = demo_pipeline();
     Step {
         at,
         actor: user("admin"),
@@ -234,17 +255,24 @@ pub fn account_script(size: &Size, n: u32, start: Timestamp, end: Timestamp) -> 
             })),
         );
     }
+    // A fifth of the customers grow, a fifth of the others shrink: the segments' trends.
     let grows = rng.chance(0.2);
+    let shrinks = !grows && rng.chance(0.2);
     for (i, year) in [2024, 2025].iter().enumerate() {
-        let factor = if grows && i == 1 { 2 } else { 1 };
+        // In tenths of the first year's figures.
+        let tenths = match (i, grows, shrinks) {
+            (1, true, _) => 20,
+            (1, _, true) => 8,
+            _ => 10,
+        };
         push(
             Timestamp(t.0 + (i as i64 * 200 + 10) * Timestamp::DAY).min(end),
             &rep(owner),
             acct(AccountCommand::RecordBusinessIndicator(
                 BusinessIndicatorRecorded {
                     period: Period::Year(*year),
-                    revenue: Some(usd(revenue * 1000 * factor)),
-                    headcount: Some(employees * factor as u32),
+                    revenue: Some(usd(revenue * 100 * tenths)),
+                    headcount: Some((employees * tenths as u32 / 10).max(1)),
                     note: None,
                     source: Some(label("annual report")),
                 },
@@ -384,7 +412,7 @@ fn deal_script(
                     function: Function::Sales,
                     summary: text("discussed requirements"),
                     next_step: Some(text("follow up next week")),
-                    next_step_due: None,
+                    next_step_due: Some(t.date().plus_days(7)),
                     unregistered_names: Vec::new(),
                 })),
             );

@@ -60,6 +60,8 @@ pub struct DealFilter {
     pub size_band: Option<SizeBand>,
     /// Open (`true`) or closed (`false`) deals (lists only).
     pub open: Option<bool>,
+    /// Only deals of these accounts (a customer segment, computed from the profiles).
+    pub accounts: Option<std::collections::BTreeSet<AccountId>>,
 }
 
 impl DealFilter {
@@ -77,6 +79,10 @@ impl DealFilter {
             .as_ref()
             .is_none_or(|o| deal.owners.at(t).map(|i| model.names.get(*i)) == Some(o.as_str()))
             && self.account.is_none_or(|a| a == deal.account)
+            && self
+                .accounts
+                .as_ref()
+                .is_none_or(|set| set.contains(&deal.account))
             && self
                 .industry
                 .as_ref()

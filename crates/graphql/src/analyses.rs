@@ -291,6 +291,10 @@ impl AnalysisQuery {
             require(ctx, &[Role::Analyst, Role::Manager, Role::Admin])?;
             let (from, to) = (from.0, to.0);
             let segment = filter.unwrap_or_default();
+            let accounts = segment
+                .segment()?
+                .accounts(ctx, past(ctx, as_of, clock)?)
+                .await?;
             for (name, set) in [
                 ("filter.stage", segment.stage.is_some()),
                 ("filter.open", segment.open.is_some()),
@@ -322,6 +326,7 @@ impl AnalysisQuery {
                     }
                     .to_owned()
                 }),
+                accounts,
             };
             let report = model_at(ctx, past(ctx, as_of, clock)?, Engine::winloss, move |m| {
                 m.report(from, to, &filter)

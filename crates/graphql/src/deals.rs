@@ -135,9 +135,26 @@ pub struct DealFilterInput {
     pub size_band: Option<SizeBandInput>,
     /// Open (true) or closed (false) deals (lists only).
     pub open: Option<bool>,
+    /// Accounts whose business is `growing`, `stable`, `declining` or `unknown` at the
+    /// moment asked (docs/analytics.md, Customer segments).
+    pub business_trend: Option<String>,
+    /// Accounts of `high`, `medium`, `low` or `none` value to us at that moment.
+    pub customer_value: Option<String>,
+    /// Accounts whose relationship with us is `strong`, `moderate` or `weak` then.
+    pub relationship: Option<String>,
 }
 
 impl DealFilterInput {
+    /// The customer segment the filter asks for.
+    pub(crate) fn segment(&self) -> async_graphql::Result<crate::segments::Wanted> {
+        crate::segments::Wanted::parse(
+            self.business_trend.as_deref(),
+            self.customer_value.as_deref(),
+            self.relationship.as_deref(),
+        )
+    }
+
+    /// The filter without its segment (`accounts` is filled from [`Self::segment`]).
     pub(crate) fn parse(self) -> async_graphql::Result<DealFilter> {
         Ok(DealFilter {
             stage: optional("stage", self.stage, StageName::parse)?,
@@ -155,6 +172,7 @@ impl DealFilterInput {
                 SizeBandInput::Unknown => SizeBand::Unknown,
             }),
             open: self.open,
+            accounts: None,
         })
     }
 }
@@ -183,7 +201,12 @@ impl DealQuery {
         last: Option<i32>,
     ) -> async_graphql::Result<Page<Deal>> {
         require(ctx, EVERYONE_BUT_AUDITORS)?;
-        let filter = filter.unwrap_or_default().parse()?;
+        let filter = filter.unwrap_or_default();
+        let segment = filter.segment()?;
+        let mut filter = filter.parse()?;
+        filter.accounts = segment
+            .accounts(ctx, crate::asof::past(ctx, as_of, clock)?)
+            .await?;
         let cut = cut(ctx, as_of, clock)?;
         let sort = match order.unwrap_or(DealOrder::OpenedAt) {
             DealOrder::OpenedAt => DealSort::OpenedAt,

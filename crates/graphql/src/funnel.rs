@@ -180,7 +180,12 @@ impl FunnelAnalysisQuery {
     ) -> async_graphql::Result<Arc<Funnel>> {
         crate::scope::once(ctx, async move {
             require(ctx, &[Role::Analyst, Role::Manager, Role::Admin])?;
-            let query = funnel_query(ctx, from, to, filter, as_of, clock, currency)?;
+            let segment = filter.as_ref().map(|f| f.segment()).transpose()?;
+            let mut query = funnel_query(ctx, from, to, filter, as_of, clock, currency)?;
+            query.filter.accounts = segment
+                .unwrap_or_default()
+                .accounts(ctx, crate::asof::past(ctx, as_of, clock)?)
+                .await?;
             ctx.data_unchecked::<FunnelCache>()
                 .get(engine(ctx), query)
                 .await
@@ -218,7 +223,12 @@ impl FunnelAnalysisQuery {
             if !(1..=366).contains(&step) {
                 return Err(error("VALIDATION", "stepDays: between 1 and 366"));
             }
-            let query = funnel_query(ctx, from, to, filter, as_of, clock, currency)?;
+            let segment = filter.as_ref().map(|f| f.segment()).transpose()?;
+            let mut query = funnel_query(ctx, from, to, filter, as_of, clock, currency)?;
+            query.filter.accounts = segment
+                .unwrap_or_default()
+                .accounts(ctx, crate::asof::past(ctx, as_of, clock)?)
+                .await?;
             let currency = query.currency;
             let ends: Vec<Timestamp> = (0..i64::from(points))
                 .rev()

@@ -34,6 +34,7 @@ mod process;
 pub mod scalars;
 pub mod schema;
 pub mod scope;
+mod segments;
 pub mod server;
 mod subscriptions;
 mod write;

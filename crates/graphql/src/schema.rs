@@ -66,6 +66,7 @@ pub struct QueryRoot(
     crate::accounts::AccountQuery,
     crate::accounts::AnalysisOfAccounts,
     crate::process::ProcessQuery,
+    crate::segments::SegmentQuery,
 );
 
 /// The mutation root: one object per aggregate, corrections merged in.

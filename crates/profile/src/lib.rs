@@ -8,10 +8,13 @@ use std::collections::BTreeMap;
 use dealtrail_domain::account::AccountEvent;
 use dealtrail_domain::opportunity::OpportunityEvent;
 use dealtrail_domain::{
-    AccountId, BuyingRole, ContactId, Event, Names, OpportunityId, OrgUnitId, Period, Projection,
-    Recorded, Timestamp,
+    AccountId, BuyingRole, ContactId, Date, Event, Names, OpportunityId, OrgUnitId, Period,
+    Projection, Recorded, Timestamp,
 };
 use serde::{Deserialize, Serialize};
+
+pub mod segment;
+pub use segment::{Relationship, Segment, SegmentConfig, Trend, Value};
 
 /// Everything the profiles keep of one account.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,6 +33,8 @@ pub struct AccountProfile {
     pub indicators: BTreeMap<u64, (Period, Option<i64>, Option<u32>)>,
     /// Purchases by sequence number: product, quantity, amount (minor units).
     pub purchases: BTreeMap<u64, (String, u32, i64)>,
+    /// The day of each purchase, by the same sequence numbers.
+    pub purchased_on: BTreeMap<u64, Date>,
     /// Support records by sequence number: business time, satisfaction score if given.
     pub service: BTreeMap<u64, (Timestamp, Option<u8>)>,
     /// Contacts: buying role, left, who registered them (a number in [`Profiles::names`]).
@@ -67,7 +72,7 @@ fn remove_seq<T>(list: &mut Vec<T>, seq: u64, key: impl Fn(&T) -> u64) {
 
 impl Projection for Profiles {
     const NAME: &'static str = "profiles";
-    const VERSION: u32 = 2;
+    const VERSION: u32 = 3;
 
     fn wants(event_type: &str) -> bool {
         !matches!(
@@ -180,6 +185,7 @@ fn apply_account(
         AccountEvent::PurchaseRecorded(b) => {
             p.purchases
                 .insert(seq, (b.product.to_string(), b.quantity, b.amount.minor()));
+            p.purchased_on.insert(seq, b.purchased_on);
         }
         AccountEvent::ServiceInteractionRecorded(s) => {
             p.service.insert(seq, (at, s.satisfaction.map(|x| x.get())));
@@ -188,6 +194,7 @@ fn apply_account(
             let target = c.target_seq;
             p.indicators.remove(&target);
             p.purchases.remove(&target);
+            p.purchased_on.remove(&target);
             let kept_time = p.service.remove(&target).map(|(t, _)| t);
             // An amendment replaces the original in place.
             match c.replacement.as_deref() {
@@ -202,6 +209,7 @@ fn apply_account(
                         target,
                         (b.product.to_string(), b.quantity, b.amount.minor()),
                     );
+                    p.purchased_on.insert(target, b.purchased_on);
                 }
                 Some(AccountEvent::ServiceInteractionRecorded(s)) => {
                     p.service.insert(

@@ -35,6 +35,8 @@ pub struct WinLossFilter {
     /// Account size band by headcount: small (< 250), mid (250-999), large (1,000-4,999),
     /// enterprise (5,000 and more), unknown.
     pub size_band: Option<String>,
+    /// Only deals of these accounts (a customer segment, computed from the profiles).
+    pub accounts: Option<std::collections::BTreeSet<dealtrail_domain::AccountId>>,
 }
 
 /// The size band of a headcount (the funnel's bands).
@@ -195,6 +197,10 @@ impl WinLoss {
                 .as_ref()
                 .is_none_or(|c| named(c).is_some_and(|c| deal.competitors.contains(&c)))
             && filter.org_unit.is_none_or(|u| deal.org_unit == Some(u))
+            && filter
+                .accounts
+                .as_ref()
+                .is_none_or(|set| set.contains(&deal.account))
             && filter
                 .size_band
                 .as_deref()

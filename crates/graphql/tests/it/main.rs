@@ -6,6 +6,7 @@ mod fields;
 mod fuzz;
 mod hooks;
 mod metrics;
+mod process;
 mod protocol;
 mod reads;
 mod subscription;

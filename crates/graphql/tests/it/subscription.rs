@@ -69,7 +69,7 @@ pub async fn subscribe_to(
     (tx, rx)
 }
 
-async fn next_payload(
+pub(crate) async fn next_payload(
     rx: &mut (
              impl futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>>
              + Unpin
