@@ -9,6 +9,7 @@ mod metrics;
 mod process;
 mod protocol;
 mod reads;
+mod segments;
 mod subscription;
 
 use std::sync::Arc;
