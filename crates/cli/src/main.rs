@@ -2,6 +2,7 @@
 
 mod analysis;
 mod audit;
+mod keys;
 mod remote;
 
 use std::net::SocketAddr;
@@ -171,6 +172,16 @@ enum Cmd {
 
 #[derive(Subcommand)]
 enum ExportCmd {
+    /// The folder's personal-data keys as JSON lines (erased ones as null): keep them with
+    /// an events backup, as secret as the folder, or its contacts' names read "(sealed)".
+    Keys {
+        /// The data folder.
+        #[arg(long, default_value = "./dealtrail-data")]
+        data: PathBuf,
+        /// Write here instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Every event from a sequence number on, optionally of one stream.
     Events {
         /// The data folder.
@@ -322,6 +333,14 @@ enum ImportCmd {
         #[arg(long, default_value = "import-time", value_parser = ["import-time", "skip"])]
         undated_open: String,
     },
+    /// Restore personal-data keys from `export keys` into a folder (after `import events`).
+    Keys {
+        /// The key export.
+        file: PathBuf,
+        /// The data folder.
+        #[arg(long, default_value = "./dealtrail-data")]
+        data: PathBuf,
+    },
     /// Restore events from a JSON-lines export; they must continue the folder's log (an
     /// empty folder takes an export that starts at sequence number 1).
     Events {
@@ -452,12 +471,16 @@ fn run() -> anyhow::Result<()> {
                     out,
                     ..
                 }) => export_events(data, &format, from, stream, out),
+                Err(ExportCmd::Keys { data, out }) => keys::export(&data, out.as_deref()),
                 Err(_) => unreachable!("every analysis is matched above"),
             };
         }
         Cmd::Import {
             what: ImportCmd::Events { file, data, resume },
         } => return import_events(file, data, resume),
+        Cmd::Import {
+            what: ImportCmd::Keys { file, data },
+        } => return keys::import(&file, &data),
         Cmd::Replay {
             data,
             as_of,

@@ -126,6 +126,16 @@ pub struct ContactLeft {
     pub reason: Option<Text>,
 }
 
+/// A contact's personal data was erased at their request: their key is destroyed, so the
+/// name, e-mail and phone in every earlier event can no longer be read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContactErased {
+    /// The contact.
+    pub contact: ContactId,
+    /// Why (a request's reference, say); never personal data.
+    pub reason: Option<Text>,
+}
+
 /// The rep responsible for the account changed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountOwnerAssigned {
@@ -188,6 +198,8 @@ pub enum AccountEvent {
     ServiceInteractionRecorded(ServiceInteractionRecorded),
     /// An earlier record of this account is retracted or amended.
     AccountEventCorrected(Correction<AccountEvent>),
+    /// See [`ContactErased`].
+    ContactErased(ContactErased),
 }
 
 impl AccountEvent {
@@ -231,6 +243,8 @@ pub enum AccountCommand {
     RecordServiceInteraction(ServiceInteractionRecorded),
     /// Retract or amend an earlier record of this account.
     Correct(Correction<AccountEvent>),
+    /// Erase a contact's personal data.
+    EraseContact(ContactErased),
 }
 
 /// What the account knows about one contact.
@@ -240,6 +254,8 @@ pub struct ContactState {
     pub details: ContactRegistered,
     /// Whether the person has left the customer.
     pub left: bool,
+    /// Whether the person's personal data was erased.
+    pub erased: bool,
 }
 
 /// The state an account's rules need, folded from its events.
@@ -329,6 +345,7 @@ impl Account {
                     ContactState {
                         details: e.clone(),
                         left: false,
+                        erased: false,
                     },
                 );
             }
@@ -358,6 +375,14 @@ impl Account {
             AccountEvent::ContactLeft(e) => {
                 if let Some(c) = self.contacts.get_mut(&e.contact) {
                     c.left = true;
+                }
+            }
+            AccountEvent::ContactErased(e) => {
+                if let Some(c) = self.contacts.get_mut(&e.contact) {
+                    c.erased = true;
+                    c.details.name = Name::parse(crate::personal::ERASED).expect("a valid name");
+                    c.details.email = None;
+                    c.details.phone = None;
                 }
             }
             AccountEvent::AccountOwnerAssigned(e) => self.owner = Some(e.owner.clone()),
@@ -433,6 +458,9 @@ impl Account {
             }
             AccountCommand::UpdateContact(u) => {
                 let current = self.current_contact(u.contact)?;
+                if current.erased {
+                    return Err(DomainError::ContactErased { contact: u.contact });
+                }
                 self.check_org_unit(u.org_unit)?;
                 let d = &current.details;
                 let changed = ContactUpdated {
@@ -473,6 +501,16 @@ impl Account {
             AccountCommand::RecordPurchase(e) => AccountEvent::PurchaseRecorded(e),
             AccountCommand::RecordServiceInteraction(e) => {
                 AccountEvent::ServiceInteractionRecorded(e)
+            }
+            AccountCommand::EraseContact(e) => {
+                match self.contacts.get(&e.contact) {
+                    None => return Err(DomainError::UnknownContact { contact: e.contact }),
+                    Some(c) if c.erased => {
+                        return Err(DomainError::ContactErased { contact: e.contact });
+                    }
+                    Some(_) => {}
+                }
+                AccountEvent::ContactErased(e)
             }
             AccountCommand::Correct(c) => {
                 crate::event::check_correction(&self.records, &c, |r| {

@@ -189,6 +189,12 @@ pub enum DomainError {
         /// The contact.
         contact: ContactId,
     },
+    /// The contact's personal data was erased.
+    #[error("contact {contact} was erased")]
+    ContactErased {
+        /// The contact.
+        contact: ContactId,
+    },
     /// The org unit is not part of this account.
     #[error("org unit {org_unit} is not part of this account")]
     UnknownOrgUnit {

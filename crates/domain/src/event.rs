@@ -213,6 +213,7 @@ codec!(
         PurchaseRecorded: 1,
         ServiceInteractionRecorded: 1,
         AccountEventCorrected: 1,
+        ContactErased: 1,
     }
 );
 
@@ -230,6 +231,7 @@ codec!(
         OpportunityReopened: 1,
         OwnerReassigned: 1,
         OpportunityEventCorrected: 1,
+        ParticipantErased: 1,
     }
 );
 

@@ -12,6 +12,7 @@ mod event;
 pub mod gate;
 mod ids;
 pub mod opportunity;
+pub mod personal;
 mod pipeline;
 mod projection;
 pub mod upgrade;

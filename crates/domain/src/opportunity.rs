@@ -185,6 +185,16 @@ pub struct OwnerReassigned {
     pub to: UserId,
 }
 
+/// An unregistered participant's name, recorded in a follow-up of this deal, was erased at
+/// their request: its key is destroyed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParticipantErased {
+    /// The id the name was sealed under.
+    pub person: uuid::Uuid,
+    /// Why (a request's reference, say); never personal data.
+    pub reason: Option<Text>,
+}
+
 /// Everything that can happen to a deal.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum OpportunityEvent {
@@ -210,6 +220,8 @@ pub enum OpportunityEvent {
     OwnerReassigned(OwnerReassigned),
     /// An earlier record of this deal is retracted or amended.
     OpportunityEventCorrected(Correction<OpportunityEvent>),
+    /// See [`ParticipantErased`].
+    ParticipantErased(ParticipantErased),
 }
 
 impl OpportunityEvent {
@@ -271,6 +283,8 @@ pub enum OpportunityCommand {
     },
     /// Retract or amend an earlier record of this deal.
     Correct(Correction<OpportunityEvent>),
+    /// Erase an unregistered participant's name (the engine checks the deal recorded it).
+    EraseParticipant(ParticipantErased),
 }
 
 /// The state a deal's rules need, folded from its events.
@@ -386,7 +400,8 @@ impl Opportunity {
             OpportunityEvent::FollowUpLogged(_)
             | OpportunityEvent::ContactEngaged(_)
             | OpportunityEvent::CrossFunctionalRecordAdded(_)
-            | OpportunityEvent::BidSubmitted(_) => {}
+            | OpportunityEvent::BidSubmitted(_)
+            | OpportunityEvent::ParticipantErased(_) => {}
         }
     }
 
@@ -551,6 +566,7 @@ impl Opportunity {
                 }
                 OpportunityEvent::OwnerReassigned(OwnerReassigned { from, to })
             }
+            OpportunityCommand::EraseParticipant(e) => OpportunityEvent::ParticipantErased(e),
             OpportunityCommand::Correct(c) => {
                 crate::event::check_correction(&self.records, &c, |r| {
                     (
@@ -617,7 +633,17 @@ impl Opportunity {
         check_currency: impl Fn(&Money) -> Result<(), DomainError>,
     ) -> Result<(), DomainError> {
         match replacement {
-            OpportunityEvent::FollowUpLogged(e) => e.check(account)?,
+            OpportunityEvent::FollowUpLogged(e) => {
+                e.check(account)?;
+                // A correction's bytes are not sealed: names of people stay out of them.
+                if !e.unregistered_names.is_empty() {
+                    return Err(DomainError::InvalidFollowUp {
+                        reason: "an amendment cannot name unregistered participants; log a \
+                                 new follow-up for them"
+                            .into(),
+                    });
+                }
+            }
             OpportunityEvent::ContactEngaged(e) if !account.has_contact(e.contact) => {
                 return Err(DomainError::UnknownContact { contact: e.contact });
             }

@@ -54,13 +54,30 @@ fn malformed(event_type: &str, version: u16) -> impl Fn(rmp_serde::decode::Error
     }
 }
 
-/// Account events have had one version each so far.
+/// Account events: the sealed versions of the contact events, read without their keys.
 pub(crate) fn type_name_of_account(
-    _event_type: &str,
-    _version: u16,
-    _payload: &[u8],
+    event_type: &str,
+    version: u16,
+    payload: &[u8],
 ) -> Result<Option<AccountEvent>, DecodeError> {
-    Ok(None)
+    use crate::personal::{ContactPersonal, StoredContactRegistered, StoredContactUpdated};
+    match (event_type, version) {
+        ("ContactRegistered", 2) => {
+            let stored: StoredContactRegistered =
+                rmp_serde::from_slice(payload).map_err(malformed(event_type, version))?;
+            Ok(Some(AccountEvent::ContactRegistered(
+                stored.open(ContactPersonal::default()),
+            )))
+        }
+        ("ContactUpdated", 2) => {
+            let stored: StoredContactUpdated =
+                rmp_serde::from_slice(payload).map_err(malformed(event_type, version))?;
+            Ok(Some(AccountEvent::ContactUpdated(
+                stored.open(ContactPersonal::default()),
+            )))
+        }
+        _ => Ok(None),
+    }
 }
 
 /// Upgrades old opportunity events.
@@ -74,6 +91,14 @@ pub(crate) fn type_name_of_opportunity(
             let v1: FollowUpLoggedV1 =
                 rmp_serde::from_slice(payload).map_err(malformed(event_type, version))?;
             Ok(Some(OpportunityEvent::FollowUpLogged(v1.into())))
+        }
+        ("FollowUpLogged", 3) => {
+            let stored: crate::personal::StoredFollowUpLogged =
+                rmp_serde::from_slice(payload).map_err(malformed(event_type, version))?;
+            let sealed =
+                crate::values::Label::parse(crate::personal::SEALED).expect("a valid label");
+            let names = vec![sealed; stored.unregistered_names.len()];
+            Ok(Some(OpportunityEvent::FollowUpLogged(stored.open(names))))
         }
         _ => Ok(None),
     }

@@ -48,9 +48,13 @@ pub struct EnvelopeRecord {
     pub hash: String,
 }
 
-/// A stored event's payload as JSON, for people reading the log; null if this build cannot
-/// decode it.
+/// A stored event's payload as JSON, for people reading the log (personal data sealed);
+/// null if this build cannot decode it.
 pub fn payload_json(e: &RecordedEvent) -> serde_json::Value {
+    // Personal data stays sealed here: this is what exports and the raw log show.
+    if let Some(raw) = crate::personal::raw_json(&e.event_type, e.schema_version, &e.payload) {
+        return raw;
+    }
     Event::decode(
         e.stream.as_str(),
         &e.event_type,

@@ -1,31 +1,70 @@
 //! Translation between the domain's events and the store's envelopes.
 
 use dealtrail_domain::{DecodeError, Event, Recorded, Timestamp, UserId};
+use dealtrail_store::vault::Vault;
 use dealtrail_store::{NewEvent, RecordedEvent, StreamId};
 use uuid::Uuid;
 
 use crate::error::EngineError;
+use crate::personal;
 
 /// The store's stream id of a domain stream name.
 pub fn stream_id(name: dealtrail_domain::StreamName) -> StreamId {
     StreamId::parse(name.to_string()).expect("domain stream names are valid stream ids")
 }
 
-/// Wraps a domain event for the store; the event id is a fresh UUIDv7 (time-ordered).
-pub fn new_event(event: &Event, occurred_at: Timestamp) -> NewEvent {
-    NewEvent {
-        event_id: Uuid::now_v7(),
-        event_type: event.event_type().to_owned(),
-        schema_version: event.schema_version(),
-        occurred_at: dealtrail_store::Timestamp(occurred_at.0),
-        payload: event.encode(),
-        causation_id: None,
+/// Wraps domain events for the store, personal data sealed under keys from `vault` (made,
+/// and synced once, before anything is sealed under them); each event id is a fresh UUIDv7
+/// (time-ordered).
+pub fn new_events(
+    events: &[(Event, Timestamp)],
+    vault: &Vault,
+) -> Result<Vec<NewEvent>, EngineError> {
+    let people: Vec<Vec<Uuid>> = events.iter().map(|(e, _)| personal::people(e)).collect();
+    let all: Vec<Uuid> = people.iter().flatten().copied().collect();
+    let mut keys = if all.is_empty() {
+        Vec::new()
+    } else {
+        vault.keys_for(&all)?
     }
+    .into_iter();
+    events
+        .iter()
+        .zip(&people)
+        .map(|((event, occurred_at), people)| {
+            let keys: Vec<_> = keys.by_ref().take(people.len()).collect();
+            let (schema_version, payload) = match personal::seal(event, people, &keys)? {
+                Some(sealed) => sealed,
+                None => (event.schema_version(), event.encode()),
+            };
+            Ok(NewEvent {
+                event_id: Uuid::now_v7(),
+                event_type: event.event_type().to_owned(),
+                schema_version,
+                occurred_at: dealtrail_store::Timestamp(occurred_at.0),
+                payload,
+                causation_id: None,
+            })
+        })
+        .collect()
+}
+
+/// Reads a payload, opening sealed personal data with the vault's keys.
+fn decode_payload(
+    vault: &Vault,
+    stream: &str,
+    event_type: &str,
+    version: u16,
+    payload: &[u8],
+) -> Result<Event, DecodeError> {
+    personal::open(vault, stream, event_type, version, payload)
+        .unwrap_or_else(|| Event::decode(stream, event_type, version, payload))
 }
 
 /// Decodes a stored envelope into what projections and aggregates read.
-pub fn decode(recorded: &RecordedEvent) -> Result<Recorded<Event>, EngineError> {
-    let event = Event::decode(
+pub fn decode(recorded: &RecordedEvent, vault: &Vault) -> Result<Recorded<Event>, EngineError> {
+    let event = decode_payload(
+        vault,
         recorded.stream.as_str(),
         &recorded.event_type,
         recorded.schema_version,
@@ -53,8 +92,12 @@ pub fn decode(recorded: &RecordedEvent) -> Result<Recorded<Event>, EngineError> 
 }
 
 /// Decodes a borrowed view of a stored event (the fast path of folds).
-pub fn decode_view(view: &dealtrail_store::EventView<'_>) -> Result<Recorded<Event>, EngineError> {
-    let event = Event::decode(
+pub fn decode_view(
+    view: &dealtrail_store::EventView<'_>,
+    vault: &Vault,
+) -> Result<Recorded<Event>, EngineError> {
+    let event = decode_payload(
+        vault,
         view.stream,
         view.event_type,
         view.schema_version,

@@ -145,10 +145,8 @@ pub(crate) async fn execute(
         }
         let (version, events) = decided?;
         let expected = issued.expected.unwrap_or(ExpectedVersion::Exact(version));
-        let new_events = events
-            .iter()
-            .map(|(e, at)| codec::new_event(e, *at))
-            .collect();
+        crate::personal::erase(store, &events)?;
+        let new_events = codec::new_events(&events, store.vault())?;
         let mut request =
             AppendRequest::new(stream.clone(), expected, issued.actor.as_str(), new_events)?;
         if let Some(key) = &issued.idempotency_key {
@@ -209,7 +207,7 @@ fn read_back(store: &Store, receipt: Receipt) -> Result<Vec<Recorded<Event>>, En
     store
         .read_all(receipt.first_seq, count)?
         .iter()
-        .map(codec::decode)
+        .map(|e| codec::decode(e, store.vault()))
         .collect()
 }
 
@@ -310,7 +308,7 @@ pub(crate) fn load_stream(
         let page = store.read_stream(&stream, from, Direction::Forward, 1024)?;
         let done = page.len() < 1024;
         for e in &page {
-            out.push(codec::decode(e)?);
+            out.push(codec::decode(e, store.vault())?);
         }
         if done {
             return Ok(out);
@@ -348,7 +346,7 @@ pub(crate) fn load_account(
         let page = store.read_stream(&stream, seen + 1, Direction::Forward, 1024)?;
         let done = page.len() < 1024;
         for e in &page {
-            let r = codec::decode(e)?;
+            let r = codec::decode(e, store.vault())?;
             if let Event::Account(_, e) = &r.event {
                 account.apply(&r.with(e.clone()));
             }

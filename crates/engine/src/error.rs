@@ -50,6 +50,27 @@ pub enum EngineError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A contact's personal data sits in plaintext in chained events an older build wrote:
+    /// destroying a key cannot erase it.
+    #[error(
+        "person {person}'s personal data is in plaintext in events {seqs:?}, written before \
+         personal data was sealed; erasing it would break the chain"
+    )]
+    ErasureImpossible {
+        /// The person.
+        person: uuid::Uuid,
+        /// The events holding it.
+        seqs: Vec<u64>,
+    },
+    /// No follow-up of the deal names this participant.
+    #[error("no follow-up of this deal names participant {person}")]
+    UnknownPerson {
+        /// The id given.
+        person: uuid::Uuid,
+    },
+    /// Personal data could not be sealed (no randomness from the system).
+    #[error("cannot seal personal data: {0}")]
+    Sealing(String),
     /// A batch of commands must all write to one stream.
     #[error("the commands of one batch must all write to the same stream")]
     MixedStreams,

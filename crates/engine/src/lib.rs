@@ -8,6 +8,7 @@ mod cancel;
 mod codec;
 mod command;
 mod error;
+pub mod personal;
 mod runner;
 
 use std::path::PathBuf;

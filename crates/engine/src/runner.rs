@@ -157,7 +157,7 @@ impl<P: Projection + Sync> ProjectionHost<P> {
                 cancel.check()?;
             }
             if view.occurred_at.0 <= at.0 && P::wants(view.event_type) {
-                state.apply(&codec::decode_view(&view)?);
+                state.apply(&codec::decode_view(&view, self.store.vault())?);
             }
             Ok::<(), EngineError>(())
         })?;
@@ -258,7 +258,7 @@ fn fold<P: Projection>(
             cancel.check()?;
         }
         if P::wants(view.event_type) {
-            state.apply(&codec::decode_view(&view)?);
+            state.apply(&codec::decode_view(&view, store.vault())?);
         }
         *seq = view.seq;
         Ok::<(), EngineError>(())
@@ -325,7 +325,7 @@ pub fn catch_up<A: Projection, B: Projection, C: Projection>(
             return Ok(());
         }
         let decoded = if a.wants(seq, kind) || b.wants(seq, kind) || c.wants(seq, kind) {
-            Some(codec::decode_view(&view)?)
+            Some(codec::decode_view(&view, store.vault())?)
         } else {
             None
         };
@@ -391,7 +391,7 @@ async fn follow<P: Projection + Sync>(
         }
         let decoded = next
             .map_err(EngineError::from)
-            .and_then(|e| codec::decode(&e));
+            .and_then(|e| codec::decode(&e, store.vault()));
         let recorded = match decoded {
             Ok(r) => r,
             Err(e) => {

@@ -177,9 +177,9 @@ pub struct Deal {
     /// Follow-ups that set a next step with a due date: sequence number, business time,
     /// due date, in log order (retractions remove them).
     pub next_steps: Vec<(u64, Timestamp, Date)>,
-    /// Follow-ups' participants who matched no registered contact: sequence number,
-    /// business time, the names as written.
-    pub unregistered: Vec<(u64, Timestamp, Vec<String>)>,
+    /// Follow-ups that named participants who matched no registered contact: sequence
+    /// number, business time (the names stay sealed in the log).
+    pub unregistered: Vec<(u64, Timestamp)>,
     /// Engaged contacts: sequence number, business time, contact, in log order (retractions
     /// remove them).
     pub contacts: Vec<(u64, Timestamp, ContactId)>,
@@ -269,7 +269,7 @@ impl Deal {
 
 impl Projection for SalesPipeline {
     const NAME: &'static str = "sales-pipeline";
-    const VERSION: u32 = 4;
+    const VERSION: u32 = 5;
 
     fn wants(event_type: &str) -> bool {
         matches!(
@@ -458,7 +458,9 @@ fn apply_to_deal(
                 Some(_) => {}
             }
         }
-        OpportunityEvent::CrossFunctionalRecordAdded(_) | OpportunityEvent::BidSubmitted(_) => {}
+        OpportunityEvent::CrossFunctionalRecordAdded(_)
+        | OpportunityEvent::BidSubmitted(_)
+        | OpportunityEvent::ParticipantErased(_) => {}
     }
 }
 
@@ -473,8 +475,7 @@ fn note_follow_up(
         deal.next_steps.push((seq, at, due));
     }
     if !f.unregistered_names.is_empty() {
-        let names = f.unregistered_names.iter().map(|n| n.to_string()).collect();
-        deal.unregistered.push((seq, at, names));
+        deal.unregistered.push((seq, at));
     }
 }
 

@@ -70,8 +70,14 @@ pub struct Contact {
     pub seniority: String,
     /// The org unit the person works in.
     pub org_unit_id: Option<String>,
+    /// E-mail.
+    pub email: Option<String>,
+    /// Phone.
+    pub phone: Option<String>,
     /// Whether the person has left the customer.
     pub left: bool,
+    /// Whether the person's personal data was erased (name then reads "(erased)").
+    pub erased: bool,
 }
 
 /// A signal on one account.
@@ -350,7 +356,10 @@ pub(crate) fn account_view(
                 role: c.details.role.to_string(),
                 seniority: c.details.seniority.to_string(),
                 org_unit_id: c.details.org_unit.map(|u| u.to_string()),
+                email: c.details.email.as_ref().map(ToString::to_string),
+                phone: c.details.phone.as_ref().map(ToString::to_string),
                 left: c.left,
+                erased: c.erased,
             })
             .collect(),
         version: a.version.into(),

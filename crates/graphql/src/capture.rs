@@ -258,7 +258,14 @@ mod tests {
             email: email.map(|e| Label::parse(e).unwrap()),
             phone: None,
         };
-        (id, ContactState { details, left })
+        (
+            id,
+            ContactState {
+                details,
+                left,
+                erased: false,
+            },
+        )
     }
 
     #[test]

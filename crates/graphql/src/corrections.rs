@@ -278,7 +278,8 @@ fn record_function(ctx: &Context<'_>, seq: u64) -> async_graphql::Result<Option<
     let Some(e) = stored(ctx, seq)? else {
         return Ok(None);
     };
-    let decoded = dealtrail_engine::decode(&e).map_err(engine_error)?;
+    let decoded =
+        dealtrail_engine::decode(&e, engine(ctx).store().vault()).map_err(engine_error)?;
     Ok(match decoded.event {
         Event::Opportunity(_, OpportunityEvent::CrossFunctionalRecordAdded(r)) => Some(r.function),
         Event::Opportunity(_, OpportunityEvent::FollowUpLogged(f))

@@ -31,6 +31,11 @@ pub(crate) fn engine_error(e: EngineError) -> async_graphql::Error {
         }
         EngineError::Rejected(d) => error("VALIDATION", d.to_string()),
         EngineError::Invalid(i) => error("VALIDATION", i.to_string()),
+        e @ EngineError::ErasureImpossible { .. } => error("ERASURE_IMPOSSIBLE", e.to_string()),
+        e @ EngineError::UnknownPerson { .. } => error("NOT_FOUND", e.to_string()),
+        EngineError::Store(e @ dealtrail_store::StoreError::Erased { .. }) => {
+            error("VALIDATION", e.to_string())
+        }
         e @ EngineError::Conflict { .. } => error("CONFLICT", e.to_string()),
         e @ (EngineError::IdempotencyKeyReused { .. }
         | EngineError::IdempotencyKeyMismatch { .. }) => {

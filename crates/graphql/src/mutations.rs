@@ -3,4 +3,5 @@
 pub mod accounts;
 pub mod capture;
 pub mod deals;
+pub mod erasure;
 pub mod pipeline;

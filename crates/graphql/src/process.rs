@@ -75,6 +75,9 @@ fn rules(ctx: &Context<'_>) -> Arc<AlertRules> {
 pub struct UnregisteredParticipant {
     /// As the rep wrote it.
     pub written: String,
+    /// The id its name is sealed under (for `eraseParticipant`); null for names written
+    /// before names were sealed.
+    pub person_id: Option<String>,
     /// The account met.
     pub account_id: String,
     /// The deal of the follow-up.
@@ -121,8 +124,8 @@ impl ProcessQuery {
     }
 
     /// People that follow-ups recorded by name and who match no registered contact of the
-    /// account now: a manager's list of contacts to register, newest first. Managers,
-    /// admins.
+    /// account now: a manager's list of contacts to register, newest first (erased names
+    /// are left out). Managers, admins.
     async fn unregistered_participants(
         &self,
         ctx: &Context<'_>,
@@ -131,32 +134,32 @@ impl ProcessQuery {
         require(ctx, &[crate::auth::Role::Manager, crate::auth::Role::Admin])?;
         let only = optional("accountId", account_id, |s| AccountId::parse(&s))?;
         let engine = engine(ctx);
-        let mut written: Vec<(
-            AccountId,
-            dealtrail_domain::OpportunityId,
-            u64,
-            Timestamp,
-            String,
-        )> = engine
-            .sales()
-            .read(|m| {
-                m.deals
-                    .values()
-                    .filter(|d| only.is_none_or(|a| a == d.account))
-                    .flat_map(|d| {
-                        d.unregistered.iter().flat_map(move |(seq, at, names)| {
-                            names
+        let mut follow_ups: Vec<(AccountId, dealtrail_domain::OpportunityId, u64, Timestamp)> =
+            engine
+                .sales()
+                .read(|m| {
+                    m.deals
+                        .values()
+                        .filter(|d| only.is_none_or(|a| a == d.account))
+                        .flat_map(|d| {
+                            d.unregistered
                                 .iter()
-                                .map(move |n| (d.account, d.id, *seq, *at, n.clone()))
+                                .map(move |(seq, at)| (d.account, d.id, *seq, *at))
                         })
-                    })
-                    .collect()
-            })
-            .map_err(crate::errors::engine_error)?;
-        written.sort_by_key(|w| std::cmp::Reverse(w.2));
+                        .collect()
+                })
+                .map_err(crate::errors::engine_error)?;
+        follow_ups.sort_by_key(|f| std::cmp::Reverse(f.2));
         let mut out = Vec::new();
         let mut contacts = std::collections::BTreeMap::new();
-        for (account, deal, seq, at, name) in written {
+        for (account, deal, seq, at) in follow_ups {
+            let stored = engine
+                .store()
+                .read_all(seq, 1)
+                .map_err(|e| crate::errors::engine_error(e.into()))?;
+            let Some(stored) = stored.first() else {
+                continue;
+            };
             let known = match contacts.entry(account) {
                 std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
                 std::collections::btree_map::Entry::Vacant(e) => e.insert(
@@ -167,16 +170,21 @@ impl ProcessQuery {
                         .unwrap_or_default(),
                 ),
             };
-            if find_contact(&name, known).is_some() {
-                continue;
+            for (person, name) in
+                dealtrail_engine::personal::participants(engine.store().vault(), stored)
+            {
+                if find_contact(&name, known).is_some() {
+                    continue;
+                }
+                out.push(UnregisteredParticipant {
+                    written: name,
+                    person_id: person.map(|p| p.to_string()),
+                    account_id: account.to_string(),
+                    opportunity_id: deal.to_string(),
+                    seq: UInt64(seq),
+                    occurred_at: DateTime(at),
+                });
             }
-            out.push(UnregisteredParticipant {
-                written: name,
-                account_id: account.to_string(),
-                opportunity_id: deal.to_string(),
-                seq: UInt64(seq),
-                occurred_at: DateTime(at),
-            });
         }
         Ok(out)
     }

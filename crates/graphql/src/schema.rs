@@ -76,5 +76,6 @@ pub struct MutationRoot(
     crate::mutations::deals::DealMutation,
     crate::mutations::pipeline::PipelineMutation,
     crate::mutations::capture::CaptureMutation,
+    crate::mutations::erasure::ErasureMutation,
     crate::corrections::CorrectionMutation,
 );

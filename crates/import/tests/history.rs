@@ -430,7 +430,11 @@ Lost = "lost"
     let closed = engine
         .store()
         .iter_from(1)
-        .map(|e| dealtrail_engine::decode(&e.unwrap()).unwrap().event)
+        .map(|e| {
+            dealtrail_engine::decode(&e.unwrap(), engine.store().vault())
+                .unwrap()
+                .event
+        })
         .find_map(|e| match e {
             dealtrail_domain::Event::Opportunity(
                 _,
@@ -505,7 +509,11 @@ role = "as"
     let engaged: Vec<dealtrail_domain::BuyingRole> = engine
         .store()
         .iter_from(1)
-        .map(|e| dealtrail_engine::decode(&e.unwrap()).unwrap().event)
+        .map(|e| {
+            dealtrail_engine::decode(&e.unwrap(), engine.store().vault())
+                .unwrap()
+                .event
+        })
         .filter_map(|e| match e {
             dealtrail_domain::Event::Opportunity(_, OpportunityEvent::ContactEngaged(c)) => {
                 Some(c.role)
@@ -549,7 +557,11 @@ async fn activity_types_mapped_to_records_become_the_other_functions_records() {
     let events: Vec<OpportunityEvent> = engine
         .store()
         .iter_from(1)
-        .map(|e| dealtrail_engine::decode(&e.unwrap()).unwrap().event)
+        .map(|e| {
+            dealtrail_engine::decode(&e.unwrap(), engine.store().vault())
+                .unwrap()
+                .event
+        })
         .filter_map(|e| match e {
             dealtrail_domain::Event::Opportunity(_, e) => Some(e),
             _ => None,

@@ -187,6 +187,8 @@ fn apply_account(
                 .insert(seq, (b.product.to_string(), b.quantity, b.amount.minor()));
             p.purchased_on.insert(seq, b.purchased_on);
         }
+        // The profiles keep no personal data; the contact still counts as a contact.
+        AccountEvent::ContactErased(_) => {}
         AccountEvent::ServiceInteractionRecorded(s) => {
             p.service.insert(seq, (at, s.satisfaction.map(|x| x.get())));
         }

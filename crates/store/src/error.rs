@@ -103,6 +103,13 @@ pub enum StoreError {
     /// sled failed.
     #[error("storage engine error: {0}")]
     Sled(#[from] sled::Error),
+    /// The person's personal-data key was destroyed (erasure): nothing more can be sealed
+    /// under it.
+    #[error("person {person} was erased")]
+    Erased {
+        /// The person.
+        person: uuid::Uuid,
+    },
     /// The file system failed.
     #[error("i/o error on {path}: {source}")]
     Io {

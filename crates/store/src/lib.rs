@@ -15,6 +15,7 @@ mod store;
 mod subscribe;
 pub mod tree;
 mod types;
+pub mod vault;
 mod verify;
 mod writer;
 

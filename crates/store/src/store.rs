@@ -113,6 +113,8 @@ pub(crate) struct Shared {
     /// What the writer has done, for metrics.
     pub stats: WriteCounters,
     pub path: PathBuf,
+    /// The personal-data keys of the folder.
+    pub vault: crate::vault::Vault,
     /// Held for the life of the store: the OS lock on `LOCK` keeps other processes out.
     _lock: File,
 }
@@ -276,6 +278,7 @@ impl Store {
             failure: Mutex::new(None),
             write_error: Mutex::new(None),
             stats: WriteCounters::default(),
+            vault: crate::vault::Vault::open(&path)?,
             path,
             _lock: lock,
         });
@@ -327,6 +330,11 @@ impl Store {
                 head_rx,
             }),
         })
+    }
+
+    /// The folder's personal-data keys.
+    pub fn vault(&self) -> &crate::vault::Vault {
+        &self.inner.shared.vault
     }
 
     /// Opens a folder with the default configuration.

@@ -276,7 +276,7 @@ fn apply_to_deal(
     event: &OpportunityEvent,
 ) {
     match event {
-        OpportunityEvent::OpportunityOpened(_) => {}
+        OpportunityEvent::OpportunityOpened(_) | OpportunityEvent::ParticipantErased(_) => {}
         OpportunityEvent::StageChanged(c) => {
             end_stay(deal, at);
             // The event says how it moved along the pipeline in force at the time.

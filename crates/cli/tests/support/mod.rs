@@ -48,3 +48,21 @@ pub fn serve_demo_with(data: &Path, accounts: u32, extra: &[&str]) -> (Child, St
         address.unwrap_or_default(),
     )
 }
+
+/// Starts `dealtrail serve` again on a folder that has its tokens already; returns the
+/// process and the address once it listens.
+#[allow(dead_code)] // not every test binary that shares this module uses it
+pub fn serve_again(data: &Path) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dealtrail"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let address = lines
+        .map_while(Result::ok)
+        .find_map(|l| l.strip_prefix("listening on ").map(str::to_owned));
+    (child, address.expect("the server says where it listens"))
+}

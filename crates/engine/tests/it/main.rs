@@ -2,6 +2,7 @@
 //! store in a temporary folder.
 
 mod commands;
+mod erasure;
 mod runner;
 
 use std::sync::Arc;

@@ -28,7 +28,7 @@ async fn history(engine: &Engine) {
 fn fold_prefix(engine: &Engine, seq: u64) -> SalesPipeline {
     let mut model = SalesPipeline::default();
     for e in engine.store().iter_from(1).take(seq as usize) {
-        model.apply(&dealtrail_engine::decode(&e.unwrap()).unwrap());
+        model.apply(&dealtrail_engine::decode(&e.unwrap(), engine.store().vault()).unwrap());
     }
     model
 }
@@ -147,7 +147,7 @@ async fn as_occurred_by_folds_only_what_had_happened() {
     for cut in [0, 2, 3, 4, 6] {
         let mut expected = SalesPipeline::default();
         for e in engine.store().iter_from(1) {
-            let e = dealtrail_engine::decode(&e.unwrap()).unwrap();
+            let e = dealtrail_engine::decode(&e.unwrap(), engine.store().vault()).unwrap();
             if e.occurred_at <= day(cut) {
                 expected.apply(&e);
             }

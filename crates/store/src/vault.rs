@@ -1,0 +1,294 @@
+//! The personal-data keys: one random 32-byte key per person, outside the log, in a file of
+//! fixed-size slots. Personal data in the log is sealed under these keys (by the engine), so
+//! that erasing a person, which overwrites their slot in place, leaves the chained bytes as
+//! they were and makes that person's data unreadable in every copy of the log.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use uuid::Uuid;
+
+use crate::error::StoreError;
+
+/// The file's name inside the data folder.
+pub const VAULT_FILE: &str = "personal.keys";
+
+/// A slot: person id (16 bytes), state (1 byte), key (32 bytes), padding.
+const SLOT: usize = 64;
+const LIVE: u8 = 1;
+const ERASED: u8 = 0xE5;
+
+/// A 32-byte key.
+pub type PersonKey = [u8; 32];
+
+/// What the vault knows of a person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyState {
+    /// The key, usable.
+    Live(PersonKey),
+    /// The key was destroyed: the person's data cannot be read any more.
+    Erased,
+    /// No key was ever made for this id (in this folder).
+    Unknown,
+}
+
+struct Slots {
+    file: File,
+    by_person: HashMap<Uuid, (u64, KeyState)>,
+    len: u64,
+}
+
+/// The key file of one data folder.
+pub struct Vault {
+    path: PathBuf,
+    slots: Mutex<Slots>,
+}
+
+impl std::fmt::Debug for Vault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Vault").field("path", &self.path).finish()
+    }
+}
+
+impl Vault {
+    /// Opens (or creates) the key file of the folder `dir`. A slot cut short by a crash
+    /// while it was appended is dropped: its key was never used, since a key is durable
+    /// before anything is sealed under it.
+    pub fn open(dir: &Path) -> Result<Vault, StoreError> {
+        let path = dir.join(VAULT_FILE);
+        let io = |source| StoreError::Io {
+            path: path.clone(),
+            source,
+        };
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io)?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes).map_err(io)?;
+        let whole = bytes.len() - bytes.len() % SLOT;
+        if whole != bytes.len() {
+            file.set_len(whole as u64).map_err(io)?;
+            file.sync_all().map_err(io)?;
+        }
+        let mut by_person = HashMap::new();
+        for (i, slot) in bytes[..whole].chunks_exact(SLOT).enumerate() {
+            let id = Uuid::from_slice(&slot[..16]).map_err(|_| StoreError::Corrupt {
+                location: path.display().to_string(),
+                detail: format!("slot {i}"),
+            })?;
+            let state = match slot[16] {
+                LIVE => {
+                    let mut key = [0u8; 32];
+                    key.copy_from_slice(&slot[17..49]);
+                    KeyState::Live(key)
+                }
+                ERASED => KeyState::Erased,
+                other => {
+                    return Err(StoreError::Corrupt {
+                        location: path.display().to_string(),
+                        detail: format!("slot {i} has state {other:#x}"),
+                    });
+                }
+            };
+            by_person.insert(id, ((i * SLOT) as u64, state));
+        }
+        Ok(Vault {
+            path,
+            slots: Mutex::new(Slots {
+                file,
+                by_person,
+                len: whole as u64,
+            }),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Slots> {
+        // A panic while holding the lock leaves the map as consistent as the file: each
+        // change writes the file first.
+        self.slots.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn io(&self, source: std::io::Error) -> StoreError {
+        StoreError::Io {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// What the vault holds for `person`.
+    pub fn state(&self, person: Uuid) -> KeyState {
+        self.lock()
+            .by_person
+            .get(&person)
+            .map_or(KeyState::Unknown, |s| s.1)
+    }
+
+    /// The live keys of `people`, making (and syncing to disk, once) those that do not exist
+    /// yet. A person whose key was destroyed gets no new one: [`StoreError::Erased`].
+    pub fn keys_for(&self, people: &[Uuid]) -> Result<Vec<PersonKey>, StoreError> {
+        let mut slots = self.lock();
+        let mut out = Vec::with_capacity(people.len());
+        let mut appended = false;
+        for person in people {
+            match slots.by_person.get(person).map(|s| s.1) {
+                Some(KeyState::Live(key)) => out.push(key),
+                Some(_) => return Err(StoreError::Erased { person: *person }),
+                None => {
+                    let mut key = [0u8; 32];
+                    getrandom::fill(&mut key)
+                        .map_err(|e| self.io(std::io::Error::other(e.to_string())))?;
+                    let mut slot = [0u8; SLOT];
+                    slot[..16].copy_from_slice(person.as_bytes());
+                    slot[16] = LIVE;
+                    slot[17..49].copy_from_slice(&key);
+                    let at = slots.len;
+                    slots
+                        .file
+                        .seek(SeekFrom::Start(at))
+                        .map_err(|e| self.io(e))?;
+                    slots.file.write_all(&slot).map_err(|e| self.io(e))?;
+                    slots.len += SLOT as u64;
+                    slots.by_person.insert(*person, (at, KeyState::Live(key)));
+                    appended = true;
+                    out.push(key);
+                }
+            }
+        }
+        if appended {
+            slots.file.sync_data().map_err(|e| self.io(e))?;
+        }
+        Ok(out)
+    }
+
+    /// Destroys `person`'s key: its slot is overwritten in place and synced before this
+    /// returns. Returns whether there was a live key.
+    pub fn erase(&self, person: Uuid) -> Result<bool, StoreError> {
+        let mut slots = self.lock();
+        let Some((at, KeyState::Live(_))) = slots.by_person.get(&person).copied() else {
+            return Ok(false);
+        };
+        let mut slot = [0u8; SLOT];
+        slot[..16].copy_from_slice(person.as_bytes());
+        slot[16] = ERASED;
+        slots
+            .file
+            .seek(SeekFrom::Start(at))
+            .map_err(|e| self.io(e))?;
+        slots.file.write_all(&slot).map_err(|e| self.io(e))?;
+        slots.file.sync_data().map_err(|e| self.io(e))?;
+        slots.by_person.insert(person, (at, KeyState::Erased));
+        Ok(true)
+    }
+
+    /// Every slot, live or erased, in file order: what `export keys` writes.
+    pub fn entries(&self) -> Vec<(Uuid, KeyState)> {
+        let slots = self.lock();
+        let mut all: Vec<(u64, Uuid, KeyState)> = slots
+            .by_person
+            .iter()
+            .map(|(id, (at, s))| (*at, *id, *s))
+            .collect();
+        all.sort_by_key(|e| e.0);
+        all.into_iter().map(|(_, id, s)| (id, s)).collect()
+    }
+
+    /// Restores one slot from a key export. An erased slot stays erased; a live key for a
+    /// person the vault has already is refused if it differs.
+    pub fn restore(&self, person: Uuid, state: KeyState) -> Result<(), StoreError> {
+        let mut slots = self.lock();
+        let current = slots.by_person.get(&person).copied();
+        let byte_state = match (current.map(|c| c.1), state) {
+            (_, KeyState::Unknown) => return Ok(()),
+            (Some(a), b) if a == b => return Ok(()),
+            (Some(KeyState::Erased), _) => return Ok(()),
+            (Some(KeyState::Live(_)), KeyState::Live(_)) => {
+                return Err(StoreError::Corrupt {
+                    location: self.path.display().to_string(),
+                    detail: format!("a different key for person {person} exists already"),
+                });
+            }
+            (_, KeyState::Live(_)) => LIVE,
+            (_, KeyState::Erased) => ERASED,
+        };
+        let mut slot = [0u8; SLOT];
+        slot[..16].copy_from_slice(person.as_bytes());
+        slot[16] = byte_state;
+        if let KeyState::Live(key) = state {
+            slot[17..49].copy_from_slice(&key);
+        }
+        let at = current.map_or(slots.len, |c| c.0);
+        slots
+            .file
+            .seek(SeekFrom::Start(at))
+            .map_err(|e| self.io(e))?;
+        slots.file.write_all(&slot).map_err(|e| self.io(e))?;
+        slots.file.sync_data().map_err(|e| self.io(e))?;
+        if current.is_none() {
+            slots.len += SLOT as u64;
+        }
+        slots.by_person.insert(person, (at, state));
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_survive_reopening_and_erasure_overwrites_them_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let vault = Vault::open(dir.path()).unwrap();
+        let keys = vault.keys_for(&[a, b]).unwrap();
+        assert_ne!(keys[0], keys[1]);
+        assert_eq!(vault.keys_for(&[a]).unwrap(), vec![keys[0]]);
+        drop(vault);
+        let vault = Vault::open(dir.path()).unwrap();
+        assert_eq!(vault.state(a), KeyState::Live(keys[0]));
+        assert!(vault.erase(a).unwrap());
+        assert!(!vault.erase(a).unwrap(), "erased once");
+        assert!(matches!(
+            vault.keys_for(&[a]),
+            Err(StoreError::Erased { .. })
+        ));
+        let file = std::fs::read(dir.path().join(VAULT_FILE)).unwrap();
+        assert_eq!(
+            file.len(),
+            2 * SLOT,
+            "erasure rewrites the slot, appends nothing"
+        );
+        assert!(
+            !file.windows(32).any(|w| w == keys[0]),
+            "the key's bytes are gone from the file"
+        );
+        assert!(file.windows(32).any(|w| w == keys[1]));
+        drop(vault);
+        let vault = Vault::open(dir.path()).unwrap();
+        assert_eq!(vault.state(a), KeyState::Erased);
+        assert_eq!(vault.state(b), KeyState::Live(keys[1]));
+        assert_eq!(vault.state(Uuid::from_u128(3)), KeyState::Unknown);
+    }
+
+    #[test]
+    fn a_slot_torn_by_a_crash_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = Vault::open(dir.path()).unwrap();
+        let key = vault.keys_for(&[Uuid::from_u128(1)]).unwrap()[0];
+        drop(vault);
+        let path = dir.path().join(VAULT_FILE);
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes.extend_from_slice(&[7u8; 20]);
+        std::fs::write(&path, bytes).unwrap();
+        let vault = Vault::open(dir.path()).unwrap();
+        assert_eq!(vault.state(Uuid::from_u128(1)), KeyState::Live(key));
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), SLOT as u64);
+    }
+}
