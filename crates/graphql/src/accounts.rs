@@ -233,17 +233,22 @@ impl AnalysisOfAccounts {
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Only this kind")] kind: Option<String>,
+        #[graphql(desc = "Only accounts in this segment")] segment: Option<
+            crate::segments::SegmentInput,
+        >,
         #[graphql(desc = "Look from this moment")] as_of: Option<DateTime>,
         clock: Option<Clock>,
     ) -> async_graphql::Result<Arc<Vec<AccountSignalRow>>> {
         crate::scope::once(ctx, async move {
             require(ctx, &[Role::Analyst, Role::Manager, Role::Admin])?;
             let when = past(ctx, as_of, clock)?;
+            let accounts = crate::segments::SegmentInput::accounts(segment, ctx, when).await?;
             let now = moment(when);
             let config = dealtrail_profile::SignalConfig::default();
             model_at(ctx, when, Engine::profiles, move |m| {
                 m.accounts
                     .iter()
+                    .filter(|(id, _)| crate::segments::admits(&accounts, **id))
                     .flat_map(|(id, p)| {
                         p.signals(&config, now)
                             .into_iter()
@@ -267,14 +272,23 @@ impl AnalysisOfAccounts {
     async fn data_health(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Only accounts in this segment")] segment: Option<
+            crate::segments::SegmentInput,
+        >,
         #[graphql(desc = "Look from this moment")] as_of: Option<DateTime>,
         clock: Option<Clock>,
     ) -> async_graphql::Result<Arc<Vec<HealthQuestionSummary>>> {
         crate::scope::once(ctx, async move {
             require(ctx, &[Role::Analyst, Role::Manager, Role::Admin])?;
-            model_at(ctx, past(ctx, as_of, clock)?, Engine::profiles, |m| {
+            let when = past(ctx, as_of, clock)?;
+            let accounts = crate::segments::SegmentInput::accounts(segment, ctx, when).await?;
+            model_at(ctx, when, Engine::profiles, move |m| {
                 let mut rows: Vec<HealthQuestionSummary> = Vec::new();
-                for p in m.accounts.values() {
+                for (_, p) in m
+                    .accounts
+                    .iter()
+                    .filter(|(id, _)| crate::segments::admits(&accounts, **id))
+                {
                     for a in p.health() {
                         let i = usize::from(a.number.saturating_sub(1));
                         while rows.len() <= i {

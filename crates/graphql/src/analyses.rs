@@ -13,6 +13,7 @@ use crate::auth::Role;
 use crate::deals::{DealFilterInput, SizeBandInput};
 use crate::errors::{error, field, optional};
 use crate::scalars::{DateTime, UInt64};
+use crate::segments::{SegmentInput, admits};
 
 /// Outcome counts of closed deals and the win rate (won / (won + lost)).
 #[derive(SimpleObject)]
@@ -371,14 +372,23 @@ impl AnalysisQuery {
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Only this rep's deals")] owner: Option<String>,
+        #[graphql(desc = "Only deals of accounts in this segment")] segment: Option<SegmentInput>,
         #[graphql(desc = "Look from this moment")] as_of: Option<DateTime>,
         clock: Option<Clock>,
     ) -> async_graphql::Result<Arc<Vec<CrossCheckFinding>>> {
         crate::scope::once(ctx, async move {
             require(ctx, &[Role::Analyst, Role::Manager, Role::Admin])?;
             let rules = dealtrail_winloss::default_rules();
-            let mut findings = model_at(ctx, past(ctx, as_of, clock)?, Engine::winloss, move |m| {
-                m.findings(&rules)
+            let when = past(ctx, as_of, clock)?;
+            let accounts = SegmentInput::accounts(segment, ctx, when).await?;
+            let mut findings = model_at(ctx, when, Engine::winloss, move |m| {
+                let mut found = m.findings(&rules);
+                found.retain(|f| {
+                    m.deals
+                        .get(&f.deal)
+                        .is_some_and(|d| admits(&accounts, d.account))
+                });
+                found
             })
             .await?;
             if let Some(owner) = owner {
@@ -404,13 +414,22 @@ impl AnalysisQuery {
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Only this rep's deals")] owner: Option<String>,
+        #[graphql(desc = "Only deals of accounts in this segment")] segment: Option<SegmentInput>,
         #[graphql(desc = "Look from this moment")] as_of: Option<DateTime>,
         clock: Option<Clock>,
     ) -> async_graphql::Result<Arc<Vec<DealCoverage>>> {
         crate::scope::once(ctx, async move {
             require(ctx, &[Role::Analyst, Role::Manager, Role::Admin])?;
-            let mut rows = model_at(ctx, past(ctx, as_of, clock)?, Engine::winloss, |m| {
-                m.coverage()
+            let when = past(ctx, as_of, clock)?;
+            let accounts = SegmentInput::accounts(segment, ctx, when).await?;
+            let mut rows = model_at(ctx, when, Engine::winloss, move |m| {
+                let mut rows = m.coverage();
+                rows.retain(|c| {
+                    m.deals
+                        .get(&c.deal)
+                        .is_some_and(|d| admits(&accounts, d.account))
+                });
+                rows
             })
             .await?;
             if let Some(owner) = owner {
@@ -505,15 +524,16 @@ impl AnalysisQuery {
     async fn account_coverage(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Only accounts in this segment")] segment: Option<SegmentInput>,
         #[graphql(desc = "Look from this moment")] as_of: Option<DateTime>,
         clock: Option<Clock>,
     ) -> async_graphql::Result<Arc<Vec<AccountReach>>> {
         crate::scope::once(ctx, async move {
             require(ctx, &[Role::Analyst, Role::Manager, Role::Admin])?;
-            let rows = model_at(ctx, past(ctx, as_of, clock)?, Engine::winloss, |m| {
-                m.account_coverage()
-            })
-            .await?;
+            let when = past(ctx, as_of, clock)?;
+            let accounts = SegmentInput::accounts(segment, ctx, when).await?;
+            let mut rows = model_at(ctx, when, Engine::winloss, |m| m.account_coverage()).await?;
+            rows.retain(|c| admits(&accounts, c.account));
             Ok(rows
                 .into_iter()
                 .map(|c| AccountReach {

@@ -101,6 +101,9 @@ impl ProcessQuery {
         ctx: &Context<'_>,
         #[graphql(desc = "Only deals this user owns")] owner: Option<String>,
         #[graphql(desc = "Only this kind")] kind: Option<String>,
+        #[graphql(desc = "Only deals of accounts in this segment")] segment: Option<
+            crate::segments::SegmentInput,
+        >,
         #[graphql(desc = "Look from this moment")] as_of: Option<DateTime>,
         clock: Option<Clock>,
     ) -> async_graphql::Result<Arc<Vec<AlertRow>>> {
@@ -108,6 +111,7 @@ impl ProcessQuery {
             require(ctx, EVERYONE_BUT_AUDITORS)?;
             let kind = kinds(kind)?;
             let when = past(ctx, as_of, clock)?;
+            let accounts = crate::segments::SegmentInput::accounts(segment, ctx, when).await?;
             let now = moment(when);
             let rules = rules(ctx);
             model_at(ctx, when, Engine::sales, move |m| {
@@ -115,6 +119,7 @@ impl ProcessQuery {
                     .into_iter()
                     .filter(|a| kind.is_none_or(|k| k == a.kind))
                     .filter(|a| owner.as_deref().is_none_or(|o| o == a.owner))
+                    .filter(|a| crate::segments::admits(&accounts, a.account))
                     .map(row)
                     .collect()
             })

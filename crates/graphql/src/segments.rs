@@ -15,6 +15,41 @@ use crate::auth::Role;
 use crate::errors::error;
 use crate::scalars::{DateTime, UInt64};
 
+/// A customer segment by business outcome; unset parts match every account.
+#[derive(async_graphql::InputObject, Default)]
+pub struct SegmentInput {
+    /// `growing`, `stable`, `declining` or `unknown`.
+    pub business_trend: Option<String>,
+    /// `high`, `medium`, `low` or `none`.
+    pub customer_value: Option<String>,
+    /// `strong`, `moderate` or `weak`.
+    pub relationship: Option<String>,
+}
+
+impl SegmentInput {
+    /// The accounts in the segment at the moment `when` (now without it); `None` when no
+    /// segment is asked for.
+    pub(crate) async fn accounts(
+        segment: Option<SegmentInput>,
+        ctx: &Context<'_>,
+        when: Option<Past>,
+    ) -> async_graphql::Result<Option<BTreeSet<AccountId>>> {
+        let s = segment.unwrap_or_default();
+        Wanted::parse(
+            s.business_trend.as_deref(),
+            s.customer_value.as_deref(),
+            s.relationship.as_deref(),
+        )?
+        .accounts(ctx, when)
+        .await
+    }
+}
+
+/// Whether an account is in a segment that [`SegmentInput::accounts`] resolved.
+pub(crate) fn admits(set: &Option<BTreeSet<AccountId>>, account: AccountId) -> bool {
+    set.as_ref().is_none_or(|s| s.contains(&account))
+}
+
 /// The segment a filter asks for; unset parts match every account.
 #[derive(Clone, Copy, Default)]
 pub(crate) struct Wanted {

@@ -120,6 +120,42 @@ async fn segments_classify_accounts_and_narrow_every_analysis_as_of_a_moment() {
         entered(&ok(&server, "ann-alyst", funnel, json!({ "t": "declining" })).await),
         "1"
     );
+    // Every other analysis takes the same segment.
+    let health = r#"query($t: String) { dataHealth(segment: { businessTrend: $t }) { accounts } }"#;
+    let asked = |v: &Value| v["dataHealth"][0]["accounts"].clone();
+    assert_eq!(
+        asked(&ok(&server, "ann-alyst", health, json!({})).await),
+        "2"
+    );
+    assert_eq!(
+        asked(&ok(&server, "ann-alyst", health, json!({ "t": "growing" })).await),
+        "1"
+    );
+    for (query, field) in [
+        (
+            "query($t: String) { alerts(kind: \"no_follow_up\", segment: { businessTrend: $t }) { opportunityId } }",
+            "alerts",
+        ),
+        (
+            "query($t: String) { coverage(segment: { businessTrend: $t }) { opportunityId } }",
+            "coverage",
+        ),
+        (
+            "query($t: String) { accountCoverage(segment: { businessTrend: $t }) { accountId } }",
+            "accountCoverage",
+        ),
+    ] {
+        let all = ok(&server, "ann-alyst", query, json!({})).await[field]
+            .as_array()
+            .unwrap()
+            .len();
+        let growing = ok(&server, "ann-alyst", query, json!({ "t": "growing" })).await[field]
+            .as_array()
+            .unwrap()
+            .len();
+        assert_eq!((all, growing), (2, 1), "{field}");
+    }
+
     // Win/loss too: the growing customer's lost deal is not in the declining segment.
     let ids = ok(
         &server,
