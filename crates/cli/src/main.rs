@@ -181,6 +181,13 @@ enum ExportCmd {
         /// Write here instead of standard output.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Export from a running server at this address with an admin's token (--token or
+        /// DEALTRAIL_TOKEN) instead of a folder.
+        #[arg(long, conflicts_with = "data")]
+        url: Option<String>,
+        /// The token for --url (else the DEALTRAIL_TOKEN environment variable).
+        #[arg(long, requires = "url")]
+        token: Option<String>,
     },
     /// Every event from a sequence number on, optionally of one stream.
     Events {
@@ -471,7 +478,13 @@ fn run() -> anyhow::Result<()> {
                     out,
                     ..
                 }) => export_events(data, &format, from, stream, out),
-                Err(ExportCmd::Keys { data, out }) => keys::export(&data, out.as_deref()),
+                Err(ExportCmd::Keys {
+                    url: Some(url),
+                    token,
+                    out,
+                    ..
+                }) => remote::export_keys(&url, token, out.as_deref()),
+                Err(ExportCmd::Keys { data, out, .. }) => keys::export(&data, out.as_deref()),
                 Err(_) => unreachable!("every analysis is matched above"),
             };
         }

@@ -1,8 +1,8 @@
 //! Commands against a running server instead of a folder: `export events --url`,
-//! `verify --url`.
+//! `export keys --url`, `verify --url`.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
@@ -134,4 +134,33 @@ pub fn verify(url: &str, token: Option<String>) -> anyhow::Result<()> {
         println!("problem: {}", v["problem"].as_str().unwrap_or("?"));
         std::process::exit(1);
     }
+}
+
+/// Fetches `GET /export/keys` into a file or standard output.
+pub fn export_keys(url: &str, token: Option<String>, out: Option<&Path>) -> anyhow::Result<()> {
+    let token = token_for_url(token)?;
+    let endpoint = format!("{}/export/keys", url.trim_end_matches('/'));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("no runtime")?;
+    let lines = runtime.block_on(async {
+        let response = reqwest::Client::new()
+            .get(&endpoint)
+            .bearer_auth(token.trim())
+            .send()
+            .await
+            .with_context(|| format!("cannot reach {endpoint}"))?;
+        let status = response.status();
+        let body = response.text().await.context("the transfer broke off")?;
+        if !status.is_success() {
+            let message = serde_json::from_str::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v["errors"][0]["message"].as_str().map(str::to_owned))
+                .unwrap_or(body);
+            bail!("the server refused the export ({status}): {message}");
+        }
+        Ok(body)
+    })?;
+    crate::keys::write(&lines, out)
 }

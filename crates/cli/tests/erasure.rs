@@ -162,6 +162,22 @@ async fn an_erased_contact_is_unreadable_everywhere_and_the_chain_still_verifies
         json!({ "a": account }),
     )
     .await;
+    // The online key export is the folder's.
+    let online = dir.path().join("keys-online.jsonl");
+    run(&[
+        "export",
+        "keys",
+        "--url",
+        &url,
+        "--token",
+        &token,
+        "--out",
+        online.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        std::fs::read_to_string(&online).unwrap(),
+        std::fs::read_to_string(&key_backup).unwrap()
+    );
     let participant = listed["unregisteredParticipants"]
         .as_array()
         .unwrap()

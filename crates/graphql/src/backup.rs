@@ -87,3 +87,32 @@ pub(crate) async fn export_events(
     headers.insert("x-dealtrail-head", header::HeaderValue::from(head));
     response
 }
+
+/// `GET /export/keys`: the personal-data keys as `dealtrail export keys` writes them, so an
+/// online backup can be restored with its contacts' names. Admins only: the keys open
+/// personal data, which auditors do not read.
+pub(crate) async fn export_keys(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let media = Media::Json;
+    let who = match authenticate(&state, &headers) {
+        Ok(who) => who,
+        Err(Ok(why)) => return unauthenticated(why).into_response(media),
+        Err(Err(refusal)) => return refusal.into_response(media),
+    };
+    if who.role != Role::Admin {
+        return Refusal::new(
+            StatusCode::FORBIDDEN,
+            "FORBIDDEN",
+            "only admins may export the personal-data keys",
+        )
+        .into_response(media);
+    }
+    let lines = state.engine.store().vault().export_lines();
+    (
+        [(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static("application/x-ndjson"),
+        )],
+        lines,
+    )
+        .into_response()
+}

@@ -111,6 +111,7 @@ pub fn router(
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/export/events", get(crate::backup::export_events))
+        .route("/export/keys", get(crate::backup::export_keys))
         .route("/hooks/{name}", axum::routing::post(crate::hooks::receive))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .with_state(state);

@@ -238,6 +238,56 @@ impl Vault {
     }
 }
 
+/// One line of a key export: a person and their key in hex, or null once erased.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct KeyLine {
+    person: Uuid,
+    key: Option<String>,
+}
+
+impl Vault {
+    /// Every slot as JSON lines (`{"person": …, "key": hex or null}`): what `export keys`
+    /// writes and [`Vault::restore_lines`] reads.
+    pub fn export_lines(&self) -> String {
+        let mut out = String::new();
+        for (person, state) in self.entries() {
+            let key = match state {
+                KeyState::Live(k) => Some(crate::heads::hex(&k)),
+                _ => None,
+            };
+            let line =
+                serde_json::to_string(&KeyLine { person, key }).expect("a key line always encodes");
+            out.push_str(&line);
+            out.push('\n');
+        }
+        out
+    }
+
+    /// Restores the slots of a key export, line by line; an error names the line.
+    pub fn restore_lines(&self, text: &str) -> Result<usize, String> {
+        let mut restored = 0;
+        for (i, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let at = i + 1;
+            let entry: KeyLine = serde_json::from_str(line)
+                .map_err(|e| format!("line {at}: not a key line: {e}"))?;
+            let state = match entry.key {
+                None => KeyState::Erased,
+                Some(hex) => KeyState::Live(
+                    crate::heads::unhex::<32>(&hex)
+                        .ok_or_else(|| format!("line {at}: the key is not 64 hex digits"))?,
+                ),
+            };
+            self.restore(entry.person, state)
+                .map_err(|e| format!("line {at}: {e}"))?;
+            restored += 1;
+        }
+        Ok(restored)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -275,6 +325,14 @@ mod tests {
         assert_eq!(vault.state(a), KeyState::Erased);
         assert_eq!(vault.state(b), KeyState::Live(keys[1]));
         assert_eq!(vault.state(Uuid::from_u128(3)), KeyState::Unknown);
+
+        // An export restores into another folder, erased slots erased.
+        let other = tempfile::tempdir().unwrap();
+        let copy = Vault::open(other.path()).unwrap();
+        assert_eq!(copy.restore_lines(&vault.export_lines()), Ok(2));
+        assert_eq!(copy.state(a), KeyState::Erased);
+        assert_eq!(copy.state(b), KeyState::Live(keys[1]));
+        assert!(copy.restore_lines("{\"person\": 1}").is_err());
     }
 
     #[test]

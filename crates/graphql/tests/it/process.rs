@@ -471,3 +471,43 @@ async fn alert_started_fires_when_a_write_or_the_clock_starts_an_alert() {
     );
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_admins_export_the_personal_data_keys() {
+    let server = Server::start().await;
+    const ACME: &str = "0190a000-0000-7000-8000-000000000f01";
+    account(&server, ACME).await;
+    let mei = contact(&server, ACME, "Mei Chen", None, "user").await;
+    let url = server.url.replace("/graphql", "/export/keys");
+    for who in ["audrey", "manny", "anna"] {
+        let r = server
+            .client
+            .get(&url)
+            .bearer_auth(&server.tokens[who])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403, "{who}");
+    }
+    let r = server.client.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let r = server
+        .client
+        .get(&url)
+        .bearer_auth(&server.tokens["admin"])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let lines: Vec<Value> = r
+        .text()
+        .await
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["person"], mei.as_str());
+    assert_eq!(lines[0]["key"].as_str().map(str::len), Some(64));
+    server.stop().await;
+}
