@@ -18,7 +18,7 @@ mutation($id: String!, $account: String!, $key: String) {
   ) { version replayed events { seq eventType actor payload } }
 }"#;
 
-const ACCOUNT: &str = "0190a000-0000-7000-8000-000000000001";
+pub const ACCOUNT: &str = "0190a000-0000-7000-8000-000000000001";
 pub const DEAL: &str = "0190a000-0000-7000-8000-000000000002";
 
 pub async fn with_deal(server: &Server) {

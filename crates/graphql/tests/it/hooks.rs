@@ -46,6 +46,17 @@ async fn signed_deliveries_are_written_once_and_others_refused() {
         "nextStep": "Send the proposal"
     }))
     .unwrap();
+    // Participants are matched as quickLog matches them: Mei Chen is a contact.
+    let mei = server
+        .post(
+            Some("admin"),
+            r#"mutation($a: String!) { registerContact(input: { accountId: $a, name: "Mei Chen",
+                role: "influencer", seniority: "manager" }) { events { payload } } }"#,
+            json!({ "a": crate::api::ACCOUNT }),
+        )
+        .await["data"]["registerContact"]["events"][0]["payload"]["ContactRegistered"]["contact"]
+        .clone();
+    assert!(mei.is_string(), "{mei}");
     let t = now();
     let before = head().await;
 
@@ -55,8 +66,14 @@ async fn signed_deliveries_are_written_once_and_others_refused() {
     assert_eq!(r.status(), 200);
     let answer: Value = r.json().await.unwrap();
     assert_eq!(answer["replayed"], false, "{answer}");
+    assert_eq!(answer["matched"], json!([mei]), "{answer}");
+    assert_eq!(
+        answer["unregisteredParticipants"],
+        json!(["tom@acme.test"]),
+        "{answer}"
+    );
     assert_eq!(head().await, before + 1);
-    // The event: a follow-up by the hook's actor with two unregistered participants.
+    // The event: a follow-up by the hook's actor, one contact, one unregistered participant.
     let events = server
         .post(
             Some("admin"),
@@ -67,7 +84,12 @@ async fn signed_deliveries_are_written_once_and_others_refused() {
     let node = &events["data"]["events"]["nodes"][0];
     assert_eq!(node["eventType"], "FollowUpLogged", "{events}");
     assert_eq!(
-        node["payload"]["FollowUpLogged"]["unregistered_participants"], 2,
+        node["payload"]["FollowUpLogged"]["unregistered_participants"], 1,
+        "{node}"
+    );
+    assert_eq!(
+        node["payload"]["FollowUpLogged"]["contacts"],
+        json!([mei]),
         "{node}"
     );
 
