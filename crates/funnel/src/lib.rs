@@ -5,10 +5,12 @@
 //! depends on the domain only, never on the store.
 
 mod alerts;
+mod flow;
 mod model;
 mod query;
 
 pub use alerts::{Alert, AlertKind, AlertRules};
+pub use flow::{BucketTotal, FlowBucket, FlowMove, FlowQuery, FlowReport};
 pub use model::{
     AccountFacts, Change, Cut, Deal, History, Position, SalesPipeline, StageRef, Step, StepKind,
 };

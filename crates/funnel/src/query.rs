@@ -66,7 +66,7 @@ pub struct DealFilter {
 
 impl DealFilter {
     /// Whether a deal is in the segment (owner at the cut; account attributes as known).
-    fn segment_matches(&self, model: &SalesPipeline, deal: &Deal, t: Cut) -> bool {
+    pub(crate) fn segment_matches(&self, model: &SalesPipeline, deal: &Deal, t: Cut) -> bool {
         // The account lookup is a map search per deal: only pay it when a filter needs it.
         let needs_facts =
             self.industry.is_some() || self.region.is_some() || self.size_band.is_some();

@@ -1,6 +1,7 @@
 //! Tests of the pipeline and funnel read models.
 
 mod examples;
+mod flow;
 mod properties;
 
 use dealtrail_domain::account::{AccountEvent, AccountRegistered};

@@ -18,14 +18,14 @@ const STAGES: [&str; 6] = [
 
 /// One random thing that happens to deal `deal` on day `day`.
 #[derive(Debug, Clone)]
-struct Op {
+pub(crate) struct Op {
     deal: u128,
     day: i64,
     what: u8,
     arg: usize,
 }
 
-fn ops() -> impl Strategy<Value = Vec<Op>> {
+pub(crate) fn ops() -> impl Strategy<Value = Vec<Op>> {
     proptest::collection::vec(
         (0u128..6, 0i64..60, 0u8..6, 0usize..6).prop_map(|(deal, day, what, arg)| Op {
             deal,
@@ -40,7 +40,7 @@ fn ops() -> impl Strategy<Value = Vec<Op>> {
 /// Turns random operations into a plausible log: deals are opened before anything else
 /// happens to them, stage changes start from the current stage, closed deals only reopen.
 /// Business times are random, so events are often recorded out of business-time order.
-fn build(ops: &[Op]) -> Log {
+pub(crate) fn build(ops: &[Op]) -> Log {
     let mut log = Log::default();
     log.pipeline()
         .account(1, "medical", 300)
@@ -113,7 +113,10 @@ fn build(ops: &[Op]) -> Log {
                         deal(op.deal),
                         OpportunityEvent::ForecastRevised(ForecastRevised {
                             amount: Some(usd(50 * op.arg as i64 + 1)),
-                            expected_close: None,
+                            // Half the revisions move the close date inside the test
+                            // calendar, so pipelines due by a day have deals to hold.
+                            expected_close: (op.arg % 2 == 0)
+                                .then(|| day(op.day + 10 * op.arg as i64).date()),
                             previous_close: Date::parse("2024-12-31").unwrap(),
                         }),
                     ),
