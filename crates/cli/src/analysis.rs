@@ -33,6 +33,8 @@ pub enum Analysis {
     Alerts,
     /// Each account's segment by business outcome: trend, value, relationship.
     Segments,
+    /// The pipeline flow between --from and --to: each deal's move, in buckets.
+    Flow,
     /// Every deal as the pipeline shows it.
     Deals,
 }
@@ -72,6 +74,47 @@ pub struct Models {
     pub at: Timestamp,
     /// The rules of `export alerts`.
     pub alert_rules: dealtrail_funnel::AlertRules,
+    /// The period of `export flow`: its two cuts and its last day.
+    pub flow: Option<(
+        dealtrail_funnel::Cut,
+        dealtrail_funnel::Cut,
+        dealtrail_domain::Date,
+    )>,
+}
+
+/// The two cuts of a flow from `from` to `to` (now without it) on `clock`, and its last day.
+pub fn flow_period(
+    data: &std::path::Path,
+    from: &str,
+    to: Option<&str>,
+    clock: Clock,
+) -> anyhow::Result<(
+    dealtrail_funnel::Cut,
+    dealtrail_funnel::Cut,
+    dealtrail_domain::Date,
+)> {
+    let parse =
+        |name: &str, s: &str| Timestamp::parse(s).map_err(|e| anyhow::anyhow!("{name}: {e}"));
+    let from = parse("--from", from)?;
+    let to = match to {
+        Some(t) => parse("--to", t)?,
+        None => dealtrail_engine::now(),
+    };
+    if to <= from {
+        bail!("--to: must be after --from");
+    }
+    let cut = |t: Timestamp| -> anyhow::Result<dealtrail_funnel::Cut> {
+        Ok(match clock {
+            Clock::Occurred => dealtrail_funnel::Cut::occurred_by(t),
+            Clock::Recorded => dealtrail_funnel::Cut {
+                occurred_by: t,
+                recorded_through: open_existing(data)?
+                    .seq_recorded_by(dealtrail_store::Timestamp(t.0))
+                    .context("reading the log")?,
+            },
+        })
+    };
+    Ok((cut(from)?, cut(to)?, to.date()))
 }
 
 /// Reads alert rules (TOML, docs/operations.md) from `path`, or the defaults without one.
@@ -130,6 +173,7 @@ pub fn fold(data: &std::path::Path, as_of: Option<&str>, clock: Clock) -> anyhow
         profiles: profiles.state,
         at,
         alert_rules: Default::default(),
+        flow: None,
     })
 }
 
@@ -478,6 +522,59 @@ impl Models {
                         "last_follow_up",
                     ],
                     rows,
+                }
+            }
+            Analysis::Flow => {
+                let Some((start, end, due_by)) = self.flow else {
+                    return Table {
+                        columns: vec![],
+                        rows: vec![],
+                    };
+                };
+                let report = self.sales.flow(&dealtrail_funnel::FlowQuery {
+                    start,
+                    end,
+                    due_by,
+                    currency,
+                    filter: Default::default(),
+                });
+                let money = |m: i64| json!(currency.decimal(m));
+                eprintln!(
+                    "pipeline due by {due_by}: {} deals ({} {currency}) at the start, {} ({} {currency}) at the end",
+                    report.start.0,
+                    currency.decimal(report.start.1),
+                    report.end.0,
+                    currency.decimal(report.end.1),
+                );
+                Table {
+                    columns: vec![
+                        "bucket",
+                        "opportunity",
+                        "title",
+                        "account",
+                        "owner",
+                        "start_amount",
+                        "end_amount",
+                        "change",
+                        "currency",
+                    ],
+                    rows: report
+                        .moves
+                        .iter()
+                        .map(|m| {
+                            vec![
+                                json!(m.bucket.as_str()),
+                                json!(m.deal.to_string()),
+                                json!(m.title),
+                                json!(m.account.to_string()),
+                                json!(m.owner),
+                                m.start_minor.map_or(Value::Null, money),
+                                m.end_minor.map_or(Value::Null, money),
+                                money(m.change_minor),
+                                json!(currency.to_string()),
+                            ]
+                        })
+                        .collect(),
                 }
             }
             Analysis::Deals => Table {

@@ -234,6 +234,10 @@ enum ExportCmd {
     Alerts(AnalysisArgs),
     /// Each account's segment by business outcome: trend, value, relationship.
     Segments(AnalysisArgs),
+    /// The pipeline flow from --from to --to (now without it): each deal's move in
+    /// buckets (created, pulled_in, increased, decreased, pushed_out, won, lost,
+    /// unchanged); the pipeline at both ends on standard error.
+    Flow(AnalysisArgs),
     /// Every deal as the pipeline shows it.
     Deals(AnalysisArgs),
 }
@@ -252,6 +256,7 @@ impl ExportCmd {
             ExportCmd::Signals(a) => (A::Signals, a),
             ExportCmd::Alerts(a) => (A::Alerts, a),
             ExportCmd::Segments(a) => (A::Segments, a),
+            ExportCmd::Flow(a) => (A::Flow, a),
             ExportCmd::Deals(a) => (A::Deals, a),
             events => return Err(Box::new(events)),
         })
@@ -261,10 +266,11 @@ impl ExportCmd {
 /// How an analysis looks at the log: the clock of the moment, the window, the currency.
 #[derive(clap::Args)]
 struct LookArgs {
-    /// The clock of --as-of: recorded (what had been recorded by then) or occurred (what
-    /// had happened by then).
-    #[arg(long, value_enum, default_value = "recorded")]
-    clock: analysis::Clock,
+    /// The clock of --as-of: recorded (what had been recorded by then; the default) or
+    /// occurred (what had happened by then; the default of flow, whose --from and --to are
+    /// business dates).
+    #[arg(long, value_enum)]
+    clock: Option<analysis::Clock>,
     /// Days of the window ending at the moment (funnel, winloss, reasons).
     #[arg(long, default_value_t = 365, allow_negative_numbers = true)]
     window_days: i64,
@@ -274,6 +280,12 @@ struct LookArgs {
     /// Alert rules (TOML; docs/operations.md) for alerts; the defaults without it.
     #[arg(long, value_name = "FILE")]
     alerts: Option<PathBuf>,
+    /// The start of the period (flow; RFC 3339 or YYYY-MM-DD).
+    #[arg(long)]
+    from: Option<String>,
+    /// The end of the period (flow; now without it).
+    #[arg(long)]
+    to: Option<String>,
 }
 
 impl LookArgs {
@@ -286,8 +298,22 @@ impl LookArgs {
     ) -> anyhow::Result<(analysis::Models, analysis::Table)> {
         let currency = analysis::check_args(self.window_days, &self.currency)?;
         let rules = analysis::alert_rules(self.alerts.as_deref())?;
-        let mut models = analysis::fold(data, as_of, self.clock)?;
+        let flow = match (analysis, &self.from) {
+            (analysis::Analysis::Flow, Some(from)) => Some(analysis::flow_period(
+                data,
+                from,
+                self.to.as_deref(),
+                self.clock.unwrap_or(analysis::Clock::Occurred),
+            )?),
+            (analysis::Analysis::Flow, None) => anyhow::bail!("flow needs --from"),
+            _ => None,
+        };
+        // The flow's two moments are cuts of the whole model.
+        let as_of = if flow.is_some() { None } else { as_of };
+        let clock = self.clock.unwrap_or(analysis::Clock::Recorded);
+        let mut models = analysis::fold(data, as_of, clock)?;
         models.alert_rules = rules;
+        models.flow = flow;
         let table = models.table(analysis, self.window_days, currency);
         Ok((models, table))
     }
@@ -501,7 +527,7 @@ fn run() -> anyhow::Result<()> {
             analysis,
         } => {
             let (models, table) = look.table(&data, Some(&as_of), analysis)?;
-            let clock = match look.clock {
+            let clock = match look.clock.unwrap_or(analysis::Clock::Recorded) {
                 analysis::Clock::Recorded => "recorded",
                 analysis::Clock::Occurred => "occurred",
             };

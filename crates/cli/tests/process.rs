@@ -87,3 +87,48 @@ fn alerts_follow_the_rules_file_and_segments_cover_every_account() {
         "the demo has growing or declining customers: {trends:?}"
     );
 }
+
+#[test]
+fn export_flow_balances_between_its_two_dates() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let out = dealtrail(&["demo", "--data", data, "--accounts", "40"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = dealtrail(&[
+        "export",
+        "flow",
+        "--data",
+        data,
+        "--from",
+        "2026-03-01",
+        "--to",
+        "2026-09-01",
+        "--format",
+        "json",
+    ]);
+    let summary = String::from_utf8_lossy(&out.stderr).into_owned();
+    let moves = rows(&out);
+    assert!(!moves.is_empty());
+    // "pipeline due by D: N deals (X USD) at the start, M (Y USD) at the end"
+    let amounts: Vec<f64> = summary
+        .split('(')
+        .skip(1)
+        .map(|s| s.split(' ').next().unwrap().parse().unwrap())
+        .collect();
+    let change: f64 = moves
+        .iter()
+        .map(|m| m["change"].as_str().unwrap().parse::<f64>().unwrap())
+        .sum();
+    assert!(
+        (amounts[0] + change - amounts[1]).abs() < 0.005,
+        "{summary}: {change}"
+    );
+    let out = dealtrail(&["export", "flow", "--data", data]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--from"));
+}

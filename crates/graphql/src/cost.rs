@@ -25,6 +25,7 @@ pub const MAX_COST: u64 = 10_000;
 const ANALYSES: &[(&str, u64)] = &[
     ("funnel", 20),
     ("funnelTrend", 20),
+    ("pipelineFlow", 20),
     ("winLoss", 50),
     ("crossCheckFindings", 50),
     ("coverage", 50),

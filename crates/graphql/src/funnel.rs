@@ -68,6 +68,33 @@ pub struct Funnel {
     pub median_cycle_days: Option<f64>,
     /// Expected won amount per day (minor units).
     pub velocity_per_day_minor: Option<f64>,
+    /// The deals opened in the window, followed to now: how far they got.
+    pub cohort: FunnelCohort,
+}
+
+/// The cohort view: the deals opened in the window and what became of them (the snapshot
+/// view, `stages`, counts what happened in the window to any deal).
+#[derive(SimpleObject)]
+pub struct FunnelCohort {
+    /// Deals opened in the window.
+    pub opened: UInt64,
+    /// Share of them that reached each open stage, in pipeline order.
+    pub reached: Vec<CohortStage>,
+    /// Share won.
+    pub won_share: f64,
+    /// Share lost, no decision or withdrawn.
+    pub closed_other_share: f64,
+    /// Share still open.
+    pub open_share: f64,
+}
+
+/// A stage of the cohort view.
+#[derive(SimpleObject)]
+pub struct CohortStage {
+    /// The stage.
+    pub stage: String,
+    /// Share of the cohort that reached it.
+    pub share: f64,
 }
 
 /// The funnel of one window of a trend.
@@ -157,6 +184,21 @@ pub(crate) fn funnel_object(report: dealtrail_funnel::FunnelReport, currency: Cu
         win_rate: report.velocity.win_rate,
         median_cycle_days: report.velocity.median_cycle_days,
         velocity_per_day_minor: report.velocity.per_day_minor,
+        cohort: FunnelCohort {
+            opened: report.cohort.opened.into(),
+            reached: report
+                .cohort
+                .reached_share
+                .iter()
+                .map(|(stage, share)| CohortStage {
+                    stage: stage.to_string(),
+                    share: *share,
+                })
+                .collect(),
+            won_share: report.cohort.won_share,
+            closed_other_share: report.cohort.closed_other_share,
+            open_share: report.cohort.open_share,
+        },
     }
 }
 

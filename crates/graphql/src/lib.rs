@@ -21,6 +21,7 @@ mod corrections;
 pub mod cost;
 mod deals;
 mod errors;
+mod flow;
 mod funnel;
 mod graphiql;
 pub mod hooks;

@@ -61,6 +61,7 @@ pub struct QueryRoot(
     crate::audit::AuditQuery,
     crate::deals::DealQuery,
     crate::funnel::FunnelAnalysisQuery,
+    crate::flow::FlowAnalysisQuery,
     crate::analyses::AnalysisQuery,
     crate::node::NodeQuery,
     crate::accounts::AccountQuery,

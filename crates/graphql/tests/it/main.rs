@@ -3,6 +3,7 @@
 mod api;
 mod audit;
 mod fields;
+mod flow;
 mod fuzz;
 mod hooks;
 mod metrics;

@@ -1,0 +1,210 @@
+//! `pipelineFlow`: the open pipeline at two moments and every deal's movement between them,
+//! each bucket with its deals and each deal with the events that moved it.
+
+use std::sync::Arc;
+
+use async_graphql::{ComplexObject, Context, Object, SimpleObject};
+use dealtrail_domain::{Currency, OpportunityId, StreamName, Timestamp};
+use dealtrail_engine::Engine;
+use dealtrail_funnel::{Cut, FlowBucket, FlowQuery};
+
+use crate::access::{engine, require};
+use crate::asof::{Clock, cut, model_at};
+use crate::auth::Role;
+use crate::deals::DealFilterInput;
+use crate::errors::{engine_error, error, field};
+use crate::log::{EventEnvelope, envelope};
+use crate::scalars::{self, DateTime, UInt64};
+
+/// The pipeline at one end of the period.
+#[derive(SimpleObject, Clone)]
+pub struct FlowEnd {
+    /// The moment.
+    pub at: DateTime,
+    /// Open deals due by the period's last day.
+    pub deals: UInt64,
+    /// Their amount.
+    pub amount: scalars::Money,
+}
+
+/// One deal's move in a bucket.
+#[derive(SimpleObject, Clone)]
+#[graphql(complex)]
+pub struct FlowDeal {
+    /// The deal.
+    pub opportunity_id: String,
+    /// Its title.
+    pub title: String,
+    /// Its account.
+    pub account_id: String,
+    /// Its owner at the end.
+    pub owner: String,
+    /// Its amount in the start pipeline.
+    pub start_amount: Option<scalars::Money>,
+    /// Its amount in the end pipeline.
+    pub end_amount: Option<scalars::Money>,
+    /// What the move adds (negative: takes away).
+    pub change: scalars::Money,
+    #[graphql(skip)]
+    pub change_minor: i64,
+    #[graphql(skip)]
+    pub window: (Cut, Cut),
+}
+
+#[ComplexObject]
+impl FlowDeal {
+    /// The deal's events that the end of the period admits and its start did not: what
+    /// moved it, each with its sequence number, actor, times and hash.
+    async fn events(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<EventEnvelope>> {
+        let id = field("opportunityId", OpportunityId::parse(&self.opportunity_id))?;
+        let stream = dealtrail_engine::stream_id(StreamName::Opportunity(id));
+        let (start, end) = self.window;
+        let stored = engine(ctx)
+            .store()
+            .read_stream(&stream, 1, dealtrail_store::Direction::Forward, 10_000)
+            .map_err(|e| engine_error(e.into()))?;
+        let admits = |c: Cut, e: &dealtrail_store::RecordedEvent| {
+            c.admits(e.seq, Timestamp(e.occurred_at.0))
+        };
+        Ok(stored
+            .iter()
+            .filter(|e| admits(end, e) && !admits(start, e))
+            .map(envelope)
+            .collect())
+    }
+}
+
+/// A bucket of the flow.
+#[derive(SimpleObject, Clone)]
+pub struct FlowBucketRow {
+    /// `created`, `pulled_in`, `increased`, `decreased`, `pushed_out`, `won`, `lost` or
+    /// `unchanged` (docs/analytics.md, Pipeline flow).
+    pub bucket: String,
+    /// Moves in it.
+    pub deals: UInt64,
+    /// Their summed change (negative: taken away from the pipeline).
+    pub change: scalars::Money,
+    /// The moves, largest change first.
+    pub moves: Vec<FlowDeal>,
+}
+
+/// The pipeline flow of a period.
+#[derive(SimpleObject)]
+pub struct PipelineFlow {
+    /// The pipeline at the start.
+    pub start: FlowEnd,
+    /// The pipeline at the end.
+    pub end: FlowEnd,
+    /// Every bucket, in waterfall order: start + the changes of all buckets = end.
+    pub buckets: Vec<FlowBucketRow>,
+    /// Deals in the pipeline at either end in another currency, left out of every figure.
+    pub other_currency_deals: UInt64,
+}
+
+/// The pipeline flow query.
+#[derive(Default)]
+pub struct FlowAnalysisQuery;
+
+#[Object]
+impl FlowAnalysisQuery {
+    /// The open pipeline due by the period's last day at `from` and at `to`, and every
+    /// deal's movement between them, in buckets that balance to the minor unit. Analysts,
+    /// managers and admins.
+    #[allow(clippy::too_many_arguments)]
+    async fn pipeline_flow(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The period's start")] from: DateTime,
+        #[graphql(desc = "The period's end")] to: DateTime,
+        #[graphql(desc = "OCCURRED (default: business time) or RECORDED")] clock: Option<Clock>,
+        filter: Option<DealFilterInput>,
+        #[graphql(desc = "Only this bucket's moves are listed (all buckets are counted)")]
+        bucket: Option<String>,
+        currency: Option<String>,
+    ) -> async_graphql::Result<Arc<PipelineFlow>> {
+        crate::scope::once(ctx, async move {
+            require(ctx, &[Role::Analyst, Role::Manager, Role::Admin])?;
+            if to.0 <= from.0 {
+                return Err(error("VALIDATION", "to: must be after from"));
+            }
+            let only = bucket
+                .map(|b| {
+                    FlowBucket::parse(&b).ok_or_else(|| {
+                        error(
+                            "VALIDATION",
+                            format!(
+                                "bucket: unknown value {b:?} (one of: {})",
+                                FlowBucket::ALL.map(FlowBucket::as_str).join(", ")
+                            ),
+                        )
+                    })
+                })
+                .transpose()?;
+            let currency = field(
+                "currency",
+                Currency::parse(currency.as_deref().unwrap_or("USD")),
+            )?;
+            let clock = Some(clock.unwrap_or(Clock::Occurred));
+            let (start, end) = (cut(ctx, Some(from), clock)?, cut(ctx, Some(to), clock)?);
+            let input = filter.unwrap_or_default();
+            let segment = input.segment()?;
+            let mut deals = input.parse()?;
+            deals.accounts = segment
+                .accounts(ctx, crate::asof::past(ctx, Some(to), clock)?)
+                .await?;
+            let query = FlowQuery {
+                start,
+                end,
+                due_by: to.0.date(),
+                currency,
+                filter: deals,
+            };
+            let report = model_at(ctx, None, Engine::sales, move |m| m.flow(&query)).await?;
+            let money = |minor: i64| scalars::Money::minor(minor, currency);
+            let buckets = report
+                .buckets
+                .iter()
+                .map(|b| {
+                    let mut moves: Vec<_> = report
+                        .moves
+                        .iter()
+                        .filter(|m| m.bucket == b.bucket && only.is_none_or(|o| o == b.bucket))
+                        .map(|m| FlowDeal {
+                            opportunity_id: m.deal.to_string(),
+                            title: m.title.clone(),
+                            account_id: m.account.to_string(),
+                            owner: m.owner.clone(),
+                            start_amount: m.start_minor.map(money),
+                            end_amount: m.end_minor.map(money),
+                            change: money(m.change_minor),
+                            change_minor: m.change_minor,
+                            window: (start, end),
+                        })
+                        .collect();
+                    moves.sort_by_key(|m| std::cmp::Reverse(m.change_minor.unsigned_abs()));
+                    FlowBucketRow {
+                        bucket: b.bucket.as_str().into(),
+                        deals: b.deals.into(),
+                        change: money(b.change_minor),
+                        moves,
+                    }
+                })
+                .collect();
+            Ok(PipelineFlow {
+                start: FlowEnd {
+                    at: from,
+                    deals: report.start.0.into(),
+                    amount: money(report.start.1),
+                },
+                end: FlowEnd {
+                    at: to,
+                    deals: report.end.0.into(),
+                    amount: money(report.end.1),
+                },
+                buckets,
+                other_currency_deals: report.other_currencies.into(),
+            })
+        })
+        .await
+    }
+}
