@@ -188,6 +188,48 @@ fn main() {
         let (m, x) = stats(recorded);
         println!("funnel as recorded through a past position (20 positions): median {m:.1} ms, max {x:.1} ms");
 
+        // 2b. Pipeline flow over a quarter, and one bucket's deals with their events (the
+        // drill-down reads each listed deal's stream, as the API does).
+        let (mut flows, mut drills, mut moves) = (Vec::new(), Vec::new(), 0);
+        for i in 0..20i64 {
+            let to = Timestamp(start.0 + (120 + i * 30) * Timestamp::DAY);
+            let query = dealtrail_funnel::FlowQuery {
+                start: dealtrail_funnel::Cut::occurred_by(Timestamp(to.0 - 91 * Timestamp::DAY)),
+                end: dealtrail_funnel::Cut::occurred_by(to),
+                due_by: to.date(),
+                currency: Currency::USD,
+                filter: Default::default(),
+            };
+            let t = Instant::now();
+            let report = model.flow(&query);
+            flows.push(t.elapsed().as_secs_f64() * 1000.0);
+            moves = moves.max(report.moves.len());
+            // A drill-down: the flow again with one bucket's moves listed, and the events of
+            // the first ten of them (as a page of the bucket shows).
+            let t = Instant::now();
+            let report = model.flow(&query);
+            let won: Vec<_> = report
+                .moves
+                .iter()
+                .filter(|m| m.bucket == dealtrail_funnel::FlowBucket::Won)
+                .collect();
+            for m in won.iter().take(10) {
+                let stream =
+                    dealtrail_engine::stream_id(dealtrail_domain::StreamName::Opportunity(m.deal));
+                let events = store
+                    .read_stream(&stream, 1, dealtrail_store::Direction::Forward, 10_000)
+                    .expect("stream");
+                assert!(!events.is_empty());
+            }
+            drills.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        let (m, x) = stats(flows);
+        println!(
+            "pipeline flow over a quarter ({deals_count} deals, at most {moves} moves; 20 quarters): median {m:.1} ms, max {x:.1} ms"
+        );
+        let (m, x) = stats(drills);
+        println!("flow drill-down into won, with the events of its first ten deals: median {m:.1} ms, max {x:.1} ms");
+
         // 3. Restart with a fresh snapshot.
         let bytes = model.snapshot();
         store

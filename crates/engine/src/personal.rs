@@ -168,6 +168,13 @@ pub(crate) fn open(
         version,
         detail: e.to_string(),
     };
+    if !matches!(
+        (event_type, version),
+        ("ContactRegistered", 2) | ("ContactUpdated", 2) | ("FollowUpLogged", 3)
+    ) {
+        // Every other event: the common case of a fold, decided before any parsing.
+        return None;
+    }
     let stream_name = dealtrail_domain::StreamName::parse(stream).ok();
     let account = || match stream_name {
         Some(dealtrail_domain::StreamName::Account(id)) => Ok(id),
