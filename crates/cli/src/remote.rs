@@ -32,21 +32,7 @@ pub fn export_events(
         .build()
         .context("no runtime")?;
     let (count, last, head) = runtime.block_on(async {
-        let mut response = reqwest::Client::new()
-            .get(&endpoint)
-            .bearer_auth(token.trim())
-            .send()
-            .await
-            .with_context(|| format!("cannot reach {endpoint}"))?;
-        if !response.status().is_success() {
-            let status = response.status();
-            let body = response.text().await.unwrap_or_default();
-            let message = serde_json::from_str::<serde_json::Value>(&body)
-                .ok()
-                .and_then(|v| v["errors"][0]["message"].as_str().map(str::to_owned))
-                .unwrap_or(body);
-            bail!("the server refused the export ({status}): {message}");
-        }
+        let mut response = get(&endpoint, &token).await?;
         let head: u64 = response
             .headers()
             .get("x-dealtrail-head")
@@ -145,22 +131,31 @@ pub fn export_keys(url: &str, token: Option<String>, out: Option<&Path>) -> anyh
         .build()
         .context("no runtime")?;
     let lines = runtime.block_on(async {
-        let response = reqwest::Client::new()
-            .get(&endpoint)
-            .bearer_auth(token.trim())
-            .send()
+        get(&endpoint, &token)
+            .await?
+            .text()
             .await
-            .with_context(|| format!("cannot reach {endpoint}"))?;
-        let status = response.status();
-        let body = response.text().await.context("the transfer broke off")?;
-        if !status.is_success() {
-            let message = serde_json::from_str::<serde_json::Value>(&body)
-                .ok()
-                .and_then(|v| v["errors"][0]["message"].as_str().map(str::to_owned))
-                .unwrap_or(body);
-            bail!("the server refused the export ({status}): {message}");
-        }
-        Ok(body)
+            .context("the transfer broke off")
     })?;
     crate::keys::write(&lines, out)
+}
+
+/// `GET endpoint` with the token; a refusal is an error with the server's message.
+async fn get(endpoint: &str, token: &str) -> anyhow::Result<reqwest::Response> {
+    let response = reqwest::Client::new()
+        .get(endpoint)
+        .bearer_auth(token.trim())
+        .send()
+        .await
+        .with_context(|| format!("cannot reach {endpoint}"))?;
+    if response.status().is_success() {
+        return Ok(response);
+    }
+    let status = response.status();
+    let body = response.text().await.unwrap_or_default();
+    let message = serde_json::from_str::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v["errors"][0]["message"].as_str().map(str::to_owned))
+        .unwrap_or(body);
+    bail!("the server refused the export ({status}): {message}")
 }

@@ -57,6 +57,47 @@ fn alerts_follow_the_rules_file_and_segments_cover_every_account() {
     let strict = all.iter().filter(|a| a["kind"] == "no_follow_up").count();
     assert!(lenient.len() < strict, "{} vs {strict}", lenient.len());
 
+    // Per-stage days and the p90's minimum of stays, as the rules file sets them: no stay
+    // count reaches a million, and only one stage allows no day without a follow-up.
+    let stage = all.iter().find(|a| a["kind"] == "no_follow_up").unwrap()["stage"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let by_stage = dir.path().join("by-stage.toml");
+    std::fs::write(
+        &by_stage,
+        format!(
+            "kinds = [\"no_follow_up\", \"stalled\"]\nno_follow_up_days = 3650\n\
+             min_stays_for_p90 = 1000000\n[no_follow_up_days_by_stage]\n\"{stage}\" = 0\n"
+        ),
+    )
+    .unwrap();
+    let staged = rows(&dealtrail(&[
+        "export",
+        "alerts",
+        "--data",
+        data,
+        "--format",
+        "json",
+        "--alerts",
+        by_stage.to_str().unwrap(),
+    ]));
+    assert!(!staged.is_empty());
+    assert!(
+        staged
+            .iter()
+            .all(|a| a["kind"] == "no_follow_up" && a["stage"] == stage.as_str()),
+        "{staged:?}"
+    );
+    let strict_in_stage = all
+        .iter()
+        .filter(|a| a["kind"] == "no_follow_up" && a["stage"] == stage.as_str())
+        .count();
+    assert!(
+        staged.len() >= strict_in_stage,
+        "0 days raise at least what 14 do"
+    );
+
     // A typo in the rules is named, and nothing is printed.
     let bad = dir.path().join("bad.toml");
     std::fs::write(&bad, "no_folow_up_days = 3\n").unwrap();

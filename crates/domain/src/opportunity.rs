@@ -592,17 +592,9 @@ impl Opportunity {
         from: &StageName,
         to: &StageName,
     ) -> Result<Vec<String>, DomainError> {
-        let (Some(to_pos), from_pos) = (pipeline.position(to), pipeline.position(from)) else {
-            return Ok(Vec::new());
-        };
-        // A deal in a stage the pipeline dropped is judged against the target alone.
-        let first = from_pos.map_or(to_pos, |f| f + 1);
-        if first > to_pos {
-            return Ok(Vec::new());
-        }
         let shown: std::collections::BTreeSet<Evidence> = self.evidence.values().copied().collect();
         let mut soft = Vec::new();
-        for stage in &pipeline.stages[first..=to_pos] {
+        for stage in pipeline.entered(from, to) {
             let Some(gate) = pipeline.gate(stage) else {
                 continue;
             };

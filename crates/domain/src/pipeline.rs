@@ -133,6 +133,20 @@ impl Pipeline {
         Ok(self)
     }
 
+    /// The stages a move from `from` to `to` enters or passes over, in order: empty for a
+    /// move back; only `to` when `from` is a stage this pipeline dropped. Their gates are
+    /// the ones the move is judged against.
+    pub fn entered(&self, from: &StageName, to: &StageName) -> &[StageName] {
+        let Some(to) = self.position(to) else {
+            return &[];
+        };
+        let first = self.position(from).map_or(to, |f| f + 1);
+        if first > to {
+            return &[];
+        }
+        &self.stages[first..=to]
+    }
+
     /// The gate of a stage, if it has one.
     pub fn gate(&self, stage: &StageName) -> Option<&StageGate> {
         self.gates.iter().find(|g| &g.stage == stage)

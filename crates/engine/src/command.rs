@@ -301,15 +301,23 @@ pub(crate) fn load_stream(
     store: &Store,
     name: StreamName,
 ) -> Result<Vec<Recorded<Event>>, EngineError> {
+    stored_stream(store, name)?
+        .iter()
+        .map(|e| codec::decode(e, store.vault()))
+        .collect()
+}
+
+/// Every event of a stream, as stored, read a page at a time.
+pub(crate) fn stored_stream(
+    store: &Store,
+    name: StreamName,
+) -> Result<Vec<dealtrail_store::RecordedEvent>, EngineError> {
     let stream = codec::stream_id(name);
     let mut out = Vec::new();
     loop {
-        let from = out.len() as u64 + 1;
-        let page = store.read_stream(&stream, from, Direction::Forward, 1024)?;
+        let page = store.read_stream(&stream, out.len() as u64 + 1, Direction::Forward, 1024)?;
         let done = page.len() < 1024;
-        for e in &page {
-            out.push(codec::decode(e, store.vault())?);
-        }
+        out.extend(page);
         if done {
             return Ok(out);
         }

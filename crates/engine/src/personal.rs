@@ -175,56 +175,43 @@ pub(crate) fn open(
         // Every other event: the common case of a fold, decided before any parsing.
         return None;
     }
-    let stream_name = dealtrail_domain::StreamName::parse(stream).ok();
-    let account = || match stream_name {
-        Some(dealtrail_domain::StreamName::Account(id)) => Ok(id),
-        _ => Err(DecodeError::UnknownStream(stream.into())),
+    let decoded = match (dealtrail_domain::StreamName::parse(stream), event_type) {
+        (Ok(dealtrail_domain::StreamName::Account(id)), "ContactRegistered") => {
+            rmp_serde::from_slice::<StoredContactRegistered>(payload).map(|stored| {
+                let personal = open_personal(vault, &stored.personal);
+                Event::Account(id, AccountEvent::ContactRegistered(stored.open(personal)))
+            })
+        }
+        (Ok(dealtrail_domain::StreamName::Account(id)), "ContactUpdated") => {
+            rmp_serde::from_slice::<StoredContactUpdated>(payload).map(|stored| {
+                let personal = open_personal(vault, &stored.personal);
+                Event::Account(id, AccountEvent::ContactUpdated(stored.open(personal)))
+            })
+        }
+        (Ok(dealtrail_domain::StreamName::Opportunity(id)), "FollowUpLogged") => {
+            rmp_serde::from_slice::<StoredFollowUpLogged>(payload).map(|stored| {
+                let names = stored
+                    .unregistered_names
+                    .iter()
+                    .map(|s| open_name(vault, s))
+                    .collect();
+                Event::Opportunity(id, OpportunityEvent::FollowUpLogged(stored.open(names)))
+            })
+        }
+        _ => return Some(Err(DecodeError::UnknownStream(stream.into()))),
     };
-    let deal = || match stream_name {
-        Some(dealtrail_domain::StreamName::Opportunity(id)) => Ok(id),
-        _ => Err(DecodeError::UnknownStream(stream.into())),
-    };
-    Some(match (event_type, version) {
-        ("ContactRegistered", 2) => (|| {
-            let stored: StoredContactRegistered =
-                rmp_serde::from_slice(payload).map_err(malformed)?;
-            let personal = open_personal(vault, &stored.personal);
-            Ok(Event::Account(
-                account()?,
-                AccountEvent::ContactRegistered(stored.open(personal)),
-            ))
-        })(),
-        ("ContactUpdated", 2) => (|| {
-            let stored: StoredContactUpdated = rmp_serde::from_slice(payload).map_err(malformed)?;
-            let personal = open_personal(vault, &stored.personal);
-            Ok(Event::Account(
-                account()?,
-                AccountEvent::ContactUpdated(stored.open(personal)),
-            ))
-        })(),
-        ("FollowUpLogged", 3) => (|| {
-            let stored: StoredFollowUpLogged = rmp_serde::from_slice(payload).map_err(malformed)?;
-            let names = stored
-                .unregistered_names
-                .iter()
-                .map(|s| {
-                    open_bytes(vault, s)
-                        .ok()
-                        .and_then(|b| rmp_serde::from_slice::<Label>(&b).ok())
-                        .unwrap_or_else(|| {
-                            let erased = vault.state(s.person) == KeyState::Erased;
-                            Label::parse(dealtrail_domain::personal::placeholder(erased))
-                                .expect("a valid label")
-                        })
-                })
-                .collect();
-            Ok(Event::Opportunity(
-                deal()?,
-                OpportunityEvent::FollowUpLogged(stored.open(names)),
-            ))
-        })(),
-        _ => return None,
-    })
+    Some(decoded.map_err(malformed))
+}
+
+/// An unregistered participant's name, or what it reads as without its key.
+fn open_name(vault: &Vault, sealed: &Sealed) -> Label {
+    open_bytes(vault, sealed)
+        .ok()
+        .and_then(|b| rmp_serde::from_slice::<Label>(&b).ok())
+        .unwrap_or_else(|| {
+            let erased = vault.state(sealed.person) == KeyState::Erased;
+            Label::parse(dealtrail_domain::personal::placeholder(erased)).expect("a valid label")
+        })
 }
 
 /// Whether `stored` is a plaintext (pre-sealing) event holding `contact`'s personal data.
@@ -247,28 +234,6 @@ fn plaintext_of(stored: &dealtrail_store::RecordedEvent, contact: Uuid) -> bool 
     }
 }
 
-/// Every event of a stream, as stored.
-fn stored_stream(
-    store: &dealtrail_store::Store,
-    stream: dealtrail_domain::StreamName,
-) -> Result<Vec<dealtrail_store::RecordedEvent>, EngineError> {
-    let stream = crate::codec::stream_id(stream);
-    let mut out = Vec::new();
-    loop {
-        let page = store.read_stream(
-            &stream,
-            out.len() as u64 + 1,
-            dealtrail_store::Direction::Forward,
-            1024,
-        )?;
-        let done = page.len() < 1024;
-        out.extend(page);
-        if done {
-            return Ok(out);
-        }
-    }
-}
-
 /// Destroys the keys the erasures among `events` name, before those events are written:
 /// once an erasure is decided, the person's data is unreadable even if writing its record
 /// fails (a retry then writes the record). Refuses a contact whose personal data an older
@@ -280,12 +245,14 @@ pub(crate) fn erase(
     for (event, _) in events {
         match event {
             Event::Account(account, AccountEvent::ContactErased(c)) => {
-                let plaintext: Vec<u64> =
-                    stored_stream(store, dealtrail_domain::StreamName::Account(*account))?
-                        .iter()
-                        .filter(|e| plaintext_of(e, c.contact.0))
-                        .map(|e| e.seq)
-                        .collect();
+                let plaintext: Vec<u64> = crate::command::stored_stream(
+                    store,
+                    dealtrail_domain::StreamName::Account(*account),
+                )?
+                .iter()
+                .filter(|e| plaintext_of(e, c.contact.0))
+                .map(|e| e.seq)
+                .collect();
                 if !plaintext.is_empty() {
                     return Err(EngineError::ErasureImpossible {
                         person: c.contact.0,
@@ -295,11 +262,14 @@ pub(crate) fn erase(
                 store.vault().erase(c.contact.0)?;
             }
             Event::Opportunity(deal, OpportunityEvent::ParticipantErased(p)) => {
-                let named = stored_stream(store, dealtrail_domain::StreamName::Opportunity(*deal))?
-                    .iter()
-                    .filter(|e| e.event_type == "FollowUpLogged" && e.schema_version == 3)
-                    .filter_map(|e| rmp_serde::from_slice::<StoredFollowUpLogged>(&e.payload).ok())
-                    .any(|f| f.unregistered_names.iter().any(|s| s.person == p.person));
+                let named = crate::command::stored_stream(
+                    store,
+                    dealtrail_domain::StreamName::Opportunity(*deal),
+                )?
+                .iter()
+                .filter(|e| e.event_type == "FollowUpLogged" && e.schema_version == 3)
+                .filter_map(|e| rmp_serde::from_slice::<StoredFollowUpLogged>(&e.payload).ok())
+                .any(|f| f.unregistered_names.iter().any(|s| s.person == p.person));
                 if !named {
                     return Err(EngineError::UnknownPerson { person: p.person });
                 }

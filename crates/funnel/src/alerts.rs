@@ -138,19 +138,21 @@ impl SalesPipeline {
 
     /// Every alert in force at `now` on the deals open then, by deal, then kind.
     pub fn alerts(&self, now: Timestamp, rules: &AlertRules) -> Vec<Alert> {
-        let mut out = self.candidates(now, rules);
-        out.retain(|a| a.since <= now);
-        out
+        self.alerts_and_next(now, rules).0
     }
 
-    /// When the next alert starts if nothing is recorded meanwhile: the earliest start
-    /// after `now`.
-    pub fn next_alert_start(&self, now: Timestamp, rules: &AlertRules) -> Option<Timestamp> {
-        self.candidates(now, rules)
+    /// [`Self::alerts`], and when the next alert starts if nothing is recorded meanwhile
+    /// (the earliest start after `now`), from one pass over the deals.
+    pub fn alerts_and_next(
+        &self,
+        now: Timestamp,
+        rules: &AlertRules,
+    ) -> (Vec<Alert>, Option<Timestamp>) {
+        let (current, later): (Vec<Alert>, Vec<Alert>) = self
+            .candidates(now, rules)
             .into_iter()
-            .map(|a| a.since)
-            .filter(|s| *s > now)
-            .min()
+            .partition(|a| a.since <= now);
+        (current, later.iter().map(|a| a.since).min())
     }
 
     /// The alerts of the deals open at `now`, including those that start later.
@@ -188,12 +190,14 @@ impl SalesPipeline {
             .at(cut)
             .map(|o| self.names.get(*o).to_owned())
             .unwrap_or_default();
-        let last_follow_up = deal
+        // The latest follow-up by business time (log order breaks ties): its time ends
+        // `no_follow_up`, its next step is the one `next_step_overdue` watches.
+        let latest = deal
             .follow_ups
             .iter()
             .filter(|(seq, at)| cut.admits(*seq, *at))
-            .map(|f| f.1)
-            .max();
+            .max_by_key(|f| (f.1, f.0));
+        let last_follow_up = latest.map(|f| f.1);
         let mut raise = |kind: AlertKind, since: Timestamp, detail: String| {
             if rules.kinds.contains(&kind) {
                 out.push(Alert {
@@ -222,12 +226,6 @@ impl SalesPipeline {
                 None => format!("no follow-up since it opened; {stage} allows {days} days"),
             },
         );
-        // The next step of the latest follow-up, if it set a due date.
-        let latest = deal
-            .follow_ups
-            .iter()
-            .filter(|(seq, at)| cut.admits(*seq, *at))
-            .max_by_key(|f| (f.1, f.0));
         if let Some((seq, _)) = latest
             && let Some((_, _, due)) = deal.next_steps.iter().find(|n| n.0 == *seq)
         {

@@ -154,6 +154,19 @@ impl DealFilterInput {
         )
     }
 
+    /// The whole filter, its customer segment resolved to the accounts in it at `when`
+    /// (now without it).
+    pub(crate) async fn resolve(
+        self,
+        ctx: &Context<'_>,
+        when: Option<crate::asof::Past>,
+    ) -> async_graphql::Result<DealFilter> {
+        let segment = self.segment()?;
+        let mut filter = self.parse()?;
+        filter.accounts = segment.accounts(ctx, when).await?;
+        Ok(filter)
+    }
+
     /// The filter without its segment (`accounts` is filled from [`Self::segment`]).
     pub(crate) fn parse(self) -> async_graphql::Result<DealFilter> {
         Ok(DealFilter {
@@ -201,11 +214,9 @@ impl DealQuery {
         last: Option<i32>,
     ) -> async_graphql::Result<Page<Deal>> {
         require(ctx, EVERYONE_BUT_AUDITORS)?;
-        let filter = filter.unwrap_or_default();
-        let segment = filter.segment()?;
-        let mut filter = filter.parse()?;
-        filter.accounts = segment
-            .accounts(ctx, crate::asof::past(ctx, as_of, clock)?)
+        let filter = filter
+            .unwrap_or_default()
+            .resolve(ctx, crate::asof::past(ctx, as_of, clock)?)
             .await?;
         let cut = cut(ctx, as_of, clock)?;
         let sort = match order.unwrap_or(DealOrder::OpenedAt) {

@@ -146,11 +146,9 @@ impl FlowAnalysisQuery {
             )?;
             let clock = Some(clock.unwrap_or(Clock::Occurred));
             let (start, end) = (cut(ctx, Some(from), clock)?, cut(ctx, Some(to), clock)?);
-            let input = filter.unwrap_or_default();
-            let segment = input.segment()?;
-            let mut deals = input.parse()?;
-            deals.accounts = segment
-                .accounts(ctx, crate::asof::past(ctx, Some(to), clock)?)
+            let deals = filter
+                .unwrap_or_default()
+                .resolve(ctx, crate::asof::past(ctx, Some(to), clock)?)
                 .await?;
             let query = FlowQuery {
                 start,

@@ -114,12 +114,11 @@ pub(crate) fn funnel_query(
     ctx: &Context<'_>,
     from: DateTime,
     to: DateTime,
-    filter: Option<DealFilterInput>,
+    filter: dealtrail_funnel::DealFilter,
     as_of: Option<DateTime>,
     clock: Option<Clock>,
     currency: Option<String>,
 ) -> async_graphql::Result<FunnelQuery> {
-    let filter = filter.unwrap_or_default().parse()?;
     let (from, to) = (from.0, to.0);
     if to <= from {
         return Err(error("VALIDATION", "to: must be after from"));
@@ -222,12 +221,11 @@ impl FunnelAnalysisQuery {
     ) -> async_graphql::Result<Arc<Funnel>> {
         crate::scope::once(ctx, async move {
             require(ctx, &[Role::Analyst, Role::Manager, Role::Admin])?;
-            let segment = filter.as_ref().map(|f| f.segment()).transpose()?;
-            let mut query = funnel_query(ctx, from, to, filter, as_of, clock, currency)?;
-            query.filter.accounts = segment
+            let filter = filter
                 .unwrap_or_default()
-                .accounts(ctx, crate::asof::past(ctx, as_of, clock)?)
+                .resolve(ctx, crate::asof::past(ctx, as_of, clock)?)
                 .await?;
+            let query = funnel_query(ctx, from, to, filter, as_of, clock, currency)?;
             ctx.data_unchecked::<FunnelCache>()
                 .get(engine(ctx), query)
                 .await
@@ -265,12 +263,11 @@ impl FunnelAnalysisQuery {
             if !(1..=366).contains(&step) {
                 return Err(error("VALIDATION", "stepDays: between 1 and 366"));
             }
-            let segment = filter.as_ref().map(|f| f.segment()).transpose()?;
-            let mut query = funnel_query(ctx, from, to, filter, as_of, clock, currency)?;
-            query.filter.accounts = segment
+            let filter = filter
                 .unwrap_or_default()
-                .accounts(ctx, crate::asof::past(ctx, as_of, clock)?)
+                .resolve(ctx, crate::asof::past(ctx, as_of, clock)?)
                 .await?;
+            let query = funnel_query(ctx, from, to, filter, as_of, clock, currency)?;
             let currency = query.currency;
             let ends: Vec<Timestamp> = (0..i64::from(points))
                 .rev()

@@ -219,28 +219,27 @@ impl ProcessSubscription {
         };
         let key = |a: &Alert| (a.deal, a.kind, a.since);
         let now = dealtrail_engine::now();
-        let seen: std::collections::BTreeSet<_> = engine
+        let (current, next) = engine
             .sales()
-            .read(|m| m.alerts(now, &rules).iter().map(key).collect())
+            .read(|m| m.alerts_and_next(now, &rules))
             .map_err(crate::errors::engine_error)?;
+        let seen: std::collections::BTreeSet<_> = current.iter().map(key).collect();
         let log = engine
             .store()
             .subscribe(engine.store().head().seq + 1, LogFilter::default());
-        let state = (engine, rules, log, seen, std::collections::VecDeque::new());
+        // The state between items: what was seen, what is queued, and when the next alert
+        // starts if nothing is written meanwhile.
+        let queue = std::collections::VecDeque::new();
         Ok(futures_util::stream::unfold(
-            state,
-            move |(engine, rules, mut log, mut seen, mut queue)| {
+            (engine, rules, log, seen, queue, next),
+            move |(engine, rules, mut log, mut seen, mut queue, mut next)| {
                 let wanted = wanted.clone();
                 async move {
                     loop {
                         if let Some(a) = queue.pop_front() {
-                            return Some((row(a), (engine, rules, log, seen, queue)));
+                            return Some((row(a), (engine, rules, log, seen, queue, next)));
                         }
                         let now = dealtrail_engine::now();
-                        let next = engine
-                            .sales()
-                            .read(|m| m.next_alert_start(now, &rules))
-                            .ok()?;
                         // Wake at the next threshold, or each minute to catch what time
                         // alone changes (a p90 moved by other deals).
                         let wait =
@@ -253,7 +252,11 @@ impl ProcessSubscription {
                             () = tokio::time::sleep(std::time::Duration::from_secs_f64(wait + 0.001)) => {}
                         }
                         let now = dealtrail_engine::now();
-                        let current = engine.sales().read(|m| m.alerts(now, &rules)).ok()?;
+                        let current;
+                        (current, next) = engine
+                            .sales()
+                            .read(|m| m.alerts_and_next(now, &rules))
+                            .ok()?;
                         for a in current {
                             if seen.insert(key(&a)) && wanted(&a) {
                                 queue.push_back(a);

@@ -41,6 +41,33 @@ struct Slots {
     len: u64,
 }
 
+impl Slots {
+    /// Writes `person`'s slot in `state` at its place (appended if new), without syncing,
+    /// and records it.
+    fn write(&mut self, person: Uuid, state: KeyState) -> std::io::Result<()> {
+        let mut slot = [0u8; SLOT];
+        slot[..16].copy_from_slice(person.as_bytes());
+        match state {
+            KeyState::Live(key) => {
+                slot[16] = LIVE;
+                slot[17..49].copy_from_slice(&key);
+            }
+            KeyState::Erased | KeyState::Unknown => slot[16] = ERASED,
+        }
+        let at = match self.by_person.get(&person) {
+            Some((at, _)) => *at,
+            None => self.len,
+        };
+        self.file.seek(SeekFrom::Start(at))?;
+        self.file.write_all(&slot)?;
+        if at == self.len {
+            self.len += SLOT as u64;
+        }
+        self.by_person.insert(person, (at, state));
+        Ok(())
+    }
+}
+
 /// The key file of one data folder.
 pub struct Vault {
     path: PathBuf,
@@ -144,18 +171,9 @@ impl Vault {
                     let mut key = [0u8; 32];
                     getrandom::fill(&mut key)
                         .map_err(|e| self.io(std::io::Error::other(e.to_string())))?;
-                    let mut slot = [0u8; SLOT];
-                    slot[..16].copy_from_slice(person.as_bytes());
-                    slot[16] = LIVE;
-                    slot[17..49].copy_from_slice(&key);
-                    let at = slots.len;
                     slots
-                        .file
-                        .seek(SeekFrom::Start(at))
+                        .write(*person, KeyState::Live(key))
                         .map_err(|e| self.io(e))?;
-                    slots.file.write_all(&slot).map_err(|e| self.io(e))?;
-                    slots.len += SLOT as u64;
-                    slots.by_person.insert(*person, (at, KeyState::Live(key)));
                     appended = true;
                     out.push(key);
                 }
@@ -171,19 +189,13 @@ impl Vault {
     /// returns. Returns whether there was a live key.
     pub fn erase(&self, person: Uuid) -> Result<bool, StoreError> {
         let mut slots = self.lock();
-        let Some((at, KeyState::Live(_))) = slots.by_person.get(&person).copied() else {
+        if !matches!(slots.by_person.get(&person), Some((_, KeyState::Live(_)))) {
             return Ok(false);
-        };
-        let mut slot = [0u8; SLOT];
-        slot[..16].copy_from_slice(person.as_bytes());
-        slot[16] = ERASED;
+        }
         slots
-            .file
-            .seek(SeekFrom::Start(at))
+            .write(person, KeyState::Erased)
+            .and_then(|()| slots.file.sync_data())
             .map_err(|e| self.io(e))?;
-        slots.file.write_all(&slot).map_err(|e| self.io(e))?;
-        slots.file.sync_data().map_err(|e| self.io(e))?;
-        slots.by_person.insert(person, (at, KeyState::Erased));
         Ok(true)
     }
 
@@ -203,38 +215,21 @@ impl Vault {
     /// person the vault has already is refused if it differs.
     pub fn restore(&self, person: Uuid, state: KeyState) -> Result<(), StoreError> {
         let mut slots = self.lock();
-        let current = slots.by_person.get(&person).copied();
-        let byte_state = match (current.map(|c| c.1), state) {
-            (_, KeyState::Unknown) => return Ok(()),
+        match (slots.by_person.get(&person).map(|c| c.1), state) {
+            (_, KeyState::Unknown) | (Some(KeyState::Erased), _) => return Ok(()),
             (Some(a), b) if a == b => return Ok(()),
-            (Some(KeyState::Erased), _) => return Ok(()),
             (Some(KeyState::Live(_)), KeyState::Live(_)) => {
                 return Err(StoreError::Corrupt {
                     location: self.path.display().to_string(),
                     detail: format!("a different key for person {person} exists already"),
                 });
             }
-            (_, KeyState::Live(_)) => LIVE,
-            (_, KeyState::Erased) => ERASED,
-        };
-        let mut slot = [0u8; SLOT];
-        slot[..16].copy_from_slice(person.as_bytes());
-        slot[16] = byte_state;
-        if let KeyState::Live(key) = state {
-            slot[17..49].copy_from_slice(&key);
+            _ => {}
         }
-        let at = current.map_or(slots.len, |c| c.0);
         slots
-            .file
-            .seek(SeekFrom::Start(at))
-            .map_err(|e| self.io(e))?;
-        slots.file.write_all(&slot).map_err(|e| self.io(e))?;
-        slots.file.sync_data().map_err(|e| self.io(e))?;
-        if current.is_none() {
-            slots.len += SLOT as u64;
-        }
-        slots.by_person.insert(person, (at, state));
-        Ok(())
+            .write(person, state)
+            .and_then(|()| slots.file.sync_data())
+            .map_err(|e| self.io(e))
     }
 }
 

@@ -250,14 +250,10 @@ impl Projection for WinLoss {
 
 /// Whether a move enters or passes over a stage with a gate (moving back passes none).
 fn passes_gate(pipeline: &Pipeline, c: &dealtrail_domain::opportunity::StageChanged) -> bool {
-    let Some(to) = pipeline.position(&c.to) else {
-        return false;
-    };
-    let first = pipeline.position(&c.from).map_or(to, |f| f + 1);
-    first <= to
-        && pipeline.stages[first..=to]
-            .iter()
-            .any(|s| pipeline.gate(s).is_some())
+    pipeline
+        .entered(&c.from, &c.to)
+        .iter()
+        .any(|s| pipeline.gate(s).is_some())
 }
 
 fn end_stay(deal: &mut DealFacts, at: Timestamp) {

@@ -119,3 +119,19 @@ async fn plaintext_written_by_an_older_build_is_not_erasable_and_says_where_it_i
         "Old Plaintext"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_without_its_key_file_reads_personal_data_as_sealed() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(dir.path(), 1_000);
+    setup(&engine).await;
+    engine.shutdown().await.unwrap();
+    drop(engine);
+    // As a restore of the events without `import keys` leaves it.
+    std::fs::remove_file(dir.path().join(dealtrail_store::vault::VAULT_FILE)).unwrap();
+    let engine = super::engine(dir.path(), 1_000);
+    let dana = contact_of(&engine, 9);
+    assert_eq!(dana.details.name.as_str(), "(sealed)");
+    assert!(!dana.erased);
+    assert!(engine.store().verify().unwrap().is_intact());
+}

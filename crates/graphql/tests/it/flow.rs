@@ -2,25 +2,9 @@
 //! deal to the events that moved it in the period.
 
 use dealtrail_domain::Timestamp;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::*;
-
-async fn ok(server: &Server, who: &str, query: &str, vars: Value) -> Value {
-    let body = server.post(Some(who), query, vars).await;
-    assert!(body["errors"].is_null(), "{query}: {body}");
-    body["data"].clone()
-}
-
-fn ago(days: i64) -> String {
-    Timestamp(dealtrail_engine::now().0 - days * Timestamp::DAY).to_string()
-}
-
-fn day_ago(days: i64) -> String {
-    Timestamp(dealtrail_engine::now().0 - days * Timestamp::DAY)
-        .date()
-        .to_string()
-}
 
 const OPEN: &str = r#"mutation($a: String!, $at: DateTime, $close: Date!, $amount: Decimal!) {
     openOpportunity(input: { accountId: $a, title: "Fleet", amount: $amount, currency: "USD",
@@ -42,7 +26,8 @@ async fn the_flow_balances_and_drills_down_to_deals_and_their_events() {
     )
     .await;
     let open = |at: i64, close: i64, amount: &str| {
-        let vars = json!({ "a": ACME, "at": ago(at), "close": day_ago(close), "amount": amount });
+        let vars =
+            json!({ "a": ACME, "at": ago(at as f64), "close": day_ago(close), "amount": amount });
         let server = &server;
         async move {
             ok(server, "anna", OPEN, vars).await["openOpportunity"]["opportunity"]["id"]
@@ -57,7 +42,7 @@ async fn the_flow_balances_and_drills_down_to_deals_and_their_events() {
         &server,
         "anna",
         REVISE,
-        json!({ "d": grown, "amount": "1500.00", "at": ago(15) }),
+        json!({ "d": grown, "amount": "1500.00", "at": ago(15.0) }),
     )
     .await["reviseForecast"]["events"][0]["seq"]
         .clone();
@@ -67,7 +52,7 @@ async fn the_flow_balances_and_drills_down_to_deals_and_their_events() {
         &server,
         "anna",
         REVISE,
-        json!({ "d": pushed, "close": day_ago(-30), "at": ago(5) }),
+        json!({ "d": pushed, "close": day_ago(-30), "at": ago(5.0) }),
     )
     .await;
     // Opened within the period, due by today: created.
@@ -84,7 +69,7 @@ async fn the_flow_balances_and_drills_down_to_deals_and_their_events() {
         &server,
         "ann-alyst",
         flow,
-        json!({ "from": ago(30), "to": to }),
+        json!({ "from": ago(30.0), "to": to }),
     )
     .await;
     let f = &all["pipelineFlow"];
@@ -123,7 +108,7 @@ async fn the_flow_balances_and_drills_down_to_deals_and_their_events() {
         &server,
         "ann-alyst",
         flow,
-        json!({ "from": ago(30), "to": to, "bucket": "created" }),
+        json!({ "from": ago(30.0), "to": to, "bucket": "created" }),
     )
     .await;
     for b in one["pipelineFlow"]["buckets"].as_array().unwrap() {
@@ -134,7 +119,7 @@ async fn the_flow_balances_and_drills_down_to_deals_and_their_events() {
         .post(
             Some("ann-alyst"),
             flow,
-            json!({ "from": ago(30), "to": to, "bucket": "moved" }),
+            json!({ "from": ago(30.0), "to": to, "bucket": "moved" }),
         )
         .await;
     assert_eq!(
@@ -142,7 +127,7 @@ async fn the_flow_balances_and_drills_down_to_deals_and_their_events() {
         "{body}"
     );
     let body = server
-        .post(Some("anna"), flow, json!({ "from": ago(30), "to": to }))
+        .post(Some("anna"), flow, json!({ "from": ago(30.0), "to": to }))
         .await;
     assert_eq!(
         body["errors"][0]["extensions"]["code"], "FORBIDDEN",

@@ -150,5 +150,36 @@ async fn signed_deliveries_are_written_once_and_others_refused() {
         "{refusal}"
     );
     assert_eq!(head().await, before + 1, "nothing refused was written");
+
+    // By account: its one open deal is taken; with a second one open, 409 and nothing
+    // written.
+    let by_account = serde_json::to_vec(&json!({
+        "accountId": crate::api::ACCOUNT, "channel": "call", "summary": "Called",
+        "participants": ["Mei Chen"]
+    }))
+    .unwrap();
+    let r = send(by_account.clone(), t, hook.sign(t, &by_account), "d-5")
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let answer: Value = r.json().await.unwrap();
+    assert_eq!(answer["opportunityId"], crate::api::DEAL, "{answer}");
+    let opened = server
+        .post(
+            Some("admin"),
+            r#"mutation($a: String!) { openOpportunity(input: { accountId: $a, title: "Second",
+                amount: "10.00", currency: "USD", expectedClose: "2030-01-01" }) { version } }"#,
+            json!({ "a": crate::api::ACCOUNT }),
+        )
+        .await;
+    assert!(opened["errors"].is_null(), "{opened}");
+    let written = head().await;
+    let r = send(by_account.clone(), t, hook.sign(t, &by_account), "d-6")
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+    let refusal: Value = r.json().await.unwrap();
+    assert_eq!(code(&refusal), Some("AMBIGUOUS_DEAL"), "{refusal}");
+    assert_eq!(head().await, written);
     server.stop().await;
 }

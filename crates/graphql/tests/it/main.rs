@@ -15,6 +15,7 @@ mod subscription;
 
 use std::sync::Arc;
 
+use dealtrail_domain::Timestamp;
 use dealtrail_engine::{Engine, EngineConfig};
 use dealtrail_graphql::{Role, ServerConfig, Tokens};
 use serde_json::{Value, json};
@@ -125,4 +126,37 @@ pub fn n(v: &Value) -> u64 {
 /// The `extensions.code` of the first error, if any.
 pub fn code(body: &Value) -> Option<&str> {
     body["errors"][0]["extensions"]["code"].as_str()
+}
+
+/// Runs `query` as `who` and returns its `data`, failing on any error.
+pub async fn ok(server: &Server, who: &str, query: &str, vars: Value) -> Value {
+    let body = server.post(Some(who), query, vars).await;
+    assert!(body["errors"].is_null(), "{query}: {body}");
+    body["data"].clone()
+}
+
+/// Runs `query` as `who` and returns the code of its one error.
+pub async fn refused(server: &Server, who: &str, query: &str, vars: Value) -> (String, Value) {
+    let body = server.post(Some(who), query, vars).await;
+    let error = &body["errors"][0];
+    assert!(!error.is_null(), "{query} was not refused: {body}");
+    (
+        error["extensions"]["code"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned(),
+        error.clone(),
+    )
+}
+
+/// `days` ago, as the API writes times.
+pub fn ago(days: f64) -> String {
+    let now = dealtrail_engine::now();
+    Timestamp(now.0 - (days * Timestamp::DAY as f64) as i64).to_string()
+}
+
+/// The calendar day `days` ago, as the API writes dates.
+pub fn day_ago(days: i64) -> String {
+    let now = dealtrail_engine::now();
+    Timestamp(now.0 - days * Timestamp::DAY).date().to_string()
 }

@@ -1,44 +1,11 @@
 //! The process tools through HTTP and WebSocket: quick capture, stage gates, alerts.
 
-use dealtrail_domain::Timestamp;
 use serde_json::{Value, json};
 
 use super::*;
 
-/// Runs `query` as `who` and returns its `data`, failing on any error.
-async fn ok(server: &Server, who: &str, query: &str, vars: Value) -> Value {
-    let body = server.post(Some(who), query, vars).await;
-    assert!(body["errors"].is_null(), "{query}: {body}");
-    body["data"].clone()
-}
-
-/// Runs `query` as `who` and returns the code of its one error.
-async fn refused(server: &Server, who: &str, query: &str, vars: Value) -> (String, Value) {
-    let body = server.post(Some(who), query, vars).await;
-    let error = &body["errors"][0];
-    assert!(!error.is_null(), "{query} was not refused: {body}");
-    (
-        error["extensions"]["code"]
-            .as_str()
-            .unwrap_or("")
-            .to_owned(),
-        error.clone(),
-    )
-}
-
 async fn head(server: &Server) -> u64 {
     n(&ok(server, "admin", "{ head { seq } }", json!({})).await["head"]["seq"])
-}
-
-/// `days` ago, as the API writes times.
-fn ago(days: f64) -> String {
-    let now = dealtrail_engine::now();
-    Timestamp(now.0 - (days * Timestamp::DAY as f64) as i64).to_string()
-}
-
-fn day_ago(days: i64) -> String {
-    let now = dealtrail_engine::now();
-    Timestamp(now.0 - days * Timestamp::DAY).date().to_string()
 }
 
 const REGISTER: &str = r#"mutation($id: String!) { registerAccount(input: { id: $id, name: "Acme 中国" },

@@ -5,12 +5,6 @@ use serde_json::{Value, json};
 
 use super::*;
 
-async fn ok(server: &Server, who: &str, query: &str, vars: Value) -> Value {
-    let body = server.post(Some(who), query, vars).await;
-    assert!(body["errors"].is_null(), "{query}: {body}");
-    body["data"].clone()
-}
-
 const GROWING: &str = "0190a000-0000-7000-8000-000000000e01";
 const SHRINKING: &str = "0190a000-0000-7000-8000-000000000e02";
 
