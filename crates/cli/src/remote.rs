@@ -27,10 +27,7 @@ pub fn export_events(
         )),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("no runtime")?;
+    let runtime = runtime()?;
     let (count, last, head) = runtime.block_on(async {
         let mut response = get(&endpoint, &token).await?;
         let head: u64 = response
@@ -82,10 +79,7 @@ fn token_for_url(token: Option<String>) -> anyhow::Result<String> {
 pub fn verify(url: &str, token: Option<String>) -> anyhow::Result<()> {
     let token = token_for_url(token)?;
     let endpoint = format!("{}/graphql", url.trim_end_matches('/'));
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("no runtime")?;
+    let runtime = runtime()?;
     let body: serde_json::Value = runtime.block_on(async {
         reqwest::Client::new()
             .post(&endpoint)
@@ -126,10 +120,7 @@ pub fn verify(url: &str, token: Option<String>) -> anyhow::Result<()> {
 pub fn export_keys(url: &str, token: Option<String>, out: Option<&Path>) -> anyhow::Result<()> {
     let token = token_for_url(token)?;
     let endpoint = format!("{}/export/keys", url.trim_end_matches('/'));
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("no runtime")?;
+    let runtime = runtime()?;
     let lines = runtime.block_on(async {
         get(&endpoint, &token)
             .await?
@@ -138,6 +129,14 @@ pub fn export_keys(url: &str, token: Option<String>, out: Option<&Path>) -> anyh
             .context("the transfer broke off")
     })?;
     crate::keys::write(&lines, out)
+}
+
+/// The one-thread runtime a command against a server runs its requests on.
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("no runtime")
 }
 
 /// `GET endpoint` with the token; a refusal is an error with the server's message.
