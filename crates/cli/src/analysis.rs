@@ -535,6 +535,7 @@ impl Models {
                     start,
                     end,
                     due_by,
+                    rates_on: due_by,
                     currency,
                     filter: Default::default(),
                 });

@@ -13,7 +13,10 @@
 //! - some accounts grow (revenue doubles between two indicator years) and some add a new
 //!   department late in their history;
 //! - support's satisfaction falls on some accounts;
-//! - deals skip stages, move back, slip their close dates, get reassigned and reopened.
+//! - deals skip stages, move back, slip their close dates, get reassigned and reopened;
+//! - deals of customers in Germany are priced in EUR and in China in CNY (those customers
+//!   and their people have Chinese names), with monthly EUR→USD and USD→CNY rates, so that
+//!   sums need conversion.
 
 use std::sync::Arc;
 
@@ -98,7 +101,20 @@ const INDUSTRIES: [&str; 8] = [
     "marketing",
     "entertainment",
 ];
-const REGIONS: [&str; 5] = ["United States", "Germany", "Japan", "Brazil", "Kenya"];
+const REGIONS: [&str; 6] = [
+    "United States",
+    "Germany",
+    "Japan",
+    "Brazil",
+    "Kenya",
+    "China",
+];
+/// Company and person names of the Chinese customers.
+const CN_COMPANIES: [&str; 8] = [
+    "华信", "东方", "长城", "海川", "金山", "天成", "中远", "联创",
+];
+const CN_SURNAMES: [&str; 8] = ["王", "李", "张", "刘", "陈", "杨", "黄", "赵"];
+const CN_GIVEN: [&str; 8] = ["伟", "芳", "娜", "敏", "静", "磊", "强", "洋"];
 const PRODUCTS: [&str; 4] = ["GTX", "MG", "GTK", "Services"];
 const REPS: usize = 12;
 const SINGLE_THREADED_REPS: usize = 3;
@@ -121,6 +137,23 @@ fn rep(n: usize) -> UserId {
 }
 fn usd(units: u64) -> Money {
     Money::from_minor(units as i64 * 100, Currency::USD).expect("generated amounts are valid")
+}
+/// The currency a region's deals are priced in.
+fn currency_of(region: &str) -> Currency {
+    match region {
+        "Germany" => Currency::parse("EUR").expect("ISO code"),
+        "China" => Currency::parse("CNY").expect("ISO code"),
+        _ => Currency::USD,
+    }
+}
+/// `units` dollars' worth in `currency`, in round figures.
+fn priced(units: u64, currency: Currency) -> Money {
+    let units = if currency.as_str() == "CNY" {
+        units * 7
+    } else {
+        units
+    };
+    Money::from_minor(units as i64 * 100, currency).expect("generated amounts are valid")
 }
 fn id(seed: u64, kind: u64, n: u64) -> Uuid {
     // Deterministic version-4-shaped ids: the same history always has the same ids.
@@ -152,6 +185,34 @@ pub fn demo_pipeline() -> Pipeline {
             gate("Negotiation", &["record:demo|record:proof_of_concept"]),
         ])
         .expect("the default stages have these")
+}
+
+/// The monthly exchange rates of a history from `start` to `end`: EUR→USD about 1.08 and
+/// USD→CNY about 7.1, wobbling by a few per mille.
+pub fn rate_steps(seed: u64, start: Timestamp, end: Timestamp) -> Vec<Step> {
+    let mut rng = Rng::new(seed ^ 0x5241_5445);
+    let mut steps = Vec::new();
+    let mut day = start.date();
+    while Timestamp::start_of(day) <= end {
+        for (from, to, base) in [("EUR", "USD", 10_800i64), ("USD", "CNY", 71_000)] {
+            let wobble = rng.below(81) as i64 - 40;
+            let rate = base + base * wobble / 1_000 / 10;
+            steps.push(Step {
+                at: Timestamp::start_of(day),
+                actor: user("admin"),
+                command: Command::RecordExchangeRate(ExchangeRate {
+                    from: Currency::parse(from).expect("ISO code"),
+                    to: Currency::parse(to).expect("ISO code"),
+                    rate: Rate::parse(&format!("{}.{:04}", rate / 10_000, rate % 10_000))
+                        .expect("a valid rate"),
+                    date: day,
+                    source: label("demo central bank"),
+                }),
+            });
+        }
+        day = day.plus_days(30);
+    }
+    steps
 }
 
 /// The pipeline definition every history starts with.
@@ -189,15 +250,23 @@ pub fn account_script(size: &Size, n: u32, start: Timestamp, end: Timestamp) -> 
     let employees = 50 + rng.below(20_000) as u32;
     let revenue = employees as u64 * (80 + rng.below(200));
     let admin = user("admin");
+    let industry = *rng.pick(&INDUSTRIES);
+    let region = *rng.pick(&REGIONS);
+    let chinese = region == "China";
+    let currency = currency_of(region);
     push(
         t,
         &admin,
         acct(AccountCommand::Register(AccountRegistered {
-            name: name(format!("Company {n:05}")),
-            industry: Some(label(rng.pick(&INDUSTRIES))),
+            name: name(if chinese {
+                format!("{}科技 {n:05}", CN_COMPANIES[n as usize % 8])
+            } else {
+                format!("Company {n:05}")
+            }),
+            industry: Some(label(industry)),
             employees: Some(employees),
             annual_revenue: Some(usd(revenue * 1000)),
-            region: Some(label(rng.pick(&REGIONS))),
+            region: Some(label(region)),
             parent: None,
             external_id: None,
         })),
@@ -245,7 +314,12 @@ pub fn account_script(size: &Size, n: u32, start: Timestamp, end: Timestamp) -> 
             &rep(owner),
             acct(AccountCommand::RegisterContact(ContactRegistered {
                 contact: *contact,
-                name: name(format!("Person {n}-{c}")),
+                name: name(if chinese {
+                    let k = n as usize + c * 3;
+                    format!("{}{}", CN_SURNAMES[k % 8], CN_GIVEN[(k / 8 + c) % 8])
+                } else {
+                    format!("Person {n}-{c}")
+                }),
                 title: None,
                 org_unit: Some(units[c % units.len()]),
                 role: *role,
@@ -291,7 +365,7 @@ pub fn account_script(size: &Size, n: u32, start: Timestamp, end: Timestamp) -> 
         };
         let opened = Timestamp(t.0 + rng.below(span_days as u64 * 3 / 4) as i64 * Timestamp::DAY);
         deal_script(
-            &mut rng, &mut push, deal, account, owner, &contacts, &units, opened, end,
+            &mut rng, &mut push, deal, account, owner, &contacts, &units, opened, end, currency,
         );
     }
     t = Timestamp(t.0 + rng.below(span_days as u64) as i64 * Timestamp::DAY).min(end);
@@ -337,6 +411,7 @@ fn deal_script(
     units: &[OrgUnitId],
     opened: Timestamp,
     end: Timestamp,
+    currency: Currency,
 ) {
     let single_threaded = owner < SINGLE_THREADED_REPS;
     let me = rep(owner);
@@ -353,7 +428,7 @@ fn deal_script(
             owner: me.clone(),
             product_line: Some(label(rng.pick(&PRODUCTS))),
             org_unit: Some(*rng.pick(units)),
-            amount: usd(amount),
+            amount: priced(amount, currency),
             expected_close: close_date,
             source: Some(label("inbound")),
             stage: StageName::parse("Lead").expect("stage"),
@@ -480,7 +555,7 @@ fn deal_script(
             t,
             &me,
             cmd(OpportunityCommand::SubmitBid(BidSubmitted {
-                amount: usd(amount * 95 / 100),
+                amount: priced(amount * 95 / 100, currency),
                 submitted_on: t.date(),
                 competitors: vec![label(rng.pick(&COMPETITORS))],
             })),
@@ -549,8 +624,13 @@ pub async fn generate(
 ) -> Result<u64, EngineError> {
     let first = pipeline_step(start);
     engine.execute(issued(&first), first.command).await?;
+    let rates = rate_steps(size.seed, start, end);
+    let rate_count = rates.len() as u64;
+    for step in rates {
+        engine.execute(issued(&step), step.command).await?;
+    }
     let next = Arc::new(std::sync::atomic::AtomicU32::new(0));
-    let done = Arc::new(std::sync::atomic::AtomicU64::new(1));
+    let done = Arc::new(std::sync::atomic::AtomicU64::new(1 + rate_count));
     let accounts_done = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let mut workers = Vec::new();
     for _ in 0..concurrency.max(1) {

@@ -56,6 +56,14 @@ pub enum FieldError {
         /// The input.
         value: String,
     },
+    /// Not a positive decimal exchange rate of at most 15 digits and 10 decimals.
+    #[error(
+        "{value:?} is not an exchange rate (a positive decimal, at most 15 digits and 10 decimals)"
+    )]
+    Rate {
+        /// The input.
+        value: String,
+    },
     /// Not a decimal amount with at most the currency's decimals.
     #[error("{value:?} is not an amount (digits, optionally '.' and at most {decimals} decimals)")]
     Amount {
@@ -147,6 +155,12 @@ pub enum FieldError {
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DomainError {
+    /// An exchange rate between a currency and itself.
+    #[error("an exchange rate needs two different currencies, not {currency} twice")]
+    SameCurrency {
+        /// The currency given twice.
+        currency: String,
+    },
     /// The account exists already.
     #[error("the account is already registered")]
     AccountAlreadyRegistered,

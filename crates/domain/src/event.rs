@@ -10,6 +10,7 @@ use crate::error::DomainError;
 use crate::ids::{AccountId, OpportunityId, StreamName};
 use crate::opportunity::OpportunityEvent;
 use crate::pipeline::Pipeline;
+use crate::rates::ExchangeRate;
 use crate::values::{Text, Timestamp, UserId};
 
 /// An event with the parts of its envelope that projections and aggregates read.
@@ -82,6 +83,8 @@ pub(crate) fn check_correction<E>(
 pub enum PipelineEvent {
     /// A (new) pipeline is in force from now on.
     PipelineDefined(Pipeline),
+    /// An exchange rate, in force from its date until a later one of the same pair.
+    ExchangeRateRecorded(ExchangeRate),
 }
 
 /// Any dealtrail event, with the id of the aggregate it belongs to.
@@ -235,7 +238,13 @@ codec!(
     }
 );
 
-codec!(PipelineEvent, type_name_of_pipeline { PipelineDefined: 1 });
+codec!(
+    PipelineEvent,
+    type_name_of_pipeline {
+        PipelineDefined: 1,
+        ExchangeRateRecorded: 1,
+    }
+);
 
 impl Event {
     /// The stream the event belongs to.

@@ -15,6 +15,7 @@ pub mod opportunity;
 pub mod personal;
 mod pipeline;
 mod projection;
+pub mod rates;
 pub mod upgrade;
 mod values;
 mod vocab;
@@ -28,6 +29,7 @@ pub use ids::{AccountId, ContactId, OpportunityId, OrgUnitId, StreamName};
 pub use opportunity::{Opportunity, OpportunityCommand, OpportunityDeps, OpportunityEvent};
 pub use pipeline::{Movement, Pipeline, StageName};
 pub use projection::{Names, Projection};
+pub use rates::{ExchangeRate, Rate};
 pub use values::{
     Currency, Date, ExternalId, Label, Money, Name, Period, Satisfaction, Text, Timestamp, UserId,
 };
@@ -41,6 +43,8 @@ pub use vocab::{
 pub struct PipelineState {
     /// The newest definition, if any.
     pub current: Option<Pipeline>,
+    /// The latest rate recorded for each pair and day.
+    pub rates: Vec<ExchangeRate>,
     /// Events applied.
     pub version: u64,
 }
@@ -51,6 +55,11 @@ impl PipelineState {
         self.version += 1;
         match &recorded.event {
             PipelineEvent::PipelineDefined(p) => self.current = Some(p.clone()),
+            PipelineEvent::ExchangeRateRecorded(r) => {
+                self.rates
+                    .retain(|k| (k.from, k.to, k.date) != (r.from, r.to, r.date));
+                self.rates.push(r.clone());
+            }
         }
     }
 
@@ -68,5 +77,28 @@ impl PipelineState {
             return Err(DomainError::NothingChanged);
         }
         Ok(vec![PipelineEvent::PipelineDefined(pipeline)])
+    }
+
+    /// Recording a rate refuses a pair of one currency, and the same rate again for the same
+    /// pair and day (a different rate for that day replaces it: a correction).
+    pub fn decide_rate(
+        &self,
+        ctx: &Context,
+        rate: ExchangeRate,
+    ) -> Result<Vec<PipelineEvent>, DomainError> {
+        ctx.check_not_future()?;
+        if rate.from == rate.to {
+            return Err(DomainError::SameCurrency {
+                currency: rate.from.to_string(),
+            });
+        }
+        if self
+            .rates
+            .iter()
+            .any(|r| (r.from, r.to, r.date, r.rate) == (rate.from, rate.to, rate.date, rate.rate))
+        {
+            return Err(DomainError::NothingChanged);
+        }
+        Ok(vec![PipelineEvent::ExchangeRateRecorded(rate)])
     }
 }

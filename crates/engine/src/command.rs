@@ -26,6 +26,8 @@ pub enum Command {
         /// The evidence stages ask of deals entering them.
         gates: Vec<dealtrail_domain::StageGate>,
     },
+    /// Record an exchange rate.
+    RecordExchangeRate(dealtrail_domain::ExchangeRate),
 }
 
 impl Command {
@@ -34,7 +36,7 @@ impl Command {
         match self {
             Command::Account(id, _) => StreamName::Account(*id),
             Command::Opportunity(id, _) => StreamName::Opportunity(*id),
-            Command::DefinePipeline { .. } => StreamName::Pipeline,
+            Command::DefinePipeline { .. } | Command::RecordExchangeRate(_) => StreamName::Pipeline,
         }
     }
 }
@@ -274,18 +276,19 @@ fn decide(
             }
             version
         }
-        Command::DefinePipeline { .. } => {
+        Command::DefinePipeline { .. } | Command::RecordExchangeRate(_) => {
             let (version, mut pipeline) = load_pipeline(store)?;
             for (ctx, (_, command)) in contexts.iter().zip(steps) {
-                let Command::DefinePipeline {
-                    stages,
-                    outcomes,
-                    gates,
-                } = command
-                else {
-                    return Err(EngineError::MixedStreams);
+                let events = match command {
+                    Command::DefinePipeline {
+                        stages,
+                        outcomes,
+                        gates,
+                    } => pipeline.decide(ctx, stages.clone(), outcomes.clone(), gates.clone())?,
+                    Command::RecordExchangeRate(rate) => pipeline.decide_rate(ctx, rate.clone())?,
+                    _ => return Err(EngineError::MixedStreams),
                 };
-                for e in pipeline.decide(ctx, stages.clone(), outcomes.clone(), gates.clone())? {
+                for e in events {
                     pipeline.apply(&pending(out.len(), ctx, e.clone()));
                     out.push((Event::Pipeline(e), ctx.occurred_at));
                 }

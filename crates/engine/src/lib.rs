@@ -13,7 +13,7 @@ mod runner;
 
 use std::path::PathBuf;
 
-use dealtrail_domain::Timestamp;
+use dealtrail_domain::{Recorded, Timestamp};
 use dealtrail_funnel::SalesPipeline;
 use dealtrail_profile::Profiles;
 use dealtrail_store::{Config, Store};
@@ -180,6 +180,43 @@ impl Engine {
             }
         }
         Ok(account.is_registered().then_some(account))
+    }
+
+    /// The account's own records (figures, purchases, service interactions, ...) recorded
+    /// through `through_seq` that occurred by `occurred_by`, in log order, with retractions
+    /// removed and amendments in place of what they amend (each keeps the original's seq).
+    pub fn account_records_at(
+        &self,
+        id: dealtrail_domain::AccountId,
+        through_seq: u64,
+        occurred_by: Timestamp,
+    ) -> Result<Vec<Recorded<dealtrail_domain::AccountEvent>>, EngineError> {
+        use dealtrail_domain::AccountEvent;
+        let events = command::load_stream(&self.store, dealtrail_domain::StreamName::Account(id))?;
+        let mut out: Vec<Recorded<AccountEvent>> = Vec::new();
+        for r in &events {
+            if r.seq > through_seq || r.occurred_at > occurred_by {
+                continue;
+            }
+            let dealtrail_domain::Event::Account(_, e) = &r.event else {
+                continue;
+            };
+            match e {
+                AccountEvent::AccountEventCorrected(c) => {
+                    let Some(i) = out.iter().position(|o| o.seq == c.target_seq) else {
+                        continue;
+                    };
+                    match &c.replacement {
+                        Some(replacement) => out[i].event = (**replacement).clone(),
+                        None => {
+                            out.remove(i);
+                        }
+                    }
+                }
+                e => out.push(r.with(e.clone())),
+            }
+        }
+        Ok(out)
     }
 
     /// How far each read model has folded the log, and whether it still follows it: the

@@ -139,6 +139,32 @@ impl<P: Projection + Sync> ProjectionHost<P> {
         self.at_seq_or_cancel(seq, cancel)
     }
 
+    /// The model as recorded by each of `moments` (ascending), in one pass from the newest
+    /// snapshot before the first: `f` reads the model at each moment.
+    pub fn series_recorded_or_cancel<R>(
+        &self,
+        moments: &[Timestamp],
+        cancel: &Cancel,
+        mut f: impl FnMut(&P) -> R,
+    ) -> Result<Vec<R>, EngineError> {
+        let mut out = Vec::with_capacity(moments.len());
+        let Some(first) = moments.first() else {
+            return Ok(out);
+        };
+        let seq_at = |t: &Timestamp| self.store.seq_recorded_by(dealtrail_store::Timestamp(t.0));
+        let (mut state, mut folded) = restore::<P>(&self.store, seq_at(first)?)?;
+        for moment in moments {
+            let until = seq_at(moment)?;
+            if until > folded {
+                fold(&self.store, &mut state, &mut folded, until, cancel)?;
+                folded = until;
+            }
+            cancel.check()?;
+            out.push(f(&state));
+        }
+        Ok(out)
+    }
+
     /// The model folded from only the events that had occurred by `at` (business time), in
     /// log order: "what had happened by T, as we know it now". This replays the whole log.
     pub fn as_occurred_by(&self, at: Timestamp) -> Result<P, EngineError> {

@@ -74,8 +74,11 @@ pub struct FlowQuery {
     pub end: Cut,
     /// The period's last day: the pipeline holds open deals expected to close by then.
     pub due_by: Date,
-    /// Only deals in this currency are counted; the others are counted apart.
+    /// The currency summed: amounts in others are converted, at both ends, at the rates in
+    /// force on `rates_on` as known at the end; deals without a rate are counted apart.
     pub currency: Currency,
+    /// The day whose rates convert amounts (the period's end).
+    pub rates_on: Date,
     /// The segment (owner at the end, account attributes).
     pub filter: DealFilter,
 }
@@ -124,8 +127,11 @@ pub struct FlowReport {
     pub buckets: Vec<BucketTotal>,
     /// Every move, by deal.
     pub moves: Vec<FlowMove>,
-    /// Deals of the segment in the pipeline at either end in another currency, left out.
+    /// Deals of the segment in the pipeline at either end in another currency without a
+    /// rate, left out.
     pub other_currencies: usize,
+    /// The rates amounts in other currencies were converted with (as in the funnel).
+    pub rates_used: Vec<(Currency, dealtrail_domain::Rate, bool, Date)>,
 }
 
 /// Where a deal stood at a cut, if it had been opened by then (as the deal list sees it: a
@@ -153,21 +159,25 @@ impl SalesPipeline {
     pub fn flow(&self, q: &FlowQuery) -> FlowReport {
         let mut moves = Vec::new();
         let (mut start, mut end, mut other) = ((0, 0), (0, 0), 0);
+        let convert = self.rates.converter(q.currency, q.rates_on, q.end);
+        let mut seen = std::collections::BTreeSet::new();
         for deal in self.deals.values() {
             if !q.filter.segment_matches(self, deal, q.end) {
                 continue;
             }
-            let at_start = in_pipeline(deal, q.start, q.due_by);
-            let at_end = in_pipeline(deal, q.end, q.due_by);
-            if [at_start, at_end]
-                .iter()
-                .flatten()
-                .any(|m| m.currency() != q.currency)
-            {
+            let mut minor = |m: dealtrail_domain::Money| {
+                if m.currency() != q.currency {
+                    seen.insert(m.currency());
+                }
+                convert.minor(&m)
+            };
+            let at_start = in_pipeline(deal, q.start, q.due_by).map(&mut minor);
+            let at_end = in_pipeline(deal, q.end, q.due_by).map(&mut minor);
+            if matches!(at_start, Some(None)) || matches!(at_end, Some(None)) {
                 other += 1;
                 continue;
             }
-            let (s, e) = (at_start.map(|m| m.minor()), at_end.map(|m| m.minor()));
+            let (s, e) = (at_start.flatten(), at_end.flatten());
             if let Some(s) = s {
                 start = (start.0 + 1, start.1 + s);
             }
@@ -224,11 +234,10 @@ impl SalesPipeline {
                     // Came in and went out within the period: counted on both sides, with
                     // its amount at the end, so that it balances and the close is seen.
                     if let Some(close) = closed_in_period
-                        && let Some(amount) = deal.amounts.at(q.end)
-                        && amount.currency() == q.currency
+                        && let Some(minor) = deal.amounts.at(q.end).and_then(|m| convert.minor(m))
                     {
-                        push(gain, amount.minor());
-                        push(close, -amount.minor());
+                        push(gain, minor);
+                        push(close, -minor);
                     }
                 }
             }
@@ -250,6 +259,7 @@ impl SalesPipeline {
             buckets,
             moves,
             other_currencies: other,
+            rates_used: convert.used().filter(|(c, ..)| seen.contains(c)).collect(),
         }
     }
 }

@@ -8,6 +8,7 @@ mod alerts;
 mod flow;
 mod model;
 mod query;
+mod rates;
 
 pub use alerts::{Alert, AlertKind, AlertRules};
 pub use flow::{BucketTotal, FlowBucket, FlowMove, FlowQuery, FlowReport};
@@ -18,3 +19,4 @@ pub use query::{
     ClosedSummary, Cohort, DealFilter, DealKey, DealSort, DealView, Durations, FunnelQuery,
     FunnelReport, SizeBand, StageRow, Transition, Velocity,
 };
+pub use rates::{Converter, RateRecord, Rates};

@@ -32,6 +32,9 @@ pub struct SalesPipeline {
     /// The latest business time of any deal event; a cut through the whole log at or after
     /// it sees every deal's position as it is now.
     pub latest_deal_event: Option<Timestamp>,
+    /// Exchange rates, to sum deals of several currencies.
+    #[serde(default)]
+    pub rates: crate::rates::Rates,
 }
 
 /// Account attributes used to segment deals.
@@ -269,12 +272,13 @@ impl Deal {
 
 impl Projection for SalesPipeline {
     const NAME: &'static str = "sales-pipeline";
-    const VERSION: u32 = 5;
+    const VERSION: u32 = 6;
 
     fn wants(event_type: &str) -> bool {
         matches!(
             event_type,
             "PipelineDefined"
+                | "ExchangeRateRecorded"
                 | "AccountRegistered"
                 | "AccountProfileUpdated"
                 | "OpportunityOpened"
@@ -294,6 +298,9 @@ impl Projection for SalesPipeline {
         let at = recorded.occurred_at;
         match &recorded.event {
             Event::Pipeline(PipelineEvent::PipelineDefined(p)) => self.pipeline = Some(p.clone()),
+            Event::Pipeline(PipelineEvent::ExchangeRateRecorded(r)) => {
+                self.rates.record(seq, at, r)
+            }
             Event::Account(id, e) => self.apply_account(*id, e),
             Event::Opportunity(id, OpportunityEvent::OpportunityOpened(e)) => {
                 let deal = Deal {

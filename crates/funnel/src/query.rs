@@ -288,7 +288,9 @@ pub struct FunnelQuery {
     pub to: Timestamp,
     /// The segment.
     pub filter: DealFilter,
-    /// Only amounts in this currency are summed (deals in others are counted, not summed).
+    /// Amounts are summed in this currency: those in others are converted at the rates in
+    /// force on the window's last day (as known at the cut); deals without a rate for their
+    /// currency are counted, not summed.
     pub currency: Currency,
     /// Look only at what had occurred by this time (the occurred clock).
     pub as_occurred_by: Option<Timestamp>,
@@ -425,8 +427,12 @@ pub struct FunnelReport {
     pub closed: ClosedSummary,
     /// Velocity at the end of the window.
     pub velocity: Velocity,
-    /// Deals in the segment whose amount is in another currency (counted, not summed).
+    /// Deals in the segment whose amount is in another currency without a rate (counted,
+    /// not summed).
     pub other_currency_deals: usize,
+    /// The rates amounts in other currencies were converted with: currency, rate as
+    /// recorded, whether the recorded pair is the inverse, the rate's date.
+    pub rates_used: Vec<(Currency, dealtrail_domain::Rate, bool, Date)>,
 }
 
 /// Days between two instants, as a fraction, never negative.
@@ -467,6 +473,8 @@ impl SalesPipeline {
             occurred_by: end,
             recorded_through: query.as_recorded_through.unwrap_or(u64::MAX),
         };
+        let convert = self.rates.converter(query.currency, end.date(), cut);
+        let mut converted = std::collections::BTreeSet::new();
 
         let mut entered = vec![(0usize, 0i64); n];
         let mut entries = vec![0usize; n];
@@ -496,11 +504,17 @@ impl SalesPipeline {
             let Some(amount) = deal.amounts.at(cut) else {
                 continue;
             };
-            let amount_minor = if amount.currency() == query.currency {
-                amount.minor()
-            } else {
-                other_currency += 1;
-                0
+            let amount_minor = match convert.minor(amount) {
+                Some(minor) => {
+                    if amount.currency() != query.currency {
+                        converted.insert(amount.currency());
+                    }
+                    minor
+                }
+                None => {
+                    other_currency += 1;
+                    0
+                }
             };
             deal_entered.iter_mut().for_each(|e| *e = false);
             deal_stay.iter_mut().for_each(|d| *d = None);
@@ -606,8 +620,8 @@ impl SalesPipeline {
                 }
                 Some((outcome, at, final_amount)) if in_window(at) => {
                     let booked = final_amount
-                        .filter(|m| m.currency() == query.currency)
-                        .map_or(amount_minor, |m| m.minor());
+                        .and_then(|m| convert.minor(&m))
+                        .unwrap_or(amount_minor);
                     let entry = closed.by_outcome.entry(outcome).or_default();
                     entry.0 += 1;
                     entry.1 += booked;
@@ -715,6 +729,10 @@ impl SalesPipeline {
                 per_day_minor,
             },
             other_currency_deals: other_currency,
+            rates_used: convert
+                .used()
+                .filter(|(c, ..)| converted.contains(c))
+                .collect(),
         }
     }
 

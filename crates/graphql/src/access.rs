@@ -111,3 +111,28 @@ pub(crate) const EVERYONE_BUT_AUDITORS: &[Role] = &[
     Role::Support,
     Role::Analyst,
 ];
+
+/// Who the caller is, as the token says.
+#[derive(async_graphql::SimpleObject)]
+pub struct Viewer {
+    /// The token's name: the actor of every event this caller writes.
+    pub name: String,
+    /// What the caller may do.
+    pub role: Role,
+}
+
+/// `viewer`: lets a front-end show what the caller's role may see.
+#[derive(Default)]
+pub struct ViewerQuery;
+
+#[async_graphql::Object]
+impl ViewerQuery {
+    /// The caller's name and role. Everyone.
+    async fn viewer(&self, ctx: &Context<'_>) -> async_graphql::Result<Viewer> {
+        let who = identity(ctx)?;
+        Ok(Viewer {
+            name: who.user.to_string(),
+            role: who.role,
+        })
+    }
+}

@@ -42,6 +42,12 @@ pub struct Account {
     pub org_units: Vec<OrgUnit>,
     /// People at the customer, including those who left.
     pub contacts: Vec<Contact>,
+    /// Business figures recorded (revenue, headcount per period), in log order.
+    pub business_figures: Vec<crate::records::BusinessFigure>,
+    /// What the customer bought, in log order.
+    pub purchases: Vec<crate::records::Purchase>,
+    /// Service interactions, in log order.
+    pub service_interactions: Vec<crate::records::ServiceInteraction>,
     /// Events of the account's stream that this view reflects.
     pub version: UInt64,
 }
@@ -283,28 +289,7 @@ impl AnalysisOfAccounts {
             let when = past(ctx, as_of, clock)?;
             let accounts = crate::segments::SegmentInput::accounts(segment, ctx, when).await?;
             model_at(ctx, when, Engine::profiles, move |m| {
-                let mut rows: Vec<HealthQuestionSummary> = Vec::new();
-                for (_, p) in m
-                    .accounts
-                    .iter()
-                    .filter(|(id, _)| crate::segments::admits(&accounts, **id))
-                {
-                    for a in p.health() {
-                        let i = usize::from(a.number.saturating_sub(1));
-                        while rows.len() <= i {
-                            rows.push(HealthQuestionSummary {
-                                number: rows.len() as u8 + 1,
-                                question: String::new(),
-                                answered: UInt64(0),
-                                accounts: UInt64(0),
-                            });
-                        }
-                        rows[i].question = a.question.into();
-                        rows[i].accounts.0 += 1;
-                        rows[i].answered.0 += u64::from(a.answered);
-                    }
-                }
-                rows
+                crate::health::summarize(m, &accounts)
             })
             .await
         })
@@ -343,7 +328,15 @@ pub(crate) fn account_view(
                 .unwrap_or_default()
         })
         .map_err(engine_error)?;
+    let records = crate::records::Records::of(
+        &engine
+            .account_records_at(id, through, occurred)
+            .map_err(engine_error)?,
+    );
     Ok(Some(Account {
+        business_figures: records.figures,
+        purchases: records.purchases,
+        service_interactions: records.service,
         id: id.to_string().into(),
         name: profile.name.to_string(),
         industry: profile.industry.as_ref().map(ToString::to_string),

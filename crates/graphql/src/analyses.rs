@@ -192,6 +192,7 @@ pub struct StoryStay {
 
 /// A deal's timeline digested, for the analyst studying one loss.
 #[derive(SimpleObject)]
+#[graphql(complex)]
 pub struct Story {
     /// The deal.
     pub opportunity_id: String,
@@ -207,6 +208,21 @@ pub struct Story {
     pub stated_reason: Option<String>,
     /// Evidence signals from the process.
     pub signals: Vec<String>,
+    #[graphql(skip)]
+    pub cut: dealtrail_funnel::Cut,
+}
+
+#[async_graphql::ComplexObject]
+impl Story {
+    /// The deal's raw events as of the story's moment, in log order: what every line of
+    /// the story was read from.
+    async fn events(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<crate::log::EventEnvelope>> {
+        let cut = self.cut;
+        crate::flow::deal_events(ctx, &self.opportunity_id, |seq, at| cut.admits(seq, at))
+    }
 }
 
 /// Who on one customer's side its open deals reach.
@@ -493,7 +509,9 @@ impl AnalysisQuery {
                 m.story(id)
             })
             .await?;
+            let cut = crate::asof::cut(ctx, as_of, clock)?;
             Ok(story.map(|s| Story {
+                cut,
                 opportunity_id: s.deal.to_string(),
                 owner: s.owner,
                 stages: s

@@ -34,6 +34,8 @@ const ANALYSES: &[(&str, u64)] = &[
     ("alerts", 50),
     ("unregisteredParticipants", 50),
     ("dataHealth", 50),
+    // Refolds the profiles from a snapshot, like an "as of" on the recorded clock.
+    ("dataHealthTrend", 500),
     ("profile", 10),
     ("dealStory", 10),
     ("account", 5),

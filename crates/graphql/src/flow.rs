@@ -56,22 +56,30 @@ impl FlowDeal {
     /// The deal's events that the end of the period admits and its start did not: what
     /// moved it, each with its sequence number, actor, times and hash.
     async fn events(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<EventEnvelope>> {
-        let id = field("opportunityId", OpportunityId::parse(&self.opportunity_id))?;
-        let stream = dealtrail_engine::stream_id(StreamName::Opportunity(id));
         let (start, end) = self.window;
-        let stored = engine(ctx)
-            .store()
-            .read_stream(&stream, 1, dealtrail_store::Direction::Forward, 10_000)
-            .map_err(|e| engine_error(e.into()))?;
-        let admits = |c: Cut, e: &dealtrail_store::RecordedEvent| {
-            c.admits(e.seq, Timestamp(e.occurred_at.0))
-        };
-        Ok(stored
-            .iter()
-            .filter(|e| admits(end, e) && !admits(start, e))
-            .map(envelope)
-            .collect())
+        deal_events(ctx, &self.opportunity_id, |seq, at| {
+            end.admits(seq, at) && !start.admits(seq, at)
+        })
     }
+}
+
+/// The events of a deal's stream that `admits` (sequence number, business time) keeps.
+pub(crate) fn deal_events(
+    ctx: &Context<'_>,
+    opportunity_id: &str,
+    admits: impl Fn(u64, Timestamp) -> bool,
+) -> async_graphql::Result<Vec<EventEnvelope>> {
+    let id = field("opportunityId", OpportunityId::parse(opportunity_id))?;
+    let stream = dealtrail_engine::stream_id(StreamName::Opportunity(id));
+    let stored = engine(ctx)
+        .store()
+        .read_stream(&stream, 1, dealtrail_store::Direction::Forward, 10_000)
+        .map_err(|e| engine_error(e.into()))?;
+    Ok(stored
+        .iter()
+        .filter(|e| admits(e.seq, Timestamp(e.occurred_at.0)))
+        .map(envelope)
+        .collect())
 }
 
 /// A bucket of the flow.
@@ -99,6 +107,8 @@ pub struct PipelineFlow {
     pub buckets: Vec<FlowBucketRow>,
     /// Deals in the pipeline at either end in another currency, left out of every figure.
     pub other_currency_deals: UInt64,
+    /// The rates amounts in other currencies were converted with (both ends at the end's).
+    pub rates_used: Vec<crate::rates::RateUsed>,
 }
 
 /// The pipeline flow query.
@@ -154,6 +164,7 @@ impl FlowAnalysisQuery {
                 start,
                 end,
                 due_by: to.0.date(),
+                rates_on: to.0.date(),
                 currency,
                 filter: deals,
             };
@@ -201,6 +212,7 @@ impl FlowAnalysisQuery {
                 },
                 buckets,
                 other_currency_deals: report.other_currencies.into(),
+                rates_used: crate::rates::RateUsed::rows(&report.rates_used),
             })
         })
         .await

@@ -70,6 +70,10 @@ pub struct Funnel {
     pub velocity_per_day_minor: Option<f64>,
     /// The deals opened in the window, followed to now: how far they got.
     pub cohort: FunnelCohort,
+    /// Deals in another currency without a rate to convert them: counted, left out of sums.
+    pub other_currency_deals: UInt64,
+    /// The rates amounts in other currencies were converted with.
+    pub rates_used: Vec<crate::rates::RateUsed>,
 }
 
 /// The cohort view: the deals opened in the window and what became of them (the snapshot
@@ -198,6 +202,8 @@ pub(crate) fn funnel_object(report: dealtrail_funnel::FunnelReport, currency: Cu
             closed_other_share: report.cohort.closed_other_share,
             open_share: report.cohort.open_share,
         },
+        other_currency_deals: report.other_currency_deals.into(),
+        rates_used: crate::rates::RateUsed::rows(&report.rates_used),
     }
 }
 

@@ -68,6 +68,9 @@ pub struct QueryRoot(
     crate::accounts::AnalysisOfAccounts,
     crate::process::ProcessQuery,
     crate::segments::SegmentQuery,
+    crate::rates::RatesQuery,
+    crate::access::ViewerQuery,
+    crate::health::HealthQuery,
 );
 
 /// The mutation root: one object per aggregate, corrections merged in.
@@ -79,4 +82,5 @@ pub struct MutationRoot(
     crate::mutations::capture::CaptureMutation,
     crate::mutations::erasure::ErasureMutation,
     crate::corrections::CorrectionMutation,
+    crate::rates::RatesMutation,
 );

@@ -150,6 +150,7 @@ impl Projection for WinLoss {
         let (seq, at) = (recorded.seq, recorded.occurred_at);
         match &recorded.event {
             Event::Pipeline(PipelineEvent::PipelineDefined(p)) => self.pipeline = Some(p.clone()),
+            Event::Pipeline(PipelineEvent::ExchangeRateRecorded(_)) => {}
             Event::Account(id, e) => {
                 let facts = self.accounts.entry(*id).or_default();
                 match e {

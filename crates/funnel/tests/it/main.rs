@@ -3,6 +3,7 @@
 mod examples;
 mod flow;
 mod properties;
+mod rates;
 
 use dealtrail_domain::account::{AccountEvent, AccountRegistered};
 use dealtrail_domain::opportunity::*;

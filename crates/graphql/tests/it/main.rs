@@ -12,6 +12,7 @@ mod protocol;
 mod reads;
 mod segments;
 mod subscription;
+mod workspace;
 
 use std::sync::Arc;
 
