@@ -1079,6 +1079,7 @@ async fn serve(
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     let address = listener.local_addr().context("no local address")?;
+    println!("analyst workspace: http://{address}/");
     println!("GraphiQL: http://{address}/graphql");
     println!("listening on {address}");
     dealtrail_graphql::run(listener, engine, tokens, config, stop)

@@ -182,6 +182,25 @@ impl Engine {
         Ok(account.is_registered().then_some(account))
     }
 
+    /// Every event of an account's stream and of `deals`' streams, decoded, in log order:
+    /// what one account's read models are folded from.
+    pub fn account_history(
+        &self,
+        id: dealtrail_domain::AccountId,
+        deals: impl IntoIterator<Item = dealtrail_domain::OpportunityId>,
+    ) -> Result<Vec<Recorded<dealtrail_domain::Event>>, EngineError> {
+        use dealtrail_domain::StreamName;
+        let mut events = command::load_stream(&self.store, StreamName::Account(id))?;
+        for deal in deals {
+            events.extend(command::load_stream(
+                &self.store,
+                StreamName::Opportunity(deal),
+            )?);
+        }
+        events.sort_by_key(|e| e.seq);
+        Ok(events)
+    }
+
     /// The account's own records (figures, purchases, service interactions, ...) recorded
     /// through `through_seq` that occurred by `occurred_by`, in log order, with retractions
     /// removed and amendments in place of what they amend (each keeps the original's seq).

@@ -77,15 +77,54 @@ fn month_starts(from: Timestamp, to: Timestamp) -> async_graphql::Result<Vec<Tim
     }
 }
 
+/// One account's trend on the occurred clock: its streams folded once per moment, keeping
+/// the events that had occurred by then, in log order.
+async fn occurred_trend(
+    ctx: &Context<'_>,
+    id: AccountId,
+    moments: Vec<Timestamp>,
+) -> async_graphql::Result<Vec<HealthPoint>> {
+    use dealtrail_domain::Projection;
+    let engine = engine(ctx).clone();
+    tokio::task::spawn_blocking(move || {
+        let deals: Vec<_> = engine.profiles().read(|m| {
+            m.accounts
+                .get(&id)
+                .map(|p| p.deals.keys().copied().collect())
+                .unwrap_or_default()
+        })?;
+        let events = engine.account_history(id, deals)?;
+        let only = Some(BTreeSet::from([id]));
+        Ok(moments
+            .iter()
+            .map(|t| {
+                let mut m = dealtrail_profile::Profiles::default();
+                for e in events.iter().filter(|e| e.occurred_at <= *t) {
+                    m.apply(e);
+                }
+                HealthPoint {
+                    at: DateTime(*t),
+                    questions: summarize(&m, &only),
+                }
+            })
+            .collect())
+    })
+    .await
+    .map_err(|_| error("INTERNAL", "internal error"))?
+    .map_err(engine_error)
+}
+
 /// The data-health trend.
 #[derive(Default)]
 pub struct HealthQuery;
 
 #[Object]
 impl HealthQuery {
-    /// The eight questions at the start of every month from `from` to `to`, as the
-    /// records stood then (the recorded clock), over all accounts, one account, or a
-    /// segment (judged now). At most 60 months. Analysts, managers, admins.
+    /// The eight questions at the start of every month from `from` to `to`, over all
+    /// accounts, one account, or a segment (judged now). At most 60 months. On the
+    /// recorded clock (the default): as the records stood then. On the occurred clock
+    /// (one account only): what the records now say had happened by then. Analysts,
+    /// managers, admins.
     async fn data_health_trend(
         &self,
         ctx: &Context<'_>,
@@ -95,12 +134,23 @@ impl HealthQuery {
         #[graphql(desc = "Only accounts in this segment")] segment: Option<
             crate::segments::SegmentInput,
         >,
+        clock: Option<crate::asof::Clock>,
     ) -> async_graphql::Result<Vec<HealthPoint>> {
         require(ctx, &[Role::Analyst, Role::Manager, Role::Admin])?;
         if to.0 < from.0 {
             return Err(error("VALIDATION", "to: must not be before from"));
         }
         let moments = month_starts(from.0, to.0)?;
+        if clock == Some(crate::asof::Clock::Occurred) {
+            let Some(id) = account_id else {
+                return Err(error(
+                    "VALIDATION",
+                    "clock: OCCURRED needs accountId (it refolds one account's streams)",
+                ));
+            };
+            let id = field("accountId", AccountId::parse(&id))?;
+            return occurred_trend(ctx, id, moments).await;
+        }
         let mut accounts = crate::segments::SegmentInput::accounts(segment, ctx, None).await?;
         if let Some(id) = account_id {
             let id = field("accountId", AccountId::parse(&id))?;

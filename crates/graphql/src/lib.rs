@@ -41,6 +41,7 @@ pub mod scope;
 mod segments;
 pub mod server;
 mod subscriptions;
+pub mod webapp;
 mod write;
 
 pub use auth::{Identity, Role, TokenError, Tokens};

@@ -97,6 +97,16 @@ pub fn router(
         config: Arc::new(config.clone()),
         metrics: Arc::new(crate::metrics::Metrics::new().map_err(SetupError::Metrics)?),
     };
+    // The web app's files are text that compresses to a fifth; GraphQL answers stay as
+    // they are (their sizes are what the cost limits are reasoned in).
+    let webapp = Router::new()
+        .route("/", get(crate::webapp::index))
+        .route("/app/{*path}", get(crate::webapp::asset))
+        .route(
+            "/favicon.ico",
+            get(|| async { axum::http::StatusCode::NO_CONTENT }),
+        )
+        .layer(tower_http::compression::CompressionLayer::new());
     let app = Router::new()
         .route(
             "/graphql",
@@ -114,7 +124,8 @@ pub fn router(
         .route("/export/keys", get(crate::backup::export_keys))
         .route("/hooks/{name}", axum::routing::post(crate::hooks::receive))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
-        .with_state(state);
+        .with_state(state)
+        .merge(webapp);
     Ok(match cors(&config.allow_origins)? {
         Some(layer) => app.layer(layer),
         None => app,

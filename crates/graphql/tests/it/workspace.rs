@@ -196,6 +196,39 @@ async fn the_viewer_a_story_s_events_an_account_s_records_and_the_health_trend()
     )
     .await;
     assert_eq!(code, "VALIDATION");
+    // On the occurred clock the account, registered in 2020, is there at every point, and
+    // its records count from when they occurred (now): nothing answered before.
+    let occurred = r#"query($from: DateTime!, $to: DateTime!, $a: String) {
+        dataHealthTrend(from: $from, to: $to, accountId: $a, clock: OCCURRED) {
+            at questions { number answered accounts } } }"#;
+    let t = ok(
+        &server,
+        "ann-alyst",
+        occurred,
+        json!({ "from": ago(70.0), "to": ago(-40.0), "a": ACME }),
+    )
+    .await;
+    let points = t["dataHealthTrend"].as_array().unwrap();
+    let answered = |p: &Value| {
+        p["questions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|q| q["answered"] != "0")
+            .count()
+    };
+    assert_eq!(points[0]["questions"][0]["accounts"], "1", "{t}");
+    assert_eq!(answered(&points[0]), 0, "{t}");
+    // Service records (2) and purchases (7); the figure was retracted, the deal never moved.
+    assert_eq!(answered(points.last().unwrap()), 2, "{t}");
+    let (code, _) = refused(
+        &server,
+        "ann-alyst",
+        occurred,
+        json!({ "from": ago(70.0), "to": ago(-1.0) }),
+    )
+    .await;
+    assert_eq!(code, "VALIDATION");
     let (code, _) = refused(
         &server,
         "anna",
