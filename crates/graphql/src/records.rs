@@ -17,7 +17,7 @@ pub struct BusinessFigure {
     /// Revenue in the period.
     pub revenue: Option<scalars::Money>,
     /// Headcount.
-    pub headcount: Option<u32>,
+    pub headcount: Option<UInt64>,
     /// Where the figure comes from.
     pub source: Option<String>,
 }
@@ -30,7 +30,7 @@ pub struct Purchase {
     /// The product.
     pub product: String,
     /// How many.
-    pub quantity: u32,
+    pub quantity: UInt64,
     /// Of what: licence, server, seat, ...
     pub unit: String,
     /// What it cost.
@@ -77,13 +77,13 @@ impl Records {
                     seq,
                     period: b.period.to_string(),
                     revenue: b.revenue.map(scalars::Money::from),
-                    headcount: b.headcount,
+                    headcount: b.headcount.map(UInt64::from),
                     source: b.source.as_ref().map(ToString::to_string),
                 }),
                 AccountEvent::PurchaseRecorded(p) => r.purchases.push(Purchase {
                     seq,
                     product: p.product.to_string(),
-                    quantity: p.quantity,
+                    quantity: p.quantity.into(),
                     unit: p.unit.as_str().into(),
                     amount: scalars::Money::from(p.amount),
                     purchased_on: scalars::Date(p.purchased_on),

@@ -402,6 +402,13 @@ async fn every_field_of_every_command_can_be_set_through_the_api() {
     )
     .await;
     c.full(
+        "manny",
+        "recordExchangeRate",
+        r#"(input: { from: "EUR", to: "USD", rate: "1.0850", date: "2026-01-02", source: "ECB" })"#,
+        json!({}),
+    )
+    .await;
+    c.full(
         "admin",
         "eraseContact",
         r#"(accountId: $v, contactId: $w, reason: "request 18")"#,

@@ -157,7 +157,7 @@ async fn the_viewer_a_story_s_events_an_account_s_records_and_the_health_trend()
         a["account"]["businessFigures"][0]["revenue"]["currency"],
         "CNY"
     );
-    assert_eq!(a["account"]["purchases"][0]["quantity"], 3);
+    assert_eq!(a["account"]["purchases"][0]["quantity"], "3");
     assert_eq!(a["account"]["purchases"][0]["opportunityId"], deal.as_str());
     assert_eq!(
         a["account"]["serviceInteractions"][0]["summary"],
