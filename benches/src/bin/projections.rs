@@ -197,7 +197,6 @@ fn main() {
                 start: dealtrail_funnel::Cut::occurred_by(Timestamp(to.0 - 91 * Timestamp::DAY)),
                 end: dealtrail_funnel::Cut::occurred_by(to),
                 due_by: to.date(),
-                rates_on: to.date(),
                 currency: Currency::USD,
                 filter: Default::default(),
             };

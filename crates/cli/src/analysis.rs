@@ -535,7 +535,6 @@ impl Models {
                     start,
                     end,
                     due_by,
-                    rates_on: due_by,
                     currency,
                     filter: Default::default(),
                 });

@@ -121,23 +121,8 @@ fn graphiql_renders_and_runs_a_query_in_chromium_with_nothing_from_outside() {
         return;
     }
     let served = Served::start();
-    let head: serde_json::Value = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(async {
-            reqwest::Client::new()
-                .post(served.url())
-                .bearer_auth(&served.token)
-                .json(&serde_json::json!({ "query": "{ head { seq } }" }))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap()
-        });
-    let seq = head["data"]["head"]["seq"].to_string();
+    let head = api(&served, "{ head { seq } }", serde_json::json!({}));
+    let seq = head["head"]["seq"].to_string();
     let seq = seq.trim_matches('"');
     assert!(!seq.is_empty() && seq != "null", "{head}");
     let shot = std::env::var("GRAPHIQL_SCREENSHOT").unwrap_or_default();

@@ -78,7 +78,8 @@ pub(crate) fn check_correction<E>(
     Ok(())
 }
 
-/// Everything that can happen to the pipeline definition.
+/// Company-wide reference data: the pipeline definition (stream `pipeline`) and exchange
+/// rates (stream `exchange-rates`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PipelineEvent {
     /// A (new) pipeline is in force from now on.
@@ -252,7 +253,8 @@ impl Event {
         match self {
             Event::Account(id, _) => StreamName::Account(*id),
             Event::Opportunity(id, _) => StreamName::Opportunity(*id),
-            Event::Pipeline(_) => StreamName::Pipeline,
+            Event::Pipeline(PipelineEvent::PipelineDefined(_)) => StreamName::Pipeline,
+            Event::Pipeline(PipelineEvent::ExchangeRateRecorded(_)) => StreamName::Rates,
         }
     }
 
@@ -299,8 +301,16 @@ impl Event {
                 OpportunityEvent::decode(stream, event_type, version, payload)
                     .map(|e| Event::Opportunity(id, e))
             }
-            Ok(StreamName::Pipeline) => {
-                PipelineEvent::decode(stream, event_type, version, payload).map(Event::Pipeline)
+            Ok(name @ (StreamName::Pipeline | StreamName::Rates)) => {
+                let e = PipelineEvent::decode(stream, event_type, version, payload)?;
+                // Each kind of company-wide event has its own stream.
+                if Event::Pipeline(e.clone()).stream() != name {
+                    return Err(DecodeError::UnknownType {
+                        stream: stream.into(),
+                        event_type: event_type.into(),
+                    });
+                }
+                Ok(Event::Pipeline(e))
             }
             Err(_) => Err(DecodeError::UnknownStream(stream.into())),
         }

@@ -56,6 +56,9 @@ pub enum StreamName {
     Opportunity(OpportunityId),
     /// `pipeline`: the pipeline definitions.
     Pipeline,
+    /// `exchange-rates`: the exchange rates, apart from the pipeline so that the command
+    /// path, which reads the pipeline for every deal command, does not read every rate.
+    Rates,
 }
 
 impl StreamName {
@@ -64,6 +67,9 @@ impl StreamName {
         let bad = || FieldError::Stream { value: s.into() };
         if s == "pipeline" {
             return Ok(StreamName::Pipeline);
+        }
+        if s == "exchange-rates" {
+            return Ok(StreamName::Rates);
         }
         if let Some(id) = s.strip_prefix("account-") {
             return Uuid::parse_str(id)
@@ -85,6 +91,7 @@ impl fmt::Display for StreamName {
             StreamName::Account(id) => write!(f, "account-{id}"),
             StreamName::Opportunity(id) => write!(f, "opportunity-{id}"),
             StreamName::Pipeline => f.write_str("pipeline"),
+            StreamName::Rates => f.write_str("exchange-rates"),
         }
     }
 }
@@ -100,6 +107,7 @@ mod tests {
             StreamName::Account(id),
             StreamName::Opportunity(OpportunityId(Uuid::from_u128(6))),
             StreamName::Pipeline,
+            StreamName::Rates,
         ] {
             assert_eq!(StreamName::parse(&name.to_string()).unwrap(), name);
         }

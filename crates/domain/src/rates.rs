@@ -1,4 +1,4 @@
-//! Exchange rates: recorded as events of the company's reference stream, so that a sum over
+//! Exchange rates: recorded as events of the `exchange-rates` stream, so that a sum over
 //! deals in several currencies can convert each amount with the rate known at the time.
 
 use std::fmt;

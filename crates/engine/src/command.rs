@@ -36,7 +36,8 @@ impl Command {
         match self {
             Command::Account(id, _) => StreamName::Account(*id),
             Command::Opportunity(id, _) => StreamName::Opportunity(*id),
-            Command::DefinePipeline { .. } | Command::RecordExchangeRate(_) => StreamName::Pipeline,
+            Command::DefinePipeline { .. } => StreamName::Pipeline,
+            Command::RecordExchangeRate(_) => StreamName::Rates,
         }
     }
 }
@@ -277,7 +278,7 @@ fn decide(
             version
         }
         Command::DefinePipeline { .. } | Command::RecordExchangeRate(_) => {
-            let (version, mut pipeline) = load_pipeline(store)?;
+            let (version, mut pipeline) = load_reference(store, steps[0].1.stream())?;
             for (ctx, (_, command)) in contexts.iter().zip(steps) {
                 let events = match command {
                     Command::DefinePipeline {
@@ -393,7 +394,13 @@ pub(crate) fn load_opportunity(
 
 /// The pipeline definition in force and its stream version.
 pub(crate) fn load_pipeline(store: &Store) -> Result<(u64, PipelineState), EngineError> {
-    let events = load_stream(store, StreamName::Pipeline)?;
+    load_reference(store, StreamName::Pipeline)
+}
+
+/// The company-wide state one reference stream (`pipeline` or `exchange-rates`) holds, and
+/// the stream's version.
+fn load_reference(store: &Store, stream: StreamName) -> Result<(u64, PipelineState), EngineError> {
+    let events = load_stream(store, stream)?;
     let mut state = PipelineState::default();
     for r in &events {
         if let Event::Pipeline(e) = &r.event {

@@ -395,12 +395,11 @@ async fn follow<P: Projection + Sync>(
         let Some(next) = next else { return };
         // A read the storage engine failed (a full or failing disk) is not a bad event:
         // wait, then read again from where the model is, instead of stopping for good.
-        if let Err(dealtrail_store::StoreError::Sled(_) | dealtrail_store::StoreError::Io { .. }) =
-            &next
+        if let Err(
+            e @ (dealtrail_store::StoreError::Sled(_) | dealtrail_store::StoreError::Io { .. }),
+        ) = &next
         {
-            if let Err(e) = &next {
-                tracing::warn!(projection = P::NAME, error = %e, "reading the log failed; retrying");
-            }
+            tracing::warn!(projection = P::NAME, error = %e, "reading the log failed; retrying");
             tokio::select! {
                 _ = &mut stop => return,
                 _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}

@@ -75,10 +75,8 @@ pub struct FlowQuery {
     /// The period's last day: the pipeline holds open deals expected to close by then.
     pub due_by: Date,
     /// The currency summed: amounts in others are converted, at both ends, at the rates in
-    /// force on `rates_on` as known at the end; deals without a rate are counted apart.
+    /// force on `due_by` as known at the end; deals without a rate are counted apart.
     pub currency: Currency,
-    /// The day whose rates convert amounts (the period's end).
-    pub rates_on: Date,
     /// The segment (owner at the end, account attributes).
     pub filter: DealFilter,
 }
@@ -159,7 +157,7 @@ impl SalesPipeline {
     pub fn flow(&self, q: &FlowQuery) -> FlowReport {
         let mut moves = Vec::new();
         let (mut start, mut end, mut other) = ((0, 0), (0, 0), 0);
-        let convert = self.rates.converter(q.currency, q.rates_on, q.end);
+        let convert = self.rates.converter(q.currency, q.due_by, q.end);
         let mut seen = std::collections::BTreeSet::new();
         for deal in self.deals.values() {
             if !q.filter.segment_matches(self, deal, q.end) {

@@ -21,6 +21,7 @@ use crate::scalars::{DateTime, UInt64};
 
 /// A customer enterprise as its own records describe it.
 #[derive(SimpleObject, Clone)]
+#[graphql(complex)]
 pub struct Account {
     /// Account id (a UUID, also its global id for `node(id:)`).
     pub id: async_graphql::ID,
@@ -42,14 +43,58 @@ pub struct Account {
     pub org_units: Vec<OrgUnit>,
     /// People at the customer, including those who left.
     pub contacts: Vec<Contact>,
-    /// Business figures recorded (revenue, headcount per period), in log order.
-    pub business_figures: Vec<crate::records::BusinessFigure>,
-    /// What the customer bought, in log order.
-    pub purchases: Vec<crate::records::Purchase>,
-    /// Service interactions, in log order.
-    pub service_interactions: Vec<crate::records::ServiceInteraction>,
     /// Events of the account's stream that this view reflects.
     pub version: UInt64,
+    /// The cut the view was folded at, for the records read on demand.
+    #[graphql(skip)]
+    pub(crate) cut: (AccountId, u64, Timestamp),
+    /// The account's records, read from its stream the first time a field asks for them
+    /// (a list of accounts that does not select them reads none).
+    #[graphql(skip)]
+    pub(crate) records: Arc<std::sync::OnceLock<crate::records::Records>>,
+}
+
+#[async_graphql::ComplexObject]
+impl Account {
+    /// Business figures recorded (revenue, headcount per period), in log order.
+    async fn business_figures(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<crate::records::BusinessFigure>> {
+        Ok(self.records(ctx)?.figures.clone())
+    }
+
+    /// What the customer bought, in log order.
+    async fn purchases(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<crate::records::Purchase>> {
+        Ok(self.records(ctx)?.purchases.clone())
+    }
+
+    /// Service interactions, in log order.
+    async fn service_interactions(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<crate::records::ServiceInteraction>> {
+        Ok(self.records(ctx)?.service.clone())
+    }
+}
+
+impl Account {
+    /// The records as of the view's cut, read once for all three fields.
+    fn records(&self, ctx: &Context<'_>) -> async_graphql::Result<&crate::records::Records> {
+        if let Some(r) = self.records.get() {
+            return Ok(r);
+        }
+        let (id, through, occurred) = self.cut;
+        let read = engine(ctx)
+            .account_records_at(id, through, occurred)
+            .map_err(engine_error)?;
+        Ok(self
+            .records
+            .get_or_init(|| crate::records::Records::of(&read)))
+    }
 }
 
 /// A department or business unit of an account.
@@ -328,15 +373,9 @@ pub(crate) fn account_view(
                 .unwrap_or_default()
         })
         .map_err(engine_error)?;
-    let records = crate::records::Records::of(
-        &engine
-            .account_records_at(id, through, occurred)
-            .map_err(engine_error)?,
-    );
     Ok(Some(Account {
-        business_figures: records.figures,
-        purchases: records.purchases,
-        service_interactions: records.service,
+        cut: (id, through, occurred),
+        records: Arc::default(),
         id: id.to_string().into(),
         name: profile.name.to_string(),
         industry: profile.industry.as_ref().map(ToString::to_string),

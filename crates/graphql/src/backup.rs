@@ -17,6 +17,25 @@ use crate::server::{AppState, authenticate, unauthenticated};
 /// Events read per chunk of the answer.
 const PAGE: usize = 1_000;
 
+/// Whether the token is good and its role one of `roles`; else the refusal (401, or 403
+/// with `forbidden`).
+fn authorize(
+    state: &AppState,
+    headers: &HeaderMap,
+    roles: &[Role],
+    forbidden: &'static str,
+) -> Result<(), Refusal> {
+    let who = match authenticate(state, headers) {
+        Ok(who) => who,
+        Err(Ok(why)) => return Err(unauthenticated(why)),
+        Err(Err(refusal)) => return Err(refusal),
+    };
+    if !roles.contains(&who.role) {
+        return Err(Refusal::new(StatusCode::FORBIDDEN, "FORBIDDEN", forbidden));
+    }
+    Ok(())
+}
+
 /// Streams events `from` (default 1) to the durable head, for admins and auditors.
 pub(crate) async fn export_events(
     State(state): State<AppState>,
@@ -24,18 +43,13 @@ pub(crate) async fn export_events(
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
     let media = Media::Json;
-    let who = match authenticate(&state, &headers) {
-        Ok(who) => who,
-        Err(Ok(why)) => return unauthenticated(why).into_response(media),
-        Err(Err(refusal)) => return refusal.into_response(media),
-    };
-    if !matches!(who.role, Role::Admin | Role::Auditor) {
-        return Refusal::new(
-            StatusCode::FORBIDDEN,
-            "FORBIDDEN",
-            "only admins and auditors may export the log",
-        )
-        .into_response(media);
+    if let Err(refused) = authorize(
+        &state,
+        &headers,
+        &[Role::Admin, Role::Auditor],
+        "only admins and auditors may export the log",
+    ) {
+        return refused.into_response(Media::Json);
     }
     let from = match params.get("from").map(|f| f.parse::<u64>()) {
         None => 1,
@@ -92,19 +106,13 @@ pub(crate) async fn export_events(
 /// online backup can be restored with its contacts' names. Admins only: the keys open
 /// personal data, which auditors do not read.
 pub(crate) async fn export_keys(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let media = Media::Json;
-    let who = match authenticate(&state, &headers) {
-        Ok(who) => who,
-        Err(Ok(why)) => return unauthenticated(why).into_response(media),
-        Err(Err(refusal)) => return refusal.into_response(media),
-    };
-    if who.role != Role::Admin {
-        return Refusal::new(
-            StatusCode::FORBIDDEN,
-            "FORBIDDEN",
-            "only admins may export the personal-data keys",
-        )
-        .into_response(media);
+    if let Err(refused) = authorize(
+        &state,
+        &headers,
+        &[Role::Admin],
+        "only admins may export the personal-data keys",
+    ) {
+        return refused.into_response(Media::Json);
     }
     let lines = state.engine.store().vault().export_lines();
     (

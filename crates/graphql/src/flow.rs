@@ -105,7 +105,8 @@ pub struct PipelineFlow {
     pub end: FlowEnd,
     /// Every bucket, in waterfall order: start + the changes of all buckets = end.
     pub buckets: Vec<FlowBucketRow>,
-    /// Deals in the pipeline at either end in another currency, left out of every figure.
+    /// Deals in the pipeline at either end in a currency without a rate, left out of every
+    /// figure.
     pub other_currency_deals: UInt64,
     /// The rates amounts in other currencies were converted with (both ends at the end's).
     pub rates_used: Vec<crate::rates::RateUsed>,
@@ -164,7 +165,6 @@ impl FlowAnalysisQuery {
                 start,
                 end,
                 due_by: to.0.date(),
-                rates_on: to.0.date(),
                 currency,
                 filter: deals,
             };

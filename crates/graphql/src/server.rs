@@ -97,8 +97,8 @@ pub fn router(
         config: Arc::new(config.clone()),
         metrics: Arc::new(crate::metrics::Metrics::new().map_err(SetupError::Metrics)?),
     };
-    // The web app's files are text that compresses to a fifth; GraphQL answers stay as
-    // they are (their sizes are what the cost limits are reasoned in).
+    // The web app's files are text that gzip shrinks to about a third; GraphQL answers
+    // stay as they are (their sizes are what the cost limits are reasoned in).
     let webapp = Router::new()
         .route("/", get(crate::webapp::index))
         .route("/app/{*path}", get(crate::webapp::asset))

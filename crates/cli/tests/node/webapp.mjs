@@ -126,18 +126,6 @@ try {
   say('account-trend', await page.locator('canvas[data-chart="health-trend"]').count());
   await shot('account-zh-CN');
 
-  // Page-ready times: each page loaded afresh (the token stays in the session).
-  const times = {};
-  for (const [name, hash] of [['funnel', `#/funnel?${window}`], ['flow', `#/flow?${new URLSearchParams({ from, to })}`],
-    ['lost', `#/lost?${new URLSearchParams({ from, to })}`], ['story', `#/story?id=${story}`], ['accounts', '#/accounts']]) {
-    await page.goto(`${origin}/?fresh=${name}${hash}`);
-    await ready(name === 'story' ? 'story' : name);
-    times[name] = await page.evaluate(() => ({
-      ready_ms: Math.round(window.dealtrail.readyAt),
-      dom_ms: Math.round(performance.getEntriesByType('navigation')[0].domContentLoadedEventEnd),
-    }));
-  }
-  say('ready', times);
 } catch (e) {
   if (page) await page.screenshot({ path: `${shots}/failure.png`, fullPage: true }).catch(() => {});
   throw e;

@@ -118,3 +118,28 @@ fn type_names_are_unique_and_stable() {
     assert!(names.contains(&"StageChanged"));
     assert!(names.contains(&"OpportunityClosed"));
 }
+
+#[test]
+fn company_wide_events_are_read_only_from_their_own_stream() {
+    let rate = PipelineEvent::ExchangeRateRecorded(ExchangeRate {
+        from: Currency::parse("EUR").unwrap(),
+        to: Currency::USD,
+        rate: Rate::parse("1.1").unwrap(),
+        date: Date::parse("2024-01-01").unwrap(),
+        source: Label::parse("ECB").unwrap(),
+    });
+    let event = Event::Pipeline(rate.clone());
+    assert_eq!(event.stream().to_string(), "exchange-rates");
+    let bytes = rate.encode();
+    let read = Event::decode("exchange-rates", "ExchangeRateRecorded", 1, &bytes).unwrap();
+    assert_eq!(read, event);
+    assert!(matches!(
+        Event::decode("pipeline", "ExchangeRateRecorded", 1, &bytes),
+        Err(DecodeError::UnknownType { .. })
+    ));
+    let defined = PipelineEvent::PipelineDefined(Pipeline::default_b2b()).encode();
+    assert!(matches!(
+        Event::decode("exchange-rates", "PipelineDefined", 1, &defined),
+        Err(DecodeError::UnknownType { .. })
+    ));
+}

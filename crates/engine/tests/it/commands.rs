@@ -212,3 +212,57 @@ async fn a_deal_sees_account_changes_made_after_it_last_read_the_account() {
         .unwrap();
     engine.execute(rep(), engage).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exchange_rates_have_a_stream_of_their_own_and_a_same_rate_again_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(dir.path(), 1000);
+    setup(&engine).await;
+    let (pipeline_version, _) = engine.pipeline_state().unwrap();
+    let rate = |r: &str| {
+        Command::RecordExchangeRate(ExchangeRate {
+            from: Currency::parse("EUR").unwrap(),
+            to: Currency::USD,
+            rate: Rate::parse(r).unwrap(),
+            date: Date::parse("2024-01-01").unwrap(),
+            source: Label::parse("ECB").unwrap(),
+        })
+    };
+    let recorded = engine.execute(rep(), rate("1.10")).await.unwrap();
+    assert_eq!(
+        engine
+            .store()
+            .read_all(recorded.receipt.last_seq, 1)
+            .unwrap()[0]
+            .stream
+            .as_str(),
+        "exchange-rates"
+    );
+    // The pipeline, which every deal command reads, did not grow.
+    assert_eq!(engine.pipeline_state().unwrap().0, pipeline_version);
+    let err = engine.execute(rep(), rate("1.10")).await.unwrap_err();
+    assert!(
+        matches!(err, EngineError::Rejected(DomainError::NothingChanged)),
+        "{err}"
+    );
+    // Another rate for the same day corrects it.
+    engine.execute(rep(), rate("1.12")).await.unwrap();
+    let err = engine
+        .execute_batch(
+            rep(),
+            vec![
+                (None, rate("1.2")),
+                (
+                    None,
+                    Command::DefinePipeline {
+                        stages: Pipeline::default_b2b().stages,
+                        outcomes: Outcome::ALL.to_vec(),
+                        gates: Vec::new(),
+                    },
+                ),
+            ],
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, EngineError::MixedStreams), "{err}");
+}

@@ -15,7 +15,6 @@ fn query(start: Cut, end: Cut, due: i64) -> FlowQuery {
         start,
         end,
         due_by: day(due).date(),
-        rates_on: day(due).date(),
         currency: Currency::USD,
         filter: DealFilter::default(),
     }

@@ -125,7 +125,6 @@ fn the_flow_values_both_ends_at_the_end_rates_so_a_rate_change_moves_no_deal() {
         start,
         end: Cut::occurred_by(day(30)),
         due_by: Date::parse("2024-03-31").unwrap(),
-        rates_on: day(30).date(),
         currency: Currency::USD,
         filter: Default::default(),
     });
@@ -172,4 +171,27 @@ fn rates_are_positive_decimals_of_bounded_precision() {
     // The largest amount at the largest rate does not overflow silently.
     let big = Rate::parse("999999999999999").unwrap();
     assert_eq!(big.convert(Money::MAX_MINOR, Currency::USD, kwd), None);
+}
+
+#[test]
+fn of_both_directions_the_later_date_wins_and_on_one_date_the_later_record() {
+    let mut log = three_currencies();
+    // USD→EUR on the same day as EUR→USD 1.10, recorded later: 1 / 0.8 = 1.25.
+    rate(&mut log, "USD", "EUR", "0.8", 0);
+    assert_eq!(
+        lead_reached(&log.fold(), &query(0, 30)),
+        10_000 + 12_500 + 14_286
+    );
+    // A later-dated EUR→USD wins over the inverse again.
+    rate(&mut log, "EUR", "USD", "1.30", 5);
+    let model = log.fold();
+    assert_eq!(
+        lead_reached(&model, &query(0, 30)),
+        10_000 + 13_000 + 14_286
+    );
+    let used = model.funnel(&query(0, 30)).rates_used;
+    assert!(
+        used.iter()
+            .any(|(c, r, inverse, _)| c.as_str() == "EUR" && r.to_string() == "1.30" && !inverse)
+    );
 }

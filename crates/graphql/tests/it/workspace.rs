@@ -239,3 +239,48 @@ async fn the_viewer_a_story_s_events_an_account_s_records_and_the_health_trend()
     assert_eq!(code, "FORBIDDEN");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_web_app_is_served_compressed_with_a_policy_that_allows_this_server_only() {
+    let server = Server::start().await;
+    let origin = server.url.trim_end_matches("/graphql").to_owned();
+    let get = |path: &str, gzip: bool| {
+        let mut request = server.client.get(format!("{origin}{path}"));
+        if gzip {
+            request = request.header("accept-encoding", "gzip");
+        }
+        request.send()
+    };
+    let page = get("/", false).await.unwrap();
+    assert_eq!(page.status(), 200);
+    let policy = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    for part in [
+        "default-src 'self'",
+        "script-src 'self'",
+        "connect-src 'self'",
+    ] {
+        assert!(policy.contains(part), "{policy}");
+    }
+    assert!(page.text().await.unwrap().contains("/app/js/app.js"));
+    // Every file the app loads, compressed when the browser accepts it, smaller so.
+    for path in dealtrail_graphql::webapp::FILES.iter().map(|(p, _, _)| *p) {
+        let plain = get(&format!("/app/{path}"), false).await.unwrap();
+        assert_eq!(plain.status(), 200, "{path}");
+        assert!(plain.headers().get("content-encoding").is_none());
+        let plain = plain.bytes().await.unwrap().len();
+        let packed = get(&format!("/app/{path}"), true).await.unwrap();
+        assert_eq!(packed.headers()["content-encoding"], "gzip", "{path}");
+        assert!(packed.headers().contains_key("content-security-policy"));
+        let packed = packed.bytes().await.unwrap().len();
+        assert!(packed < plain, "{path}: {packed} of {plain} bytes");
+    }
+    assert_eq!(get("/app/js/nope.js", false).await.unwrap().status(), 404);
+    assert_eq!(
+        get("/app/../Cargo.toml", false).await.unwrap().status(),
+        404
+    );
+    server.stop().await;
+}
