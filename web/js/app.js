@@ -29,8 +29,10 @@ async function signIn(form) {
     token.set(value);
     viewer = data.viewer;
     const first = Object.entries(PAGES).find(([, p]) => p.nav && p.roles.includes(viewer.role));
+    const before = location.hash;
     go(first ? first[0] : 'accounts', {});
-    render();
+    // A changed hash draws the page (hashchange); an unchanged one draws nothing by itself.
+    if (location.hash === before) render();
   } catch (e) {
     form.querySelector('.error').textContent = t('badToken', { message: e.message });
   }

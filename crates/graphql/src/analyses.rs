@@ -281,6 +281,17 @@ pub(crate) fn customer_profile(
     })
 }
 
+/// Whether a deal belongs to an account of the segment (every deal without one).
+fn deal_in_segment(
+    m: &dealtrail_winloss::WinLoss,
+    accounts: &Option<std::collections::BTreeSet<dealtrail_domain::AccountId>>,
+    deal: OpportunityId,
+) -> bool {
+    m.deals
+        .get(&deal)
+        .is_some_and(|d| admits(accounts, d.account))
+}
+
 /// The process analyses: win/loss, cross-checks, coverage, profiles, deal stories.
 #[derive(Default)]
 pub struct AnalysisQuery;
@@ -399,11 +410,7 @@ impl AnalysisQuery {
             let accounts = SegmentInput::accounts(segment, ctx, when).await?;
             let mut findings = model_at(ctx, when, Engine::winloss, move |m| {
                 let mut found = m.findings(&rules);
-                found.retain(|f| {
-                    m.deals
-                        .get(&f.deal)
-                        .is_some_and(|d| admits(&accounts, d.account))
-                });
+                found.retain(|f| deal_in_segment(m, &accounts, f.deal));
                 found
             })
             .await?;
@@ -440,11 +447,7 @@ impl AnalysisQuery {
             let accounts = SegmentInput::accounts(segment, ctx, when).await?;
             let mut rows = model_at(ctx, when, Engine::winloss, move |m| {
                 let mut rows = m.coverage();
-                rows.retain(|c| {
-                    m.deals
-                        .get(&c.deal)
-                        .is_some_and(|d| admits(&accounts, d.account))
-                });
+                rows.retain(|c| deal_in_segment(m, &accounts, c.deal));
                 rows
             })
             .await?;

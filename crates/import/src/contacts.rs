@@ -77,14 +77,22 @@ impl Contacts {
     pub(crate) fn adopt_roles(&mut self, roles: &HashMap<String, Vec<RoleRow>>) {
         let mut rows: Vec<&RoleRow> = roles.values().flatten().collect();
         rows.sort_by_key(|r| r.line);
+        // The contacts without a role of their own, by name or e-mail key (any account).
+        let mut roleless: HashMap<&str, Vec<ContactId>> = HashMap::new();
+        for ((_, k), (id, own)) in &self.lookup {
+            if *own == BuyingRole::Other {
+                roleless.entry(k.as_str()).or_default().push(*id);
+            }
+        }
         let mut adopted: HashMap<ContactId, BuyingRole> = HashMap::new();
         for row in rows {
             let Some(role) = row.role else { continue };
-            let wanted = key(&row.contact);
-            for ((_, k), (id, own)) in &self.lookup {
-                if *k == wanted && *own == BuyingRole::Other {
-                    adopted.entry(*id).or_insert(role);
-                }
+            for id in roleless
+                .get(key(&row.contact).as_str())
+                .into_iter()
+                .flatten()
+            {
+                adopted.entry(*id).or_insert(role);
             }
         }
         for (id, role) in self.lookup.values_mut() {
