@@ -116,14 +116,17 @@ function lastQuarter() {
 }
 
 const FLOW = `query Flow($from: DateTime!, $to: DateTime!, $clock: Clock, $filter: DealFilterInput,
-  $bucket: String, $currency: String, $moves: Boolean!) {
+  $bucket: String, $currency: String, $moves: Boolean!, $first: Int, $after: String) {
   pipelineFlow(from: $from, to: $to, clock: $clock, filter: $filter, bucket: $bucket, currency: $currency) {
     start { at deals amount { amount currency } } end { at deals amount { amount currency } }
     buckets { bucket deals change { amount currency }
-      moves @include(if: $moves) { opportunityId title accountId owner startAmount { amount currency }
-        endAmount { amount currency } change { amount currency }
-        events { seq eventType actor occurredAt recordedAt hash payload } } }
+      moves(first: $first, after: $after) @include(if: $moves) { totalCount
+        pageInfo { hasNextPage endCursor } nodes { opportunityId title accountId owner
+        startAmount { amount currency } endAmount { amount currency } change { amount currency }
+        events { seq eventType actor occurredAt recordedAt hash payload } } } }
     otherCurrencyDeals ratesUsed { currency rate inverse date } } }`;
+
+const MOVES_PAGE = 25;
 
 export function flowVariables(params) {
   const [qFrom, qTo] = lastQuarter();
@@ -136,6 +139,9 @@ export function flowVariables(params) {
     currency: params.get('currency') || null,
     bucket: bucket || null,
     moves: Boolean(bucket),
+    // A page of a bucket reads the events of the deals it shows, so it stays small.
+    first: MOVES_PAGE,
+    after: (bucket && params.get('after')) || null,
   };
 }
 
@@ -175,6 +181,7 @@ export async function flow(params) {
   const drill = (b) => {
     const p = new URLSearchParams(params);
     p.set('bucket', b.bucket);
+    p.delete('after');
     return el('a', { href: href('flow', p), 'data-bucket': b.bucket }, t('drillDown'));
   };
   const out = [
@@ -198,8 +205,22 @@ export async function flow(params) {
   ];
   if (vars.bucket) {
     const b = f.buckets.find((x) => x.bucket === vars.bucket);
-    const moves = b?.moves ?? [];
+    const page = b?.moves ?? { totalCount: '0', pageInfo: {}, nodes: [] };
+    const moves = page.nodes;
+    const nav = [];
+    if (vars.after) {
+      const p = new URLSearchParams(params);
+      p.delete('after');
+      nav.push(el('a', { href: href('flow', p), 'data-page': 'first' }, t('firstPage')));
+    }
+    if (page.pageInfo.hasNextPage) {
+      const p = new URLSearchParams(params);
+      p.set('after', page.pageInfo.endCursor);
+      nav.push(el('a', { href: href('flow', p), 'data-page': 'next' }, t('nextPage')));
+    }
     out.push(el('h2', { id: 'drill' }, t('dealsIn', { bucket: t(`b_${vars.bucket}`) })),
+      el('p', { class: 'summary', 'data-total': page.totalCount },
+        t('shownOf', { n: number(moves.length), total: number(page.totalCount) })),
       table(`flow-${vars.bucket}`, [
         { key: 'title', label: t('title_'), value: (m) => el('a', { href: href('story', { id: m.opportunityId }) }, m.title) },
         { key: 'owner', label: t('owner') },
@@ -207,7 +228,8 @@ export async function flow(params) {
         { key: 'endAmount', label: t('endAmount'), numeric: true, csv: (m) => m.endAmount?.amount, value: (m) => money(m.endAmount) },
         { key: 'change', label: t('change'), numeric: true, csv: (m) => m.change.amount, value: (m) => money(m.change) },
       ], moves),
-      el('div', { class: 'moves' }, moves.slice(0, 50).map((m) =>
+      el('nav', { class: 'pages' }, nav),
+      el('div', { class: 'moves' }, moves.map((m) =>
         el('details', { 'data-deal': m.opportunityId }, el('summary', {}, `${m.title} — ${t('events')}: ${m.events.length}`),
           eventsTable(`events-${m.opportunityId}`, m.events)))));
   }

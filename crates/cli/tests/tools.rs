@@ -255,7 +255,8 @@ fn the_analyst_web_app_shows_the_api_s_figures_in_chromium_with_nothing_from_out
     let flow = api(
         &served,
         "query($from: DateTime!, $to: DateTime!) { pipelineFlow(from: $from, to: $to) {
-            buckets { bucket deals moves { opportunityId events { hash } } } } }",
+            buckets { bucket deals moves(first: 100) { totalCount nodes { opportunityId
+            events { hash } } } } } }",
         serde_json::json!({ "from": from, "to": to }),
     );
     let buckets = flow["pipelineFlow"]["buckets"].as_array().unwrap();
@@ -269,9 +270,17 @@ fn the_analyst_web_app_shows_the_api_s_figures_in_chromium_with_nothing_from_out
         .iter()
         .find(|b| b["bucket"] == drill["bucket"])
         .unwrap();
-    let deal = bucket["moves"]
-        .as_array()
-        .unwrap()
+    // The page shows the first 25 of the bucket's deals, and says how many there are.
+    let total: u64 = bucket["deals"].as_str().unwrap().parse().unwrap();
+    assert_eq!(bucket["moves"]["totalCount"], bucket["deals"]);
+    assert_eq!(drill["total"], total);
+    assert_eq!(drill["deals"], total.min(25));
+    let nodes = bucket["moves"]["nodes"].as_array().unwrap();
+    match total {
+        26.. => assert_eq!(printed(&out, "flow-next"), nodes[25]["opportunityId"]),
+        _ => assert!(!out.contains("flow-next: "), "no second page of {total}"),
+    }
+    let deal = nodes
         .iter()
         .find(|m| m["opportunityId"] == drill["deal"])
         .expect("the drilled deal is in the bucket");

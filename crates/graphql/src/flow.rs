@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_graphql::{ComplexObject, Context, Object, SimpleObject};
 use dealtrail_domain::{Currency, OpportunityId, StreamName, Timestamp};
 use dealtrail_engine::Engine;
-use dealtrail_funnel::{Cut, FlowBucket, FlowQuery};
+use dealtrail_funnel::{Cut, FlowBucket, FlowMove, FlowQuery, FlowReport};
 
 use crate::access::{engine, require};
 use crate::asof::{Clock, cut, model_at};
@@ -14,6 +14,7 @@ use crate::auth::Role;
 use crate::deals::DealFilterInput;
 use crate::errors::{engine_error, error, field};
 use crate::log::{EventEnvelope, envelope};
+use crate::page::{Page, PageArgs, connection, fingerprint};
 use crate::scalars::{self, DateTime, UInt64};
 
 /// The pipeline at one end of the period.
@@ -45,8 +46,6 @@ pub struct FlowDeal {
     pub end_amount: Option<scalars::Money>,
     /// What the move adds (negative: takes away).
     pub change: scalars::Money,
-    #[graphql(skip)]
-    pub change_minor: i64,
     #[graphql(skip)]
     pub window: (Cut, Cut),
 }
@@ -84,6 +83,7 @@ pub(crate) fn deal_events(
 
 /// A bucket of the flow.
 #[derive(SimpleObject, Clone)]
+#[graphql(complex)]
 pub struct FlowBucketRow {
     /// `created`, `pulled_in`, `increased`, `decreased`, `pushed_out`, `won`, `lost` or
     /// `unchanged` (docs/analytics.md, Pipeline flow).
@@ -92,8 +92,81 @@ pub struct FlowBucketRow {
     pub deals: UInt64,
     /// Their summed change (negative: taken away from the pipeline).
     pub change: scalars::Money,
-    /// The moves, largest change first.
-    pub moves: Vec<FlowDeal>,
+    #[graphql(skip)]
+    pub moves: Arc<Moves>,
+    #[graphql(skip)]
+    pub of: FlowBucket,
+    #[graphql(skip)]
+    pub listed: bool,
+}
+
+/// What a bucket's `moves` pages over: the whole flow's moves and how to show them.
+pub struct Moves {
+    report: FlowReport,
+    window: (Cut, Cut),
+    currency: Currency,
+    fingerprint: String,
+}
+
+/// A move's place in its bucket's list: the largest change first, then by deal.
+type MoveKey = (u64, OpportunityId);
+
+fn move_key(m: &FlowMove) -> MoveKey {
+    (u64::MAX - m.change_minor.unsigned_abs(), m.deal)
+}
+
+#[ComplexObject]
+impl FlowBucketRow {
+    /// The bucket's moves, the largest change first, as a Relay connection (a drill-down
+    /// page reads only the events of the deals it shows). Empty, with a total of 0, for
+    /// the buckets that the flow's `bucket` argument leaves out: page through one bucket
+    /// by naming it there.
+    async fn moves(
+        &self,
+        after: Option<String>,
+        before: Option<String>,
+        first: Option<i32>,
+        last: Option<i32>,
+    ) -> async_graphql::Result<Page<FlowDeal>> {
+        let all = &self.moves;
+        if !self.listed {
+            // Its cursors, if any, are another bucket's: a page of one bucket names it.
+            return Ok(connection::<MoveKey, FlowDeal>("", 0..0, 0, []));
+        }
+        let print = format!("{}:{}", all.fingerprint, self.of.as_str());
+        let window = PageArgs {
+            after,
+            before,
+            first,
+            last,
+        }
+        .check::<MoveKey>(&print)?;
+        let mut listed: Vec<(MoveKey, &FlowMove)> = all
+            .report
+            .moves
+            .iter()
+            .filter(|m| m.bucket == self.of)
+            .map(|m| (move_key(m), m))
+            .collect();
+        listed.sort_unstable_by_key(|(k, _)| *k);
+        let keys: Vec<MoveKey> = listed.iter().map(|(k, _)| *k).collect();
+        let range = window.range(&keys, false);
+        let money = |minor: i64| scalars::Money::minor(minor, all.currency);
+        let items = listed[range.clone()].iter().map(|(key, m)| {
+            let deal = FlowDeal {
+                opportunity_id: m.deal.to_string(),
+                title: m.title.clone(),
+                account_id: m.account.to_string(),
+                owner: m.owner.clone(),
+                start_amount: m.start_minor.map(money),
+                end_amount: m.end_minor.map(money),
+                change: money(m.change_minor),
+                window: all.window,
+            };
+            (*key, deal)
+        });
+        Ok(connection(&print, range, keys.len(), items))
+    }
 }
 
 /// The pipeline flow of a period.
@@ -168,51 +241,47 @@ impl FlowAnalysisQuery {
                 currency,
                 filter: deals,
             };
+            let fingerprint = fingerprint("pipelineFlow.moves", &query);
             let report = model_at(ctx, None, Engine::sales, move |m| m.flow(&query)).await?;
             let money = |minor: i64| scalars::Money::minor(minor, currency);
-            let buckets = report
-                .buckets
+            let totals: Vec<_> = report.buckets.clone();
+            let (start_end, other, rates) = (
+                (report.start, report.end),
+                report.other_currencies,
+                crate::rates::RateUsed::rows(&report.rates_used),
+            );
+            let moves = Arc::new(Moves {
+                report,
+                window: (start, end),
+                currency,
+                fingerprint,
+            });
+            let buckets = totals
                 .iter()
-                .map(|b| {
-                    let mut moves: Vec<_> = report
-                        .moves
-                        .iter()
-                        .filter(|m| m.bucket == b.bucket && only.is_none_or(|o| o == b.bucket))
-                        .map(|m| FlowDeal {
-                            opportunity_id: m.deal.to_string(),
-                            title: m.title.clone(),
-                            account_id: m.account.to_string(),
-                            owner: m.owner.clone(),
-                            start_amount: m.start_minor.map(money),
-                            end_amount: m.end_minor.map(money),
-                            change: money(m.change_minor),
-                            change_minor: m.change_minor,
-                            window: (start, end),
-                        })
-                        .collect();
-                    moves.sort_by_key(|m| std::cmp::Reverse(m.change_minor.unsigned_abs()));
-                    FlowBucketRow {
-                        bucket: b.bucket.as_str().into(),
-                        deals: b.deals.into(),
-                        change: money(b.change_minor),
-                        moves,
-                    }
+                .map(|b| FlowBucketRow {
+                    bucket: b.bucket.as_str().into(),
+                    deals: b.deals.into(),
+                    change: money(b.change_minor),
+                    moves: moves.clone(),
+                    of: b.bucket,
+                    listed: only.is_none_or(|o| o == b.bucket),
                 })
                 .collect();
+            let report = (start_end.0, start_end.1);
             Ok(PipelineFlow {
                 start: FlowEnd {
                     at: from,
-                    deals: report.start.0.into(),
-                    amount: money(report.start.1),
+                    deals: report.0.0.into(),
+                    amount: money(report.0.1),
                 },
                 end: FlowEnd {
                     at: to,
-                    deals: report.end.0.into(),
-                    amount: money(report.end.1),
+                    deals: report.1.0.into(),
+                    amount: money(report.1.1),
                 },
                 buckets,
-                other_currency_deals: report.other_currencies.into(),
-                rates_used: crate::rates::RateUsed::rows(&report.rates_used),
+                other_currency_deals: other.into(),
+                rates_used: rates,
             })
         })
         .await

@@ -83,7 +83,8 @@ try {
     rows.map((r) => ({ bucket: r.querySelector('[data-bucket]').dataset.bucket, deals: Number(r.children[1].textContent.replace(/\D/g, '')) })));
   say('flow-buckets', buckets);
   await shot('flow');
-  const busy = buckets.find((b) => b.deals > 0);
+  // The busiest bucket, so that its deals fill more than one page.
+  const busy = buckets.reduce((a, b) => (b.deals > a.deals ? b : a));
   await page.click(`[data-bucket="${busy.bucket}"]`);
   await ready('flow');
   await page.waitForSelector('.moves > details');
@@ -92,11 +93,18 @@ try {
   say('flow-drill', {
     bucket: busy.bucket,
     deals: await page.locator('.moves > details').count(),
+    total: Number(await page.getAttribute('[data-total]', 'data-total')),
     deal: await first.getAttribute('data-deal'),
     events: await first.locator(':scope > .table tbody tr').count(),
     hash: (await first.locator('tbody tr td code').first().getAttribute('title')) ?? '',
   });
   await shot('flow-drill-down');
+  if (await page.locator('[data-page="next"]').count()) {
+    await page.click('[data-page="next"]');
+    await ready('flow');
+    await page.waitForSelector('[data-page="first"]');
+    say('flow-next', await page.locator('.moves > details').first().getAttribute('data-deal'));
+  }
 
   // Why deals were lost.
   await open(`#/lost?${new URLSearchParams({ from, to })}`, 'lost');
