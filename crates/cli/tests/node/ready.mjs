@@ -31,19 +31,28 @@ try {
   const deal = await page.getAttribute('a[data-deal]', 'data-deal');
   await open('#/accounts', 'accounts');
   const account = await page.getAttribute('a[data-account]', 'data-account');
+  // The drill-down goes into the last quarter's busiest bucket.
+  await open('#/flow', 'flow');
+  const busiest = await page.$$eval('[data-table="flow-buckets"] tbody tr', (rows) => rows
+    .map((r) => ({ bucket: r.querySelector('[data-bucket]').dataset.bucket, deals: Number(r.children[1].textContent.replace(/\D/g, '')) }))
+    .reduce((a, b) => (b.deals > a.deals ? b : a)));
+  console.log(`busiest: ${JSON.stringify(busiest)}`);
   const window = new URLSearchParams({ from, to });
+  // [label, the page's ready name, its address]
   const pages = [
-    ['funnel', `#/funnel?${window}`], ['flow', '#/flow'], ['lost', `#/lost?${window}`],
-    ['deals', '#/deals'], ['story', `#/story?id=${deal}`], ['accounts', '#/accounts'],
-    ['account', `#/account?id=${account}`],
+    ['funnel', 'funnel', `#/funnel?${window}`], ['flow', 'flow', '#/flow'],
+    ['flow-drill-down', 'flow', `#/flow?bucket=${busiest.bucket}`],
+    ['lost', 'lost', `#/lost?${window}`], ['deals', 'deals', '#/deals'],
+    ['story', 'story', `#/story?id=${deal}`], ['accounts', 'accounts', '#/accounts'],
+    ['account', 'account', `#/account?id=${account}`],
   ];
   for (let round = 0; round < Number(rounds); round++) {
     const times = {};
-    for (const [name, hash] of pages) {
+    for (const [label, name, hash] of pages) {
       // A new document each time (the token stays in the session).
-      await page.goto(`${origin}/?round=${round}&page=${name}${hash}`);
+      await page.goto(`${origin}/?round=${round}&page=${label}${hash}`);
       await ready(name);
-      times[name] = Math.round(await page.evaluate(() => window.dealtrail.readyAt));
+      times[label] = Math.round(await page.evaluate(() => window.dealtrail.readyAt));
     }
     console.log(`ready: ${JSON.stringify(times)}`);
   }
