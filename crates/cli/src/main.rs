@@ -73,6 +73,10 @@ enum Cmd {
         /// flush (survives the process being killed, not a power loss).
         #[arg(long, default_value = "sync", value_parser = parse_durability)]
         durability: dealtrail_store::Durability,
+        /// MiB of sled's page cache; without it, a quarter of the log's file within 64 and
+        /// 256 MiB (docs/operations.md, Memory).
+        #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(8..=65536))]
+        cache_mb: Option<u64>,
     },
     /// Write a deterministic demo history into a data folder.
     Demo {
@@ -89,6 +93,10 @@ enum Cmd {
         /// Seed of the random choices.
         #[arg(long, default_value_t = 42)]
         seed: u64,
+        /// MiB of sled's page cache; without it, a quarter of the log's file within 64 and
+        /// 256 MiB (docs/operations.md, Memory).
+        #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(8..=65536))]
+        cache_mb: Option<u64>,
     },
     /// Check the hash chain, the Merkle tree and the indexes, and that the log extends the
     /// heads saved in a heads file; exit code 0 only when all holds.
@@ -559,6 +567,7 @@ fn run() -> anyhow::Result<()> {
                 durability,
                 hooks,
                 alerts,
+                cache_mb,
             } => {
                 let signer = match signing_key {
                     Some(path) => Some(Arc::new(dealtrail_graphql::audit::HeadSigner::new(
@@ -577,15 +586,24 @@ fn run() -> anyhow::Result<()> {
                     alerts: analysis::alert_rules(alerts.as_deref())?,
                     ..ServerConfig::default()
                 };
-                serve(data, listen, demo, demo_accounts, config, durability).await
+                let store = StoreOptions {
+                    durability,
+                    cache_mb,
+                };
+                serve(data, listen, demo, demo_accounts, config, store).await
             }
             Cmd::Demo {
                 data,
                 accounts,
                 deals_per_account,
                 seed,
+                cache_mb,
             } => {
-                let engine = open(&data)?;
+                let mut config = EngineConfig::new(&data);
+                if let Some(mb) = cache_mb {
+                    config.store = config.store.cache_capacity(mb << 20);
+                }
+                let engine = Arc::new(Engine::open(config).map_err(|e| folder_error(e, &data))?);
                 let size = Size {
                     accounts,
                     deals_per_account,
@@ -1046,19 +1064,32 @@ async fn write_demo(engine: &Arc<Engine>, size: Size) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How `serve` opens the store.
+struct StoreOptions {
+    durability: dealtrail_store::Durability,
+    cache_mb: Option<u64>,
+}
+
 async fn serve(
     data: PathBuf,
     listen: SocketAddr,
     demo: bool,
     demo_accounts: u32,
     config: ServerConfig,
-    durability: dealtrail_store::Durability,
+    store: StoreOptions,
 ) -> anyhow::Result<()> {
     // Refuse a bad --allow-origin before the folder is opened or a demo is written.
     config.check()?;
     let mut engine_config = EngineConfig::new(&data);
-    engine_config.store = engine_config.store.durability(durability);
+    engine_config.store = engine_config.store.durability(store.durability);
+    if let Some(mb) = store.cache_mb {
+        engine_config.store = engine_config.store.cache_capacity(mb << 20);
+    }
     let engine = Arc::new(Engine::open(engine_config).map_err(|e| folder_error(e, &data))?);
+    eprintln!(
+        "sled page cache: {} MiB",
+        engine.store().cache_capacity() >> 20
+    );
     let tokens = Arc::new(Tokens::in_folder(&data));
     if demo && engine.store().head().seq == 0 {
         let size = Size {

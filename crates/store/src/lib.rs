@@ -25,7 +25,8 @@ pub use error::{InvalidRequest, StoreError};
 pub use query::{LogFilter, MAX_SCAN_PER_PAGE, Page};
 pub use snapshot::{Snapshot, SnapshotError};
 pub use store::{
-    Clock, Config, Durability, GROUP_SIZE_CLASSES, IdempotentHit, LogIter, Store, WriteStats,
+    Clock, Config, Durability, GROUP_SIZE_CLASSES, IdempotentHit, LogIter, MAX_CACHE_BYTES,
+    MIN_CACHE_BYTES, Store, WriteStats, default_cache_capacity,
 };
 pub use subscribe::Subscription;
 pub use types::{

@@ -50,7 +50,7 @@ impl Durability {
 pub struct Config {
     path: PathBuf,
     clock: Clock,
-    cache_capacity: u64,
+    cache_capacity: Option<u64>,
     queue_depth: usize,
     durability: Durability,
     compression: Option<i32>,
@@ -62,7 +62,7 @@ impl Config {
         Config {
             path: path.into(),
             clock: Arc::new(Timestamp::now),
-            cache_capacity: 1024 * 1024 * 1024,
+            cache_capacity: None,
             queue_depth: 4_096,
             durability: Durability::default(),
             compression: None,
@@ -89,11 +89,26 @@ impl Config {
         self
     }
 
-    /// Bytes of sled's page cache.
+    /// Bytes of sled's page cache, instead of the size chosen for the folder's data
+    /// ([`default_cache_capacity`]).
     pub fn cache_capacity(mut self, bytes: u64) -> Config {
-        self.cache_capacity = bytes;
+        self.cache_capacity = Some(bytes);
         self
     }
+}
+
+/// The smallest page cache the store opens with: enough for the pages that appends and the
+/// command path's stream reads touch (measured in docs/performance.md, Memory).
+pub const MIN_CACHE_BYTES: u64 = 64 << 20;
+/// The largest page cache chosen without being asked for.
+pub const MAX_CACHE_BYTES: u64 = 256 << 20;
+
+/// The page cache for a folder whose sled file holds `file_bytes`: a quarter of the file,
+/// within [`MIN_CACHE_BYTES`] and [`MAX_CACHE_BYTES`]. Reads that miss it are served from
+/// the operating system's file cache, which costs decoding the page again but no resident
+/// memory of the process.
+pub fn default_cache_capacity(file_bytes: u64) -> u64 {
+    (file_bytes / 4).clamp(MIN_CACHE_BYTES, MAX_CACHE_BYTES)
 }
 
 /// State shared by the handle, the writer thread and subscriptions.
@@ -143,6 +158,7 @@ struct Inner {
     /// The writer thread, then the flusher thread.
     threads: Mutex<Vec<JoinHandle<()>>>,
     head_rx: watch::Receiver<u64>,
+    cache_capacity: u64,
 }
 
 impl Inner {
@@ -247,9 +263,13 @@ impl Store {
                 });
             }
         }
+        let cache_capacity = config.cache_capacity.unwrap_or_else(|| {
+            let file = std::fs::metadata(path.join("log").join("db")).map_or(0, |m| m.len());
+            default_cache_capacity(file)
+        });
         let mut sled_config = sled::Config::new()
             .path(path.join("log"))
-            .cache_capacity(config.cache_capacity)
+            .cache_capacity(cache_capacity)
             .segment_size(8 * 1024 * 1024);
         if let Some(level) = config.compression {
             sled_config = sled_config.use_compression(true).compression_factor(level);
@@ -328,8 +348,14 @@ impl Store {
                 tx: Mutex::new(Some(tx)),
                 threads: Mutex::new(vec![handle, flusher]),
                 head_rx,
+                cache_capacity,
             }),
         })
+    }
+
+    /// Bytes of sled's page cache this store was opened with.
+    pub fn cache_capacity(&self) -> u64 {
+        self.inner.cache_capacity
     }
 
     /// The folder's personal-data keys.

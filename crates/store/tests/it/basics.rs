@@ -498,3 +498,22 @@ fn keys_written_before_scoping_stay_valid_for_the_actor_who_used_them() {
         AppendOutcome::Committed(_)
     ));
 }
+
+#[test]
+fn the_page_cache_is_chosen_for_the_data_unless_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(Config::new(dir.path())).unwrap();
+    // An empty folder gets the floor; a set size is taken as it is.
+    assert_eq!(store.cache_capacity(), dealtrail_store::MIN_CACHE_BYTES);
+    drop(store);
+    let store = Store::open(Config::new(dir.path()).cache_capacity(12 << 20)).unwrap();
+    assert_eq!(store.cache_capacity(), 12 << 20);
+    assert_eq!(
+        dealtrail_store::default_cache_capacity(600 << 20),
+        150 << 20
+    );
+    assert_eq!(
+        dealtrail_store::default_cache_capacity(40 << 30),
+        dealtrail_store::MAX_CACHE_BYTES
+    );
+}

@@ -4,6 +4,7 @@ mod audit;
 mod basics;
 mod concurrency;
 mod model;
+mod snapshots;
 mod subscription;
 mod tamper;
 
