@@ -29,7 +29,7 @@ pub use ids::{AccountId, ContactId, OpportunityId, OrgUnitId, StreamName};
 pub use opportunity::{Opportunity, OpportunityCommand, OpportunityDeps, OpportunityEvent};
 pub use pipeline::{Movement, Pipeline, StageName};
 pub use projection::{Names, Projection};
-pub use rates::{ExchangeRate, Rate};
+pub use rates::{Conversion, ExchangeRate, Rate};
 pub use values::{
     Currency, Date, ExternalId, Label, Money, Name, Period, Satisfaction, Text, Timestamp, UserId,
 };

@@ -56,25 +56,51 @@ impl Rate {
     /// `minor` units of `from` in minor units of `to` at this rate (one `from` buys `rate`
     /// `to`), rounded half away from zero to `to`'s minor unit; `None` on overflow.
     pub fn convert(&self, minor: i64, from: Currency, to: Currency) -> Option<i64> {
-        let num = i128::from(minor)
-            .checked_mul(i128::from(self.units))?
-            .checked_mul(10i128.pow(u32::from(to.minor_digits())))?;
-        let den = 10i128
-            .checked_pow(u32::from(self.scale) + u32::from(from.minor_digits()))
-            .filter(|d| *d > 0)?;
-        divide_rounded(num, den)
+        self.forward(from, to)?.apply(minor)
     }
 
     /// `minor` units of `to` back in minor units of `from` (the inverse rate), rounded the
     /// same way; `None` on overflow.
     pub fn convert_back(&self, minor: i64, from: Currency, to: Currency) -> Option<i64> {
-        let num = i128::from(minor)
-            .checked_mul(10i128.pow(u32::from(self.scale)))?
-            .checked_mul(10i128.pow(u32::from(from.minor_digits())))?;
-        let den = i128::from(self.units)
-            .checked_mul(10i128.pow(u32::from(to.minor_digits())))
-            .filter(|d| *d > 0)?;
-        divide_rounded(num, den)
+        self.backward(from, to)?.apply(minor)
+    }
+
+    /// [`Rate::convert`] for one pair, worked out once for many amounts.
+    pub fn forward(&self, from: Currency, to: Currency) -> Option<Conversion> {
+        Conversion::new(
+            i128::from(self.units).checked_mul(10i128.pow(u32::from(to.minor_digits())))?,
+            10i128.checked_pow(u32::from(self.scale) + u32::from(from.minor_digits()))?,
+        )
+    }
+
+    /// [`Rate::convert_back`] for one pair, worked out once for many amounts.
+    pub fn backward(&self, from: Currency, to: Currency) -> Option<Conversion> {
+        Conversion::new(
+            10i128
+                .pow(u32::from(self.scale))
+                .checked_mul(10i128.pow(u32::from(from.minor_digits())))?,
+            i128::from(self.units).checked_mul(10i128.pow(u32::from(to.minor_digits())))?,
+        )
+    }
+}
+
+/// A rate applied to one pair of currencies: `minor × num / den`, rounded half away from
+/// zero. Looking up the currencies' minor units once instead of per amount is what makes
+/// a sum over thousands of deals cheap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Conversion {
+    num: i128,
+    den: i128,
+}
+
+impl Conversion {
+    fn new(num: i128, den: i128) -> Option<Conversion> {
+        (den > 0).then_some(Conversion { num, den })
+    }
+
+    /// `minor` converted; `None` on overflow.
+    pub fn apply(&self, minor: i64) -> Option<i64> {
+        divide_rounded(i128::from(minor).checked_mul(self.num)?, self.den)
     }
 }
 

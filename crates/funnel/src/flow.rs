@@ -159,7 +159,7 @@ impl SalesPipeline {
         let (mut start, mut end, mut other) = ((0, 0), (0, 0), 0);
         let convert = self.rates.converter(q.currency, q.due_by, q.end);
         let mut seen = std::collections::BTreeSet::new();
-        for deal in self.deals.values() {
+        for deal in crate::model::prefetched(self.deals.values()) {
             if !q.filter.segment_matches(self, deal, q.end) {
                 continue;
             }

@@ -188,6 +188,38 @@ pub struct Deal {
     pub contacts: Vec<(u64, Timestamp, ContactId)>,
 }
 
+/// Deals whose data is touched together before they are used, by [`prefetched`].
+const PREFETCH: usize = 32;
+
+/// `deals` in the same order, with each run of [`PREFETCH`] deals' first cache lines (the
+/// deal, its newest amount, its first, middle and last step) loaded in a tight loop before
+/// the run is handed out. A scan that does much work per deal otherwise waits for one
+/// deal's memory at a time; loaded together, the processor overlaps the waits (the funnel
+/// over 60,000 deals: 22.7 → 16 ms, docs/performance.md).
+pub(crate) fn prefetched<'a>(
+    deals: impl Iterator<Item = &'a Deal>,
+) -> impl Iterator<Item = &'a Deal> {
+    let mut deals = deals.fuse();
+    let mut run: Vec<&Deal> = Vec::with_capacity(PREFETCH);
+    std::iter::from_fn(move || {
+        if run.is_empty() {
+            run.extend(deals.by_ref().take(PREFETCH));
+            run.reverse();
+            for d in &run {
+                let steps = &d.steps;
+                std::hint::black_box((
+                    d.opened_at,
+                    d.amounts.0.last().map(|c| c.0),
+                    steps.first().map(|s| s.seq),
+                    steps.get(steps.len() / 2).map(|s| s.seq),
+                    steps.last().map(|s| s.seq),
+                ));
+            }
+        }
+        run.pop()
+    })
+}
+
 /// A deal's position at one moment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Position {

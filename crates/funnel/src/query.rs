@@ -497,7 +497,7 @@ impl SalesPipeline {
         let mut deal_entered = vec![false; n];
         let mut deal_stay = vec![None::<f64>; n];
 
-        for deal in self.deals.values() {
+        for deal in crate::model::prefetched(self.deals.values()) {
             if deal.opened_at > end || !query.filter.segment_matches(self, deal, cut) {
                 continue;
             }

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use dealtrail_domain::{Currency, Date, ExchangeRate, Money, Rate, Timestamp};
+use dealtrail_domain::{Conversion, Currency, Date, ExchangeRate, Money, Rate, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use crate::model::Cut;
@@ -61,7 +61,14 @@ impl Rates {
             to,
             rates: best
                 .into_iter()
-                .map(|(c, (date, _, rate, inverse))| (c, (rate, inverse, date)))
+                .map(|(c, (date, _, rate, inverse))| {
+                    let conversion = if inverse {
+                        rate.backward(to, c)
+                    } else {
+                        rate.forward(c, to)
+                    };
+                    (c, (rate, inverse, date, conversion))
+                })
                 .collect(),
         }
     }
@@ -71,7 +78,9 @@ impl Rates {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Converter {
     to: Currency,
-    rates: BTreeMap<Currency, (Rate, bool, Date)>,
+    /// Per currency: the rate, whether it is the pair's inverse, its date, and the
+    /// conversion it makes (`None` when it overflows).
+    rates: BTreeMap<Currency, (Rate, bool, Date, Option<Conversion>)>,
 }
 
 impl Converter {
@@ -93,17 +102,13 @@ impl Converter {
         if m.currency() == self.to {
             return Some(m.minor());
         }
-        let (rate, inverse, _) = self.rates.get(&m.currency())?;
-        if *inverse {
-            rate.convert_back(m.minor(), self.to, m.currency())
-        } else {
-            rate.convert(m.minor(), m.currency(), self.to)
-        }
+        let (_, _, _, conversion) = self.rates.get(&m.currency())?;
+        conversion.as_ref()?.apply(m.minor())
     }
 
     /// The rates used, per currency: the rate as recorded, whether it is the pair's
     /// inverse, and its date.
     pub fn used(&self) -> impl Iterator<Item = (Currency, Rate, bool, Date)> + '_ {
-        self.rates.iter().map(|(c, (r, i, d))| (*c, *r, *i, *d))
+        self.rates.iter().map(|(c, (r, i, d, _))| (*c, *r, *i, *d))
     }
 }
