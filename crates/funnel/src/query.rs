@@ -191,6 +191,18 @@ impl SalesPipeline {
         at: Cut,
         window: impl FnOnce(&[DealKey]) -> std::ops::Range<usize>,
     ) -> (usize, Vec<(DealKey, DealView)>) {
+        if let Some(page) = self.open_page_by_activity(filter, sort, descending, at) {
+            let keys = page;
+            let range = window(&keys);
+            let total = keys.len();
+            let rows = keys
+                .get(range.start.min(total)..range.end.min(total))
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|k| Some((*k, self.view(self.deals.get(&k.1)?, at)?)))
+                .collect();
+            return (total, rows);
+        }
         let candidates: Box<dyn Iterator<Item = &Deal>> =
             if filter.open == Some(true) && self.cut_sees_now(at) {
                 Box::new(self.open_now.iter().filter_map(|id| self.deals.get(id)))
@@ -239,6 +251,40 @@ impl SalesPipeline {
             .filter_map(|(k, d)| Some(((*k, d.id), self.view(d, at)?)))
             .collect();
         (total, rows)
+    }
+
+    /// The sorted keys of every deal open now by last activity, read off
+    /// [`SalesPipeline::open_by_activity`], when the question is exactly that: open deals
+    /// only, no other filter, a cut that admits every deal event. `None` otherwise.
+    fn open_page_by_activity(
+        &self,
+        filter: &DealFilter,
+        sort: DealSort,
+        descending: bool,
+        at: Cut,
+    ) -> Option<Vec<DealKey>> {
+        let open_only = DealFilter {
+            open: Some(true),
+            ..DealFilter::default()
+        };
+        // Every key at or before the cut means the cut admits each deal's every activity
+        // (a corrected time may lie beyond the latest event's own).
+        let admitted = self
+            .open_by_activity
+            .last()
+            .is_none_or(|(k, _)| *k <= at.occurred_by.0);
+        if sort != DealSort::LastActivity
+            || *filter != open_only
+            || !self.cut_sees_now(at)
+            || !admitted
+        {
+            return None;
+        }
+        Some(if descending {
+            self.open_by_activity.iter().rev().copied().collect()
+        } else {
+            self.open_by_activity.iter().copied().collect()
+        })
     }
 
     /// One deal at a cut.

@@ -252,6 +252,15 @@ proptest! {
             .map(|(id, _)| *id)
             .collect();
         prop_assert_eq!(&model.open_now, &open);
+        let by_activity: std::collections::BTreeSet<_> = open
+            .iter()
+            .map(|id| {
+                let d = &model.deals[id];
+                let last = d.steps.iter().map(|s| s.at).chain(d.follow_ups.iter().map(|f| f.1)).max();
+                (last.map_or(i64::MIN, |t| t.0), *id)
+            })
+            .collect();
+        prop_assert_eq!(&model.open_by_activity, &by_activity);
         let filter = DealFilter { open: Some(true), ..Default::default() };
         let now = Cut::occurred_by(day(70));
         prop_assert!(model.cut_sees_now(now));
@@ -259,6 +268,11 @@ proptest! {
         prop_assert!(!model.cut_sees_now(walked));
         let all = |cut| model.list(&filter, DealSort::OpenedAt, false, cut);
         prop_assert_eq!(all(now), all(walked));
+        // By last activity, "now" reads the keys off the index.
+        for descending in [false, true] {
+            let all = |cut| model.list(&filter, DealSort::LastActivity, descending, cut);
+            prop_assert_eq!(all(now), all(walked));
+        }
     }
 
     /// Snapshots of another version are refused rather than misread.
