@@ -33,6 +33,11 @@ pub struct SalesPipeline {
     /// id: a page of open deals by last activity "now" reads its keys in order instead of
     /// computing and sorting one per open deal.
     pub open_by_activity: BTreeSet<(i64, OpportunityId)>,
+    /// Counts the events that change something a funnel reads (pipeline, rates, account
+    /// facts, a deal's opening, stages, closing, amount and owner; not follow-ups, contacts,
+    /// corrections of those, or records no funnel counts): a funnel answer computed at one
+    /// count holds until the count changes.
+    pub funnel_inputs: u64,
     /// The latest business time of any deal event; a cut through the whole log at or after
     /// it sees every deal's position as it is now.
     pub latest_deal_event: Option<Timestamp>,
@@ -308,7 +313,7 @@ impl Deal {
 
 impl Projection for SalesPipeline {
     const NAME: &'static str = "sales-pipeline";
-    const VERSION: u32 = 7;
+    const VERSION: u32 = 8;
 
     fn wants(event_type: &str) -> bool {
         matches!(
@@ -332,6 +337,27 @@ impl Projection for SalesPipeline {
     fn apply(&mut self, recorded: &Recorded<Event>) {
         let seq = recorded.seq;
         let at = recorded.occurred_at;
+        // Named one by one, so that a model folded with `wants` skipping other types counts
+        // the same as one given every event.
+        if matches!(
+            &recorded.event,
+            Event::Pipeline(_)
+                | Event::Account(
+                    _,
+                    AccountEvent::AccountRegistered(_) | AccountEvent::AccountProfileUpdated(_)
+                )
+                | Event::Opportunity(
+                    _,
+                    OpportunityEvent::OpportunityOpened(_)
+                        | OpportunityEvent::StageChanged(_)
+                        | OpportunityEvent::OpportunityClosed(_)
+                        | OpportunityEvent::OpportunityReopened(_)
+                        | OpportunityEvent::ForecastRevised(_)
+                        | OpportunityEvent::OwnerReassigned(_)
+                )
+        ) {
+            self.funnel_inputs += 1;
+        }
         match &recorded.event {
             Event::Pipeline(PipelineEvent::PipelineDefined(p)) => self.pipeline = Some(p.clone()),
             Event::Pipeline(PipelineEvent::ExchangeRateRecorded(r)) => {

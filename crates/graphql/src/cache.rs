@@ -10,10 +10,13 @@ use crate::funnel::{Funnel, funnel_object};
 
 /// Funnel answers by question. A funnel over 100k deals takes tens of milliseconds and
 /// dashboards ask the same few questions over and over, so each question is computed at
-/// most once at a time: an answer at or past the read model's applied sequence number is
+/// most once at a time: an answer computed since the read model last changed what a funnel
+/// reads ([`SalesPipeline::funnel_inputs`]: follow-ups and contacts do not count) is
 /// served as is; while a newer one is being computed, askers get the newest finished
 /// answer (at most one computation old); otherwise the asker starts the computation and
 /// waits for it. On a quiet server every answer is therefore current.
+///
+/// [`SalesPipeline::funnel_inputs`]: dealtrail_funnel::SalesPipeline::funnel_inputs
 #[derive(Default)]
 pub struct FunnelCache {
     slots: Arc<std::sync::Mutex<std::collections::HashMap<String, FunnelSlot>>>,
@@ -25,7 +28,7 @@ pub(crate) type PendingFunnel = futures_util::future::Shared<
 
 #[derive(Default)]
 pub(crate) struct FunnelSlot {
-    /// The newest answer and the sequence number it reflects (at least).
+    /// The newest answer and the count of funnel inputs it reflects (at least).
     latest: Option<(u64, Arc<Funnel>)>,
     /// The computation under way, if any.
     pending: Option<PendingFunnel>,
@@ -41,7 +44,10 @@ impl FunnelCache {
         query: FunnelQuery,
     ) -> async_graphql::Result<Arc<Funnel>> {
         use futures_util::FutureExt;
-        let applied = engine.sales().applied();
+        let applied = engine
+            .sales()
+            .read(|m| m.funnel_inputs)
+            .map_err(|_| error("INTERNAL", "internal error"))?;
         let key = format!("{query:?}");
         let pending = {
             let mut slots = self
