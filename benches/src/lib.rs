@@ -108,3 +108,24 @@ pub fn disk_bytes(dir: &std::path::Path) -> u64 {
     }
     total
 }
+
+/// The sales pipeline of a data folder as a server would start with it: restored from the
+/// snapshots and caught up with the log (all three models, as the engine folds them).
+pub fn sales_pipeline(data: &str) -> Result<(Store, dealtrail_funnel::SalesPipeline), String> {
+    use dealtrail_engine::{Restored, catch_up};
+    let store = Store::open_path(data).map_err(|e| e.to_string())?;
+    let mut sales =
+        Restored::<dealtrail_funnel::SalesPipeline>::load(&store).map_err(|e| e.to_string())?;
+    let mut winloss =
+        Restored::<dealtrail_winloss::WinLoss>::load(&store).map_err(|e| e.to_string())?;
+    let mut profiles =
+        Restored::<dealtrail_profile::Profiles>::load(&store).map_err(|e| e.to_string())?;
+    catch_up(
+        &store,
+        u64::MAX,
+        None,
+        (&mut sales, &mut winloss, &mut profiles),
+    )
+    .map_err(|e| e.to_string())?;
+    Ok((store, sales.state))
+}

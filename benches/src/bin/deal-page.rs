@@ -6,10 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use dealtrail_engine::{Restored, catch_up};
-use dealtrail_funnel::{Cut, DealFilter, DealSort, SalesPipeline};
-use dealtrail_profile::Profiles;
-use dealtrail_winloss::WinLoss;
+use dealtrail_funnel::{Cut, DealFilter, DealSort};
 
 /// The median of `runs` timings of `f`.
 fn median(runs: usize, mut f: impl FnMut()) -> Duration {
@@ -28,18 +25,7 @@ fn main() -> Result<(), String> {
     let data = std::env::args()
         .nth(1)
         .ok_or("usage: deal-page DATA_FOLDER")?;
-    let store = dealtrail_store::Store::open_path(&data).map_err(|e| e.to_string())?;
-    let mut sales = Restored::<SalesPipeline>::load(&store).map_err(|e| e.to_string())?;
-    let mut winloss = Restored::<WinLoss>::load(&store).map_err(|e| e.to_string())?;
-    let mut profiles = Restored::<Profiles>::load(&store).map_err(|e| e.to_string())?;
-    catch_up(
-        &store,
-        u64::MAX,
-        None,
-        (&mut sales, &mut winloss, &mut profiles),
-    )
-    .map_err(|e| e.to_string())?;
-    let m = sales.state;
+    let (_, m) = dealtrail_benches::sales_pipeline(&data)?;
     let now = Cut::occurred_by(dealtrail_engine::now());
     let open = DealFilter {
         open: Some(true),

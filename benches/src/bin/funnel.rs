@@ -8,10 +8,7 @@
 use std::time::Instant;
 
 use dealtrail_domain::{Currency, Timestamp};
-use dealtrail_engine::{Restored, catch_up};
-use dealtrail_funnel::{Cut, FlowQuery, FunnelQuery, SalesPipeline};
-use dealtrail_profile::Profiles;
-use dealtrail_winloss::WinLoss;
+use dealtrail_funnel::{Cut, FlowQuery, FunnelQuery};
 
 /// Median and maximum of `times`, in milliseconds.
 fn stats(mut times: Vec<f64>) -> (f64, f64) {
@@ -23,18 +20,7 @@ fn main() -> Result<(), String> {
     let mut args = std::env::args().skip(1);
     let data = args.next().ok_or("usage: funnel DATA_FOLDER [RUNS]")?;
     let runs: usize = args.next().and_then(|r| r.parse().ok()).unwrap_or(20);
-    let store = dealtrail_store::Store::open_path(&data).map_err(|e| e.to_string())?;
-    let mut sales = Restored::<SalesPipeline>::load(&store).map_err(|e| e.to_string())?;
-    let mut winloss = Restored::<WinLoss>::load(&store).map_err(|e| e.to_string())?;
-    let mut profiles = Restored::<Profiles>::load(&store).map_err(|e| e.to_string())?;
-    catch_up(
-        &store,
-        u64::MAX,
-        None,
-        (&mut sales, &mut winloss, &mut profiles),
-    )
-    .map_err(|e| e.to_string())?;
-    let model = sales.state;
+    let (store, model) = dealtrail_benches::sales_pipeline(&data)?;
     let head = store.head().seq;
     let last = model
         .deals
