@@ -599,10 +599,7 @@ fn run() -> anyhow::Result<()> {
                 seed,
                 cache_mb,
             } => {
-                let mut config = EngineConfig::new(&data);
-                if let Some(mb) = cache_mb {
-                    config.store = config.store.cache_capacity(mb << 20);
-                }
+                let config = engine_config(&data, cache_mb);
                 let engine = Arc::new(Engine::open(config).map_err(|e| folder_error(e, &data))?);
                 let size = Size {
                     accounts,
@@ -1017,6 +1014,15 @@ fn import_events(file: PathBuf, data: PathBuf, resume: bool) -> anyhow::Result<(
     Ok(())
 }
 
+/// The engine's configuration for a folder, with `--cache-mb` if given.
+fn engine_config(data: &std::path::Path, cache_mb: Option<u64>) -> EngineConfig {
+    let mut config = EngineConfig::new(data);
+    if let Some(mb) = cache_mb {
+        config.store = config.store.cache_capacity(mb << 20);
+    }
+    config
+}
+
 fn open(data: &std::path::Path) -> anyhow::Result<Arc<Engine>> {
     let engine = Engine::open(EngineConfig::new(data)).map_err(|e| folder_error(e, data))?;
     Ok(Arc::new(engine))
@@ -1080,12 +1086,9 @@ async fn serve(
 ) -> anyhow::Result<()> {
     // Refuse a bad --allow-origin before the folder is opened or a demo is written.
     config.check()?;
-    let mut engine_config = EngineConfig::new(&data);
-    engine_config.store = engine_config.store.durability(store.durability);
-    if let Some(mb) = store.cache_mb {
-        engine_config.store = engine_config.store.cache_capacity(mb << 20);
-    }
-    let engine = Arc::new(Engine::open(engine_config).map_err(|e| folder_error(e, &data))?);
+    let mut opening = engine_config(&data, store.cache_mb);
+    opening.store = opening.store.durability(store.durability);
+    let engine = Arc::new(Engine::open(opening).map_err(|e| folder_error(e, &data))?);
     eprintln!(
         "sled page cache: {} MiB",
         engine.store().cache_capacity() >> 20

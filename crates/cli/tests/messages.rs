@@ -93,7 +93,15 @@ fn a_locked_folder_is_named_once_and_logs_to_a_pipe_carry_no_colour_codes() {
     let dir = tempfile::tempdir().unwrap();
     let data = demo(dir.path());
     let mut server = Command::new(env!("CARGO_BIN_EXE_dealtrail"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data", &data])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--data",
+            &data,
+            "--cache-mb",
+            "16",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -122,7 +130,7 @@ fn a_locked_folder_is_named_once_and_logs_to_a_pipe_carry_no_colour_codes() {
         .read_to_string(&mut log)
         .unwrap();
     assert!(status.success(), "{status:?} {log}");
-    assert!(!log.is_empty());
+    assert!(log.contains("sled page cache: 16 MiB"), "{log}");
     assert!(
         !log.contains('\u{1b}'),
         "ANSI escape in a piped log: {log:?}"
@@ -173,6 +181,23 @@ fn help_and_argument_errors_say_what_is_allowed() {
         "{}",
         stderr(&out)
     );
+}
+
+#[test]
+fn a_page_cache_out_of_range_is_refused_before_anything_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let d = data.to_str().unwrap();
+    for command in ["serve", "demo"] {
+        let out = dealtrail(&[command, "--data", d, "--cache-mb", "4"]);
+        let said = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{said}");
+        assert!(
+            said.contains("--cache-mb") && said.contains("8..=65536"),
+            "{said}"
+        );
+        assert!(!data.exists(), "{command} created the folder");
+    }
 }
 
 #[test]
