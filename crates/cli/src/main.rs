@@ -599,8 +599,7 @@ fn run() -> anyhow::Result<()> {
                 seed,
                 cache_mb,
             } => {
-                let config = engine_config(&data, cache_mb);
-                let engine = Arc::new(Engine::open(config).map_err(|e| folder_error(e, &data))?);
+                let engine = open_with(&data, cache_mb)?;
                 let size = Size {
                     accounts,
                     deals_per_account,
@@ -1024,7 +1023,11 @@ fn engine_config(data: &std::path::Path, cache_mb: Option<u64>) -> EngineConfig 
 }
 
 fn open(data: &std::path::Path) -> anyhow::Result<Arc<Engine>> {
-    let engine = Engine::open(EngineConfig::new(data)).map_err(|e| folder_error(e, data))?;
+    open_with(data, None)
+}
+
+fn open_with(data: &std::path::Path, cache_mb: Option<u64>) -> anyhow::Result<Arc<Engine>> {
+    let engine = Engine::open(engine_config(data, cache_mb)).map_err(|e| folder_error(e, data))?;
     Ok(Arc::new(engine))
 }
 

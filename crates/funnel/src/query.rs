@@ -191,18 +191,29 @@ impl SalesPipeline {
         at: Cut,
         window: impl FnOnce(&[DealKey]) -> std::ops::Range<usize>,
     ) -> (usize, Vec<(DealKey, DealView)>) {
-        if let Some(page) = self.open_page_by_activity(filter, sort, descending, at) {
-            let keys = page;
-            let range = window(&keys);
-            let total = keys.len();
-            let rows = keys
-                .get(range.start.min(total)..range.end.min(total))
-                .unwrap_or_default()
-                .iter()
-                .filter_map(|k| Some((*k, self.view(self.deals.get(&k.1)?, at)?)))
-                .collect();
-            return (total, rows);
-        }
+        let keys = self
+            .open_page_by_activity(filter, sort, descending, at)
+            .unwrap_or_else(|| self.sorted_keys(filter, sort, descending, at));
+        let total = keys.len();
+        let range = window(&keys);
+        let rows = keys
+            .get(range.start.min(total)..range.end.min(total))
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|k| Some((*k, self.view(self.deals.get(&k.1)?, at)?)))
+            .collect();
+        (total, rows)
+    }
+
+    /// The keys of every deal `filter` selects at `at`, in the list's order, computed and
+    /// sorted one per deal.
+    fn sorted_keys(
+        &self,
+        filter: &DealFilter,
+        sort: DealSort,
+        descending: bool,
+        at: Cut,
+    ) -> Vec<DealKey> {
         let candidates: Box<dyn Iterator<Item = &Deal>> =
             if filter.open == Some(true) && self.cut_sees_now(at) {
                 Box::new(self.open_now.iter().filter_map(|id| self.deals.get(id)))
@@ -241,16 +252,7 @@ impl SalesPipeline {
             let order = a.0.cmp(&b.0).then(a.1.id.cmp(&b.1.id));
             if descending { order.reverse() } else { order }
         });
-        let total = keyed.len();
-        let keys: Vec<DealKey> = keyed.iter().map(|(k, d)| (*k, d.id)).collect();
-        let range = window(&keys);
-        let rows = keyed
-            .get(range.start.min(total)..range.end.min(total))
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|(k, d)| Some(((*k, d.id), self.view(d, at)?)))
-            .collect();
-        (total, rows)
+        keyed.into_iter().map(|(k, d)| (k, d.id)).collect()
     }
 
     /// The sorted keys of every deal open now by last activity, read off

@@ -92,6 +92,42 @@ async fn restart_resumes_from_the_snapshot_and_matches_a_rebuild() {
     assert_eq!(fold_prefix(&engine, head), live);
 }
 
+/// docs/operations.md: the `snapshots/` folder may be deleted with the server stopped; the
+/// next start refolds the log and saves them again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleted_snapshot_files_cost_a_refold_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let live = {
+        let engine = engine(dir.path(), 1000);
+        history(&engine).await;
+        let live = engine.sales().read(|m| m.clone()).unwrap();
+        engine.shutdown().await.unwrap();
+        live
+    };
+    let snapshots = dir.path().join("snapshots");
+    assert!(snapshots.join(SalesPipeline::NAME).is_dir());
+    std::fs::remove_dir_all(&snapshots).unwrap();
+    let refolded = engine(dir.path(), 1000);
+    assert_eq!(
+        refolded
+            .store()
+            .load_snapshot(SalesPipeline::NAME, u64::MAX)
+            .unwrap(),
+        None
+    );
+    assert_eq!(refolded.sales().read(|m| m.clone()).unwrap(), live);
+    let head = refolded.store().head().seq;
+    refolded.shutdown().await.unwrap();
+    drop(refolded);
+    let engine = engine(dir.path(), 1000);
+    let saved = engine
+        .store()
+        .load_snapshot(SalesPipeline::NAME, u64::MAX)
+        .unwrap();
+    assert_eq!(saved.map(|s| s.seq), Some(head));
+    assert_eq!(engine.sales().read(|m| m.clone()).unwrap(), live);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_snapshot_of_another_version_is_discarded_and_rebuilt() {
     let dir = tempfile::tempdir().unwrap();
