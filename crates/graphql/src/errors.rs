@@ -47,13 +47,23 @@ pub(crate) fn engine_error(e: EngineError) -> async_graphql::Error {
         EngineError::Store(
             e @ (dealtrail_store::StoreError::WriterFailed(_)
             | dealtrail_store::StoreError::Sled(_)
-            | dealtrail_store::StoreError::Io { .. }),
+            | dealtrail_store::StoreError::Io { .. }
+            | dealtrail_store::StoreError::Upstream(_)
+            | dealtrail_store::StoreError::Diverged(_)),
         ) => {
             tracing::error!(error = %e, "the store cannot write");
             error(
                 "STORAGE_UNAVAILABLE",
                 "the store cannot write now (disk full or failing); nothing of this request was \
                  written unless it is retried and found done",
+            )
+        }
+        EngineError::Store(e @ dealtrail_store::StoreError::UpstreamUnknown(_)) => {
+            tracing::error!(error = %e, "a commit's outcome is unknown");
+            error(
+                "OUTCOME_UNKNOWN",
+                "the database did not answer the commit of this request: it may or may not be \
+                 done; retry it with the same idempotency key to find out",
             )
         }
         EngineError::Cancelled => error(

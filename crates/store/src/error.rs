@@ -134,6 +134,18 @@ pub enum StoreError {
     /// The store has been closed.
     #[error("the store is closed")]
     Closed,
+    /// The PostgreSQL database holding the log failed or could not be reached; nothing of
+    /// the request was committed.
+    #[error("the database holding the log failed: {0}")]
+    Upstream(String),
+    /// The commit was sent to the database but its answer was lost: the events may or may
+    /// not be in the log (an append retried with its idempotency key finds out).
+    #[error("the outcome of a commit is unknown: {0}")]
+    UpstreamUnknown(String),
+    /// The data folder is not a replica of the database's log: it holds events the database
+    /// does not have, or other ones.
+    #[error("the data folder does not replicate the database's log: {0}")]
+    Diverged(String),
     /// A read asked for something the log does not have (a proof past its end).
     #[error(transparent)]
     Invalid(#[from] InvalidRequest),

@@ -9,6 +9,7 @@ mod audit;
 pub(crate) mod codec;
 mod error;
 pub mod heads;
+pub(crate) mod pg;
 mod query;
 mod snapshot;
 mod store;

@@ -54,6 +54,7 @@ pub struct Config {
     queue_depth: usize,
     durability: Durability,
     compression: Option<i32>,
+    upstream: Option<String>,
 }
 
 impl Config {
@@ -66,7 +67,22 @@ impl Config {
             queue_depth: 4_096,
             durability: Durability::default(),
             compression: None,
+            upstream: None,
         }
+    }
+
+    /// Keeps the log of record in the PostgreSQL database at `url` (a `postgres://` URL or
+    /// key=value connection string), which several servers may share; the folder becomes
+    /// this server's replica of it. An append is acknowledged once the database has
+    /// committed it, so the folder itself is flushed but not synced.
+    pub fn upstream(mut self, url: impl Into<String>) -> Config {
+        self.upstream = Some(url.into());
+        self
+    }
+
+    /// The database this configuration keeps the log in, if any.
+    pub fn upstream_url(&self) -> Option<&str> {
+        self.upstream.as_deref()
     }
 
     /// Compresses sled's pages with zstd at this level (needs the `compression` feature;
@@ -159,6 +175,7 @@ struct Inner {
     threads: Mutex<Vec<JoinHandle<()>>>,
     head_rx: watch::Receiver<u64>,
     cache_capacity: u64,
+    upstream: Option<String>,
 }
 
 impl Inner {
@@ -302,7 +319,13 @@ impl Store {
             path,
             _lock: lock,
         });
-        let sync_file = match config.durability {
+        // With a database the commit there is what an acknowledgement waits for; the folder
+        // is rebuilt from it after a crash.
+        let durability = match config.upstream {
+            Some(_) => Durability::Flush,
+            None => config.durability,
+        };
+        let sync_file = match durability {
             Durability::Flush => None,
             Durability::FlushAndSync => {
                 let file = shared.path.join("log").join("db");
@@ -329,33 +352,64 @@ impl Store {
             durability,
             state,
             heads: HashMap::new(),
+            upstream: None,
         };
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let upstream = config.upstream.clone();
+        let folder = shared.path.clone();
         let spawn_error = |source| StoreError::Io {
-            path: shared.path.clone(),
+            path: folder.clone(),
             source,
         };
         let flusher = std::thread::Builder::new()
             .name("dealtrail-flusher".into())
             .spawn(move || flusher.run())
             .map_err(spawn_error)?;
+        let start = upstream.clone().map(|url| (url, ready_tx));
         let handle = std::thread::Builder::new()
             .name("dealtrail-writer".into())
-            .spawn(move || writer.run())
+            .spawn(move || writer.run(start))
             .map_err(spawn_error)?;
-        Ok(Store {
+        let follower_tx = tx.downgrade();
+        let store = Store {
             inner: Arc::new(Inner {
                 shared,
                 tx: Mutex::new(Some(tx)),
                 threads: Mutex::new(vec![handle, flusher]),
                 head_rx,
                 cache_capacity,
+                upstream: upstream.clone(),
             }),
-        })
+        };
+        if let Some(url) = upstream {
+            // The writer connects and copies what the folder lacks before anything is read.
+            let ready = ready_rx.recv().unwrap_or(Err(StoreError::Closed));
+            if let Err(e) = ready {
+                let _ = store.inner.shut_down();
+                return Err(e);
+            }
+            crate::pg::follow(url, Arc::downgrade(&store.inner.shared), follower_tx)
+                .map_err(spawn_error)?;
+        }
+        Ok(store)
     }
 
     /// Bytes of sled's page cache this store was opened with.
     pub fn cache_capacity(&self) -> u64 {
         self.inner.cache_capacity
+    }
+
+    /// The database holding the log of record, when the folder is its replica.
+    pub fn upstream_url(&self) -> Option<&str> {
+        self.inner.upstream.as_deref()
+    }
+
+    /// The stored bytes of a durable event, as the database keeps them too.
+    pub(crate) fn record_bytes(&self, seq: u64) -> Result<Option<sled::IVec>, StoreError> {
+        if seq == 0 || seq > self.durable_seq() {
+            return Ok(None);
+        }
+        Ok(self.inner.shared.tree.get(codec::event_key(seq))?)
     }
 
     /// The folder's personal-data keys.

@@ -111,6 +111,10 @@ pub enum ProblemKind {
         /// What differs.
         detail: String,
     },
+    /// The database that holds the log of record disagrees with the folder that replicates
+    /// it: an event missing, altered or added there, or its head moved.
+    #[error("the database's log differs from the folder's: {0}")]
+    Database(String),
     /// An idempotency record names an append the log does not hold.
     #[error("idempotency record {key:?} of {actor:?}: {detail}")]
     Idempotency {
@@ -141,7 +145,22 @@ impl Store {
     /// [`Store::verify`], and that the log extends every head in `saved` (tree heads kept
     /// elsewhere): the root of its first `size` events is the saved root. That is what
     /// catches a cut or rewritten end, which leaves a log that is consistent in itself.
+    /// With a database holding the log, the folder is checked this way and then compared
+    /// with the database's copy, row by row (see [`ProblemKind::Database`]).
     pub fn verify_against(
+        &self,
+        saved: &[TreeHead],
+        progress: impl FnMut(u64),
+    ) -> Result<VerifyReport, StoreError> {
+        let head = self.head();
+        let mut report = self.verify_folder(saved, progress)?;
+        if let (true, Some(url)) = (report.is_intact(), self.upstream_url()) {
+            report.problem = crate::pg::compare(url, self, head)?;
+        }
+        Ok(report)
+    }
+
+    fn verify_folder(
         &self,
         saved: &[TreeHead],
         mut progress: impl FnMut(u64),

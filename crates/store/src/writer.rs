@@ -28,6 +28,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::codec::{self, ChainState, IdempotencyRecord, StreamHead};
 use crate::error::StoreError;
+use crate::pg::{FETCH_ROWS, Fetched, Row, Upstream};
 use crate::store::Shared;
 use crate::types::{AppendOutcome, AppendRequest, Head, Receipt, RecordedEvent, StreamId};
 
@@ -55,6 +56,8 @@ pub(crate) struct RestoreJob {
 pub(crate) enum Work {
     Append(Job),
     Restore(RestoreJob),
+    /// Copy what other servers committed to the database (PostgreSQL mode only).
+    CatchUp,
 }
 
 /// An applied group waiting for its flush.
@@ -73,6 +76,26 @@ pub(crate) struct Writer {
     /// Heads of recently written streams. The writer is the only one to change heads, so the
     /// cache cannot go stale.
     pub heads: HashMap<StreamId, StreamHead>,
+    /// The database holding the log of record, when the folder is its replica.
+    pub upstream: Option<Upstream>,
+}
+
+/// A group decided, not yet written.
+struct Prepared {
+    batch: sled::Batch,
+    state: ChainState,
+    heads: HashMap<StreamId, StreamHead>,
+    fates: Vec<Pending>,
+    /// The group's events as the database stores them (PostgreSQL mode only).
+    rows: Vec<Row>,
+}
+
+/// Restored envelopes checked, not yet written.
+struct Restored {
+    batch: sled::Batch,
+    state: ChainState,
+    heads: HashMap<StreamId, StreamHead>,
+    rows: Vec<Row>,
 }
 
 /// One request's fate inside a group, before the batch is written.
@@ -82,12 +105,28 @@ enum Pending {
 }
 
 impl Writer {
-    pub fn run(mut self) {
+    /// Serves the queue until every sender is gone. With `start`, first connects to the
+    /// database at its URL and copies what the folder lacks, and tells the opener how that
+    /// went (it stops at once if it failed).
+    pub fn run(mut self, start: Option<(String, std::sync::mpsc::Sender<Result<(), StoreError>>)>) {
+        if let Some((url, ready)) = start {
+            let result = self.start_upstream(&url);
+            let failed = result.is_err();
+            let _ = ready.send(result);
+            if failed {
+                return;
+            }
+        }
         let mut next = self.rx.blocking_recv();
         while let Some(work) = next.take() {
             let first = match work {
                 Work::Restore(job) => {
                     self.restore(job);
+                    next = self.rx.blocking_recv();
+                    continue;
+                }
+                Work::CatchUp => {
+                    self.catch_up_idle();
                     next = self.rx.blocking_recv();
                     continue;
                 }
@@ -101,9 +140,9 @@ impl Writer {
                         group_events += job.request.events.len();
                         group.push(job);
                     }
-                    Ok(restore) => {
+                    Ok(other) => {
                         // Handled after this group, in queue order.
-                        next = Some(restore);
+                        next = Some(other);
                         break;
                     }
                     Err(_) => break,
@@ -121,14 +160,32 @@ impl Writer {
     /// sequence number, next stream version, previous hash, its own hash, and no step back
     /// in recorded time. Nothing is written unless the whole batch passes.
     fn restore(&mut self, job: RestoreJob) {
-        let result = self.try_restore(job.events);
+        let result = match self.upstream.take() {
+            Some(mut upstream) => {
+                let result = self.restore_upstream(&mut upstream, &job.events);
+                self.settle(upstream, &result);
+                result
+            }
+            None => self.try_restore(&job.events),
+        };
         let _ = job.reply.send(result);
     }
 
-    fn try_restore(&mut self, events: Vec<RecordedEvent>) -> Result<u64, StoreError> {
+    fn try_restore(&mut self, events: &[RecordedEvent]) -> Result<u64, StoreError> {
         if let Some(reason) = self.shared.failure() {
             return Err(StoreError::WriterFailed(reason));
         }
+        let restored = self.prepare_restore(events, &[])?;
+        self.apply_restored(restored)
+    }
+
+    /// Checks copied envelopes against the log, touching nothing but reads.
+    /// `fingerprints`, when not empty, holds each event's command fingerprint.
+    fn prepare_restore(
+        &self,
+        events: &[RecordedEvent],
+        fingerprints: &[Option<[u8; 32]>],
+    ) -> Result<Restored, StoreError> {
         // Earlier groups must be durable first, so the durable head only moves forward.
         while self.durability.in_flight.load(Ordering::Acquire) > 0 {
             std::thread::yield_now();
@@ -137,7 +194,8 @@ impl Writer {
         let mut heads: HashMap<StreamId, StreamHead> = HashMap::new();
         let mut keys: HashMap<Vec<u8>, IdempotencyRecord> = HashMap::new();
         let mut batch = sled::Batch::default();
-        for event in &events {
+        let mut rows = Vec::new();
+        for (i, event) in events.iter().enumerate() {
             let bad = |detail: String| StoreError::Restore {
                 seq: event.seq,
                 detail,
@@ -181,37 +239,52 @@ impl Writer {
             head.version = event.version;
             let record = sled::IVec::from(record);
             batch.insert(&codec::event_key(event.seq), record.clone());
-            batch.insert(&codec::stream_event_key(head.num, head.version), record);
+            batch.insert(
+                &codec::stream_event_key(head.num, head.version),
+                record.clone(),
+            );
             heads.insert(event.stream.clone(), head);
+            rows.push(Row {
+                seq: event.seq,
+                stream: event.stream.to_string(),
+                version: event.version,
+                record,
+                fingerprint: fingerprints.get(i).copied().flatten(),
+            });
             if let Some(key) = &event.idempotency_key {
                 // Consecutive events of one stream with one key were one append. Restored
                 // keys are scoped to the actor who wrote them, whatever folder they came
-                // from; the command's fingerprint is not in the log and stays unknown.
+                // from; the command's fingerprint is not in the log, so it is known only
+                // when the database that holds the log kept it beside the events.
                 let scoped = codec::scoped_idempotency_key(&event.actor, key);
                 let earlier = match keys.get(&scoped) {
                     Some(r) => Some(r.clone()),
                     None => codec::find_idempotency(&self.shared.tree, &event.actor, key)?,
                 };
-                let receipt = match earlier {
-                    Some(r) if r.stream == event.stream && r.receipt.last_seq + 1 == event.seq => {
+                let (receipt, fingerprint) = match earlier {
+                    Some(r) if r.stream == event.stream && r.receipt.last_seq + 1 == event.seq => (
                         Receipt {
                             last_seq: event.seq,
                             last_version: event.version,
                             ..r.receipt
-                        }
-                    }
-                    _ => Receipt {
-                        first_seq: event.seq,
-                        last_seq: event.seq,
-                        first_version: event.version,
-                        last_version: event.version,
-                        recorded_at: event.recorded_at,
-                    },
+                        },
+                        r.fingerprint,
+                    ),
+                    _ => (
+                        Receipt {
+                            first_seq: event.seq,
+                            last_seq: event.seq,
+                            first_version: event.version,
+                            last_version: event.version,
+                            recorded_at: event.recorded_at,
+                        },
+                        fingerprints.get(i).copied().flatten(),
+                    ),
                 };
                 let record = IdempotencyRecord {
                     stream: event.stream.clone(),
                     receipt,
-                    fingerprint: None,
+                    fingerprint,
                 };
                 batch.insert(scoped.clone(), record.encode());
                 keys.insert(scoped, record);
@@ -221,13 +294,31 @@ impl Writer {
             state.last_recorded_at = event.recorded_at;
             state.push_leaf(&hash, &mut batch);
         }
-        if events.is_empty() {
-            return Ok(state.last_seq);
-        }
         if state.stream_count != self.state.stream_count {
             batch.insert(codec::META_STREAMS, &state.stream_count.to_be_bytes());
         }
-        batch.insert(codec::META_TREE, &state.tree_head().encode()[..]);
+        if !events.is_empty() {
+            batch.insert(codec::META_TREE, &state.tree_head().encode()[..]);
+        }
+        Ok(Restored {
+            batch,
+            state,
+            heads,
+            rows,
+        })
+    }
+
+    /// Writes checked envelopes to the folder and makes them durable; returns the new head.
+    fn apply_restored(&mut self, restored: Restored) -> Result<u64, StoreError> {
+        let Restored {
+            batch,
+            state,
+            heads,
+            ..
+        } = restored;
+        if state.last_seq == self.state.last_seq {
+            return Ok(state.last_seq);
+        }
         self.shared.tree.apply_batch(batch)?;
         self.shared
             .stats
@@ -252,13 +343,43 @@ impl Writer {
         if let Some(reason) = self.shared.failure() {
             return fail_all(group, || StoreError::WriterFailed(reason.clone()));
         }
-        let (batch, next_state, new_heads, fates) = match self.prepare(&group) {
+        if let Some(mut upstream) = self.upstream.take() {
+            let result = self.group_upstream(&mut upstream, &group);
+            self.settle(upstream, &result);
+            return match result {
+                Ok(prepared) => self.finish_group(group, prepared),
+                Err(e) => {
+                    let unknown = matches!(e, StoreError::UpstreamUnknown(_));
+                    let text = e.to_string();
+                    fail_all(group, || {
+                        if unknown {
+                            StoreError::UpstreamUnknown(text.clone())
+                        } else {
+                            StoreError::Upstream(text.clone())
+                        }
+                    })
+                }
+            };
+        }
+        let prepared = match self.prepare(&group, false) {
             Ok(prepared) => prepared,
             Err(e) => {
                 let text = e.to_string();
                 return fail_all(group, || StoreError::WriterFailed(text.clone()));
             }
         };
+        self.finish_group(group, prepared);
+    }
+
+    /// Writes a decided group to the folder and answers it once durable.
+    fn finish_group(&mut self, group: Vec<Job>, prepared: Prepared) {
+        let Prepared {
+            batch,
+            state: next_state,
+            heads: new_heads,
+            fates,
+            ..
+        } = prepared;
         let wrote = fates.iter().any(|f| matches!(f, Pending::Commit(_)));
         if wrote {
             if let Err(e) = self.shared.tree.apply_batch(batch) {
@@ -313,20 +434,10 @@ impl Writer {
         }
     }
 
-    /// Decides every request of the group and builds the batch, touching nothing but reads.
-    #[allow(clippy::type_complexity)]
-    fn prepare(
-        &self,
-        group: &[Job],
-    ) -> Result<
-        (
-            sled::Batch,
-            ChainState,
-            HashMap<StreamId, StreamHead>,
-            Vec<Pending>,
-        ),
-        StoreError,
-    > {
+    /// Decides every request of the group and builds the batch, touching nothing but reads;
+    /// with `rows`, also the rows the database stores.
+    fn prepare(&self, group: &[Job], with_rows: bool) -> Result<Prepared, StoreError> {
+        let mut rows = Vec::new();
         let mut batch = sled::Batch::default();
         let mut state = self.state;
         let mut heads: HashMap<StreamId, StreamHead> = HashMap::new();
@@ -407,7 +518,24 @@ impl Writer {
                 let (record, hash) = codec::encode_record(&event);
                 let record = sled::IVec::from(record);
                 batch.insert(&codec::event_key(event.seq), record.clone());
-                batch.insert(&codec::stream_event_key(head.num, head.version), record);
+                batch.insert(
+                    &codec::stream_event_key(head.num, head.version),
+                    record.clone(),
+                );
+                if with_rows {
+                    rows.push(Row {
+                        seq: event.seq,
+                        stream: req.stream.to_string(),
+                        version: event.version,
+                        record,
+                        // Kept once per append, on its first event, as restores read it.
+                        fingerprint: if event.version == receipt.first_version {
+                            req.fingerprint.filter(|_| req.idempotency_key.is_some())
+                        } else {
+                            None
+                        },
+                    });
+                }
                 state.last_seq = event.seq;
                 state.last_hash = hash;
                 state.push_leaf(&hash, &mut batch);
@@ -432,7 +560,142 @@ impl Writer {
         if state.last_seq != self.state.last_seq {
             batch.insert(codec::META_TREE, &state.tree_head().encode()[..]);
         }
-        Ok((batch, state, heads, fates))
+        Ok(Prepared {
+            batch,
+            state,
+            heads,
+            fates,
+            rows,
+        })
+    }
+
+    /// Decides a group inside the database's transaction: with the head row locked, copies
+    /// what other servers committed, decides on that state, commits the rows. The folder is
+    /// written afterwards, by [`Writer::finish_group`].
+    fn group_upstream(
+        &mut self,
+        upstream: &mut Upstream,
+        group: &[Job],
+    ) -> Result<Prepared, StoreError> {
+        let mut locked = upstream.lock()?;
+        self.catch_up(|after| locked.fetch(after))?;
+        self.check_head(locked.seq, locked.hash)?;
+        let prepared = self.prepare(group, true)?;
+        if !prepared.rows.is_empty() {
+            locked.commit(
+                &prepared.rows,
+                (prepared.state.last_seq, prepared.state.last_hash),
+            )?;
+        }
+        // A group that only replays receipts or reports conflicts commits nothing; dropping
+        // the transaction rolls it back and frees the head.
+        Ok(prepared)
+    }
+
+    /// A restore into the database: the same checks as into a folder, then one transaction.
+    fn restore_upstream(
+        &mut self,
+        upstream: &mut Upstream,
+        events: &[RecordedEvent],
+    ) -> Result<u64, StoreError> {
+        if let Some(reason) = self.shared.failure() {
+            return Err(StoreError::WriterFailed(reason));
+        }
+        let mut locked = upstream.lock()?;
+        self.catch_up(|after| locked.fetch(after))?;
+        self.check_head(locked.seq, locked.hash)?;
+        let restored = self.prepare_restore(events, &[])?;
+        if !restored.rows.is_empty() {
+            locked.commit(
+                &restored.rows,
+                (restored.state.last_seq, restored.state.last_hash),
+            )?;
+        }
+        self.apply_restored(restored).map_err(|e| {
+            let text = format!("events the database committed could not be written: {e}");
+            self.shared.set_failure(text.clone());
+            StoreError::WriterFailed(text)
+        })
+    }
+
+    /// Copies committed events the folder lacks, in pages, checking each as a restore does.
+    fn catch_up(
+        &mut self,
+        mut fetch: impl FnMut(u64) -> Result<Vec<Fetched>, StoreError>,
+    ) -> Result<(), StoreError> {
+        loop {
+            let page = fetch(self.state.last_seq)?;
+            let full = page.len() as i64 == FETCH_ROWS;
+            if page.is_empty() {
+                return Ok(());
+            }
+            let (events, fingerprints): (Vec<_>, Vec<_>) =
+                page.into_iter().map(|f| (f.event, f.fingerprint)).unzip();
+            let restored = self
+                .prepare_restore(&events, &fingerprints)
+                .map_err(|e| match e {
+                    StoreError::Restore { seq, detail } => StoreError::Diverged(format!(
+                        "event {seq} of the database does not continue the folder's log: {detail}"
+                    )),
+                    other => other,
+                })?;
+            self.apply_restored(restored)?;
+            if !full {
+                return Ok(());
+            }
+        }
+    }
+
+    /// The folder, caught up, must end where the database's head is.
+    fn check_head(&self, seq: u64, hash: crate::types::ChainHash) -> Result<(), StoreError> {
+        if seq < self.state.last_seq {
+            return Err(StoreError::Diverged(format!(
+                "the folder holds {} events, the database {seq}",
+                self.state.last_seq
+            )));
+        }
+        if seq == self.state.last_seq && hash != self.state.last_hash {
+            return Err(StoreError::Diverged(format!(
+                "event {seq} differs between the folder and the database"
+            )));
+        }
+        Ok(())
+    }
+
+    fn start_upstream(&mut self, url: &str) -> Result<(), StoreError> {
+        let mut upstream = Upstream::connect(url)?;
+        self.catch_up(|after| upstream.fetch(after))?;
+        let (seq, hash) = upstream.head()?;
+        self.check_head(seq, hash)?;
+        self.upstream = Some(upstream);
+        Ok(())
+    }
+
+    /// Copies other servers' commits when nothing else is queued (a follower woke us).
+    fn catch_up_idle(&mut self) {
+        if self.shared.failure().is_some() {
+            return;
+        }
+        if let Some(mut upstream) = self.upstream.take() {
+            let result = self.catch_up(|after| upstream.fetch(after));
+            self.settle(upstream, &result);
+        }
+    }
+
+    /// Puts the connection back after a piece of work; a divergence stops the writer, any
+    /// other database error only drops the connection, so the next work reconnects.
+    fn settle<T>(&mut self, mut upstream: Upstream, result: &Result<T, StoreError>) {
+        match result {
+            Err(e @ (StoreError::Diverged(_) | StoreError::Corrupt { .. })) => {
+                self.shared.set_failure(e.to_string());
+            }
+            Err(e) => {
+                self.shared.set_write_error(Some(e.to_string()));
+                upstream.reset();
+            }
+            Ok(_) => {}
+        }
+        self.upstream = Some(upstream);
     }
 
     fn load_head(&self, stream: &StreamId) -> Result<Option<StreamHead>, StoreError> {

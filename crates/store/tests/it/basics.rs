@@ -1,8 +1,8 @@
 //! Behaviour of single operations: appends, reads, errors, reopening, snapshots.
 
 use dealtrail_store::{
-    AppendOutcome, AppendRequest, ChainHash, Config, Direction, ExpectedVersion, InvalidRequest,
-    LogFilter, Store, StoreError, StreamId, Timestamp,
+    AppendOutcome, AppendRequest, ChainHash, Direction, ExpectedVersion, InvalidRequest, LogFilter,
+    Store, StoreError, StreamId, Timestamp,
 };
 
 use super::{event, open, request, stepping_clock, stream};
@@ -158,7 +158,7 @@ fn invalid_requests_are_refused_by_name() {
 fn second_open_of_a_folder_is_refused_while_the_first_holds_it() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
-    match Store::open(Config::new(dir.path())) {
+    match Store::open(crate::config(dir.path())) {
         Err(StoreError::Locked { path }) => assert_eq!(path, dir.path()),
         Err(other) => panic!("expected Locked, got {other}"),
         Ok(_) => panic!("expected Locked, got a second store"),
@@ -177,7 +177,7 @@ fn folder_of_another_format_version_is_refused() {
         tree.insert("Mformat", &99u32.to_be_bytes()).unwrap();
         db.flush().unwrap();
     }
-    match Store::open(Config::new(dir.path())) {
+    match Store::open(crate::config(dir.path())) {
         Err(StoreError::IncompatibleFormat { found, supported }) => {
             assert_eq!((found, supported), (99, dealtrail_store::FORMAT_VERSION));
         }
@@ -247,7 +247,7 @@ fn streams_read_forwards_and_backwards_from_a_version() {
 fn log_filters_by_type_actor_stream_and_recorded_time() {
     let dir = tempfile::tempdir().unwrap();
     let start = 1_700_000_000_000_000;
-    let store = Store::open(Config::new(dir.path()).clock(stepping_clock(start))).unwrap();
+    let store = Store::open(crate::config(dir.path()).clock(stepping_clock(start))).unwrap();
     // One append per clock reading: seq n is recorded at start + (n-1) seconds.
     for n in 1..=20u64 {
         let name = if n % 3 == 0 { "three" } else { "rest" };
@@ -302,7 +302,7 @@ fn recorded_time_never_goes_backwards_even_if_the_clock_does() {
     let readings = std::sync::Mutex::new(vec![50, 10, 70, 60].into_iter());
     let clock: dealtrail_store::Clock =
         std::sync::Arc::new(move || Timestamp(readings.lock().unwrap().next().unwrap_or(0)));
-    let store = Store::open(Config::new(dir.path()).clock(clock)).unwrap();
+    let store = Store::open(crate::config(dir.path()).clock(clock)).unwrap();
     for n in 0..4 {
         let _ = store
             .append_blocking(request("a", ExpectedVersion::Any, &[n]))
@@ -502,11 +502,11 @@ fn keys_written_before_scoping_stay_valid_for_the_actor_who_used_them() {
 #[test]
 fn the_page_cache_is_chosen_for_the_data_unless_set() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(Config::new(dir.path())).unwrap();
+    let store = Store::open(crate::config(dir.path())).unwrap();
     // An empty folder gets the floor; a set size is taken as it is.
     assert_eq!(store.cache_capacity(), dealtrail_store::MIN_CACHE_BYTES);
     drop(store);
-    let store = Store::open(Config::new(dir.path()).cache_capacity(12 << 20)).unwrap();
+    let store = Store::open(crate::config(dir.path()).cache_capacity(12 << 20)).unwrap();
     assert_eq!(store.cache_capacity(), 12 << 20);
     assert_eq!(
         dealtrail_store::default_cache_capacity(600 << 20),

@@ -4,6 +4,7 @@ mod audit;
 mod basics;
 mod concurrency;
 mod model;
+mod postgres;
 mod snapshots;
 mod subscription;
 mod tamper;
@@ -23,7 +24,17 @@ pub fn stepping_clock(start: i64) -> dealtrail_store::Clock {
 }
 
 pub fn open(dir: &std::path::Path) -> Store {
-    Store::open(Config::new(dir).cache_capacity(16 * 1024 * 1024)).expect("open store")
+    Store::open(config(dir).cache_capacity(16 * 1024 * 1024)).expect("open store")
+}
+
+/// How a test opens a folder: on sled alone, or, when this suite runs again on PostgreSQL
+/// (`postgres::whole_suite_runs_on_postgresql`), as the replica of a log of its own there.
+pub fn config(dir: &std::path::Path) -> Config {
+    let config = Config::new(dir);
+    match postgres::log_for(dir) {
+        Some(url) => config.upstream(url),
+        None => config,
+    }
 }
 
 pub fn stream(name: &str) -> StreamId {

@@ -1,0 +1,460 @@
+//! The log of record on PostgreSQL, which several servers share.
+//!
+//! The data folder stays: it becomes this server's replica of the database's log, and it is
+//! only ever written with events the database has committed, so every read stays local and
+//! as fast as on sled alone. The writer thread decides a group of appends exactly as it does
+//! without a database, but inside one transaction that first locks the database's head row:
+//! it copies whatever other servers committed since its replica's head, decides the group on
+//! that state (expected versions, idempotency, hashes), inserts the group's rows, moves the
+//! head row and commits, and only then applies the rows to the replica and answers. Since no
+//! transaction can read the head before the previous one has committed and become visible,
+//! commit order is sequence order: a reader of `seq > n` always sees a gap-free prefix.
+//!
+//! Only SQL that CockroachDB and YugabyteDB also run is used (see docs/store.md), and
+//! LISTEN/NOTIFY only as a wake-up: followers also poll, so they keep up without it.
+
+use std::sync::Weak;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use postgres::{Client, NoTls, Transaction};
+use tokio::sync::mpsc;
+
+use crate::codec;
+use crate::error::StoreError;
+use crate::store::Shared;
+use crate::types::{ChainHash, RecordedEvent};
+use crate::writer::Work;
+
+/// The channel a committing server notifies and followers listen on.
+const CHANNEL: &str = "dealtrail_log";
+/// Rows fetched per catch-up query.
+pub(crate) const FETCH_ROWS: i64 = 1_000;
+/// Rows per INSERT statement.
+const INSERT_ROWS: usize = 500;
+/// How often a follower looks for new events when no notification woke it.
+pub(crate) const POLL: Duration = Duration::from_millis(250);
+
+/// Tables and the head row; every statement is safe to run again and by several servers.
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS dealtrail_head (
+    id INT PRIMARY KEY,
+    format INT NOT NULL,
+    seq BIGINT NOT NULL,
+    hash BYTEA NOT NULL
+);
+CREATE TABLE IF NOT EXISTS dealtrail_events (
+    seq BIGINT PRIMARY KEY,
+    stream TEXT NOT NULL,
+    version BIGINT NOT NULL,
+    record BYTEA NOT NULL,
+    fingerprint BYTEA,
+    UNIQUE (stream, version)
+);
+";
+
+/// One event as the database stores it: the replica's own record bytes (hash included),
+/// with the columns the database indexes and the command's fingerprint, which is not in the
+/// log but must reach every server's idempotency records.
+pub(crate) struct Row {
+    pub seq: u64,
+    pub stream: String,
+    pub version: u64,
+    pub record: sled::IVec,
+    pub fingerprint: Option<[u8; 32]>,
+}
+
+/// An event read back from the database.
+pub(crate) struct Fetched {
+    pub event: RecordedEvent,
+    pub fingerprint: Option<[u8; 32]>,
+}
+
+fn failed(context: &str, e: postgres::Error) -> StoreError {
+    StoreError::Upstream(format!("{context}: {e}"))
+}
+
+/// A connection to the database holding the log; reconnects after a failure.
+pub(crate) struct Upstream {
+    url: String,
+    client: Option<Client>,
+}
+
+impl Upstream {
+    /// Connects and creates the tables if the database has none yet.
+    pub fn connect(url: &str) -> Result<Upstream, StoreError> {
+        let mut upstream = Upstream {
+            url: url.to_string(),
+            client: None,
+        };
+        let client = upstream.client()?;
+        // Two servers creating the schema at once may collide in the catalogue; the second
+        // attempt finds the tables.
+        let created = client
+            .batch_execute(SCHEMA)
+            .or_else(|_| client.batch_execute(SCHEMA));
+        created.map_err(|e| failed("cannot create the log's tables", e))?;
+        client
+            .execute(
+                "INSERT INTO dealtrail_head (id, format, seq, hash) VALUES (1, $1, 0, $2) \
+                 ON CONFLICT (id) DO NOTHING",
+                &[
+                    &(codec::FORMAT_VERSION as i32),
+                    &ChainHash::GENESIS.0.as_slice(),
+                ],
+            )
+            .map_err(|e| failed("cannot create the log's head row", e))?;
+        let row = client
+            .query_one("SELECT format FROM dealtrail_head WHERE id = 1", &[])
+            .map_err(|e| failed("cannot read the log's head row", e))?;
+        let found: i32 = row.get(0);
+        if found as u32 != codec::FORMAT_VERSION {
+            return Err(StoreError::IncompatibleFormat {
+                found: found as u32,
+                supported: codec::FORMAT_VERSION,
+            });
+        }
+        Ok(upstream)
+    }
+
+    fn client(&mut self) -> Result<&mut Client, StoreError> {
+        if self.client.as_ref().is_none_or(Client::is_closed) {
+            let client = Client::connect(&self.url, NoTls)
+                .map_err(|e| failed("cannot connect to the database", e))?;
+            self.client = Some(client);
+        }
+        self.client
+            .as_mut()
+            .ok_or_else(|| StoreError::Upstream("no connection".into()))
+    }
+
+    /// Forgets the connection after an error, so the next call starts a fresh one.
+    pub fn reset(&mut self) {
+        self.client = None;
+    }
+
+    /// The committed head: last sequence number and hash.
+    pub fn head(&mut self) -> Result<(u64, ChainHash), StoreError> {
+        let row = self
+            .client()?
+            .query_one("SELECT seq, hash FROM dealtrail_head WHERE id = 1", &[])
+            .map_err(|e| failed("cannot read the head", e))?;
+        head_of(&row)
+    }
+
+    /// Committed events after `after`, in order, at most [`FETCH_ROWS`]. No lock is needed:
+    /// commit order is sequence order, so what this sees is a prefix without gaps.
+    pub fn fetch(&mut self, after: u64) -> Result<Vec<Fetched>, StoreError> {
+        fetch(self.client()?, after)
+    }
+
+    /// Begins the transaction of one group: locks the head row until commit or rollback.
+    pub fn lock(&mut self) -> Result<Locked<'_>, StoreError> {
+        let mut tx = self
+            .client()?
+            .transaction()
+            .map_err(|e| failed("cannot begin a transaction", e))?;
+        let row = tx
+            .query_one(
+                "SELECT seq, hash FROM dealtrail_head WHERE id = 1 FOR UPDATE",
+                &[],
+            )
+            .map_err(|e| failed("cannot lock the head", e))?;
+        let (seq, hash) = head_of(&row)?;
+        Ok(Locked { tx, seq, hash })
+    }
+}
+
+fn head_of(row: &postgres::Row) -> Result<(u64, ChainHash), StoreError> {
+    let seq: i64 = row.get(0);
+    let hash: &[u8] = row.get(1);
+    let hash = <[u8; 32]>::try_from(hash)
+        .map_err(|_| StoreError::corrupt("the database's head row", "hash is not 32 bytes"))?;
+    Ok((seq as u64, ChainHash(hash)))
+}
+
+fn fetch(
+    client: &mut impl postgres::GenericClient,
+    after: u64,
+) -> Result<Vec<Fetched>, StoreError> {
+    let rows = client
+        .query(
+            "SELECT seq, record, fingerprint FROM dealtrail_events \
+             WHERE seq > $1 ORDER BY seq LIMIT $2",
+            &[&(after as i64), &FETCH_ROWS],
+        )
+        .map_err(|e| failed("cannot read events", e))?;
+    rows.iter()
+        .map(|row| {
+            let seq: i64 = row.get(0);
+            let record: &[u8] = row.get(1);
+            let fingerprint: Option<&[u8]> = row.get(2);
+            let location = || format!("event {seq} in the database");
+            let event =
+                codec::decode_record(record).map_err(|e| StoreError::corrupt(location(), e))?;
+            if event.seq != seq as u64 {
+                return Err(StoreError::corrupt(
+                    location(),
+                    format!("its record says sequence number {}", event.seq),
+                ));
+            }
+            let fingerprint =
+                match fingerprint {
+                    None => None,
+                    Some(bytes) => Some(<[u8; 32]>::try_from(bytes).map_err(|_| {
+                        StoreError::corrupt(location(), "fingerprint is not 32 bytes")
+                    })?),
+                };
+            Ok(Fetched { event, fingerprint })
+        })
+        .collect()
+}
+
+/// A group's transaction, holding the head row's lock.
+pub(crate) struct Locked<'a> {
+    tx: Transaction<'a>,
+    /// The committed head when the lock was taken.
+    pub seq: u64,
+    pub hash: ChainHash,
+}
+
+impl Locked<'_> {
+    /// Committed events after `after` (see [`Upstream::fetch`]).
+    pub fn fetch(&mut self, after: u64) -> Result<Vec<Fetched>, StoreError> {
+        fetch(&mut self.tx, after)
+    }
+
+    /// Inserts the group's rows, moves the head row to `head`, notifies followers and
+    /// commits. `Err(StoreError::UpstreamUnknown)` when the commit was sent but its answer
+    /// lost: the rows may or may not be in the log.
+    pub fn commit(mut self, rows: &[Row], head: (u64, ChainHash)) -> Result<(), StoreError> {
+        for chunk in rows.chunks(INSERT_ROWS) {
+            let mut sql = String::from(
+                "INSERT INTO dealtrail_events (seq, stream, version, record, fingerprint) VALUES ",
+            );
+            // The database's integers are signed; the values the params borrow live here.
+            let numbers: Vec<[i64; 2]> = chunk
+                .iter()
+                .map(|r| [r.seq as i64, r.version as i64])
+                .collect();
+            let records: Vec<&[u8]> = chunk.iter().map(|r| &r.record[..]).collect();
+            let fingerprints: Vec<Option<&[u8]>> = chunk
+                .iter()
+                .map(|r| r.fingerprint.as_ref().map(|f| &f[..]))
+                .collect();
+            let mut params: Vec<&(dyn postgres::types::ToSql + Sync)> =
+                Vec::with_capacity(chunk.len() * 5);
+            for (i, row) in chunk.iter().enumerate() {
+                if i > 0 {
+                    sql.push(',');
+                }
+                let at = i * 5;
+                sql.push_str(&format!(
+                    "(${},${},${},${},${})",
+                    at + 1,
+                    at + 2,
+                    at + 3,
+                    at + 4,
+                    at + 5
+                ));
+                params.extend([
+                    &numbers[i][0] as &(dyn postgres::types::ToSql + Sync),
+                    &row.stream,
+                    &numbers[i][1],
+                    &records[i],
+                    &fingerprints[i],
+                ]);
+            }
+            self.tx
+                .execute(sql.as_str(), &params)
+                .map_err(|e| failed("cannot insert events", e))?;
+        }
+        self.tx
+            .execute(
+                "UPDATE dealtrail_head SET seq = $1, hash = $2 WHERE id = 1",
+                &[&(head.0 as i64), &head.1.0.as_slice()],
+            )
+            .map_err(|e| failed("cannot move the head", e))?;
+        self.tx
+            .batch_execute(&format!("NOTIFY {CHANNEL}"))
+            .map_err(|e| failed("cannot notify", e))?;
+        self.tx.commit().map_err(|e| {
+            StoreError::UpstreamUnknown(format!(
+                "the commit of events {}..={} was sent but not answered: {e}",
+                rows.first().map_or(0, |r| r.seq),
+                head.0
+            ))
+        })
+    }
+}
+
+/// A connection that waits for commits of other servers: returns after a notification or
+/// after [`POLL`], whichever comes first.
+pub(crate) struct Listener {
+    url: String,
+    client: Option<Client>,
+}
+
+impl Listener {
+    pub fn new(url: &str) -> Listener {
+        Listener {
+            url: url.to_string(),
+            client: None,
+        }
+    }
+
+    /// Waits for a notification, at most [`POLL`]; a lost connection is retried on the next
+    /// call (and until then this only sleeps, so polling goes on).
+    pub fn wait(&mut self) {
+        use postgres::fallible_iterator::FallibleIterator;
+        if self.client.as_ref().is_none_or(Client::is_closed) {
+            self.client = Client::connect(&self.url, NoTls)
+                .and_then(|mut c| c.batch_execute(&format!("LISTEN {CHANNEL}")).map(|()| c))
+                .ok();
+        }
+        let Some(client) = self.client.as_mut() else {
+            std::thread::sleep(POLL);
+            return;
+        };
+        let lost = {
+            let mut notifications = client.notifications();
+            let woke = notifications.timeout_iter(POLL).next();
+            match woke {
+                Ok(Some(_)) => {
+                    // Several commits may have notified meanwhile: one catch-up reads them all.
+                    while let Ok(Some(_)) = notifications.iter().next() {}
+                    false
+                }
+                Ok(None) => false,
+                Err(_) => true,
+            }
+        };
+        if lost {
+            self.client = None;
+        }
+    }
+
+    /// The database's committed head, if it can be read now.
+    pub fn committed(&mut self) -> Option<u64> {
+        let client = self.client.as_mut()?;
+        match client.query_one("SELECT seq FROM dealtrail_head WHERE id = 1", &[]) {
+            Ok(row) => Some(row.get::<_, i64>(0) as u64),
+            Err(_) => {
+                self.client = None;
+                None
+            }
+        }
+    }
+}
+
+/// Starts the thread that keeps the folder following the database: it wakes on a
+/// notification or every [`POLL`], and when the database is ahead of the folder asks the
+/// writer to catch up. It ends soon after the store closes (it holds no strong handle).
+pub(crate) fn follow(
+    url: String,
+    shared: Weak<Shared>,
+    writer: mpsc::WeakSender<Work>,
+) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name("dealtrail-follower".into())
+        .spawn(move || {
+            let mut listener = Listener::new(&url);
+            loop {
+                listener.wait();
+                let Some(local) = shared
+                    .upgrade()
+                    .map(|s| s.durable_seq.load(Ordering::Acquire))
+                else {
+                    return;
+                };
+                let Some(writer) = writer.upgrade() else {
+                    return;
+                };
+                if listener.committed().is_some_and(|seq| seq > local) {
+                    // A full queue means the writer is busy and catches up with its next
+                    // group anyway.
+                    let _ = writer.try_send(Work::CatchUp);
+                }
+            }
+        })
+        .map(drop)
+}
+
+/// Compares the database's copy of the log with the folder's, up to the folder's `head`:
+/// the head row, then every row, byte for byte. `None` when they agree. The folder is
+/// checked on its own first ([`crate::Store::verify`]); this finds what was done to the
+/// database behind the servers' backs, such as a cut end or an edited row.
+pub(crate) fn compare(
+    url: &str,
+    store: &crate::Store,
+    head: crate::Head,
+) -> Result<Option<crate::Problem>, StoreError> {
+    let (url, store) = (url.to_string(), store.clone());
+    let walk = move || -> Result<Option<crate::Problem>, StoreError> {
+        let problem = |seq, detail: String| {
+            Ok(Some(crate::Problem {
+                seq,
+                kind: crate::ProblemKind::Database(detail),
+            }))
+        };
+        let mut client = Client::connect(&url, NoTls)
+            .map_err(|e| failed("cannot connect to the database", e))?;
+        let row = client
+            .query_one("SELECT seq, hash FROM dealtrail_head WHERE id = 1", &[])
+            .map_err(|e| failed("cannot read the head", e))?;
+        let (db_seq, db_hash) = head_of(&row)?;
+        if db_seq < head.seq {
+            return problem(
+                db_seq + 1,
+                format!(
+                    "its head is at event {db_seq}, the folder holds {}: events were removed \
+                     from its end",
+                    head.seq
+                ),
+            );
+        }
+        let row = client
+            .query_one("SELECT COALESCE(MAX(seq), 0) FROM dealtrail_events", &[])
+            .map_err(|e| failed("cannot read events", e))?;
+        let last: i64 = row.get(0);
+        if last as u64 != db_seq {
+            return problem(
+                db_seq,
+                format!("its head row says {db_seq} events, its last row is event {last}"),
+            );
+        }
+        let mut expected = 1;
+        while expected <= head.seq {
+            let rows = client
+                .query(
+                    "SELECT seq, record FROM dealtrail_events WHERE seq >= $1 AND seq <= $2 \
+                     ORDER BY seq LIMIT $3",
+                    &[&(expected as i64), &(head.seq as i64), &FETCH_ROWS],
+                )
+                .map_err(|e| failed("cannot read events", e))?;
+            if rows.is_empty() {
+                return problem(expected, format!("event {expected} is missing from it"));
+            }
+            for row in &rows {
+                let seq = row.get::<_, i64>(0) as u64;
+                if seq != expected {
+                    return problem(expected, format!("event {expected} is missing from it"));
+                }
+                let record: &[u8] = row.get(1);
+                if store.record_bytes(seq)?.as_deref() != Some(record) {
+                    return problem(seq, format!("event {seq} differs from the folder's"));
+                }
+                expected += 1;
+            }
+        }
+        if db_seq == head.seq && db_hash != head.hash {
+            return problem(db_seq, "its head row's hash is not the last event's".into());
+        }
+        Ok(None)
+    };
+    std::thread::spawn(walk).join().unwrap_or_else(|_| {
+        Err(StoreError::Upstream(
+            "the comparison thread panicked".into(),
+        ))
+    })
+}
