@@ -180,13 +180,15 @@ pub fn fold(data: &std::path::Path, as_of: Option<&str>, clock: Clock) -> anyhow
 /// Opens a data folder that must already hold a log: commands that only read never create
 /// an empty one by mistake.
 pub fn open_existing(data: &std::path::Path) -> anyhow::Result<dealtrail_store::Store> {
-    if !data.join("log").is_dir() {
+    let config = crate::store_config(data);
+    // A replica's folder is filled from the database on first use.
+    if config.upstream_url().is_none() && !data.join("log").is_dir() {
         bail!(
             "no dealtrail data folder at {} (pass --data)",
             data.display()
         );
     }
-    dealtrail_store::Store::open_path(data).map_err(|e| crate::folder_error(e, data))
+    dealtrail_store::Store::open(config).map_err(|e| crate::folder_error(e, data))
 }
 
 /// A CSV error as the I/O error it wraps, if it is one (so a closed pipe is recognised).

@@ -20,8 +20,26 @@ use dealtrail_graphql::{Role, ServerConfig, Tokens};
 #[derive(Parser)]
 #[command(version, about)]
 struct Cli {
+    /// Keep the log in this PostgreSQL database (`postgres://user@host:port/db`), which
+    /// several servers may share; the data folder becomes this machine's replica of it.
+    /// Without it, the folder alone holds the log.
+    #[arg(long, global = true, value_name = "URL")]
+    store: Option<String>,
     #[command(subcommand)]
     command: Cmd,
+}
+
+/// The database `--store` named, set once at start: every command that opens a folder
+/// opens it as that database's replica.
+static UPSTREAM: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+
+/// The store configuration of a data folder, as `--store` asks.
+pub(crate) fn store_config(data: &std::path::Path) -> dealtrail_store::Config {
+    let config = dealtrail_store::Config::new(data);
+    match UPSTREAM.get().and_then(Option::as_deref) {
+        Some(url) => config.upstream(url),
+        None => config,
+    }
 }
 
 #[derive(Subcommand)]
@@ -471,6 +489,12 @@ fn run() -> anyhow::Result<()> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
+    if let Some(url) = &cli.store
+        && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
+    {
+        bail!("--store takes a postgres:// URL, not {url:?}");
+    }
+    let _ = UPSTREAM.set(cli.store.clone());
     // Commands that only read or restore the log run on this thread; the store's blocking
     // calls may not run inside the async runtime.
     let command = match cli.command {
@@ -913,7 +937,8 @@ fn import_events(file: PathBuf, data: PathBuf, resume: bool) -> anyhow::Result<(
     };
     // The file is opened before the folder, which opening would create.
     drop(open()?);
-    let store = dealtrail_store::Store::open_path(&data).map_err(|e| folder_error(e, &data))?;
+    let store =
+        dealtrail_store::Store::open(store_config(&data)).map_err(|e| folder_error(e, &data))?;
     // First the whole file is checked against the log it must continue, so that a bad line
     // anywhere leaves the folder as it was; then it is written in batches.
     let head = store.head();
@@ -1016,6 +1041,7 @@ fn import_events(file: PathBuf, data: PathBuf, resume: bool) -> anyhow::Result<(
 /// The engine's configuration for a folder, with `--cache-mb` if given.
 fn engine_config(data: &std::path::Path, cache_mb: Option<u64>) -> EngineConfig {
     let mut config = EngineConfig::new(data);
+    config.store = store_config(data);
     if let Some(mb) = cache_mb {
         config.store = config.store.cache_capacity(mb << 20);
     }
@@ -1096,6 +1122,12 @@ async fn serve(
         "sled page cache: {} MiB",
         engine.store().cache_capacity() >> 20
     );
+    if engine.store().upstream_url().is_some() {
+        eprintln!(
+            "the log of record is in PostgreSQL; {} is this server's replica of it",
+            data.display()
+        );
+    }
     let tokens = Arc::new(Tokens::in_folder(&data));
     if demo && engine.store().head().seq == 0 {
         let size = Size {

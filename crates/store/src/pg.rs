@@ -37,6 +37,7 @@ pub(crate) const POLL: Duration = Duration::from_millis(250);
 
 /// Tables and the head row; every statement is safe to run again and by several servers.
 const SCHEMA: &str = "
+SET client_min_messages = warning;
 CREATE TABLE IF NOT EXISTS dealtrail_head (
     id INT PRIMARY KEY,
     format INT NOT NULL,

@@ -5,6 +5,10 @@
 //! prints each acknowledged sequence number; the parent kills it with SIGKILL at a random
 //! moment, reopens the folder and checks that every acknowledged event is there, intact, and
 //! that `verify` passes. It repeats on the same folder so recovery after recovery is tested.
+//!
+//! Then it does it all again with the log kept in a throwaway PostgreSQL cluster, and at the
+//! end reads every acknowledged event from a fresh replica, which has only the database to
+//! copy from.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -16,6 +20,8 @@ use dealtrail_store::{
 use uuid::Uuid;
 
 const CHILD_ENV: &str = "DEALTRAIL_CRASH_CHILD_DIR";
+/// The database the child keeps its log in, for the PostgreSQL rounds.
+const UPSTREAM_ENV: &str = "DEALTRAIL_CRASH_UPSTREAM";
 const THREADS: u64 = 4;
 const ROUNDS: u32 = 6;
 
@@ -24,6 +30,46 @@ fn main() {
         child(&dir);
         return;
     }
+    rounds(None);
+    if let Some(cluster) = dealtrail_testpg::Cluster::start("the SIGKILL test on PostgreSQL") {
+        let url = cluster.url("postgres");
+        let acked = rounds(Some(&url));
+        let fresh = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(Config::new(fresh.path()).upstream(&url)).expect("a new replica");
+        check(&store, &acked);
+        println!(
+            "a new replica holds all {} acknowledged events",
+            acked.len()
+        );
+    }
+    println!("test result: ok. 1 passed; 0 failed; 0 ignored");
+}
+
+fn config(dir: &std::path::Path, upstream: Option<&str>) -> Config {
+    match upstream {
+        Some(url) => Config::new(dir).upstream(url),
+        None => Config::new(dir),
+    }
+}
+
+/// Every acknowledged event is there, unaltered, and the log verifies.
+fn check(store: &Store, acked: &BTreeMap<u64, (u64, u64)>) {
+    for (seq, (thread, counter)) in acked {
+        let event = store
+            .event(*seq)
+            .expect("read")
+            .unwrap_or_else(|| panic!("acknowledged seq {seq} lost after SIGKILL"));
+        assert_eq!(
+            event.payload,
+            payload(*thread, *counter),
+            "seq {seq} altered"
+        );
+    }
+    let report = store.verify().expect("verify");
+    assert!(report.is_intact(), "{report:?}");
+}
+
+fn rounds(upstream: Option<&str>) -> BTreeMap<u64, (u64, u64)> {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut acked: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
     for round in 0..ROUNDS {
@@ -32,7 +78,11 @@ fn main() {
             .map(|d| d.subsec_nanos())
             .unwrap_or(round * 7919);
         let kill_after = 20 + (seed % 600) as usize;
-        let mut child = Command::new(std::env::current_exe().expect("own path"))
+        let mut child = Command::new(std::env::current_exe().expect("own path"));
+        if let Some(url) = upstream {
+            child.env(UPSTREAM_ENV, url);
+        }
+        let mut child = child
             .env(CHILD_ENV, dir.path())
             .env("DEALTRAIL_CRASH_ROUND", round.to_string())
             .stdout(Stdio::piped())
@@ -53,27 +103,20 @@ fn main() {
         let status = child.wait().expect("wait");
         assert!(!status.success(), "the child was killed, not finished");
 
-        let store = Store::open(Config::new(dir.path())).expect("reopen after SIGKILL");
-        for (seq, (thread, counter)) in &acked {
-            let event = store
-                .event(*seq)
-                .expect("read")
-                .unwrap_or_else(|| panic!("acknowledged seq {seq} lost after SIGKILL"));
-            assert_eq!(
-                event.payload,
-                payload(*thread, *counter),
-                "seq {seq} altered"
-            );
-        }
-        let report = store.verify().expect("verify");
-        assert!(report.is_intact(), "round {round}: {report:?}");
+        let store = Store::open(config(dir.path(), upstream)).expect("reopen after SIGKILL");
+        check(&store, &acked);
         println!(
-            "round {round}: killed after {read} acks, {} acknowledged in all, head {}",
+            "round {round}{}: killed after {read} acks, {} acknowledged in all, head {}",
+            if upstream.is_some() {
+                " (PostgreSQL)"
+            } else {
+                ""
+            },
             acked.len(),
             store.head().seq
         );
     }
-    println!("test result: ok. 1 passed; 0 failed; 0 ignored");
+    acked
 }
 
 fn record(acked: &mut BTreeMap<u64, (u64, u64)>, line: &str) {
@@ -102,7 +145,9 @@ fn child(dir: &str) {
         .ok()
         .and_then(|r| r.parse().ok())
         .unwrap_or(0);
-    let store = Store::open(Config::new(dir)).expect("child opens store");
+    let upstream = std::env::var(UPSTREAM_ENV).ok();
+    let store = Store::open(config(std::path::Path::new(dir), upstream.as_deref()))
+        .expect("child opens store");
     let out = std::sync::Arc::new(std::sync::Mutex::new(std::io::stdout()));
     let threads: Vec<_> = (0..THREADS)
         .map(|t| {

@@ -53,9 +53,16 @@ pub fn serve_demo_with(data: &Path, accounts: u32, extra: &[&str]) -> (Child, St
 /// process and the address once it listens.
 #[allow(dead_code)] // not every test binary that shares this module uses it
 pub fn serve_again(data: &Path) -> (Child, String) {
+    serve_again_with(data, &[])
+}
+
+/// [`serve_again`] with more arguments for `serve`.
+#[allow(dead_code)] // not every test binary that shares this module uses it
+pub fn serve_again_with(data: &Path, extra: &[&str]) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_dealtrail"))
         .args(["serve", "--listen", "127.0.0.1:0", "--data"])
         .arg(data)
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

@@ -1,0 +1,192 @@
+//! Two real `dealtrail serve` processes sharing one log in a throwaway PostgreSQL cluster:
+//! a write on either is read back at once where it was made and reaches the other, and the
+//! log moves between sled and PostgreSQL with its head hash.
+
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use dealtrail_testpg::Cluster;
+
+mod support;
+
+fn dealtrail() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_dealtrail"))
+}
+
+/// Kills the server when the test ends, however it ends.
+struct Server(Child, String);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn graphql(server: &Server, token: &str, query: &str) -> serde_json::Value {
+    let body: serde_json::Value = reqwest::Client::new()
+        .post(format!("http://{}/graphql", server.1))
+        .bearer_auth(token)
+        .json(&serde_json::json!({ "query": query }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(body.get("errors").is_none(), "{body}");
+    body["data"].clone()
+}
+
+async fn head(server: &Server, token: &str) -> u64 {
+    let data = graphql(server, token, "{ head { seq } }").await;
+    data["head"]["seq"].as_str().unwrap().parse().unwrap()
+}
+
+fn ok(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Registers an account on `on` and waits until `other` shows it; returns how long that took.
+async fn write_and_follow(on: &Server, other: &Server, token: &str, id: &str) -> Duration {
+    let name = format!("Shared {id}");
+    graphql(
+        on,
+        token,
+        &format!(r#"mutation {{ registerAccount(input: {{ id: "{id}", name: "{name}" }}) {{ version }} }}"#),
+    )
+    .await;
+    let written = Instant::now();
+    let query = format!(r#"{{ account(id: "{id}") {{ name }} }}"#);
+    // Read-your-writes: the server that took the write shows it at once.
+    let here = graphql(on, token, &query).await;
+    assert_eq!(here["account"]["name"], name.as_str(), "{here}");
+    loop {
+        let there = graphql(other, token, &query).await;
+        if there["account"]["name"] == name.as_str() {
+            return written.elapsed();
+        }
+        assert!(
+            written.elapsed() < Duration::from_secs(20),
+            "the other server never showed the write"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_share_one_log_on_postgresql() {
+    let Some(cluster) = Cluster::start("two servers on PostgreSQL") else {
+        return;
+    };
+    let url = cluster.url("postgres");
+    let dir = tempfile::tempdir().unwrap();
+    let (a_data, b_data) = (dir.path().join("a"), dir.path().join("b"));
+    let (child, token, address) = support::serve_demo_with(&a_data, 6, &["--store", &url]);
+    let a = Server(child, address);
+    // The second server is a new machine: it gets the tokens, and the log from the database.
+    std::fs::create_dir_all(&b_data).unwrap();
+    std::fs::copy(a_data.join("tokens"), b_data.join("tokens")).unwrap();
+    let (child, address) = support::serve_again_with(&b_data, &["--store", &url]);
+    let b = Server(child, address);
+    let demo = head(&a, &token).await;
+    assert!(demo > 100);
+    assert_eq!(
+        head(&b, &token).await,
+        demo,
+        "b copied the demo before it listened"
+    );
+
+    let b_to_a = write_and_follow(&b, &a, &token, "00000000-0000-4000-8000-00000000000b").await;
+    let a_to_b = write_and_follow(&a, &b, &token, "00000000-0000-4000-8000-00000000000a").await;
+    eprintln!("a write on b showed on a after {b_to_a:?}; on a, on b after {a_to_b:?}");
+    assert_eq!(head(&a, &token).await, demo + 2);
+    assert_eq!(head(&b, &token).await, demo + 2);
+    drop(a);
+    drop(b);
+
+    // verify compares the database with a replica; export from it, import into a folder
+    // of sled alone, and back into an empty database: one head hash throughout.
+    let intact = ok(dealtrail()
+        .args(["verify", "--store", &url])
+        .arg("--data")
+        .arg(&b_data));
+    assert!(
+        intact.starts_with(&format!("intact: {} events", demo + 2)),
+        "{intact}"
+    );
+    let head_hash = intact.split_whitespace().last().unwrap().to_string();
+    let export = dir.path().join("events.jsonl");
+    ok(dealtrail()
+        .args(["export", "events", "--store", &url, "--data"])
+        .arg(&a_data)
+        .arg("--out")
+        .arg(&export));
+    let on_sled = dir.path().join("sled");
+    ok(dealtrail()
+        .args(["import", "events"])
+        .arg(&export)
+        .arg("--data")
+        .arg(&on_sled));
+    let verified = ok(dealtrail().arg("verify").arg("--data").arg(&on_sled));
+    assert_eq!(
+        verified.split_whitespace().last(),
+        Some(head_hash.as_str()),
+        "{verified}"
+    );
+
+    let second = cluster.create_database("second");
+    let again = dir.path().join("again.jsonl");
+    ok(dealtrail()
+        .args(["export", "events", "--data"])
+        .arg(&on_sled)
+        .arg("--out")
+        .arg(&again));
+    let replica = dir.path().join("replica");
+    ok(dealtrail()
+        .args(["import", "events", "--store", &second])
+        .arg(&again)
+        .arg("--data")
+        .arg(&replica));
+    let fresh = dir.path().join("fresh");
+    let verified = ok(dealtrail()
+        .args(["verify", "--store", &second])
+        .arg("--data")
+        .arg(&fresh));
+    assert_eq!(
+        verified.split_whitespace().last(),
+        Some(head_hash.as_str()),
+        "{verified}"
+    );
+    assert_eq!(
+        std::fs::read(&export).unwrap(),
+        std::fs::read(&again).unwrap()
+    );
+
+    // A database edited behind the servers' backs fails verify.
+    cluster.execute(
+        "second",
+        "UPDATE dealtrail_events SET record = overlay(record placing '\\xff'::bytea from 40) \
+         WHERE seq = 7",
+    );
+    let out = dealtrail()
+        .args(["verify", "--store", &second])
+        .arg("--data")
+        .arg(&fresh)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("first bad sequence number: 7"), "{text}");
+}
