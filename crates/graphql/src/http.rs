@@ -301,8 +301,10 @@ pub fn graphql_response(media: Media, response: async_graphql::Response) -> Resp
     // The store refusing writes is the server's state, not the request's fault: 503, so
     // that clients and proxies retry elsewhere or later.
     let storage_down = response.errors.iter().any(|e| {
-        e.extensions.as_ref().and_then(|x| x.get("code"))
-            == Some(&async_graphql::Value::from("STORAGE_UNAVAILABLE"))
+        let code = e.extensions.as_ref().and_then(|x| x.get("code"));
+        ["STORAGE_UNAVAILABLE", "OUTCOME_UNKNOWN"]
+            .iter()
+            .any(|c| code == Some(&async_graphql::Value::from(*c)))
     });
     let status = if storage_down {
         StatusCode::SERVICE_UNAVAILABLE

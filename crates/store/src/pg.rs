@@ -79,6 +79,8 @@ fn failed(context: &str, e: postgres::Error) -> StoreError {
 pub(crate) struct Upstream {
     url: String,
     client: Option<Client>,
+    /// Whether the database takes `NOTIFY` (CockroachDB does not); found out at connect.
+    notify: bool,
 }
 
 impl Upstream {
@@ -87,6 +89,7 @@ impl Upstream {
         let mut upstream = Upstream {
             url: url.to_string(),
             client: None,
+            notify: false,
         };
         let client = upstream.client()?;
         // Two servers creating the schema at once may collide in the catalogue; the second
@@ -109,6 +112,10 @@ impl Upstream {
             .query_one("SELECT format FROM dealtrail_head WHERE id = 1", &[])
             .map_err(|e| failed("cannot read the log's head row", e))?;
         let found: i32 = row.get(0);
+        upstream.notify = upstream
+            .client()?
+            .batch_execute(&format!("NOTIFY {CHANNEL}"))
+            .is_ok();
         if found as u32 != codec::FORMAT_VERSION {
             return Err(StoreError::IncompatibleFormat {
                 found: found as u32,
@@ -151,6 +158,7 @@ impl Upstream {
 
     /// Begins the transaction of one group: locks the head row until commit or rollback.
     pub fn lock(&mut self) -> Result<Locked<'_>, StoreError> {
+        let notify = self.notify;
         let mut tx = self
             .client()?
             .transaction()
@@ -162,7 +170,12 @@ impl Upstream {
             )
             .map_err(|e| failed("cannot lock the head", e))?;
         let (seq, hash) = head_of(&row)?;
-        Ok(Locked { tx, seq, hash })
+        Ok(Locked {
+            tx,
+            seq,
+            hash,
+            notify,
+        })
     }
 }
 
@@ -217,6 +230,7 @@ pub(crate) struct Locked<'a> {
     /// The committed head when the lock was taken.
     pub seq: u64,
     pub hash: ChainHash,
+    notify: bool,
 }
 
 impl Locked<'_> {
@@ -276,9 +290,11 @@ impl Locked<'_> {
                 &[&(head.0 as i64), &head.1.0.as_slice()],
             )
             .map_err(|e| failed("cannot move the head", e))?;
-        self.tx
-            .batch_execute(&format!("NOTIFY {CHANNEL}"))
-            .map_err(|e| failed("cannot notify", e))?;
+        if self.notify {
+            self.tx
+                .batch_execute(&format!("NOTIFY {CHANNEL}"))
+                .map_err(|e| failed("cannot notify", e))?;
+        }
         self.tx.commit().map_err(|e| {
             StoreError::UpstreamUnknown(format!(
                 "the commit of events {}..={} was sent but not answered: {e}",
@@ -294,6 +310,8 @@ impl Locked<'_> {
 pub(crate) struct Listener {
     url: String,
     client: Option<Client>,
+    /// Whether the database took `LISTEN` (CockroachDB does not): without it, only polls.
+    listening: bool,
 }
 
 impl Listener {
@@ -301,6 +319,7 @@ impl Listener {
         Listener {
             url: url.to_string(),
             client: None,
+            listening: false,
         }
     }
 
@@ -309,11 +328,13 @@ impl Listener {
     pub fn wait(&mut self) {
         use postgres::fallible_iterator::FallibleIterator;
         if self.client.as_ref().is_none_or(Client::is_closed) {
-            self.client = Client::connect(&self.url, NoTls)
-                .and_then(|mut c| c.batch_execute(&format!("LISTEN {CHANNEL}")).map(|()| c))
-                .ok();
+            self.client = Client::connect(&self.url, NoTls).ok();
+            self.listening = self
+                .client
+                .as_mut()
+                .is_some_and(|c| c.batch_execute(&format!("LISTEN {CHANNEL}")).is_ok());
         }
-        let Some(client) = self.client.as_mut() else {
+        let Some(client) = self.client.as_mut().filter(|_| self.listening) else {
             std::thread::sleep(POLL);
             return;
         };
