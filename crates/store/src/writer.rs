@@ -578,7 +578,10 @@ impl Writer {
         group: &[Job],
     ) -> Result<Prepared, StoreError> {
         let mut locked = upstream.lock()?;
-        self.catch_up(|after| locked.fetch(after))?;
+        // Most groups find the database where the folder is, and spare the query.
+        if locked.seq > self.state.last_seq {
+            self.catch_up(|after| locked.fetch(after))?;
+        }
         self.check_head(locked.seq, locked.hash)?;
         let prepared = self.prepare(group, true)?;
         if !prepared.rows.is_empty() {
@@ -602,7 +605,10 @@ impl Writer {
             return Err(StoreError::WriterFailed(reason));
         }
         let mut locked = upstream.lock()?;
-        self.catch_up(|after| locked.fetch(after))?;
+        // Most groups find the database where the folder is, and spare the query.
+        if locked.seq > self.state.last_seq {
+            self.catch_up(|after| locked.fetch(after))?;
+        }
         self.check_head(locked.seq, locked.hash)?;
         let restored = self.prepare_restore(events, &[])?;
         if !restored.rows.is_empty() {
