@@ -320,6 +320,21 @@ fn verify_finds_what_was_done_to_the_database() {
         Ok(_) => panic!("a replica copied an edited row"),
     }
 
+    // A row added past the head row.
+    cluster.execute(
+        "postgres",
+        "UPDATE dealtrail_events SET record = (SELECT record FROM dealtrail_events WHERE seq = 2) \
+         WHERE seq = 3; \
+         INSERT INTO dealtrail_events (seq, stream, version, record) \
+         SELECT 9, 'extra', 1, record FROM dealtrail_events WHERE seq = 1",
+    );
+    let p = problem(&store);
+    assert!(
+        matches!(p.kind, ProblemKind::Database(ref d) if d.contains("last row is event 9")),
+        "{p:?}"
+    );
+    cluster.execute("postgres", "DELETE FROM dealtrail_events WHERE seq = 9");
+
     // The end cut, head row and all: consistent in itself, but not what the folder holds.
     let second = store.read_all(2, 1).unwrap()[0].hash.to_hex();
     cluster.execute(
@@ -362,10 +377,26 @@ fn a_folder_of_another_log_is_refused() {
         Err(other) => panic!("expected Diverged, got {other}"),
         Ok(_) => panic!("an unrelated folder was taken for a replica"),
     }
+    // A database gone while a replica runs: writes fail and say why, reads go on.
+    let (_live_dir, live) = replica(&cluster.url("postgres"));
+    let written = live
+        .append_blocking(request("s", ExpectedVersion::Any, &[1]))
+        .unwrap();
+    assert!(matches!(written, AppendOutcome::Committed(_)));
     // An unreachable database is an error that says so, not a hang.
     let dir = tempfile::tempdir().unwrap();
     let port = cluster.port();
     drop(cluster);
+    match live.append_blocking(request("s", ExpectedVersion::Any, &[2])) {
+        Err(StoreError::Upstream(_)) => {}
+        other => panic!("expected Upstream, got {other:?}"),
+    }
+    assert_eq!(live.head().seq, 1);
+    assert_eq!(live.read_all(1, 10).unwrap().len(), 1);
+    assert!(
+        live.write_failure().is_some(),
+        "the failure is reported for health checks"
+    );
     let url = format!("postgres://postgres@127.0.0.1:{port}/postgres?connect_timeout=5");
     match Store::open(Config::new(dir.path()).upstream(url)) {
         Err(StoreError::Upstream(d)) => assert!(d.contains("cannot connect"), "{d}"),
