@@ -23,9 +23,9 @@ impl Drop for Server {
     }
 }
 
-async fn graphql(server: &Server, token: &str, query: &str) -> serde_json::Value {
+async fn graphql(server: &str, token: &str, query: &str) -> serde_json::Value {
     let body: serde_json::Value = reqwest::Client::new()
-        .post(format!("http://{}/graphql", server.1))
+        .post(format!("http://{server}/graphql"))
         .bearer_auth(token)
         .json(&serde_json::json!({ "query": query }))
         .send()
@@ -39,7 +39,7 @@ async fn graphql(server: &Server, token: &str, query: &str) -> serde_json::Value
 }
 
 async fn head(server: &Server, token: &str) -> u64 {
-    let data = graphql(server, token, "{ head { seq } }").await;
+    let data = graphql(&server.1, token, "{ head { seq } }").await;
     data["head"]["seq"].as_str().unwrap().parse().unwrap()
 }
 
@@ -57,7 +57,7 @@ fn ok(cmd: &mut Command) -> String {
 async fn write_and_follow(on: &Server, other: &Server, token: &str, id: &str) -> Duration {
     let name = format!("Shared {id}");
     graphql(
-        on,
+        &on.1,
         token,
         &format!(r#"mutation {{ registerAccount(input: {{ id: "{id}", name: "{name}" }}) {{ version }} }}"#),
     )
@@ -65,10 +65,10 @@ async fn write_and_follow(on: &Server, other: &Server, token: &str, id: &str) ->
     let written = Instant::now();
     let query = format!(r#"{{ account(id: "{id}") {{ name }} }}"#);
     // Read-your-writes: the server that took the write shows it at once.
-    let here = graphql(on, token, &query).await;
+    let here = graphql(&on.1, token, &query).await;
     assert_eq!(here["account"]["name"], name.as_str(), "{here}");
     loop {
-        let there = graphql(other, token, &query).await;
+        let there = graphql(&other.1, token, &query).await;
         if there["account"]["name"] == name.as_str() {
             return written.elapsed();
         }
@@ -108,6 +108,61 @@ async fn two_servers_share_one_log_on_postgresql() {
     eprintln!("a write on b showed on a after {b_to_a:?}; on a, on b after {a_to_b:?}");
     assert_eq!(head(&a, &token).await, demo + 2);
     assert_eq!(head(&b, &token).await, demo + 2);
+
+    // A contact sealed on a is read on b (its key is in the database), and erased on a it
+    // reads as erased on b.
+    let account = "00000000-0000-4000-8000-00000000000a";
+    let registered = graphql(
+        &a.1,
+        &token,
+        &format!(
+            r#"mutation {{ registerContact(input: {{ accountId: "{account}", name: "Dana Shared",
+            email: "dana@example.com", role: "decision_maker" }}) {{ events {{ payload }} }} }}"#
+        ),
+    )
+    .await;
+    let contact =
+        registered["registerContact"]["events"][0]["payload"]["ContactRegistered"]["contact"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    let contacts = format!(r#"{{ account(id: "{account}") {{ contacts {{ id name erased }} }} }}"#);
+    let shows = |server: &Server, name: &'static str| {
+        let (query, contact) = (contacts.clone(), contact.clone());
+        let token = token.clone();
+        let address = server.1.clone();
+        async move {
+            let started = Instant::now();
+            loop {
+                let data = graphql(&address, &token, &query).await;
+                let found = data["account"]["contacts"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|c| c["id"] == contact.as_str() && c["name"] == name);
+                if found {
+                    return;
+                }
+                assert!(
+                    started.elapsed() < Duration::from_secs(20),
+                    "never showed {name}: {data}"
+                );
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    };
+    shows(&b, "Dana Shared").await;
+    graphql(
+        &a.1,
+        &token,
+        &format!(
+            r#"mutation {{ eraseContact(accountId: "{account}", contactId: "{contact}", reason: "asked") {{ version }} }}"#
+        ),
+    )
+    .await;
+    shows(&b, "(erased)").await;
+    let last = head(&a, &token).await;
+    assert_eq!(last, demo + 4);
     drop(a);
     drop(b);
 
@@ -118,7 +173,7 @@ async fn two_servers_share_one_log_on_postgresql() {
         .arg("--data")
         .arg(&b_data));
     assert!(
-        intact.starts_with(&format!("intact: {} events", demo + 2)),
+        intact.starts_with(&format!("intact: {last} events")),
         "{intact}"
     );
     let head_hash = intact.split_whitespace().last().unwrap().to_string();

@@ -13,17 +13,16 @@
 //! Only SQL that CockroachDB and YugabyteDB also run is used (see docs/store.md), and
 //! LISTEN/NOTIFY only as a wake-up: followers also poll, so they keep up without it.
 
-use std::sync::Weak;
-use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
 use postgres::{Client, NoTls, Transaction};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use crate::codec;
 use crate::error::StoreError;
-use crate::store::Shared;
 use crate::types::{ChainHash, RecordedEvent};
+use crate::vault::Vault;
 use crate::writer::Work;
 
 /// The channel a committing server notifies and followers listen on.
@@ -42,7 +41,8 @@ CREATE TABLE IF NOT EXISTS dealtrail_head (
     id INT PRIMARY KEY,
     format INT NOT NULL,
     seq BIGINT NOT NULL,
-    hash BYTEA NOT NULL
+    hash BYTEA NOT NULL,
+    keys_changed BIGINT NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS dealtrail_events (
     seq BIGINT PRIMARY KEY,
@@ -51,6 +51,11 @@ CREATE TABLE IF NOT EXISTS dealtrail_events (
     record BYTEA NOT NULL,
     fingerprint BYTEA,
     UNIQUE (stream, version)
+);
+CREATE TABLE IF NOT EXISTS dealtrail_keys (
+    person BYTEA PRIMARY KEY,
+    key BYTEA,
+    erased_epoch BIGINT
 );
 ";
 
@@ -374,25 +379,34 @@ impl Listener {
 /// writer to catch up. It ends soon after the store closes (it holds no strong handle).
 pub(crate) fn follow(
     url: String,
-    shared: Weak<Shared>,
+    vault: Arc<Vault>,
+    mut head: watch::Receiver<u64>,
     writer: mpsc::WeakSender<Work>,
 ) -> std::io::Result<()> {
     std::thread::Builder::new()
         .name("dealtrail-follower".into())
         .spawn(move || {
             let mut listener = Listener::new(&url);
+            // Erasures seen so far (the head row's `keys_changed`): none at start, so the
+            // first round erases this folder's copies of everything erased while it was away.
+            let mut erasures = 0;
             loop {
                 listener.wait();
-                let Some(local) = shared
-                    .upgrade()
-                    .map(|s| s.durable_seq.load(Ordering::Acquire))
-                else {
+                // The head's announcer goes with the store's threads: the store has closed.
+                if head.has_changed().is_err() {
                     return;
-                };
-                let Some(writer) = writer.upgrade() else {
-                    return;
-                };
+                }
+                if let Some(client) = listener.client.as_mut()
+                    && let Ok((now, people)) = crate::pgkeys::erased_since(client, erasures)
+                    && people.iter().all(|p| vault.erase_copy(*p).is_ok())
+                {
+                    erasures = now;
+                }
+                let local = *head.borrow_and_update();
                 if listener.committed().is_some_and(|seq| seq > local) {
+                    let Some(writer) = writer.upgrade() else {
+                        return;
+                    };
                     // A full queue means the writer is busy and catches up with its next
                     // group anyway.
                     let _ = writer.try_send(Work::CatchUp);

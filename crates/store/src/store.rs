@@ -145,7 +145,7 @@ pub(crate) struct Shared {
     pub stats: WriteCounters,
     pub path: PathBuf,
     /// The personal-data keys of the folder.
-    pub vault: crate::vault::Vault,
+    pub vault: Arc<crate::vault::Vault>,
     /// Held for the life of the store: the OS lock on `LOCK` keeps other processes out.
     _lock: File,
 }
@@ -315,7 +315,7 @@ impl Store {
             failure: Mutex::new(None),
             write_error: Mutex::new(None),
             stats: WriteCounters::default(),
-            vault: crate::vault::Vault::open(&path)?,
+            vault: Arc::new(crate::vault::Vault::open(&path)?),
             path,
             _lock: lock,
         });
@@ -388,8 +388,18 @@ impl Store {
                 let _ = store.inner.shut_down();
                 return Err(e);
             }
-            crate::pg::follow(url, Arc::downgrade(&store.inner.shared), follower_tx)
-                .map_err(spawn_error)?;
+            store
+                .inner
+                .shared
+                .vault
+                .link(crate::pgkeys::KeyLink::start(&url).map_err(spawn_error)?);
+            crate::pg::follow(
+                url,
+                store.inner.shared.vault.clone(),
+                store.head_watch(),
+                follower_tx,
+            )
+            .map_err(spawn_error)?;
         }
         Ok(store)
     }

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use uuid::Uuid;
 
@@ -68,10 +68,12 @@ impl Slots {
     }
 }
 
-/// The key file of one data folder.
+/// The key file of one data folder; with the log in PostgreSQL, a cache of the database's
+/// key table (see `pgkeys.rs`), which is then where keys are made, read and erased first.
 pub struct Vault {
     path: PathBuf,
     slots: Mutex<Slots>,
+    shared: OnceLock<crate::pgkeys::KeyLink>,
 }
 
 impl std::fmt::Debug for Vault {
@@ -133,7 +135,37 @@ impl Vault {
                 by_person,
                 len: whole as u64,
             }),
+            shared: OnceLock::new(),
         })
+    }
+
+    /// Makes the database behind `link` the keys' place of record.
+    pub(crate) fn link(&self, link: crate::pgkeys::KeyLink) {
+        let _ = self.shared.set(link);
+    }
+
+    /// Keeps what the database answered in the file, as a cache (not synced: the
+    /// database has it).
+    fn cache(&self, slots: &mut Slots, found: &[(Uuid, KeyState)]) -> Result<(), StoreError> {
+        for (person, state) in found {
+            if slots.by_person.get(person).map(|s| s.1) != Some(*state) {
+                slots.write(*person, *state).map_err(|e| self.io(e))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Erases this folder's copy of a key that the database says was erased (by another
+    /// server); synced, like any erasure.
+    pub(crate) fn erase_copy(&self, person: Uuid) -> Result<(), StoreError> {
+        let mut slots = self.lock();
+        if matches!(slots.by_person.get(&person), Some((_, KeyState::Live(_)))) {
+            slots
+                .write(person, KeyState::Erased)
+                .and_then(|()| slots.file.sync_data())
+                .map_err(|e| self.io(e))?;
+        }
+        Ok(())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Slots> {
@@ -151,16 +183,36 @@ impl Vault {
 
     /// What the vault holds for `person`.
     pub fn state(&self, person: Uuid) -> KeyState {
-        self.lock()
+        let mut slots = self.lock();
+        let local = slots
             .by_person
             .get(&person)
-            .map_or(KeyState::Unknown, |s| s.1)
+            .map_or(KeyState::Unknown, |s| s.1);
+        let Some(link) = self.shared.get().filter(|_| local == KeyState::Unknown) else {
+            return local;
+        };
+        // A key made by another server: committed before anything was sealed under it.
+        match link.get(&[person]) {
+            Ok(found) => {
+                if let Err(e) = self.cache(&mut slots, &found) {
+                    tracing::warn!(error = %e, "cannot cache a key");
+                }
+                found.first().map_or(KeyState::Unknown, |f| f.1)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, %person, "cannot read a key from the database");
+                KeyState::Unknown
+            }
+        }
     }
 
     /// The live keys of `people`, making (and syncing to disk, once) those that do not exist
     /// yet. A person whose key was destroyed gets no new one: [`StoreError::Erased`].
     pub fn keys_for(&self, people: &[Uuid]) -> Result<Vec<PersonKey>, StoreError> {
         let mut slots = self.lock();
+        if let Some(link) = self.shared.get() {
+            self.keys_from_database(link, &mut slots, people)?;
+        }
         let mut out = Vec::with_capacity(people.len());
         let mut appended = false;
         for person in people {
@@ -185,12 +237,57 @@ impl Vault {
         Ok(out)
     }
 
+    /// Fetches, or makes in the database, the keys of `people` the file lacks, so that what
+    /// follows finds them all in the file.
+    fn keys_from_database(
+        &self,
+        link: &crate::pgkeys::KeyLink,
+        slots: &mut Slots,
+        people: &[Uuid],
+    ) -> Result<(), StoreError> {
+        let missing: Vec<Uuid> = people
+            .iter()
+            .filter(|p| !slots.by_person.contains_key(p))
+            .copied()
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let found = link.get(&missing)?;
+        self.cache(slots, &found)?;
+        let mut new = Vec::new();
+        for person in missing {
+            if !slots.by_person.contains_key(&person) {
+                let mut key = [0u8; 32];
+                getrandom::fill(&mut key)
+                    .map_err(|e| self.io(std::io::Error::other(e.to_string())))?;
+                new.push((person, key));
+            }
+        }
+        if !new.is_empty() {
+            let stored = link.put(new)?;
+            self.cache(slots, &stored)?;
+        }
+        Ok(())
+    }
+
     /// Destroys `person`'s key: its slot is overwritten in place and synced before this
-    /// returns. Returns whether there was a live key.
+    /// returns (with the log in PostgreSQL, first in the database). Returns whether there
+    /// was a live key.
     pub fn erase(&self, person: Uuid) -> Result<bool, StoreError> {
         let mut slots = self.lock();
+        let shared_live = match self.shared.get() {
+            Some(link) => link.erase(person)?,
+            None => false,
+        };
         if !matches!(slots.by_person.get(&person), Some((_, KeyState::Live(_)))) {
-            return Ok(false);
+            if shared_live {
+                slots
+                    .write(person, KeyState::Erased)
+                    .and_then(|()| slots.file.sync_data())
+                    .map_err(|e| self.io(e))?;
+            }
+            return Ok(shared_live);
         }
         slots
             .write(person, KeyState::Erased)
@@ -201,6 +298,12 @@ impl Vault {
 
     /// Every slot, live or erased, in file order: what `export keys` writes.
     pub fn entries(&self) -> Vec<(Uuid, KeyState)> {
+        if let Some(link) = self.shared.get() {
+            match link.all() {
+                Ok(all) => return all,
+                Err(e) => tracing::warn!(error = %e, "cannot read keys from the database"),
+            }
+        }
         let slots = self.lock();
         let mut all: Vec<(u64, Uuid, KeyState)> = slots
             .by_person
@@ -214,6 +317,25 @@ impl Vault {
     /// Restores one slot from a key export. An erased slot stays erased; a live key for a
     /// person the vault has already is refused if it differs.
     pub fn restore(&self, person: Uuid, state: KeyState) -> Result<(), StoreError> {
+        if let Some(link) = self.shared.get() {
+            match state {
+                KeyState::Live(key) => {
+                    let stored = link.put(vec![(person, key)])?;
+                    if stored.iter().any(|s| s.1 == KeyState::Live(key)) {
+                        // The database took it (or had it): the file follows below.
+                    } else if stored.iter().any(|s| matches!(s.1, KeyState::Live(_))) {
+                        return Err(StoreError::Corrupt {
+                            location: "the database's keys".into(),
+                            detail: format!("a different key for person {person} exists already"),
+                        });
+                    }
+                }
+                KeyState::Erased => {
+                    link.erase(person)?;
+                }
+                KeyState::Unknown => {}
+            }
+        }
         let mut slots = self.lock();
         match (slots.by_person.get(&person).map(|c| c.1), state) {
             (_, KeyState::Unknown) | (Some(KeyState::Erased), _) => return Ok(()),

@@ -444,3 +444,53 @@ fn migration_to_postgresql_and_back_keeps_the_head() {
     assert_eq!(back.head(), from.head());
     assert_eq!(back.read_all(1, 1000).unwrap(), events);
 }
+
+#[test]
+fn personal_keys_are_shared_and_an_erasure_reaches_every_replica() {
+    use dealtrail_store::vault::{KeyState, VAULT_FILE};
+    let Some(cluster) = start("personal-data keys on PostgreSQL") else {
+        return;
+    };
+    let url = cluster.url("postgres");
+    let (_a_dir, a) = replica(&url);
+    let (b_dir, b) = replica(&url);
+    let (p, q) = (uuid::Uuid::from_u128(77), uuid::Uuid::from_u128(78));
+
+    // A key made on one replica is the key on the other, never a second one.
+    let key = a.vault().keys_for(&[p]).unwrap()[0];
+    assert_eq!(b.vault().state(p), KeyState::Live(key));
+    assert_eq!(b.vault().keys_for(&[p]).unwrap(), vec![key]);
+    let other = b.vault().keys_for(&[q]).unwrap()[0];
+    assert_eq!(a.vault().state(q), KeyState::Live(other));
+
+    // Erased on a: b's copy is overwritten by its follower, in its file too.
+    assert!(a.vault().erase(p).unwrap());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while b.vault().state(p) != KeyState::Erased {
+        assert!(std::time::Instant::now() < deadline, "b kept an erased key");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let file = std::fs::read(b_dir.path().join(VAULT_FILE)).unwrap();
+    assert!(
+        !file.windows(32).any(|w| w == key),
+        "the key's bytes are gone from b's file"
+    );
+    assert!(file.windows(32).any(|w| w == other));
+    assert!(matches!(
+        b.vault().keys_for(&[p]),
+        Err(StoreError::Erased { .. })
+    ));
+    // The database itself keeps no key for p; an export from a new replica says so.
+    assert_eq!(
+        cluster.query_i64(
+            "postgres",
+            "SELECT count(*) FROM dealtrail_keys WHERE key IS NOT NULL"
+        ),
+        vec![1]
+    );
+    let (_c_dir, c) = replica(&url);
+    assert_eq!(
+        c.vault().entries(),
+        vec![(p, KeyState::Erased), (q, KeyState::Live(other))]
+    );
+}
