@@ -3,8 +3,8 @@
 //! a replica beside `pgbench` inserting single 200-byte rows with as many clients; a fresh
 //! replica copying the whole log; the database's bytes per logical byte.
 //!
-//! `cargo run --release -p dealtrail-benches --bin pg-append [-- SECONDS]` (default 10 per
-//! step). Needs PostgreSQL's binaries (see crates/testpg).
+//! `cargo run --release -p dealtrail-benches --bin pg-append [-- SECONDS [CALLERS,…]]`
+//! (default 10 s per step, callers 1,8,64). Needs PostgreSQL's binaries (see crates/testpg).
 
 use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
@@ -21,6 +21,10 @@ fn main() {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(10);
+    let steps: Vec<u64> = std::env::args()
+        .nth(2)
+        .map(|list| list.split(',').filter_map(|c| c.parse().ok()).collect())
+        .unwrap_or_else(|| vec![1, 8, 64]);
     let Some(cluster) = Cluster::start("the PostgreSQL append benchmark") else {
         std::process::exit(2);
     };
@@ -30,7 +34,7 @@ fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = Store::open(Config::new(dir.path()).upstream(&url)).expect("replica");
     println!("callers  dealtrail events/s  pgbench rows/s  ratio");
-    for callers in [1u64, 8, 64] {
+    for callers in steps {
         let ours = appends(&store, callers, Duration::from_secs(seconds));
         let theirs = pgbench(&cluster, &script, callers, seconds);
         println!(

@@ -86,15 +86,18 @@ pub(crate) struct Upstream {
     client: Option<Client>,
     /// Whether the database takes `NOTIFY` (CockroachDB does not); found out at connect.
     notify: bool,
+    /// This store's mark on its notifications, so that its own follower can pass them by.
+    origin: String,
 }
 
 impl Upstream {
     /// Connects and creates the tables if the database has none yet.
-    pub fn connect(url: &str) -> Result<Upstream, StoreError> {
+    pub fn connect(url: &str, origin: &str) -> Result<Upstream, StoreError> {
         let mut upstream = Upstream {
             url: url.to_string(),
             client: None,
             notify: false,
+            origin: origin.to_string(),
         };
         let client = upstream.client()?;
         // Two servers creating the schema at once may collide in the catalogue; the second
@@ -164,6 +167,7 @@ impl Upstream {
     /// Begins the transaction of one group: locks the head row until commit or rollback.
     pub fn lock(&mut self) -> Result<Locked<'_>, StoreError> {
         let notify = self.notify;
+        let origin = self.origin.clone();
         let mut tx = self
             .client()?
             .transaction()
@@ -180,6 +184,7 @@ impl Upstream {
             seq,
             hash,
             notify,
+            origin,
         })
     }
 }
@@ -236,6 +241,7 @@ pub(crate) struct Locked<'a> {
     pub seq: u64,
     pub hash: ChainHash,
     notify: bool,
+    origin: String,
 }
 
 impl Locked<'_> {
@@ -297,7 +303,7 @@ impl Locked<'_> {
             .map_err(|e| failed("cannot move the head", e))?;
         if self.notify {
             self.tx
-                .batch_execute(&format!("NOTIFY {CHANNEL}"))
+                .batch_execute(&format!("NOTIFY {CHANNEL}, '{}'", self.origin))
                 .map_err(|e| failed("cannot notify", e))?;
         }
         self.tx.commit().map_err(|e| {
@@ -329,8 +335,10 @@ impl Listener {
     }
 
     /// Waits for a notification, at most [`POLL`]; a lost connection is retried on the next
-    /// call (and until then this only sleeps, so polling goes on).
-    pub fn wait(&mut self) {
+    /// call (and until then this only sleeps, so polling goes on). Returns whether the
+    /// database is worth asking: not when every notification came from `origin` (this
+    /// server's own writer, whose commits its folder has already).
+    pub fn wait(&mut self, origin: &str) -> bool {
         use postgres::fallible_iterator::FallibleIterator;
         if self.client.as_ref().is_none_or(Client::is_closed) {
             self.client = Client::connect(&self.url, NoTls).ok();
@@ -341,31 +349,38 @@ impl Listener {
         }
         let Some(client) = self.client.as_mut().filter(|_| self.listening) else {
             std::thread::sleep(POLL);
-            return;
+            return true;
         };
-        let lost = {
+        let (lost, look) = {
             let mut notifications = client.notifications();
             let woke = notifications.timeout_iter(POLL).next();
             match woke {
-                Ok(Some(_)) => {
+                Ok(Some(first)) => {
                     // Several commits may have notified meanwhile: one catch-up reads them all.
-                    while let Ok(Some(_)) = notifications.iter().next() {}
-                    false
+                    let mut others = first.payload() != origin;
+                    while let Ok(Some(n)) = notifications.iter().next() {
+                        others |= n.payload() != origin;
+                    }
+                    (false, others)
                 }
-                Ok(None) => false,
-                Err(_) => true,
+                Ok(None) => (false, true),
+                Err(_) => (true, true),
             }
         };
         if lost {
             self.client = None;
         }
+        look
     }
 
-    /// The database's committed head, if it can be read now.
-    pub fn committed(&mut self) -> Option<u64> {
+    /// The database's committed head and erasure counter, if they can be read now.
+    pub fn committed(&mut self) -> Option<(u64, i64)> {
         let client = self.client.as_mut()?;
-        match client.query_one("SELECT seq FROM dealtrail_head WHERE id = 1", &[]) {
-            Ok(row) => Some(row.get::<_, i64>(0) as u64),
+        match client.query_one(
+            "SELECT seq, keys_changed FROM dealtrail_head WHERE id = 1",
+            &[],
+        ) {
+            Ok(row) => Some((row.get::<_, i64>(0) as u64, row.get(1))),
             Err(_) => {
                 self.client = None;
                 None
@@ -379,6 +394,7 @@ impl Listener {
 /// writer to catch up. It ends soon after the store closes (it holds no strong handle).
 pub(crate) fn follow(
     url: String,
+    origin: String,
     vault: Arc<Vault>,
     mut head: watch::Receiver<u64>,
     writer: mpsc::WeakSender<Work>,
@@ -391,19 +407,25 @@ pub(crate) fn follow(
             // first round erases this folder's copies of everything erased while it was away.
             let mut erasures = 0;
             loop {
-                listener.wait();
+                if !listener.wait(&origin) {
+                    continue;
+                }
                 // The head's announcer goes with the store's threads: the store has closed.
                 if head.has_changed().is_err() {
                     return;
                 }
-                if let Some(client) = listener.client.as_mut()
-                    && let Ok((now, people)) = crate::pgkeys::erased_since(client, erasures)
+                let local = *head.borrow_and_update();
+                let Some((seq, erased)) = listener.committed() else {
+                    continue;
+                };
+                if erased > erasures
+                    && let Some(client) = listener.client.as_mut()
+                    && let Ok(people) = crate::pgkeys::erased_since(client, erasures)
                     && people.iter().all(|p| vault.erase_copy(*p).is_ok())
                 {
-                    erasures = now;
+                    erasures = erased;
                 }
-                let local = *head.borrow_and_update();
-                if listener.committed().is_some_and(|seq| seq > local) {
+                if seq > local {
                     let Some(writer) = writer.upgrade() else {
                         return;
                     };

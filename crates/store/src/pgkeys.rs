@@ -218,23 +218,14 @@ fn all(c: &mut Client) -> Result<Vec<(Uuid, KeyState)>, StoreError> {
     .collect()
 }
 
-/// People erased since the counter was at `since`, and the counter now (for followers).
-pub(crate) fn erased_since(c: &mut Client, since: i64) -> Result<(i64, Vec<Uuid>), StoreError> {
-    let now: i64 = c
-        .query_one("SELECT keys_changed FROM dealtrail_head WHERE id = 1", &[])
-        .map_err(|e| failed("cannot read the head", e))?
-        .get(0);
-    if now <= since {
-        return Ok((now, Vec::new()));
-    }
-    let people = c
-        .query(
-            "SELECT person FROM dealtrail_keys WHERE erased_epoch > $1",
-            &[&since],
-        )
-        .map_err(|e| failed("cannot read erasures", e))?
-        .iter()
-        .filter_map(|row| Uuid::from_slice(row.get::<_, &[u8]>(0)).ok())
-        .collect();
-    Ok((now, people))
+/// People erased since the counter was at `since` (for followers).
+pub(crate) fn erased_since(c: &mut Client, since: i64) -> Result<Vec<Uuid>, StoreError> {
+    Ok(c.query(
+        "SELECT person FROM dealtrail_keys WHERE erased_epoch > $1",
+        &[&since],
+    )
+    .map_err(|e| failed("cannot read erasures", e))?
+    .iter()
+    .filter_map(|row| Uuid::from_slice(row.get::<_, &[u8]>(0)).ok())
+    .collect())
 }

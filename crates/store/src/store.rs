@@ -340,6 +340,7 @@ impl Store {
             head_tx,
             sync_file,
             in_flight: AtomicUsize::new(0),
+            replica: config.upstream.is_some(),
         });
         let flusher = Flusher {
             rx: flush_rx,
@@ -365,7 +366,17 @@ impl Store {
             .name("dealtrail-flusher".into())
             .spawn(move || flusher.run())
             .map_err(spawn_error)?;
-        let start = upstream.clone().map(|url| (url, ready_tx));
+        let mut mark = [0u8; 8];
+        getrandom::fill(&mut mark).map_err(|e| StoreError::Io {
+            path: folder.clone(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        let origin = crate::heads::hex(&mark);
+        let start = upstream.clone().map(|url| crate::writer::Start {
+            url,
+            origin: origin.clone(),
+            ready: ready_tx,
+        });
         let handle = std::thread::Builder::new()
             .name("dealtrail-writer".into())
             .spawn(move || writer.run(start))
@@ -395,6 +406,7 @@ impl Store {
                 .link(crate::pgkeys::KeyLink::start(&url).map_err(spawn_error)?);
             crate::pg::follow(
                 url,
+                origin,
                 store.inner.shared.vault.clone(),
                 store.head_watch(),
                 follower_tx,

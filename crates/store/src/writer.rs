@@ -80,6 +80,14 @@ pub(crate) struct Writer {
     pub upstream: Option<Upstream>,
 }
 
+/// How a writer of a database's replica starts: where the database is, the mark its
+/// notifications carry, and whom to tell once connected and caught up.
+pub(crate) struct Start {
+    pub url: String,
+    pub origin: String,
+    pub ready: std::sync::mpsc::Sender<Result<(), StoreError>>,
+}
+
 /// A group decided, not yet written.
 struct Prepared {
     batch: sled::Batch,
@@ -108,9 +116,9 @@ impl Writer {
     /// Serves the queue until every sender is gone. With `start`, first connects to the
     /// database at its URL and copies what the folder lacks, and tells the opener how that
     /// went (it stops at once if it failed).
-    pub fn run(mut self, start: Option<(String, std::sync::mpsc::Sender<Result<(), StoreError>>)>) {
-        if let Some((url, ready)) = start {
-            let result = self.start_upstream(&url);
+    pub fn run(mut self, start: Option<Start>) {
+        if let Some(Start { url, origin, ready }) = start {
+            let result = self.start_upstream(&url, &origin);
             let failed = result.is_err();
             let _ = ready.send(result);
             if failed {
@@ -668,8 +676,8 @@ impl Writer {
         Ok(())
     }
 
-    fn start_upstream(&mut self, url: &str) -> Result<(), StoreError> {
-        let mut upstream = Upstream::connect(url)?;
+    fn start_upstream(&mut self, url: &str, origin: &str) -> Result<(), StoreError> {
+        let mut upstream = Upstream::connect(url, origin)?;
         self.catch_up(|after| upstream.fetch(after))?;
         let (seq, hash) = upstream.head()?;
         self.check_head(seq, hash)?;
@@ -729,6 +737,10 @@ pub(crate) struct Durable {
     pub sync_file: Option<std::fs::File>,
     /// Tickets handed to the flusher and not yet answered.
     pub in_flight: AtomicUsize,
+    /// The folder replicates a database's log: what is acknowledged is committed there, so
+    /// the folder is left to sled's own periodic flush and a crash costs only a copy of the
+    /// lost end at the next open.
+    pub replica: bool,
 }
 
 impl Durable {
@@ -764,6 +776,9 @@ impl Durable {
     }
 
     fn flush(&self) -> Result<(), sled::Error> {
+        if self.replica {
+            return Ok(());
+        }
         self.shared.db.flush()?;
         if let Some(file) = &self.sync_file {
             file.sync_data()?;
