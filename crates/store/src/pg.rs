@@ -16,7 +16,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use postgres::{Client, NoTls, Transaction};
+use postgres::{Client, NoTls, SimpleQueryMessage, Statement};
 use tokio::sync::{mpsc, watch};
 
 use crate::codec;
@@ -29,8 +29,6 @@ use crate::writer::Work;
 const CHANNEL: &str = "dealtrail_log";
 /// Rows fetched per catch-up query.
 pub(crate) const FETCH_ROWS: i64 = 1_000;
-/// Rows per INSERT statement.
-const INSERT_ROWS: usize = 500;
 /// How often a follower looks for new events when no notification woke it.
 pub(crate) const POLL: Duration = Duration::from_millis(250);
 
@@ -80,10 +78,43 @@ fn failed(context: &str, e: postgres::Error) -> StoreError {
     StoreError::Upstream(format!("{context}: {e}"))
 }
 
+/// A connection with the statements a writer runs, prepared once: a statement sent as text
+/// costs a second round trip to be prepared every time.
+struct Conn {
+    client: Client,
+    fetch: Statement,
+    insert: Statement,
+}
+
+impl Conn {
+    fn open(url: &str) -> Result<Conn, StoreError> {
+        let mut client =
+            Client::connect(url, NoTls).map_err(|e| failed("cannot connect to the database", e))?;
+        let fetch = client
+            .prepare(
+                "SELECT seq, record, fingerprint FROM dealtrail_events \
+                 WHERE seq > $1 ORDER BY seq LIMIT $2",
+            )
+            .map_err(|e| failed("cannot prepare a statement", e))?;
+        let insert = client
+            .prepare(
+                "INSERT INTO dealtrail_events (seq, stream, version, record, fingerprint) \
+                 SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::BIGINT[], $4::BYTEA[], \
+                 $5::BYTEA[])",
+            )
+            .map_err(|e| failed("cannot prepare a statement", e))?;
+        Ok(Conn {
+            client,
+            fetch,
+            insert,
+        })
+    }
+}
+
 /// A connection to the database holding the log; reconnects after a failure.
 pub(crate) struct Upstream {
     url: String,
-    client: Option<Client>,
+    conn: Option<Conn>,
     /// Whether the database takes `NOTIFY` (CockroachDB does not); found out at connect.
     notify: bool,
     /// This store's mark on its notifications, so that its own follower can pass them by.
@@ -93,13 +124,8 @@ pub(crate) struct Upstream {
 impl Upstream {
     /// Connects and creates the tables if the database has none yet.
     pub fn connect(url: &str, origin: &str) -> Result<Upstream, StoreError> {
-        let mut upstream = Upstream {
-            url: url.to_string(),
-            client: None,
-            notify: false,
-            origin: origin.to_string(),
-        };
-        let client = upstream.client()?;
+        let mut client =
+            Client::connect(url, NoTls).map_err(|e| failed("cannot connect to the database", e))?;
         // Two servers creating the schema at once may collide in the catalogue; the second
         // attempt finds the tables.
         let created = client
@@ -120,39 +146,40 @@ impl Upstream {
             .query_one("SELECT format FROM dealtrail_head WHERE id = 1", &[])
             .map_err(|e| failed("cannot read the log's head row", e))?;
         let found: i32 = row.get(0);
-        upstream.notify = upstream
-            .client()?
-            .batch_execute(&format!("NOTIFY {CHANNEL}"))
-            .is_ok();
         if found as u32 != codec::FORMAT_VERSION {
             return Err(StoreError::IncompatibleFormat {
                 found: found as u32,
                 supported: codec::FORMAT_VERSION,
             });
         }
-        Ok(upstream)
+        let notify = client.batch_execute(&format!("NOTIFY {CHANNEL}")).is_ok();
+        Ok(Upstream {
+            url: url.to_string(),
+            conn: None,
+            notify,
+            origin: origin.to_string(),
+        })
     }
 
-    fn client(&mut self) -> Result<&mut Client, StoreError> {
-        if self.client.as_ref().is_none_or(Client::is_closed) {
-            let client = Client::connect(&self.url, NoTls)
-                .map_err(|e| failed("cannot connect to the database", e))?;
-            self.client = Some(client);
+    fn conn(&mut self) -> Result<&mut Conn, StoreError> {
+        if self.conn.as_ref().is_none_or(|c| c.client.is_closed()) {
+            self.conn = Some(Conn::open(&self.url)?);
         }
-        self.client
+        self.conn
             .as_mut()
             .ok_or_else(|| StoreError::Upstream("no connection".into()))
     }
 
     /// Forgets the connection after an error, so the next call starts a fresh one.
     pub fn reset(&mut self) {
-        self.client = None;
+        self.conn = None;
     }
 
     /// The committed head: last sequence number and hash.
     pub fn head(&mut self) -> Result<(u64, ChainHash), StoreError> {
         let row = self
-            .client()?
+            .conn()?
+            .client
             .query_one("SELECT seq, hash FROM dealtrail_head WHERE id = 1", &[])
             .map_err(|e| failed("cannot read the head", e))?;
         head_of(&row)
@@ -161,31 +188,39 @@ impl Upstream {
     /// Committed events after `after`, in order, at most [`FETCH_ROWS`]. No lock is needed:
     /// commit order is sequence order, so what this sees is a prefix without gaps.
     pub fn fetch(&mut self, after: u64) -> Result<Vec<Fetched>, StoreError> {
-        fetch(self.client()?, after)
+        fetch(self.conn()?, after)
     }
 
-    /// Begins the transaction of one group: locks the head row until commit or rollback.
+    /// Begins the transaction of one group, in one round trip with the lock on the head
+    /// row, which it holds until commit or rollback.
     pub fn lock(&mut self) -> Result<Locked<'_>, StoreError> {
-        let notify = self.notify;
-        let origin = self.origin.clone();
-        let mut tx = self
-            .client()?
-            .transaction()
-            .map_err(|e| failed("cannot begin a transaction", e))?;
-        let row = tx
-            .query_one(
-                "SELECT seq, hash FROM dealtrail_head WHERE id = 1 FOR UPDATE",
-                &[],
+        let (notify, origin) = (self.notify, self.origin.clone());
+        let conn = self.conn()?;
+        let answers = conn
+            .client
+            .simple_query(
+                "BEGIN; SELECT seq, encode(hash, 'hex') FROM dealtrail_head WHERE id = 1 FOR UPDATE",
             )
             .map_err(|e| failed("cannot lock the head", e))?;
-        let (seq, hash) = head_of(&row)?;
-        Ok(Locked {
-            tx,
-            seq,
-            hash,
+        let mut locked = Locked {
+            conn,
+            seq: 0,
+            hash: ChainHash::GENESIS,
             notify,
             origin,
-        })
+            open: true,
+        };
+        let row = answers.iter().find_map(|m| match m {
+            SimpleQueryMessage::Row(row) => Some((row.get(0), row.get(1))),
+            _ => None,
+        });
+        let bad = || StoreError::corrupt("the database's head row", "missing or unreadable");
+        let (Some(Some(seq)), Some(Some(hash))) = (row.map(|r| r.0), row.map(|r| r.1)) else {
+            return Err(bad());
+        };
+        locked.seq = seq.parse().map_err(|_| bad())?;
+        locked.hash = ChainHash::from_hex(hash).ok_or_else(bad)?;
+        Ok(locked)
     }
 }
 
@@ -197,16 +232,10 @@ fn head_of(row: &postgres::Row) -> Result<(u64, ChainHash), StoreError> {
     Ok((seq as u64, ChainHash(hash)))
 }
 
-fn fetch(
-    client: &mut impl postgres::GenericClient,
-    after: u64,
-) -> Result<Vec<Fetched>, StoreError> {
-    let rows = client
-        .query(
-            "SELECT seq, record, fingerprint FROM dealtrail_events \
-             WHERE seq > $1 ORDER BY seq LIMIT $2",
-            &[&(after as i64), &FETCH_ROWS],
-        )
+fn fetch(conn: &mut Conn, after: u64) -> Result<Vec<Fetched>, StoreError> {
+    let rows = conn
+        .client
+        .query(&conn.fetch, &[&(after as i64), &FETCH_ROWS])
         .map_err(|e| failed("cannot read events", e))?;
     rows.iter()
         .map(|row| {
@@ -234,85 +263,79 @@ fn fetch(
         .collect()
 }
 
-/// A group's transaction, holding the head row's lock.
+/// A group's transaction, holding the head row's lock; rolled back when dropped uncommitted.
 pub(crate) struct Locked<'a> {
-    tx: Transaction<'a>,
+    conn: &'a mut Conn,
     /// The committed head when the lock was taken.
     pub seq: u64,
     pub hash: ChainHash,
     notify: bool,
     origin: String,
+    open: bool,
+}
+
+impl Drop for Locked<'_> {
+    fn drop(&mut self) {
+        if self.open {
+            // A broken connection rolls back by itself; the writer then reconnects.
+            let _ = self.conn.client.batch_execute("ROLLBACK");
+        }
+    }
 }
 
 impl Locked<'_> {
     /// Committed events after `after` (see [`Upstream::fetch`]).
     pub fn fetch(&mut self, after: u64) -> Result<Vec<Fetched>, StoreError> {
-        fetch(&mut self.tx, after)
+        fetch(self.conn, after)
     }
 
-    /// Inserts the group's rows, moves the head row to `head`, notifies followers and
-    /// commits. `Err(StoreError::UpstreamUnknown)` when the commit was sent but its answer
-    /// lost: the rows may or may not be in the log.
+    /// Inserts the group's rows, then moves the head row to `head`, notifies followers and
+    /// commits in one round trip. `Err(StoreError::UpstreamUnknown)` when that was sent but
+    /// its answer lost: the rows may or may not be in the log.
     pub fn commit(mut self, rows: &[Row], head: (u64, ChainHash)) -> Result<(), StoreError> {
-        for chunk in rows.chunks(INSERT_ROWS) {
-            let mut sql = String::from(
-                "INSERT INTO dealtrail_events (seq, stream, version, record, fingerprint) VALUES ",
-            );
-            // The database's integers are signed; the values the params borrow live here.
-            let numbers: Vec<[i64; 2]> = chunk
-                .iter()
-                .map(|r| [r.seq as i64, r.version as i64])
-                .collect();
-            let records: Vec<&[u8]> = chunk.iter().map(|r| &r.record[..]).collect();
-            let fingerprints: Vec<Option<&[u8]>> = chunk
-                .iter()
-                .map(|r| r.fingerprint.as_ref().map(|f| &f[..]))
-                .collect();
-            let mut params: Vec<&(dyn postgres::types::ToSql + Sync)> =
-                Vec::with_capacity(chunk.len() * 5);
-            for (i, row) in chunk.iter().enumerate() {
-                if i > 0 {
-                    sql.push(',');
-                }
-                let at = i * 5;
-                sql.push_str(&format!(
-                    "(${},${},${},${},${})",
-                    at + 1,
-                    at + 2,
-                    at + 3,
-                    at + 4,
-                    at + 5
-                ));
-                params.extend([
-                    &numbers[i][0] as &(dyn postgres::types::ToSql + Sync),
-                    &row.stream,
-                    &numbers[i][1],
-                    &records[i],
-                    &fingerprints[i],
-                ]);
-            }
-            self.tx
-                .execute(sql.as_str(), &params)
-                .map_err(|e| failed("cannot insert events", e))?;
-        }
-        self.tx
+        let seqs: Vec<i64> = rows.iter().map(|r| r.seq as i64).collect();
+        let streams: Vec<&str> = rows.iter().map(|r| r.stream.as_str()).collect();
+        let versions: Vec<i64> = rows.iter().map(|r| r.version as i64).collect();
+        let records: Vec<&[u8]> = rows.iter().map(|r| &r.record[..]).collect();
+        let fingerprints: Vec<Option<&[u8]>> = rows
+            .iter()
+            .map(|r| r.fingerprint.as_ref().map(|f| &f[..]))
+            .collect();
+        let conn = &mut *self.conn;
+        conn.client
             .execute(
-                "UPDATE dealtrail_head SET seq = $1, hash = $2 WHERE id = 1",
-                &[&(head.0 as i64), &head.1.0.as_slice()],
+                &conn.insert,
+                &[&seqs, &streams, &versions, &records, &fingerprints],
             )
-            .map_err(|e| failed("cannot move the head", e))?;
+            .map_err(|e| failed("cannot insert events", e))?;
+        // Every value below is ours (a number, hex digits, the store's hex mark), never input.
+        let mut finish = format!(
+            "UPDATE dealtrail_head SET seq = {}, hash = decode('{}', 'hex') WHERE id = 1;",
+            head.0,
+            head.1.to_hex()
+        );
         if self.notify {
-            self.tx
-                .batch_execute(&format!("NOTIFY {CHANNEL}, '{}'", self.origin))
-                .map_err(|e| failed("cannot notify", e))?;
+            finish.push_str(&format!(" NOTIFY {CHANNEL}, '{}';", self.origin));
         }
-        self.tx.commit().map_err(|e| {
-            StoreError::UpstreamUnknown(format!(
-                "the commit of events {}..={} was sent but not answered: {e}",
-                rows.first().map_or(0, |r| r.seq),
-                head.0
-            ))
-        })
+        finish.push_str(" COMMIT");
+        let sent = conn.client.batch_execute(&finish);
+        match sent {
+            Ok(()) => {
+                self.open = false;
+                Ok(())
+            }
+            // The database refused a statement: nothing is committed, and dropping `self`
+            // rolls the transaction back.
+            Err(e) if e.as_db_error().is_some() => Err(failed("cannot commit events", e)),
+            Err(e) => {
+                self.open = false;
+                Err(StoreError::UpstreamUnknown(format!(
+                    "the commit of events {}..={} was sent but not answered: {e}",
+                    rows.first().map_or(0, |r| r.seq),
+                    head.0
+                )))
+            }
+        }
     }
 }
 

@@ -74,7 +74,8 @@ impl Config {
     /// Keeps the log of record in the PostgreSQL database at `url` (a `postgres://` URL or
     /// key=value connection string), which several servers may share; the folder becomes
     /// this server's replica of it. An append is acknowledged once the database has
-    /// committed it, so the folder itself is flushed but not synced.
+    /// committed it, so the folder is not flushed per group: a crash costs a copy of its lost
+    /// end at the next open.
     pub fn upstream(mut self, url: impl Into<String>) -> Config {
         self.upstream = Some(url.into());
         self
