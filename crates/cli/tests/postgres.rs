@@ -245,3 +245,132 @@ async fn two_servers_share_one_log_on_postgresql() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("first bad sequence number: 7"), "{text}");
 }
+
+/// Registers accounts `first..` from `writers` concurrent clients until told to stop;
+/// returns the ids whose registration was acknowledged.
+async fn register_until_stopped(
+    address: String,
+    token: String,
+    writers: u32,
+    stop: tokio::sync::watch::Receiver<bool>,
+    acked: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) -> Vec<String> {
+    let client = reqwest::Client::new();
+    let mut tasks = Vec::new();
+    for w in 0..writers {
+        let (client, address, token, stop, acked) = (
+            client.clone(),
+            address.clone(),
+            token.clone(),
+            stop.clone(),
+            acked.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            for n in 0u32.. {
+                if *stop.borrow() {
+                    break;
+                }
+                let id = format!("00000000-0000-4000-8000-{w:04x}{n:08x}");
+                let query = format!(
+                    r#"mutation {{ registerAccount(input: {{ id: "{id}", name: "Load {w} {n}" }}) {{ version }} }}"#
+                );
+                let sent = client
+                    .post(format!("http://{address}/graphql"))
+                    .bearer_auth(&token)
+                    .json(&serde_json::json!({ "query": query }))
+                    .send()
+                    .await;
+                // Once the server is killed every request fails: those were never
+                // acknowledged.
+                let Ok(response) = sent else { break };
+                let Ok(body) = response.json::<serde_json::Value>().await else {
+                    break;
+                };
+                if body.get("errors").is_none() && body["data"]["registerAccount"]["version"].is_string() {
+                    mine.push(id);
+                    acked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+            }
+            mine
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    all
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_on_postgresql_killed_under_load_loses_no_acknowledged_write() {
+    let Some(cluster) = Cluster::start("SIGKILL of a server on PostgreSQL") else {
+        return;
+    };
+    let url = cluster.url("postgres");
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("a");
+    let (child, token, address) = support::serve_demo_with(&data, 2, &["--store", &url]);
+    let mut server = Server(child, address);
+    let mut acknowledged: Vec<String> = Vec::new();
+    for round in 0..3u32 {
+        let acked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let load = tokio::spawn(register_until_stopped(
+            server.1.clone(),
+            token.clone(),
+            16,
+            stop_rx,
+            acked.clone(),
+        ));
+        // Kill at a different point each round, while sixteen writers are in flight.
+        let kill_after = 50 + 70 * round as usize;
+        while acked.load(std::sync::atomic::Ordering::SeqCst) < kill_after {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        server.0.kill().unwrap();
+        server.0.wait().unwrap();
+        let _ = stop_tx.send(true);
+        acknowledged.extend(load.await.unwrap());
+        // The same folder serves again; it copies from the database what it lacks.
+        let (child, address) = support::serve_again_with(&data, &["--store", &url]);
+        server = Server(child, address);
+    }
+    drop(server);
+    // A new server with an empty folder has only the database to go by.
+    let fresh = dir.path().join("fresh");
+    std::fs::create_dir_all(&fresh).unwrap();
+    std::fs::copy(data.join("tokens"), fresh.join("tokens")).unwrap();
+    let (child, address) = support::serve_again_with(&fresh, &["--store", &url]);
+    let fresh_server = Server(child, address);
+    for chunk in acknowledged.chunks(100) {
+        let fields: String = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, id)| format!(r#"a{i}: account(id: "{id}") {{ id }} "#))
+            .collect();
+        let data = graphql(&fresh_server.1, &token, &format!("{{ {fields} }}")).await;
+        for (i, id) in chunk.iter().enumerate() {
+            assert_eq!(
+                data[format!("a{i}")]["id"],
+                id.as_str(),
+                "acknowledged {id} lost"
+            );
+        }
+    }
+    assert!(
+        acknowledged.len() >= 50 + 120 + 190,
+        "{}",
+        acknowledged.len()
+    );
+    drop(fresh_server);
+    let intact = ok(dealtrail()
+        .args(["verify", "--store", &url])
+        .arg("--data")
+        .arg(&data));
+    assert!(intact.starts_with("intact: "), "{intact}");
+    eprintln!(
+        "{} acknowledged registrations survived three SIGKILLs",
+        acknowledged.len()
+    );
+}
