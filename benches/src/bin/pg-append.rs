@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use dealtrail_benches::{disk_bytes, envelope_bytes};
 use dealtrail_store::{
     AppendRequest, Config, ExpectedVersion, NewEvent, Store, StreamId, Timestamp,
 };
@@ -64,6 +65,18 @@ fn main() {
     println!(
         "dealtrail_events with indexes: {table} bytes for {logical} bytes of records ({:.2} per record byte)",
         table as f64 / logical as f64
+    );
+    let envelope: u64 = copy
+        .iter_from(1)
+        .map(|e| envelope_bytes(&e.expect("event")))
+        .sum();
+    let (cluster_disk, replica_disk) = (cluster.disk_bytes(), disk_bytes(fresh.path()));
+    println!(
+        "per logical byte ({envelope} bytes of envelopes): the table {:.2}, the whole cluster \
+         (WAL and catalogue included) {:.2}, a replica folder {:.2}",
+        table as f64 / envelope as f64,
+        cluster_disk as f64 / envelope as f64,
+        replica_disk as f64 / envelope as f64
     );
 }
 

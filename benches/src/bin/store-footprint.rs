@@ -7,7 +7,7 @@
 
 use std::time::Instant;
 
-use dealtrail_benches::{disk_bytes, populate};
+use dealtrail_benches::{disk_bytes, envelope_bytes, populate};
 use dealtrail_store::{Config, Store};
 
 fn main() {
@@ -36,14 +36,7 @@ fn main() {
     for event in store.iter_from(1) {
         let e = event.expect("event");
         payload += e.payload.len() as u64;
-        // What a plain table of the envelope would hold: the fields, without indexes.
-        envelope += (e.payload.len()
-            + e.stream.as_str().len()
-            + e.event_type.len()
-            + e.actor.len()
-            + 8 * 5 // seq, version, two clocks, schema version (rounded up)
-            + 16 // event id
-            + 64) as u64; // two hashes
+        envelope += envelope_bytes(&e);
     }
     store.close().expect("close");
     drop(store);

@@ -374,3 +374,34 @@ async fn a_server_on_postgresql_killed_under_load_loses_no_acknowledged_write() 
         acknowledged.len()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_whose_database_is_gone_refuses_writes_with_503_and_still_answers_reads() {
+    let Some(cluster) = Cluster::start("a server on PostgreSQL without its database") else {
+        return;
+    };
+    let url = cluster.url("postgres");
+    let dir = tempfile::tempdir().unwrap();
+    let (child, token, address) =
+        support::serve_demo_with(&dir.path().join("a"), 2, &["--store", &url]);
+    let server = Server(child, address);
+    let before = head(&server, &token).await;
+    drop(cluster);
+    let response = reqwest::Client::new()
+        .post(format!("http://{}/graphql", server.1))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({
+            "query": r#"mutation { registerAccount(input: { name: "Nowhere" }) { version } }"#
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "STORAGE_UNAVAILABLE",
+        "{body}"
+    );
+    // Reads are served from the replica.
+    assert_eq!(head(&server, &token).await, before);
+}
