@@ -269,16 +269,26 @@ impl Store {
                 path: lock_path.clone(),
                 source,
             })?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(StoreError::Locked { path: path.clone() });
-            }
-            Err(std::fs::TryLockError::Error(source)) => {
-                return Err(StoreError::Io {
-                    path: lock_path,
-                    source,
-                });
+        // A lock just let go of can stay held for a moment: a process forked by another
+        // thread keeps a copy of every descriptor until it runs its program. So a held
+        // lock is retried for up to a second before the folder counts as in use.
+        let mut attempts = 0;
+        loop {
+            match lock.try_lock() {
+                Ok(()) => break,
+                Err(std::fs::TryLockError::WouldBlock) if attempts < 100 => {
+                    attempts += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(StoreError::Locked { path: path.clone() });
+                }
+                Err(std::fs::TryLockError::Error(source)) => {
+                    return Err(StoreError::Io {
+                        path: lock_path,
+                        source,
+                    });
+                }
             }
         }
         let cache_capacity = config.cache_capacity.unwrap_or_else(|| {

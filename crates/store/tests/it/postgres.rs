@@ -92,7 +92,7 @@ fn start(test: &str) -> Option<Cluster> {
 }
 
 #[test]
-fn commit_order_is_sequence_order_while_a_transaction_holds_the_head() {
+fn commit_order_is_sequence_order_while_an_appending_transaction_is_held_open() {
     let Some(cluster) = start("commit order on PostgreSQL") else {
         return;
     };
@@ -130,8 +130,9 @@ fn commit_order_is_sequence_order_while_a_transaction_holds_the_head() {
         })
     };
 
-    // Hold the head row the way a slow appender does, then let eight writers on two
-    // replicas queue behind it.
+    // An appending transaction held open: it has written event 2 and not committed. The
+    // first writer's insert of event 2 waits on it, holding the head; the others queue on
+    // the head. Nothing may become visible past event 1 meanwhile.
     let mut holder = on_thread({
         let url = url.clone();
         move || postgres::Client::connect(&url, postgres::NoTls).unwrap()
@@ -140,8 +141,9 @@ fn commit_order_is_sequence_order_while_a_transaction_holds_the_head() {
     let (held_tx, held_rx) = std::sync::mpsc::channel::<()>();
     let holding = std::thread::spawn(move || {
         let mut tx = holder.transaction().unwrap();
-        tx.query_one(
-            "SELECT seq FROM dealtrail_head WHERE id = 1 FOR UPDATE",
+        tx.execute(
+            "INSERT INTO dealtrail_events (seq, stream, version, record) \
+             VALUES (2, 'held', 1, '\\x00'::bytea)",
             &[],
         )
         .unwrap();
