@@ -10,6 +10,7 @@ pub(crate) mod codec;
 mod error;
 pub mod heads;
 pub(crate) mod pg;
+mod pgconnect;
 mod pgkeys;
 mod query;
 mod snapshot;

@@ -16,7 +16,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use postgres::{Client, NoTls, SimpleQueryMessage, Statement};
+use postgres::{Client, SimpleQueryMessage, Statement};
 use tokio::sync::{mpsc, watch};
 
 use crate::codec;
@@ -88,8 +88,7 @@ struct Conn {
 
 impl Conn {
     fn open(url: &str) -> Result<Conn, StoreError> {
-        let mut client =
-            Client::connect(url, NoTls).map_err(|e| failed("cannot connect to the database", e))?;
+        let mut client = crate::pgconnect::connect(url)?;
         let fetch = client
             .prepare(
                 "SELECT seq, record, fingerprint FROM dealtrail_events \
@@ -124,8 +123,7 @@ pub(crate) struct Upstream {
 impl Upstream {
     /// Connects and creates the tables if the database has none yet.
     pub fn connect(url: &str, origin: &str) -> Result<Upstream, StoreError> {
-        let mut client =
-            Client::connect(url, NoTls).map_err(|e| failed("cannot connect to the database", e))?;
+        let mut client = crate::pgconnect::connect(url)?;
         // Two servers creating the schema at once may collide in the catalogue; the second
         // attempt finds the tables.
         let created = client
@@ -364,7 +362,7 @@ impl Listener {
     pub fn wait(&mut self, origin: &str) -> bool {
         use postgres::fallible_iterator::FallibleIterator;
         if self.client.as_ref().is_none_or(Client::is_closed) {
-            self.client = Client::connect(&self.url, NoTls).ok();
+            self.client = crate::pgconnect::connect(&self.url).ok();
             self.listening = self
                 .client
                 .as_mut()
@@ -478,8 +476,7 @@ pub(crate) fn compare(
                 kind: crate::ProblemKind::Database(detail),
             }))
         };
-        let mut client = Client::connect(&url, NoTls)
-            .map_err(|e| failed("cannot connect to the database", e))?;
+        let mut client = crate::pgconnect::connect(&url)?;
         let row = client
             .query_one("SELECT seq, hash FROM dealtrail_head WHERE id = 1", &[])
             .map_err(|e| failed("cannot read the head", e))?;

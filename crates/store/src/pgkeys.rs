@@ -11,7 +11,7 @@
 
 use std::sync::mpsc;
 
-use postgres::{Client, NoTls};
+use postgres::Client;
 use uuid::Uuid;
 
 use crate::error::StoreError;
@@ -79,9 +79,7 @@ fn serve(url: &str, rx: mpsc::Receiver<KeyOp>) {
     while let Ok(op) = rx.recv() {
         let connected = match client.take().filter(|c| !c.is_closed()) {
             Some(c) => Ok(c),
-            None => {
-                Client::connect(url, NoTls).map_err(|e| failed("cannot connect to the database", e))
-            }
+            None => crate::pgconnect::connect(url),
         };
         let mut c = match connected {
             Ok(c) => c,

@@ -23,6 +23,8 @@ pub struct Cluster {
     port: u16,
     server: Option<Child>,
     as_root: bool,
+    /// With TLS: the certificate of the authority that signed the server's.
+    ca: Option<PathBuf>,
 }
 
 /// The folder of `initdb`, `postgres` and `pgbench`: `DEALTRAIL_PG_BIN`, else the newest
@@ -58,6 +60,16 @@ fn under_ci() -> bool {
 impl Cluster {
     /// Starts a cluster for `test` (named in the message when PostgreSQL is missing).
     pub fn start(test: &str) -> Option<Cluster> {
+        Cluster::start_as(test, false)
+    }
+
+    /// [`Cluster::start`] with TLS on (and plain connections still accepted): the server's
+    /// certificate, for IP 127.0.0.1, is signed by a throwaway authority ([`Cluster::ca`]).
+    pub fn start_tls(test: &str) -> Option<Cluster> {
+        Cluster::start_as(test, true)
+    }
+
+    fn start_as(test: &str, tls: bool) -> Option<Cluster> {
         let Some(bin) = bin_dir() else {
             if under_ci() {
                 panic!("{test}: PostgreSQL is not installed, and under CI=true this test must run");
@@ -68,7 +80,7 @@ impl Cluster {
             );
             return None;
         };
-        match Cluster::start_in(&bin) {
+        match Cluster::start_in(&bin, tls) {
             Ok(cluster) => Some(cluster),
             Err(e) => panic!(
                 "{test}: cannot start a PostgreSQL cluster from {}: {e}",
@@ -77,7 +89,7 @@ impl Cluster {
         }
     }
 
-    fn start_in(bin: &Path) -> Result<Cluster, String> {
+    fn start_in(bin: &Path, tls: bool) -> Result<Cluster, String> {
         let dir = tempfile::Builder::new()
             .prefix("dealtrail-pg-")
             .tempdir()
@@ -93,6 +105,7 @@ impl Cluster {
             port: 0,
             server: None,
             as_root,
+            ca: None,
         };
         let mut initdb = cluster.command("initdb");
         initdb.arg("-D").arg(&data).args([
@@ -105,6 +118,9 @@ impl Cluster {
             "--no-sync",
         ]);
         run(&mut initdb)?;
+        if tls {
+            cluster.ca = Some(cluster.certificates()?);
+        }
         // A free port may be taken between our probe and the server's bind: try a few.
         let mut last = String::new();
         for _ in 0..5 {
@@ -142,6 +158,17 @@ impl Cluster {
                 self.dir.path().display()
             ))
             .args(["-c", "max_connections=200", "-c", "shared_buffers=64MB"])
+            .args(self.ca.as_ref().map_or_else(Vec::new, |_| {
+                let dir = self.dir.path();
+                vec![
+                    "-c".to_string(),
+                    "ssl=on".to_string(),
+                    "-c".to_string(),
+                    format!("ssl_cert_file={}", dir.join("server.pem").display()),
+                    "-c".to_string(),
+                    format!("ssl_key_file={}", dir.join("server.key").display()),
+                ]
+            }))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log);
@@ -170,6 +197,65 @@ impl Cluster {
         let url = self.url(database);
         on_thread(move || postgres::Client::connect(&url, postgres::NoTls).map(drop))
             .map_err(|e| e.to_string())
+    }
+
+    /// Makes a throwaway authority and a server certificate for 127.0.0.1 signed by it, with
+    /// the `openssl` command; returns the authority's certificate.
+    fn certificates(&self) -> Result<PathBuf, String> {
+        let dir = self.dir.path();
+        let at = |name: &str| dir.join(name);
+        run(Command::new("openssl")
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+            ])
+            .args(["-subj", "/CN=dealtrail test authority", "-keyout"])
+            .arg(at("ca.key"))
+            .arg("-out")
+            .arg(at("ca.pem")))?;
+        run(Command::new("openssl")
+            .args([
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-subj",
+                "/CN=127.0.0.1",
+                "-keyout",
+            ])
+            .arg(at("server.key"))
+            .arg("-out")
+            .arg(at("server.csr")))?;
+        std::fs::write(
+            at("server.ext"),
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n\
+             extendedKeyUsage=serverAuth\n",
+        )
+        .map_err(|e| format!("certificate extensions: {e}"))?;
+        run(Command::new("openssl")
+            .args(["x509", "-req", "-days", "2", "-in"])
+            .arg(at("server.csr"))
+            .arg("-CA")
+            .arg(at("ca.pem"))
+            .arg("-CAkey")
+            .arg(at("ca.key"))
+            .args(["-CAcreateserial", "-out"])
+            .arg(at("server.pem"))
+            .arg("-extfile")
+            .arg(at("server.ext")))?;
+        // The server reads its key only if it owns it and nobody else may read it.
+        if self.as_root {
+            run(Command::new("chown")
+                .arg(UNPRIVILEGED)
+                .arg(at("server.key"))
+                .arg(at("server.pem")))?;
+        }
+        run(Command::new("chmod").arg("600").arg(at("server.key")))?;
+        Ok(at("ca.pem"))
+    }
+
+    /// With [`Cluster::start_tls`], the authority's certificate (PEM) to verify the server.
+    pub fn ca(&self) -> Option<&Path> {
+        self.ca.as_deref()
     }
 
     /// The loopback port the server listens on.

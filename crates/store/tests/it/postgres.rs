@@ -496,3 +496,35 @@ fn personal_keys_are_shared_and_an_erasure_reaches_every_replica() {
         vec![(p, KeyState::Erased), (q, KeyState::Live(other))]
     );
 }
+
+#[test]
+fn tls_is_used_and_the_server_verified_when_the_connection_string_asks() {
+    if in_child() {
+        return;
+    }
+    let Some(cluster) = Cluster::start_tls("TLS to PostgreSQL") else {
+        return;
+    };
+    let ca = cluster.ca().unwrap().display().to_string();
+    let url = format!(
+        "{}?sslmode=require&sslrootcert={ca}",
+        cluster.url("postgres")
+    );
+    let (_dir, store) = replica(&url);
+    let written = store
+        .append_blocking(request("s", ExpectedVersion::Any, &[1]))
+        .unwrap();
+    assert!(matches!(written, AppendOutcome::Committed(_)));
+    // The writer's connection is an encrypted one (this test's own queries are not).
+    let encrypted = cluster.query_i64("postgres", "SELECT count(*) FROM pg_stat_ssl WHERE ssl")[0];
+    assert!(encrypted >= 1, "{encrypted} encrypted connections");
+    // Without the authority the server's certificate is not trusted: refused, not
+    // downgraded to plain text.
+    let dir = tempfile::tempdir().unwrap();
+    let untrusted = format!("{}?sslmode=require", cluster.url("postgres"));
+    match Store::open(Config::new(dir.path()).upstream(untrusted)) {
+        Err(StoreError::Upstream(d)) => assert!(d.contains("certificate"), "{d}"),
+        Err(other) => panic!("expected Upstream, got {other}"),
+        Ok(_) => panic!("connected to a server whose certificate nobody vouched for"),
+    }
+}
