@@ -9,7 +9,11 @@ use anyhow::{Context, bail};
 /// Writes every key of `data` (erased ones as null) as JSON lines to `out` or stdout.
 pub fn export(data: &Path, out: Option<&Path>) -> anyhow::Result<()> {
     let store = crate::analysis::open_existing(data)?;
-    write(&store.vault().export_lines(), out)
+    let lines = store
+        .vault()
+        .export_lines()
+        .context("cannot read the personal-data keys")?;
+    write(&lines, out)
 }
 
 /// Writes key lines to `out` or, when it is absent, standard output.

@@ -114,7 +114,18 @@ pub(crate) async fn export_keys(State(state): State<AppState>, headers: HeaderMa
     ) {
         return refused.into_response(Media::Json);
     }
-    let lines = state.engine.store().vault().export_lines();
+    let lines = match state.engine.store().vault().export_lines() {
+        Ok(lines) => lines,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read the personal-data keys");
+            return Refusal::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "STORAGE_UNAVAILABLE",
+                "the personal-data keys cannot be read now; no partial export is sent",
+            )
+            .into_response(Media::Json);
+        }
+    };
     (
         [(
             header::CONTENT_TYPE,

@@ -297,12 +297,11 @@ impl Vault {
     }
 
     /// Every slot, live or erased, in file order: what `export keys` writes.
-    pub fn entries(&self) -> Vec<(Uuid, KeyState)> {
+    /// With the log in PostgreSQL, the database's keys: an export made while it cannot be
+    /// read fails rather than holding only this folder's copies.
+    pub fn entries(&self) -> Result<Vec<(Uuid, KeyState)>, StoreError> {
         if let Some(link) = self.shared.get() {
-            match link.all() {
-                Ok(all) => return all,
-                Err(e) => tracing::warn!(error = %e, "cannot read keys from the database"),
-            }
+            return link.all();
         }
         let slots = self.lock();
         let mut all: Vec<(u64, Uuid, KeyState)> = slots
@@ -311,7 +310,7 @@ impl Vault {
             .map(|(id, (at, s))| (*at, *id, *s))
             .collect();
         all.sort_by_key(|e| e.0);
-        all.into_iter().map(|(_, id, s)| (id, s)).collect()
+        Ok(all.into_iter().map(|(_, id, s)| (id, s)).collect())
     }
 
     /// Restores one slot from a key export. An erased slot stays erased; a live key for a
@@ -365,9 +364,9 @@ struct KeyLine {
 impl Vault {
     /// Every slot as JSON lines (`{"person": …, "key": hex or null}`): what `export keys`
     /// writes and [`Vault::restore_lines`] reads.
-    pub fn export_lines(&self) -> String {
+    pub fn export_lines(&self) -> Result<String, StoreError> {
         let mut out = String::new();
-        for (person, state) in self.entries() {
+        for (person, state) in self.entries()? {
             let key = match state {
                 KeyState::Live(k) => Some(crate::heads::hex(&k)),
                 _ => None,
@@ -377,7 +376,7 @@ impl Vault {
             out.push_str(&line);
             out.push('\n');
         }
-        out
+        Ok(out)
     }
 
     /// Restores the slots of a key export, line by line; an error names the line.
@@ -446,7 +445,7 @@ mod tests {
         // An export restores into another folder, erased slots erased.
         let other = tempfile::tempdir().unwrap();
         let copy = Vault::open(other.path()).unwrap();
-        assert_eq!(copy.restore_lines(&vault.export_lines()), Ok(2));
+        assert_eq!(copy.restore_lines(&vault.export_lines().unwrap()), Ok(2));
         assert_eq!(copy.state(a), KeyState::Erased);
         assert_eq!(copy.state(b), KeyState::Live(keys[1]));
         assert!(copy.restore_lines("{\"person\": 1}").is_err());

@@ -492,9 +492,15 @@ fn personal_keys_are_shared_and_an_erasure_reaches_every_replica() {
     );
     let (_c_dir, c) = replica(&url);
     assert_eq!(
-        c.vault().entries(),
+        c.vault().entries().unwrap(),
         vec![(p, KeyState::Erased), (q, KeyState::Live(other))]
     );
+    // With the database gone an export fails instead of holding only this folder's copies.
+    drop(cluster);
+    assert!(matches!(
+        c.vault().export_lines(),
+        Err(StoreError::Upstream(_))
+    ));
 }
 
 #[test]
@@ -527,4 +533,96 @@ fn tls_is_used_and_the_server_verified_when_the_connection_string_asks() {
         Err(other) => panic!("expected Upstream, got {other}"),
         Ok(_) => panic!("connected to a server whose certificate nobody vouched for"),
     }
+}
+
+/// A TCP relay to the database that, once, lets a group's last round trip (`…; COMMIT`)
+/// reach the server and the server answer it, but cuts the connection before the answer
+/// reaches the client: a commit whose outcome the client cannot know.
+fn relay_that_loses_one_commit_answer(to: u16) -> u16 {
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let used = Arc::new(AtomicBool::new(false));
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(client) = client else { return };
+            let server = TcpStream::connect(("127.0.0.1", to)).unwrap();
+            let cut = Arc::new(AtomicBool::new(false));
+            let (mut c_in, mut s_out) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+            let (used, cut_in) = (used.clone(), cut.clone());
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 65536];
+                while let Ok(n) = c_in.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    let commits = buf[..n].windows(8).any(|w| w == b"; COMMIT");
+                    if commits && !used.swap(true, Ordering::SeqCst) {
+                        // From here on the server's answers go nowhere.
+                        cut_in.store(true, Ordering::SeqCst);
+                    }
+                    if s_out.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            });
+            let (mut s_in, mut c_out) = (server, client);
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 65536];
+                while let Ok(n) = s_in.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    if cut.load(Ordering::SeqCst) {
+                        // The answer ends with ReadyForQuery ('Z'): the commit is done.
+                        if buf[..n].contains(&b'Z') {
+                            let _ = c_out.shutdown(std::net::Shutdown::Both);
+                            let _ = s_in.shutdown(std::net::Shutdown::Both);
+                            return;
+                        }
+                        continue;
+                    }
+                    if c_out.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn a_commit_whose_answer_is_lost_is_outcome_unknown_and_a_retry_finds_it_done() {
+    let Some(cluster) = start("a lost commit answer") else {
+        return;
+    };
+    let relay = relay_that_loses_one_commit_answer(cluster.port());
+    let url = format!("postgres://postgres@127.0.0.1:{relay}/postgres");
+    let (_dir, store) = replica(&url);
+    let keyed = || {
+        request("s", ExpectedVersion::NoStream, &[7])
+            .with_idempotency_key("once")
+            .unwrap()
+            .with_fingerprint([7; 32])
+    };
+    match store.append_blocking(keyed()) {
+        Err(StoreError::UpstreamUnknown(d)) => assert!(d.contains("not answered"), "{d}"),
+        other => panic!("expected UpstreamUnknown, got {other:?}"),
+    }
+    // It was committed, though the writer could not know.
+    assert_eq!(
+        cluster.query_i64("postgres", "SELECT count(*) FROM dealtrail_events"),
+        vec![1]
+    );
+    // The retry reconnects, copies the event it had not heard of, and replays its receipt.
+    match store.append_blocking(keyed()).unwrap() {
+        AppendOutcome::Replayed(r) => assert_eq!((r.first_seq, r.last_seq), (1, 1)),
+        other => panic!("expected Replayed, got {other:?}"),
+    }
+    assert_eq!(store.head().seq, 1);
+    assert!(store.verify().unwrap().is_intact());
 }
