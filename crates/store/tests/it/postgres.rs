@@ -535,10 +535,19 @@ fn tls_is_used_and_the_server_verified_when_the_connection_string_asks() {
     }
 }
 
-/// A TCP relay to the database that, once, lets a group's last round trip (`…; COMMIT`)
-/// reach the server and the server answer it, but cuts the connection before the answer
-/// reaches the client: a commit whose outcome the client cannot know.
-fn relay_that_loses_one_commit_answer(to: u16) -> u16 {
+/// What a test relay between a store and the database does to the conversation.
+#[derive(Clone, Copy)]
+enum Mischief {
+    /// Once, lets a group's last round trip (`…; COMMIT`) reach the server and the server
+    /// answer it, but cuts the connection before the answer reaches the client.
+    LoseOneCommitAnswer,
+    /// Turns every `LISTEN` into a statement the server refuses, as a database without
+    /// notifications (CockroachDB) does.
+    RefuseListen,
+}
+
+/// A TCP relay to the database on port `to`, up to `mischief`; returns its own port.
+fn relay(to: u16, mischief: Mischief) -> u16 {
     use std::io::{Read, Write};
     use std::net::{TcpListener, TcpStream};
     use std::sync::Arc;
@@ -559,10 +568,22 @@ fn relay_that_loses_one_commit_answer(to: u16) -> u16 {
                     if n == 0 {
                         break;
                     }
-                    let commits = buf[..n].windows(8).any(|w| w == b"; COMMIT");
-                    if commits && !used.swap(true, Ordering::SeqCst) {
-                        // From here on the server's answers go nowhere.
-                        cut_in.store(true, Ordering::SeqCst);
+                    match mischief {
+                        Mischief::LoseOneCommitAnswer => {
+                            let commits = buf[..n].windows(8).any(|w| w == b"; COMMIT");
+                            if commits && !used.swap(true, Ordering::SeqCst) {
+                                // From here on the server's answers go nowhere.
+                                cut_in.store(true, Ordering::SeqCst);
+                            }
+                        }
+                        Mischief::RefuseListen => {
+                            // Same length, so the message's length field stays right.
+                            for i in 0..n.saturating_sub(6) {
+                                if &buf[i..i + 7] == b"LISTEN " {
+                                    buf[i + 5] = b'X';
+                                }
+                            }
+                        }
                     }
                     if s_out.write_all(&buf[..n]).is_err() {
                         break;
@@ -596,12 +617,37 @@ fn relay_that_loses_one_commit_answer(to: u16) -> u16 {
 }
 
 #[test]
+fn a_replica_that_cannot_listen_follows_by_polling() {
+    let Some(cluster) = start("following without LISTEN") else {
+        return;
+    };
+    let quiet = relay(cluster.port(), Mischief::RefuseListen);
+    let (_a_dir, a) = replica(&cluster.url("postgres"));
+    let (_b_dir, b) = replica(&format!("postgres://postgres@127.0.0.1:{quiet}/postgres"));
+    // b's follower asked to LISTEN and was refused, so only its poll can tell it of a's
+    // write (without the poll this test fails: b never catches up).
+    let written = a
+        .append_blocking(request("s", ExpectedVersion::Any, &[1, 2, 3]))
+        .unwrap();
+    assert!(matches!(written, AppendOutcome::Committed(_)));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while b.head().seq < 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "b never polled a's write"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(b.head(), a.head());
+}
+
+#[test]
 fn a_commit_whose_answer_is_lost_is_outcome_unknown_and_a_retry_finds_it_done() {
     let Some(cluster) = start("a lost commit answer") else {
         return;
     };
-    let relay = relay_that_loses_one_commit_answer(cluster.port());
-    let url = format!("postgres://postgres@127.0.0.1:{relay}/postgres");
+    let lossy = relay(cluster.port(), Mischief::LoseOneCommitAnswer);
+    let url = format!("postgres://postgres@127.0.0.1:{lossy}/postgres");
     let (_dir, store) = replica(&url);
     let keyed = || {
         request("s", ExpectedVersion::NoStream, &[7])
