@@ -5,6 +5,7 @@ mod basics;
 mod concurrency;
 mod model;
 mod postgres;
+mod relay;
 mod snapshots;
 mod subscription;
 mod tamper;
