@@ -88,7 +88,10 @@ struct Conn {
 
 impl Conn {
     fn open(url: &str) -> Result<Conn, StoreError> {
-        let mut client = crate::pgconnect::connect(url)?;
+        Conn::prepare(crate::pgconnect::connect(url)?)
+    }
+
+    fn prepare(mut client: Client) -> Result<Conn, StoreError> {
         let fetch = client
             .prepare(
                 "SELECT seq, record, fingerprint FROM dealtrail_events \
@@ -151,9 +154,10 @@ impl Upstream {
             });
         }
         let notify = client.batch_execute(&format!("NOTIFY {CHANNEL}")).is_ok();
+        // The connection that made the schema goes on as the writer's.
         Ok(Upstream {
             url: url.to_string(),
-            conn: None,
+            conn: Some(Conn::prepare(client)?),
             notify,
             origin: origin.to_string(),
         })

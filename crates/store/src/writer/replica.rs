@@ -4,7 +4,7 @@
 
 use super::{Job, Prepared, Writer};
 use crate::error::StoreError;
-use crate::pg::{FETCH_ROWS, Fetched, Upstream};
+use crate::pg::{FETCH_ROWS, Fetched, Locked, Upstream};
 use crate::types::RecordedEvent;
 
 impl Writer {
@@ -16,12 +16,7 @@ impl Writer {
         upstream: &mut Upstream,
         group: &[Job],
     ) -> Result<Prepared, StoreError> {
-        let mut locked = upstream.lock()?;
-        // Most groups find the database where the folder is, and spare the query.
-        if locked.seq > self.state.last_seq {
-            self.catch_up(|after| locked.fetch(after))?;
-        }
-        self.check_head(locked.seq, locked.hash)?;
+        let locked = self.lock_caught_up(upstream)?;
         let prepared = self.prepare(group, true)?;
         if !prepared.rows.is_empty() {
             locked.commit(
@@ -43,12 +38,7 @@ impl Writer {
         if let Some(reason) = self.shared.failure() {
             return Err(StoreError::WriterFailed(reason));
         }
-        let mut locked = upstream.lock()?;
-        // Most groups find the database where the folder is, and spare the query.
-        if locked.seq > self.state.last_seq {
-            self.catch_up(|after| locked.fetch(after))?;
-        }
-        self.check_head(locked.seq, locked.hash)?;
+        let locked = self.lock_caught_up(upstream)?;
         let restored = self.prepare_restore(events, &[])?;
         if !restored.rows.is_empty() {
             locked.commit(
@@ -61,6 +51,18 @@ impl Writer {
             self.shared.set_failure(text.clone());
             StoreError::WriterFailed(text)
         })
+    }
+
+    /// Locks the database's head and brings the folder to it, so that what is decided next
+    /// is decided on the whole log.
+    fn lock_caught_up<'u>(&mut self, upstream: &'u mut Upstream) -> Result<Locked<'u>, StoreError> {
+        let mut locked = upstream.lock()?;
+        // Most groups find the database where the folder is, and spare the query.
+        if locked.seq > self.state.last_seq {
+            self.catch_up(|after| locked.fetch(after))?;
+        }
+        self.check_head(locked.seq, locked.hash)?;
+        Ok(locked)
     }
 
     /// Copies committed events the folder lacks, in pages, checking each as a restore does.
