@@ -55,18 +55,11 @@ async fn serve_demo_answers_stops_cleanly_and_verifies() {
 
     // Alter one stored byte of event 7 behind the store's back.
     {
-        let db = sled::Config::new()
-            .path(data.join("log"))
-            .segment_size(8 * 1024 * 1024)
-            .open()
-            .unwrap();
-        let tree = db.open_tree("log").unwrap();
-        let mut key = vec![b'E'];
-        key.extend_from_slice(&7u64.to_be_bytes());
-        let mut value = tree.get(&key).unwrap().unwrap().to_vec();
-        value[40] ^= 1;
-        tree.insert(key, value).unwrap();
-        db.flush().unwrap();
+        let raw = dealtrail_store::raw::RawLog::open(&data).unwrap();
+        let mut record = raw.record(7).unwrap();
+        record[40] ^= 1;
+        raw.set_record(7, &record).unwrap();
+        raw.flush().unwrap();
     }
     let verify = dealtrail()
         .arg("verify")

@@ -55,7 +55,11 @@ impl Store {
     /// The tree head over the first `size` events of the durable log.
     pub fn tree_head_at(&self, size: u64) -> Result<TreeHead, StoreError> {
         let size = self.tree_size(Some(size))?;
-        let root = tree::subtree(&LogNodes(&self.shared().tree), 0, size)?;
+        let root = tree::subtree(
+            &LogNodes(&self.shared().tree, self.shared().layout),
+            0,
+            size,
+        )?;
         Ok(TreeHead { size, root })
     }
 
@@ -72,7 +76,7 @@ impl Store {
                 "event {seq} is not in a tree of {size} events (events are 1 to {size})"
             )));
         }
-        let nodes = LogNodes(&self.shared().tree);
+        let nodes = LogNodes(&self.shared().tree, self.shared().layout);
         let leaf = nodes_leaf(&nodes, seq - 1)?;
         let path = tree::inclusion_path(&nodes, seq - 1, size)?;
         let root = tree::subtree(&nodes, 0, size)?;
@@ -99,7 +103,7 @@ impl Store {
                  {new_size}"
             )));
         }
-        let nodes = LogNodes(&self.shared().tree);
+        let nodes = LogNodes(&self.shared().tree, self.shared().layout);
         Ok(ConsistencyProof {
             old: TreeHead {
                 size: old_size,

@@ -1,4 +1,6 @@
 //! On-disk encoding: key layout of the log tree and the canonical bytes of an envelope.
+//! The keys below are format 1's and those both formats share; format 2's blocks and
+//! positions are in `crate::blocks`.
 //!
 //! Everything lives in one sled tree so that one `Batch` (atomic within a tree) can write an
 //! append's events, indexes, stream head, chain head and idempotency record together.
@@ -7,12 +9,18 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::blocks::Layout;
 use crate::error::StoreError;
 use crate::tree::{Frontier, Nodes, TreeHash, leaf_hash};
 use crate::types::{ChainHash, Receipt, RecordedEvent, StreamId, Timestamp};
 
-/// The on-disk format this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The on-disk format new folders get (format 2: blocks; `crate::blocks`).
+pub const FORMAT_VERSION: u32 = 2;
+/// The on-disk formats this build reads and writes: 1 (a key per record) and 2 (blocks).
+pub const SUPPORTED_FORMATS: [u32; 2] = [1, 2];
+/// The format of one record (its canonical bytes and hash), the same in both folder
+/// formats: what the database's rows hold and what its head row names.
+pub(crate) const RECORD_FORMAT: u32 = 1;
 
 /// `M` + name: metadata (format version, number of streams).
 pub(crate) const META_FORMAT: &[u8] = b"Mformat";
@@ -82,25 +90,18 @@ impl StoredTreeHead {
 
 /// The tree's nodes as the log tree holds them: leaves from the records' hashes, large
 /// subtrees from `T` keys.
-pub(crate) struct LogNodes<'a>(pub &'a sled::Tree);
+pub(crate) struct LogNodes<'a>(pub &'a sled::Tree, pub Layout);
 
 impl Nodes for LogNodes<'_> {
     fn leaves(&self, start: u64, count: u64) -> Result<Vec<TreeHash>, StoreError> {
-        let from = event_key(start + 1);
-        let to = event_key(start + count);
         let mut out = Vec::with_capacity(count as usize);
-        for item in self.0.range(from..=to) {
-            let (key, bytes) = item?;
-            let seq = u64_at(&key, 1).unwrap_or(0);
-            let split = bytes
-                .len()
-                .checked_sub(HASH_LEN)
-                .ok_or_else(|| StoreError::corrupt(format!("seq {seq}"), "short record"))?;
-            let hash: [u8; 32] = bytes[split..]
-                .try_into()
-                .map_err(|_| StoreError::corrupt(format!("seq {seq}"), "short record"))?;
-            out.push(leaf_hash(&hash));
-        }
+        self.1
+            .for_each(self.0, start + 1, start + count, |seq, bytes| {
+                let hash = stored_hash(bytes)
+                    .ok_or_else(|| StoreError::corrupt(format!("seq {seq}"), "short record"))?;
+                out.push(leaf_hash(&hash.0));
+                Ok::<_, StoreError>(())
+            })?;
         Ok(out)
     }
 
@@ -163,6 +164,7 @@ pub(crate) fn split_idempotency_key(key: &[u8]) -> Option<(Option<String>, Strin
 /// before keys were scoped, if the append it names was `actor`'s.
 pub(crate) fn find_idempotency(
     tree: &sled::Tree,
+    layout: Layout,
     actor: &str,
     key: &str,
 ) -> Result<Option<IdempotencyRecord>, StoreError> {
@@ -173,7 +175,7 @@ pub(crate) fn find_idempotency(
         return Ok(None);
     };
     let record = IdempotencyRecord::decode(&bytes, key)?;
-    let Some(event) = tree.get(event_key(record.receipt.first_seq))? else {
+    let Some(event) = layout.record(tree, record.receipt.first_seq)? else {
         // An append still being written: not yet a record anyone can rely on.
         return Ok(None);
     };
@@ -220,12 +222,17 @@ pub(crate) fn decode_stream_num(bytes: &[u8], stream: &StreamId) -> Result<u64, 
 /// sled insert per event, about a third of the write path.
 pub(crate) fn load_stream_head(
     tree: &sled::Tree,
+    layout: Layout,
     stream: &StreamId,
 ) -> Result<Option<StreamHead>, StoreError> {
     let Some(num) = tree.get(stream_head_key(stream))? else {
         return Ok(None);
     };
     let num = decode_stream_num(&num, stream)?;
+    if layout == Layout::Blocks {
+        let version = crate::blocks::stream_version(tree, num)?;
+        return Ok(Some(StreamHead { num, version }));
+    }
     let last = tree
         .range(stream_event_key(num, 0)..=stream_event_key(num, u64::MAX))
         .keys()
@@ -241,7 +248,7 @@ pub(crate) fn load_stream_head(
 
 /// The end of the chain as the writer tracks it.
 ///
-/// Nothing of it is stored separately: the last `E` record carries seq, hash and time, and
+/// Nothing of it is stored separately: the last record carries seq, hash and time, and
 /// `Mstreams` the stream count. A separate head key would cost one more sled insert per
 /// append, and it would protect nothing that `verify` does not already catch (a truncated
 /// tail leaves `S` copies behind; a thorough attacker could rewrite any key anyway, which
@@ -258,15 +265,14 @@ pub(crate) struct ChainState {
 
 impl ChainState {
     /// Recovers the chain state from the last record and the stream counter.
-    pub fn load(tree: &sled::Tree) -> Result<ChainState, StoreError> {
+    pub fn load(tree: &sled::Tree, layout: Layout) -> Result<ChainState, StoreError> {
         let stream_count = match tree.get(META_STREAMS)? {
             Some(v) => u64_at(&v, 0)
                 .filter(|_| v.len() == 8)
                 .ok_or_else(|| StoreError::corrupt("stream counter", "expected 8 bytes"))?,
             None => 0,
         };
-        let last = tree.scan_prefix([EVENT]).next_back().transpose()?;
-        let Some((key, bytes)) = last else {
+        let Some((seq, bytes)) = layout.last_record(tree)? else {
             if let Some(stored) = StoredTreeHead::read(tree)?
                 && stored.size > 0
             {
@@ -280,7 +286,6 @@ impl ChainState {
                 tree: Frontier::default(),
             });
         };
-        let seq = u64_at(&key, 1).unwrap_or(0);
         let event =
             decode_record(&bytes).map_err(|e| StoreError::corrupt(format!("seq {seq}"), e))?;
         if event.seq != seq {
@@ -306,7 +311,7 @@ impl ChainState {
                         ),
                     ));
                 }
-                let frontier = Frontier::load(&LogNodes(tree), seq)?;
+                let frontier = Frontier::load(&LogNodes(tree, layout), seq)?;
                 if frontier.root() != stored.root {
                     return Err(StoreError::corrupt(
                         "tree head",

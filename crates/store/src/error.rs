@@ -84,12 +84,12 @@ pub enum StoreError {
     },
     /// The folder was written by a version of dealtrail with another on-disk format.
     #[error(
-        "the data folder was written in store format {found}, this build reads format {supported} only"
+        "the data was written in store format {found}, this build reads formats 1 to {supported} only"
     )]
     IncompatibleFormat {
         /// The format found on disk.
         found: u32,
-        /// The format this build reads.
+        /// The newest format this build reads.
         supported: u32,
     },
     /// Data on disk could not be decoded or contradicts itself.

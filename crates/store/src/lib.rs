@@ -6,6 +6,7 @@
 //! durable events.
 
 mod audit;
+pub(crate) mod blocks;
 pub(crate) mod codec;
 mod error;
 pub mod heads;
@@ -13,6 +14,8 @@ pub(crate) mod pg;
 mod pgconnect;
 mod pgkeys;
 mod query;
+#[doc(hidden)]
+pub mod raw;
 mod snapshot;
 mod store;
 mod subscribe;
@@ -23,7 +26,7 @@ mod verify;
 mod writer;
 
 pub use audit::{ConsistencyProof, InclusionProof, TreeHead};
-pub use codec::{EventView, FORMAT_VERSION, record_hash};
+pub use codec::{EventView, FORMAT_VERSION, SUPPORTED_FORMATS, record_hash};
 pub use error::{InvalidRequest, StoreError};
 pub use query::{LogFilter, MAX_SCAN_PER_PAGE, Page};
 pub use snapshot::{Snapshot, SnapshotError};

@@ -138,7 +138,7 @@ impl Upstream {
                 "INSERT INTO dealtrail_head (id, format, seq, hash) VALUES (1, $1, 0, $2) \
                  ON CONFLICT (id) DO NOTHING",
                 &[
-                    &(codec::FORMAT_VERSION as i32),
+                    &(codec::RECORD_FORMAT as i32),
                     &ChainHash::GENESIS.0.as_slice(),
                 ],
             )
@@ -147,10 +147,10 @@ impl Upstream {
             .query_one("SELECT format FROM dealtrail_head WHERE id = 1", &[])
             .map_err(|e| failed("cannot read the log's head row", e))?;
         let found: i32 = row.get(0);
-        if found as u32 != codec::FORMAT_VERSION {
+        if found as u32 != codec::RECORD_FORMAT {
             return Err(StoreError::IncompatibleFormat {
                 found: found as u32,
-                supported: codec::FORMAT_VERSION,
+                supported: codec::RECORD_FORMAT,
             });
         }
         let notify = client.batch_execute(&format!("NOTIFY {CHANNEL}")).is_ok();

@@ -9,7 +9,8 @@ use std::thread::JoinHandle;
 
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::codec::{self, ChainState, FORMAT_VERSION};
+use crate::blocks::{BlockCache, Layout};
+use crate::codec::{self, ChainState, FORMAT_VERSION, SUPPORTED_FORMATS};
 use crate::error::StoreError;
 use crate::types::{
     AppendOutcome, AppendRequest, ChainHash, Direction, Head, Receipt, RecordedEvent, StreamId,
@@ -55,6 +56,7 @@ pub struct Config {
     durability: Durability,
     compression: Option<i32>,
     upstream: Option<String>,
+    format: u32,
 }
 
 impl Config {
@@ -68,7 +70,15 @@ impl Config {
             durability: Durability::default(),
             compression: None,
             upstream: None,
+            format: FORMAT_VERSION,
         }
+    }
+
+    /// The store format a new folder is written in ([`FORMAT_VERSION`] unless asked; 1 is the
+    /// format of a key per record). A folder that exists keeps the format it has.
+    pub fn format(mut self, format: u32) -> Config {
+        self.format = format;
+        self
     }
 
     /// Keeps the log of record in the PostgreSQL database at `url` (a `postgres://` URL or
@@ -147,6 +157,10 @@ pub(crate) struct Shared {
     pub path: PathBuf,
     /// The personal-data keys of the folder.
     pub vault: Arc<crate::vault::Vault>,
+    /// How the folder lays out its log (its format).
+    pub layout: Layout,
+    /// Decompressed blocks that stream reads went to lately (format 2).
+    pub blocks: BlockCache,
     /// Held for the life of the store: the OS lock on `LOCK` keeps other processes out.
     _lock: File,
 }
@@ -305,10 +319,10 @@ impl Store {
         let db = open_sled(&sled_config)?;
         let tree = db.open_tree("log")?;
         let projections = db.open_tree("projections")?;
-        check_format(&db, &tree)?;
-        let mut state = ChainState::load(&tree)?;
+        let layout = check_format(&db, &tree, config.format)?;
+        let mut state = ChainState::load(&tree, layout)?;
         if !state.tree_complete() {
-            build_tree(&db, &tree, &mut state)?;
+            build_tree(&db, &tree, layout, &mut state)?;
         }
 
         let head = Head {
@@ -327,6 +341,8 @@ impl Store {
             write_error: Mutex::new(None),
             stats: WriteCounters::default(),
             vault: Arc::new(crate::vault::Vault::open(&path)?),
+            layout,
+            blocks: BlockCache::default(),
             path,
             _lock: lock,
         });
@@ -442,7 +458,16 @@ impl Store {
         if seq == 0 || seq > self.durable_seq() {
             return Ok(None);
         }
-        Ok(self.inner.shared.tree.get(codec::event_key(seq))?)
+        let shared = &self.inner.shared;
+        shared.layout.record(&shared.tree, seq)
+    }
+
+    /// The folder's store format.
+    pub fn format(&self) -> u32 {
+        match self.inner.shared.layout {
+            Layout::Keys => 1,
+            Layout::Blocks => 2,
+        }
     }
 
     /// The folder's personal-data keys.
@@ -568,7 +593,15 @@ impl Store {
         if seq == 0 || seq > self.durable_seq() {
             return Ok(None);
         }
-        match self.inner.shared.tree.get(codec::event_key(seq))? {
+        let shared = &self.inner.shared;
+        let found = match shared.layout {
+            Layout::Keys => shared.tree.get(codec::event_key(seq))?,
+            Layout::Blocks => shared
+                .blocks
+                .get(&shared.tree, seq)?
+                .and_then(|b| b.get_owned(seq)),
+        };
+        match found {
             Some(bytes) => decode_at(&bytes, seq).map(Some),
             None => Err(StoreError::corrupt(
                 format!("seq {seq}"),
@@ -586,16 +619,12 @@ impl Store {
     ///
     /// The end is fixed when the iterator is made, so a replay has a definite end.
     pub fn iter_from(&self, from_seq: u64) -> LogIter {
-        let end = self.durable_seq();
-        let start = from_seq.max(1);
         LogIter {
-            inner: self
-                .inner
-                .shared
-                .tree
-                .range(codec::event_key(start)..=codec::event_key(end.max(start))),
-            next: start,
-            end,
+            shared: self.inner.shared.clone(),
+            buffer: std::collections::VecDeque::new(),
+            failed: None,
+            next: from_seq.max(1),
+            end: self.durable_seq(),
         }
     }
 
@@ -614,25 +643,23 @@ impl Store {
             return Ok(());
         }
         let mut expected = start;
-        for item in self
-            .inner
-            .shared
-            .tree
-            .range(codec::event_key(start)..=codec::event_key(end))
-        {
-            let (_, bytes) = item.map_err(StoreError::from)?;
-            let view = codec::view_record(&bytes)
-                .map_err(|e| StoreError::corrupt(format!("seq {expected}"), e))?;
-            if view.seq != expected {
-                return Err(StoreError::corrupt(
-                    format!("seq {expected}"),
-                    format!("record says seq {}", view.seq),
-                )
-                .into());
-            }
-            f(view)?;
-            expected += 1;
-        }
+        let shared = &self.inner.shared;
+        shared
+            .layout
+            .for_each(&shared.tree, start, end, |_, bytes| {
+                let view = codec::view_record(bytes)
+                    .map_err(|e| StoreError::corrupt(format!("seq {expected}"), e))?;
+                if view.seq != expected {
+                    return Err(StoreError::corrupt(
+                        format!("seq {expected}"),
+                        format!("record says seq {}", view.seq),
+                    )
+                    .into());
+                }
+                f(view)?;
+                expected += 1;
+                Ok::<(), E>(())
+            })?;
         if expected <= end {
             return Err(StoreError::corrupt(
                 format!("seq {expected}"),
@@ -666,6 +693,25 @@ impl Store {
         };
         let num = codec::decode_stream_num(&num, stream)?;
         let durable = self.durable_seq();
+        if shared.layout == Layout::Blocks {
+            let forward = direction == Direction::Forward;
+            let seqs = crate::blocks::positions(&shared.tree, num, from, forward, limit, durable)?;
+            let mut out = Vec::with_capacity(seqs.len());
+            let mut block: Option<Arc<crate::blocks::Block>> = None;
+            for seq in seqs {
+                if !block.as_ref().is_some_and(|b| b.contains(seq)) {
+                    block = shared.blocks.get(&shared.tree, seq)?;
+                }
+                let record = block.as_ref().and_then(|b| b.get(seq)).ok_or_else(|| {
+                    StoreError::corrupt(
+                        format!("stream {stream}"),
+                        format!("event {seq} is missing"),
+                    )
+                })?;
+                out.push(decode_in_stream(record, stream)?);
+            }
+            return Ok(out);
+        }
         let mut out = Vec::with_capacity(limit.min(1024));
         let lo = codec::stream_event_key(num, 1);
         let hi = codec::stream_event_key(num, u64::MAX);
@@ -730,7 +776,8 @@ impl Store {
         key: &str,
         fingerprint: Option<[u8; 32]>,
     ) -> Result<Option<IdempotentHit>, StoreError> {
-        let Some(record) = codec::find_idempotency(&self.inner.shared.tree, actor, key)? else {
+        let shared = &self.inner.shared;
+        let Some(record) = codec::find_idempotency(&shared.tree, shared.layout, actor, key)? else {
             return Ok(None);
         };
         if record.receipt.last_seq > self.durable_seq() {
@@ -757,34 +804,65 @@ pub struct IdempotentHit {
 
 /// Lazy reader of the global log; see [`Store::iter_from`].
 pub struct LogIter {
-    inner: sled::Iter,
+    shared: Arc<Shared>,
+    buffer: std::collections::VecDeque<RecordedEvent>,
+    /// An error met while filling the buffer, delivered after what came before it.
+    failed: Option<StoreError>,
+    /// The next sequence number to read into the buffer.
     next: u64,
     end: u64,
 }
+
+/// Events a [`LogIter`] decodes ahead.
+const LOG_ITER_PAGE: u64 = 256;
 
 impl Iterator for LogIter {
     type Item = Result<RecordedEvent, StoreError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.next > self.end {
-            return None;
+        if let Some(event) = self.buffer.pop_front() {
+            return Some(Ok(event));
         }
-        let seq = self.next;
-        self.next += 1;
-        Some(match self.inner.next() {
-            Some(Ok((_, bytes))) => decode_at(&bytes, seq),
-            Some(Err(e)) => Err(e.into()),
-            None => Err(StoreError::corrupt(
-                format!("seq {seq}"),
-                "missing below the durable head",
-            )),
-        })
+        if self.next > self.end {
+            return self.failed.take().map(Err);
+        }
+        let to = self.end.min(self.next + LOG_ITER_PAGE - 1);
+        let buffer = &mut self.buffer;
+        let mut expected = self.next;
+        let read = self
+            .shared
+            .layout
+            .for_each(&self.shared.tree, self.next, to, |_, bytes| {
+                buffer.push_back(decode_at(bytes, expected)?);
+                expected += 1;
+                Ok::<_, StoreError>(())
+            });
+        let failed = read.err().or_else(|| {
+            (expected <= to).then(|| {
+                StoreError::corrupt(format!("seq {expected}"), "missing below the durable head")
+            })
+        });
+        self.next = to + 1;
+        if let Some(e) = failed {
+            // What decoded before the error comes first, then the error, then the end.
+            self.next = self.end + 1;
+            self.failed = Some(e);
+        }
+        self.buffer
+            .pop_front()
+            .map(Ok)
+            .or_else(|| self.failed.take().map(Err))
     }
 }
 
 /// Builds the Merkle tree of a folder written before the tree existed, once, on its first
 /// open: one pass over the log, in batches, then the tree head.
-fn build_tree(db: &sled::Db, tree: &sled::Tree, state: &mut ChainState) -> Result<(), StoreError> {
+fn build_tree(
+    db: &sled::Db,
+    tree: &sled::Tree,
+    layout: Layout,
+    state: &mut ChainState,
+) -> Result<(), StoreError> {
     const BATCH: u64 = 50_000;
     tracing::info!(
         events = state.last_seq,
@@ -795,23 +873,22 @@ fn build_tree(db: &sled::Db, tree: &sled::Tree, state: &mut ChainState) -> Resul
         ..*state
     };
     let mut batch = sled::Batch::default();
-    for item in tree.range(codec::event_key(1)..=codec::event_key(state.last_seq)) {
-        let (key, bytes) = item?;
-        let seq = codec::u64_at(&key, 1).unwrap_or(0);
+    layout.for_each(tree, 1, state.last_seq, |seq, bytes| {
         if seq != built.tree.size() + 1 {
             return Err(StoreError::corrupt(
                 format!("seq {}", built.tree.size() + 1),
                 "missing while building the Merkle tree",
             ));
         }
-        let hash = codec::stored_hash(&bytes)
+        let hash = codec::stored_hash(bytes)
             .ok_or_else(|| StoreError::corrupt(format!("seq {seq}"), "short record"))?;
         built.push_leaf(&hash, &mut batch);
         if seq.is_multiple_of(BATCH) {
             tree.apply_batch(std::mem::take(&mut batch))?;
             tracing::info!(done = seq, of = state.last_seq, "building the Merkle tree");
         }
-    }
+        Ok(())
+    })?;
     if built.tree.size() != state.last_seq {
         return Err(StoreError::corrupt(
             "log",
@@ -842,22 +919,23 @@ fn decode_in_stream(bytes: &[u8], stream: &StreamId) -> Result<RecordedEvent, St
     codec::decode_record(bytes).map_err(|e| StoreError::corrupt(format!("stream {stream}"), e))
 }
 
-fn check_format(db: &sled::Db, tree: &sled::Tree) -> Result<(), StoreError> {
-    match tree.get(codec::META_FORMAT)? {
-        Some(bytes) => {
-            let found = <[u8; 4]>::try_from(bytes.as_ref())
-                .map(u32::from_be_bytes)
-                .map_err(|_| StoreError::corrupt("format version", "expected 4 bytes"))?;
-            if found != FORMAT_VERSION {
-                return Err(StoreError::IncompatibleFormat {
-                    found,
-                    supported: FORMAT_VERSION,
-                });
-            }
-        }
+/// The folder's layout, by its format key; an empty folder is given `new_format`.
+fn check_format(db: &sled::Db, tree: &sled::Tree, new_format: u32) -> Result<Layout, StoreError> {
+    let unsupported = |found| StoreError::IncompatibleFormat {
+        found,
+        supported: FORMAT_VERSION,
+    };
+    let found = match tree.get(codec::META_FORMAT)? {
+        Some(bytes) => <[u8; 4]>::try_from(bytes.as_ref())
+            .map(u32::from_be_bytes)
+            .map_err(|_| StoreError::corrupt("format version", "expected 4 bytes"))?,
         None if tree.is_empty() => {
-            tree.insert(codec::META_FORMAT, &FORMAT_VERSION.to_be_bytes())?;
+            if !SUPPORTED_FORMATS.contains(&new_format) {
+                return Err(unsupported(new_format));
+            }
+            tree.insert(codec::META_FORMAT, &new_format.to_be_bytes())?;
             db.flush()?;
+            new_format
         }
         None => {
             return Err(StoreError::corrupt(
@@ -865,8 +943,8 @@ fn check_format(db: &sled::Db, tree: &sled::Tree) -> Result<(), StoreError> {
                 "the log holds data but no format version",
             ));
         }
-    }
-    Ok(())
+    };
+    Layout::of_format(found).ok_or_else(|| unsupported(found))
 }
 
 /// Opens sled, waiting out its own file lock for a moment.

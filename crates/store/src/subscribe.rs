@@ -11,7 +11,6 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
-use crate::codec;
 use crate::error::StoreError;
 use crate::query::LogFilter;
 use crate::store::{Shared, Store, decode_at};
@@ -75,15 +74,18 @@ impl Subscription {
 
     fn refill(&mut self, durable: u64) -> Result<(), StoreError> {
         let end = durable.min(self.next_seq + PAGE - 1);
-        let range = codec::event_key(self.next_seq)..=codec::event_key(end);
-        for item in self.shared.tree.range(range) {
-            let (_, bytes) = item?;
-            let event = decode_at(&bytes, self.next_seq)?;
-            self.next_seq += 1;
-            if self.filter.matches(&event) {
-                self.buffer.push_back(event);
-            }
-        }
+        let (next_seq, filter, buffer) = (&mut self.next_seq, &self.filter, &mut self.buffer);
+        let shared = &self.shared;
+        shared
+            .layout
+            .for_each(&shared.tree, *next_seq, end, |_, bytes| {
+                let event = decode_at(bytes, *next_seq)?;
+                *next_seq += 1;
+                if filter.matches(&event) {
+                    buffer.push_back(event);
+                }
+                Ok::<_, StoreError>(())
+            })?;
         if self.next_seq <= end {
             return Err(StoreError::corrupt(
                 format!("seq {}", self.next_seq),

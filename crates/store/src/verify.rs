@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use crate::audit::TreeHead;
+use crate::blocks::{self, Layout};
 use crate::codec;
 use crate::error::StoreError;
 use crate::store::Store;
@@ -212,9 +213,17 @@ impl Store {
         let mut frontier = Frontier::default();
         let mut tree_problem: Option<String> = None;
         let mut expected_seq = 1u64;
-        for item in tree.range(codec::event_key(1)..=codec::event_key(head.seq)) {
-            let (key, bytes) = item?;
-            let seq = codec::u64_at(&key, 1).unwrap_or(0);
+        let layout = self.shared().layout;
+        for item in layout.records(tree, 1, head.seq) {
+            let (seq, bytes) = match item {
+                Ok(found) => found,
+                Err(StoreError::Corrupt { location, detail }) => {
+                    let kind = ProblemKind::Undecodable(format!("{location}: {detail}"));
+                    fail(&mut report, expected_seq, kind);
+                    return Ok(report);
+                }
+                Err(e) => return Err(e),
+            };
             if seq != expected_seq {
                 fail(
                     &mut report,
@@ -253,7 +262,7 @@ impl Store {
             let entry = match streams.get_mut(&event.stream) {
                 Some(entry) => entry,
                 None => {
-                    let head = codec::load_stream_head(tree, &event.stream)?;
+                    let head = codec::load_stream_head(tree, self.shared().layout, &event.stream)?;
                     let Some(head) = head else {
                         let kind = ProblemKind::UnknownStream {
                             stream: event.stream.clone(),
@@ -274,8 +283,14 @@ impl Store {
                 return Ok(report);
             }
             entry.1 = event.version;
-            let copy = tree.get(codec::stream_event_key(entry.0, event.version))?;
-            if copy.as_deref() != Some(&bytes[..]) {
+            let indexed = match layout {
+                Layout::Keys => {
+                    let copy = tree.get(codec::stream_event_key(entry.0, event.version))?;
+                    copy.as_deref() == Some(&bytes[..])
+                }
+                Layout::Blocks => blocks::position(tree, entry.0, event.version)? == Some(seq),
+            };
+            if !indexed {
                 let kind = ProblemKind::StreamIndex {
                     stream: event.stream.clone(),
                     version: event.version,
@@ -333,7 +348,10 @@ impl Store {
         // Index entries past what the walk covered are only allowed for events written after
         // verification began.
         let walked: HashMap<u64, u64> = streams.values().copied().collect();
-        let mut extra = 0u64;
+        let mut extra = match layout {
+            Layout::Keys => 0,
+            Layout::Blocks => self.extra_positions(&walked, head.seq)?,
+        };
         for item in tree.scan_prefix([codec::STREAM_EVENT]) {
             let (key, bytes) = item?;
             let num = codec::u64_at(&key, 1).unwrap_or(0);
@@ -446,6 +464,38 @@ impl Store {
 }
 
 impl Store {
+    /// Positions (format 2) past the versions the walk covered that are not events appended
+    /// since it began.
+    fn extra_positions(&self, walked: &HashMap<u64, u64>, head: u64) -> Result<u64, StoreError> {
+        let tree = &self.shared().tree;
+        let layout = self.shared().layout;
+        let mut extra = 0u64;
+        for item in tree.scan_prefix([blocks::POSITIONS]) {
+            let (key, value) = item?;
+            let num = codec::u64_at(&key, 1).unwrap_or(0);
+            let base = codec::u64_at(&key, 9).unwrap_or(0) * blocks::CHUNK;
+            for (i, seq) in value.chunks(8).enumerate() {
+                let version = base + i as u64 + 1;
+                if walked.get(&num).is_some_and(|v| version <= *v) {
+                    continue;
+                }
+                let seq = <[u8; 8]>::try_from(seq)
+                    .map(u64::from_be_bytes)
+                    .unwrap_or(0);
+                // Appended after the walk began: then the record is that stream's version.
+                let appended_since = seq > head
+                    && layout
+                        .record(tree, seq)?
+                        .and_then(|r| codec::view_record(&r).ok().map(|v| v.version))
+                        == Some(version);
+                if !appended_since {
+                    extra += 1;
+                }
+            }
+        }
+        Ok(extra)
+    }
+
     /// Every idempotency record names an append of the log: its events exist up to the
     /// durable head, belong to the record's stream, carry the key, were written by the
     /// key's actor (for scoped records), and the receipt's versions and time are theirs.
@@ -486,7 +536,7 @@ impl Store {
                     )));
                 }
                 for seq in r.first_seq..=r.last_seq.min(durable) {
-                    let Some(bytes) = tree.get(codec::event_key(seq))? else {
+                    let Some(bytes) = self.shared().layout.record(tree, seq)? else {
                         return Ok(bad(format!("it names event {seq}, which is missing")));
                     };
                     let event = match codec::decode_record(&bytes) {

@@ -26,6 +26,7 @@ use std::sync::mpsc::{Receiver, SyncSender};
 
 use tokio::sync::{mpsc, oneshot, watch};
 
+use crate::blocks::LogBatch;
 use crate::codec::{self, ChainState, IdempotencyRecord, StreamHead};
 use crate::error::StoreError;
 use crate::pg::{Row, Upstream};
@@ -203,7 +204,7 @@ impl Writer {
         let mut state = self.state;
         let mut heads: HashMap<StreamId, StreamHead> = HashMap::new();
         let mut keys: HashMap<Vec<u8>, IdempotencyRecord> = HashMap::new();
-        let mut batch = sled::Batch::default();
+        let mut log = LogBatch::new(self.shared.layout);
         let mut rows = Vec::new();
         for (i, event) in events.iter().enumerate() {
             let bad = |detail: String| StoreError::Restore {
@@ -231,7 +232,8 @@ impl Writer {
                 None => {
                     state.stream_count += 1;
                     let num = state.stream_count;
-                    batch.insert(codec::stream_head_key(&event.stream), &num.to_be_bytes());
+                    log.batch
+                        .insert(codec::stream_head_key(&event.stream), &num.to_be_bytes());
                     StreamHead { num, version: 0 }
                 }
             };
@@ -248,11 +250,7 @@ impl Writer {
             }
             head.version = event.version;
             let record = sled::IVec::from(record);
-            batch.insert(&codec::event_key(event.seq), record.clone());
-            batch.insert(
-                &codec::stream_event_key(head.num, head.version),
-                record.clone(),
-            );
+            log.push(head.num, head.version, event.seq, record.clone());
             heads.insert(event.stream.clone(), head);
             rows.push(Row {
                 seq: event.seq,
@@ -269,7 +267,12 @@ impl Writer {
                 let scoped = codec::scoped_idempotency_key(&event.actor, key);
                 let earlier = match keys.get(&scoped) {
                     Some(r) => Some(r.clone()),
-                    None => codec::find_idempotency(&self.shared.tree, &event.actor, key)?,
+                    None => codec::find_idempotency(
+                        &self.shared.tree,
+                        self.shared.layout,
+                        &event.actor,
+                        key,
+                    )?,
                 };
                 let (receipt, fingerprint) = match earlier {
                     Some(r) if r.stream == event.stream && r.receipt.last_seq + 1 == event.seq => (
@@ -296,22 +299,24 @@ impl Writer {
                     receipt,
                     fingerprint,
                 };
-                batch.insert(scoped.clone(), record.encode());
+                log.batch.insert(scoped.clone(), record.encode());
                 keys.insert(scoped, record);
             }
             state.last_seq = event.seq;
             state.last_hash = hash;
             state.last_recorded_at = event.recorded_at;
-            state.push_leaf(&hash, &mut batch);
+            state.push_leaf(&hash, &mut log.batch);
         }
         if state.stream_count != self.state.stream_count {
-            batch.insert(codec::META_STREAMS, &state.stream_count.to_be_bytes());
+            log.batch
+                .insert(codec::META_STREAMS, &state.stream_count.to_be_bytes());
         }
         if !events.is_empty() {
-            batch.insert(codec::META_TREE, &state.tree_head().encode()[..]);
+            log.batch
+                .insert(codec::META_TREE, &state.tree_head().encode()[..]);
         }
         Ok(Restored {
-            batch,
+            batch: log.finish(&self.shared.tree)?,
             state,
             heads,
             rows,
@@ -448,7 +453,7 @@ impl Writer {
     /// with `rows`, also the rows the database stores.
     fn prepare(&self, group: &[Job], with_rows: bool) -> Result<Prepared, StoreError> {
         let mut rows = Vec::new();
-        let mut batch = sled::Batch::default();
+        let mut log = LogBatch::new(self.shared.layout);
         let mut state = self.state;
         let mut heads: HashMap<StreamId, StreamHead> = HashMap::new();
         let mut keys: HashMap<Vec<u8>, IdempotencyRecord> = HashMap::new();
@@ -461,7 +466,12 @@ impl Writer {
                 let scoped = codec::scoped_idempotency_key(&req.actor, key);
                 let earlier = match keys.get(&scoped) {
                     Some(record) => Some(record.clone()),
-                    None => codec::find_idempotency(&self.shared.tree, &req.actor, key)?,
+                    None => codec::find_idempotency(
+                        &self.shared.tree,
+                        self.shared.layout,
+                        &req.actor,
+                        key,
+                    )?,
                 };
                 if let Some(record) = earlier {
                     fates.push(Pending::Done(if record.stream != req.stream {
@@ -495,7 +505,8 @@ impl Writer {
                 None => {
                     state.stream_count += 1;
                     let num = state.stream_count;
-                    batch.insert(codec::stream_head_key(&req.stream), &num.to_be_bytes());
+                    log.batch
+                        .insert(codec::stream_head_key(&req.stream), &num.to_be_bytes());
                     StreamHead { num, version: 0 }
                 }
             };
@@ -527,11 +538,7 @@ impl Writer {
                 };
                 let (record, hash) = codec::encode_record(&event);
                 let record = sled::IVec::from(record);
-                batch.insert(&codec::event_key(event.seq), record.clone());
-                batch.insert(
-                    &codec::stream_event_key(head.num, head.version),
-                    record.clone(),
-                );
+                log.push(head.num, head.version, event.seq, record.clone());
                 if with_rows {
                     rows.push(Row {
                         seq: event.seq,
@@ -548,7 +555,7 @@ impl Writer {
                 }
                 state.last_seq = event.seq;
                 state.last_hash = hash;
-                state.push_leaf(&hash, &mut batch);
+                state.push_leaf(&hash, &mut log.batch);
             }
             state.last_recorded_at = recorded_at;
             heads.insert(req.stream.clone(), head);
@@ -559,19 +566,21 @@ impl Writer {
                     fingerprint: req.fingerprint,
                 };
                 let scoped = codec::scoped_idempotency_key(&req.actor, key);
-                batch.insert(scoped.clone(), record.encode());
+                log.batch.insert(scoped.clone(), record.encode());
                 keys.insert(scoped, record);
             }
             fates.push(Pending::Commit(receipt));
         }
         if state.stream_count != self.state.stream_count {
-            batch.insert(codec::META_STREAMS, &state.stream_count.to_be_bytes());
+            log.batch
+                .insert(codec::META_STREAMS, &state.stream_count.to_be_bytes());
         }
         if state.last_seq != self.state.last_seq {
-            batch.insert(codec::META_TREE, &state.tree_head().encode()[..]);
+            log.batch
+                .insert(codec::META_TREE, &state.tree_head().encode()[..]);
         }
         Ok(Prepared {
-            batch,
+            batch: log.finish(&self.shared.tree)?,
             state,
             heads,
             fates,
@@ -583,7 +592,7 @@ impl Writer {
         if let Some(head) = self.heads.get(stream) {
             return Ok(Some(*head));
         }
-        codec::load_stream_head(&self.shared.tree, stream)
+        codec::load_stream_head(&self.shared.tree, self.shared.layout, stream)
     }
 }
 

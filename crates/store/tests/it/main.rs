@@ -3,6 +3,7 @@
 mod audit;
 mod basics;
 mod concurrency;
+mod formats;
 mod model;
 mod postgres;
 mod relay;
@@ -28,10 +29,13 @@ pub fn open(dir: &std::path::Path) -> Store {
     Store::open(config(dir).cache_capacity(16 * 1024 * 1024)).expect("open store")
 }
 
-/// How a test opens a folder: on sled alone, or, when this suite runs again on PostgreSQL
+/// How a test opens a folder: on sled alone (in the format of `formats::format`), or, when this suite runs again on PostgreSQL
 /// (`postgres::whole_suite_runs_on_postgresql`), as the replica of a log of its own there.
 pub fn config(dir: &std::path::Path) -> Config {
-    let config = Config::new(dir);
+    let mut config = Config::new(dir);
+    if let Some(format) = formats::format() {
+        config = config.format(format);
+    }
     match postgres::log_for(dir) {
         Some(url) => config.upstream(url),
         None => config,

@@ -1,5 +1,6 @@
 //! Tamper evidence: a byte changed behind the store's back is found and named.
 
+use dealtrail_store::raw::RawLog;
 use dealtrail_store::{ExpectedVersion, ProblemKind, Store};
 
 use super::{open, request};
@@ -14,20 +15,15 @@ fn fill(dir: &std::path::Path) {
     assert!(store.verify().unwrap().is_intact());
 }
 
-/// Flips one byte of a value under `key` in the log tree, with sled directly.
-fn flip(dir: &std::path::Path, key: &[u8], at: usize) {
-    let db = super::raw_db(dir);
-    let tree = db.open_tree("log").unwrap();
-    let mut value = tree.get(key).unwrap().expect("key present").to_vec();
-    value[at] ^= 0x01;
-    tree.insert(key, value).unwrap();
-    db.flush().unwrap();
-}
-
-fn event_key(seq: u64) -> Vec<u8> {
-    let mut k = vec![b'E'];
-    k.extend_from_slice(&seq.to_be_bytes());
-    k
+/// Flips one byte of event `seq`'s stored record (`at` counts from its end), with sled
+/// directly, in whatever format the folder has.
+fn flip(dir: &std::path::Path, seq: u64, from_end: usize) {
+    let raw = RawLog::open(dir).unwrap();
+    let mut record = raw.record(seq).expect("record present");
+    let at = record.len() - from_end;
+    record[at] ^= 0x01;
+    raw.set_record(seq, &record).unwrap();
+    raw.flush().unwrap();
 }
 
 #[test]
@@ -36,17 +32,7 @@ fn altered_payload_byte_is_named_by_sequence_number() {
     fill(dir.path());
     // The payload (8 bytes) sits just before the previous hash (2 + 32 bytes) and the
     // record's own hash (32 bytes) at the end of the record.
-    let len = {
-        let db = super::raw_db(dir.path());
-        let v = db
-            .open_tree("log")
-            .unwrap()
-            .get(event_key(17))
-            .unwrap()
-            .unwrap();
-        v.len()
-    };
-    flip(dir.path(), &event_key(17), len - 32 - 34 - 3);
+    flip(dir.path(), 17, 32 + 34 + 3);
     let report = open(dir.path()).verify().unwrap();
     let problem = report.problem.expect("tampering must be found");
     assert_eq!(problem.seq, 17);
@@ -58,17 +44,7 @@ fn altered_payload_byte_is_named_by_sequence_number() {
 fn altered_stored_hash_breaks_the_record() {
     let dir = tempfile::tempdir().unwrap();
     fill(dir.path());
-    let len = {
-        let db = super::raw_db(dir.path());
-        let v = db
-            .open_tree("log")
-            .unwrap()
-            .get(event_key(5))
-            .unwrap()
-            .unwrap();
-        v.len()
-    };
-    flip(dir.path(), &event_key(5), len - 1);
+    flip(dir.path(), 5, 1);
     let problem = open(dir.path()).verify().unwrap().problem.unwrap();
     assert_eq!((problem.seq, problem.kind), (5, ProblemKind::HashMismatch));
 }
@@ -78,15 +54,11 @@ fn altered_stream_index_copy_is_named() {
     let dir = tempfile::tempdir().unwrap();
     fill(dir.path());
     // Stream s1 got seq 2, 6, 10, ... ; its third event (version 3) is seq 10.
-    let num = {
-        let db = super::raw_db(dir.path());
-        let head = db.open_tree("log").unwrap().get(b"Ns1").unwrap().unwrap();
-        u64::from_be_bytes(head[..8].try_into().unwrap())
-    };
-    let mut key = vec![b'S'];
-    key.extend_from_slice(&num.to_be_bytes());
-    key.extend_from_slice(&3u64.to_be_bytes());
-    flip(dir.path(), &key, 12);
+    {
+        let raw = RawLog::open(dir.path()).unwrap();
+        raw.damage_stream_index(&super::stream("s1"), 3).unwrap();
+        raw.flush().unwrap();
+    }
     let problem = open(dir.path()).verify().unwrap().problem.unwrap();
     assert_eq!(problem.seq, 10);
     assert!(
@@ -100,9 +72,9 @@ fn removed_event_in_the_middle_is_a_gap() {
     let dir = tempfile::tempdir().unwrap();
     fill(dir.path());
     {
-        let db = super::raw_db(dir.path());
-        db.open_tree("log").unwrap().remove(event_key(12)).unwrap();
-        db.flush().unwrap();
+        let raw = RawLog::open(dir.path()).unwrap();
+        raw.remove_record(12).unwrap();
+        raw.flush().unwrap();
     }
     let problem = open(dir.path()).verify().unwrap().problem.unwrap();
     assert_eq!(problem.seq, 12);
@@ -173,9 +145,12 @@ fn rewriting_the_last_event_is_refused_at_open_and_caught_by_a_saved_head() {
             .append_blocking(request("s1", ExpectedVersion::Any, &[999]))
             .unwrap();
     }
-    copy_keys(forged.path(), dir.path(), |k| {
-        k == event_key(30).as_slice() || k.first() == Some(&b'S')
-    });
+    {
+        let end = RawLog::open(forged.path()).unwrap().log_end(30).unwrap();
+        let raw = RawLog::open(dir.path()).unwrap();
+        raw.put(end).unwrap();
+        raw.flush().unwrap();
+    }
     let err = match Store::open(crate::config(dir.path())) {
         Ok(_) => panic!("a rewritten end must not open"),
         Err(e) => e.to_string(),
@@ -302,34 +277,11 @@ fn a_folder_without_a_tree_gains_the_same_tree_on_open() {
 }
 
 /// Removes events `from..` with (if `with_tree`) the whole tree and its head, and their
-/// stream copies, with sled directly.
+/// stream copies or positions, with sled directly.
 fn remove_events_from(dir: &std::path::Path, from: u64, with_tree: bool) {
-    let db = super::raw_db(dir);
-    let tree = db.open_tree("log").unwrap();
-    let mut gone = Vec::new();
-    for item in tree.range(event_key(from)..) {
-        let (k, v) = item.unwrap();
-        if k.first() != Some(&b'E') {
-            break;
-        }
-        gone.push(v);
-        tree.remove(k).unwrap();
-    }
-    for item in tree.scan_prefix(b"S") {
-        let (k, v) = item.unwrap();
-        if gone.contains(&v) {
-            tree.remove(k).unwrap();
-        }
-    }
-    if with_tree {
-        for item in tree.iter() {
-            let (k, _) = item.unwrap();
-            if k.as_ref() == b"Mtree" || k.first() == Some(&b'T') {
-                tree.remove(k).unwrap();
-            }
-        }
-    }
-    db.flush().unwrap();
+    let raw = RawLog::open(dir).unwrap();
+    raw.remove_from(from, with_tree).unwrap();
+    raw.flush().unwrap();
 }
 
 fn remove_keys(dir: &std::path::Path, which: impl Fn(&[u8]) -> bool) {
@@ -340,24 +292,6 @@ fn remove_keys(dir: &std::path::Path, which: impl Fn(&[u8]) -> bool) {
         if which(&k) {
             tree.remove(k).unwrap();
         }
-    }
-    db.flush().unwrap();
-}
-
-/// Copies the keys `which` picks from one folder's log tree into another's.
-fn copy_keys(from: &std::path::Path, to: &std::path::Path, which: impl Fn(&[u8]) -> bool) {
-    let pairs: Vec<_> = {
-        let db = super::raw_db(from);
-        let tree = db.open_tree("log").unwrap();
-        tree.iter()
-            .map(|r| r.unwrap())
-            .filter(|(k, _)| which(k))
-            .collect()
-    };
-    let db = super::raw_db(to);
-    let tree = db.open_tree("log").unwrap();
-    for (k, v) in pairs {
-        tree.insert(k, v).unwrap();
     }
     db.flush().unwrap();
 }

@@ -1,0 +1,120 @@
+//! Store format 1 against format 2 in one run: appends, disk, reads, restart, bulk restore.
+//!
+//! `cargo run --release -p dealtrail-benches --bin formats [-- STREAMS PER_STREAM ROUNDS]`
+//! (default 20,000 streams × 50 events = 1M events, 1 round). Each round measures both
+//! formats one after the other on the same machine, so their ratio is what to read.
+//! Streams are written interleaved (each round of appends adds one event to every stream),
+//! the worst case for a stream read: its events sit far apart in the log.
+
+use std::time::{Duration, Instant};
+
+use dealtrail_benches::{disk_bytes, envelope_bytes, populate, stream};
+use dealtrail_store::{Config, Direction, Store};
+
+fn main() {
+    let mut args = std::env::args().skip(1).map(|a| a.parse::<u64>());
+    let streams = args.next().and_then(Result::ok).unwrap_or(20_000);
+    let per_stream = args.next().and_then(Result::ok).unwrap_or(50);
+    let rounds = args.next().and_then(Result::ok).unwrap_or(1);
+    let events = streams * per_stream;
+    println!("{events} events: {streams} streams x {per_stream}, interleaved");
+    for round in 1..=rounds {
+        for format in [1, 2] {
+            println!("-- round {round}, format {format}");
+            measure(format, streams, per_stream);
+        }
+    }
+}
+
+fn rate(n: u64, d: Duration) -> String {
+    format!("{:.0}/s", n as f64 / d.as_secs_f64())
+}
+
+fn measure(format: u32, streams: u64, per_stream: u64) {
+    let events = streams * per_stream;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = || Config::new(dir.path()).format(format);
+    let store = Store::open(config()).expect("store");
+    let started = Instant::now();
+    populate(&store, streams, per_stream);
+    let took = started.elapsed();
+    println!("appends, 64 callers:     {}", rate(events, took));
+
+    let mut logical = 0u64;
+    for e in store.iter_from(1) {
+        logical += envelope_bytes(&e.expect("event"));
+    }
+    store.close().expect("close");
+    drop(store);
+    let disk = disk_bytes(&dir.path().join("log"));
+    println!(
+        "disk / logical byte:     {:.2} ({} MB)",
+        disk as f64 / logical as f64,
+        disk >> 20
+    );
+
+    let started = Instant::now();
+    let store = Store::open(config()).expect("reopen");
+    println!("open:                    {:.0?}", started.elapsed());
+
+    let started = Instant::now();
+    let mut n = 0u64;
+    store
+        .scan(1, u64::MAX, |view| {
+            n += view.payload.len() as u64 & 1;
+            Ok::<_, dealtrail_store::StoreError>(())
+        })
+        .expect("scan");
+    std::hint::black_box(n);
+    println!(
+        "full-log scan (views):   {}",
+        rate(events, started.elapsed())
+    );
+    let started = Instant::now();
+    let mut count = 0u64;
+    for e in store.iter_from(1) {
+        std::hint::black_box(e.expect("event"));
+        count += 1;
+    }
+    assert_eq!(count, events);
+    println!(
+        "full-log read (decoded): {}",
+        rate(events, started.elapsed())
+    );
+
+    // A stream read cold (its first read since the open) and warm (read again at once).
+    let mut cold = Vec::new();
+    let mut warm = Vec::new();
+    for i in 0..2_000u64 {
+        let s = (i * 7_919) % streams;
+        for times in [&mut cold, &mut warm] {
+            let started = Instant::now();
+            let got = store
+                .read_stream(&stream(s), 1, Direction::Forward, 1_000)
+                .expect("read");
+            times.push(started.elapsed());
+            assert_eq!(got.len() as u64, per_stream);
+        }
+    }
+    cold.sort();
+    warm.sort();
+    println!(
+        "one {per_stream}-event stream:     cold median {:.0?}, warm median {:.0?}",
+        cold[cold.len() / 2],
+        warm[warm.len() / 2]
+    );
+
+    // The store's bulk path: a backup restored into an empty folder, 1,000 events a call.
+    let all: Vec<_> = store.iter_from(1).map(|e| e.expect("event")).collect();
+    let copy_dir = tempfile::tempdir().expect("temp dir");
+    let copy = Store::open(Config::new(copy_dir.path()).format(format)).expect("copy");
+    let started = Instant::now();
+    for chunk in all.chunks(1_000) {
+        copy.restore_blocking(chunk.to_vec()).expect("restore");
+    }
+    println!(
+        "restore, 1,000 a call:   {}",
+        rate(events, started.elapsed())
+    );
+    assert_eq!(copy.head(), store.head());
+}

@@ -1,0 +1,640 @@
+//! Store format 2: the log in blocks of many records, and a compact index of each stream.
+//!
+//! Format 1 keeps every event twice, each copy under its own sled key, and sled's cost is
+//! per key. Format 2 keeps each record once, inside a block: the events of one group commit,
+//! cut into blocks of about [`BLOCK_TARGET`] bytes, each one sled value compressed with
+//! zstd. A stream is found through its positions: chunks of [`CHUNK`] sequence numbers, one
+//! sled value per chunk. The records themselves are the canonical bytes and hash of format 1,
+//! so hashes, the Merkle tree and the database's rows do not depend on the format.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use crate::codec::u64_at;
+use crate::error::StoreError;
+
+/// `B` + the sequence number of its first record (u64 BE) -> a block.
+pub(crate) const BLOCK: u8 = b'B';
+/// `P` + stream number (u64 BE) + chunk (u64 BE) -> the sequence numbers of versions
+/// `chunk * CHUNK + 1 ..`, u64 BE each.
+pub(crate) const POSITIONS: u8 = b'P';
+/// Versions per position chunk: a stream's append rewrites at most this many numbers.
+pub(crate) const CHUNK: u64 = 64;
+/// Uncompressed bytes after which a group's records start a new block. Small enough that a
+/// stream read which misses the block cache decompresses little; large enough for zstd to
+/// find the repetition between records (stream names, types, actors, field names).
+pub(crate) const BLOCK_TARGET: usize = 16 * 1024;
+/// zstd level: the fastest levels compress these records nearly as well as level 9.
+const LEVEL: i32 = 1;
+/// Decompressed bytes the block cache keeps.
+const CACHE_BYTES: usize = 32 << 20;
+
+const RAW: u8 = 0;
+const ZSTD: u8 = 1;
+
+/// How a folder lays out its log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Layout {
+    /// Format 1: `E` + seq and `S` + stream + version, one record per key, twice.
+    Keys,
+    /// Format 2: blocks and position chunks.
+    Blocks,
+}
+
+impl Layout {
+    pub fn of_format(format: u32) -> Option<Layout> {
+        match format {
+            1 => Some(Layout::Keys),
+            2 => Some(Layout::Blocks),
+            _ => None,
+        }
+    }
+}
+
+impl Layout {
+    /// The record at `seq`, if the log has it (no cache).
+    pub fn record(self, tree: &sled::Tree, seq: u64) -> Result<Option<sled::IVec>, StoreError> {
+        match self {
+            Layout::Keys => Ok(tree.get(crate::codec::event_key(seq))?),
+            Layout::Blocks => Ok(read_block(tree, seq)?.and_then(|b| b.get_owned(seq))),
+        }
+    }
+
+    /// Calls `f` with every stored record from `from` to `to` (inclusive) and the sequence
+    /// number its place in the log gives it, in order; see [`for_each`].
+    pub fn for_each<E: From<StoreError>>(
+        self,
+        tree: &sled::Tree,
+        from: u64,
+        to: u64,
+        mut f: impl FnMut(u64, &[u8]) -> Result<(), E>,
+    ) -> Result<(), E> {
+        match self {
+            Layout::Keys => {
+                if from > to {
+                    return Ok(());
+                }
+                let range = crate::codec::event_key(from)..=crate::codec::event_key(to);
+                for item in tree.range(range) {
+                    let (key, bytes) = item.map_err(StoreError::from)?;
+                    f(u64_at(&key, 1).unwrap_or(0), &bytes)?;
+                }
+                Ok(())
+            }
+            Layout::Blocks => for_each(tree, from, to, f),
+        }
+    }
+
+    /// Every stored record from `from` to `to` (inclusive) with the sequence number its
+    /// place gives it, in order, as an iterator (for walks that stop early). A block that
+    /// cannot be decoded is an error naming it.
+    pub fn records(self, tree: &sled::Tree, from: u64, to: u64) -> Records {
+        let range = match self {
+            Layout::Keys => crate::codec::event_key(from)..=crate::codec::event_key(to),
+            Layout::Blocks => {
+                let start = tree
+                    .range(block_key(0)..=block_key(from))
+                    .keys()
+                    .next_back()
+                    .and_then(Result::ok)
+                    .and_then(|k| u64_at(&k, 1))
+                    .unwrap_or(from);
+                block_key(start)..=block_key(to)
+            }
+        };
+        Records {
+            layout: self,
+            inner: tree.range(range),
+            block: None,
+            from,
+            to,
+            done: false,
+        }
+    }
+
+    /// The last stored record and its sequence number.
+    pub fn last_record(self, tree: &sled::Tree) -> Result<Option<(u64, sled::IVec)>, StoreError> {
+        match self {
+            Layout::Keys => {
+                let last = tree
+                    .scan_prefix([crate::codec::EVENT])
+                    .next_back()
+                    .transpose()?;
+                Ok(last.map(|(key, bytes)| (u64_at(&key, 1).unwrap_or(0), bytes)))
+            }
+            Layout::Blocks => last_record(tree),
+        }
+    }
+}
+
+/// See [`Layout::records`].
+pub(crate) struct Records {
+    layout: Layout,
+    inner: sled::Iter,
+    /// The block being read and the next sequence number in it.
+    block: Option<(Block, u64)>,
+    from: u64,
+    to: u64,
+    done: bool,
+}
+
+impl Iterator for Records {
+    type Item = Result<(u64, sled::IVec), StoreError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while !self.done {
+            if let Some((block, next)) = &mut self.block {
+                let seq = *next;
+                if seq <= block.last() && seq <= self.to {
+                    *next += 1;
+                    if seq < self.from {
+                        continue;
+                    }
+                    return block.get_owned(seq).map(|r| Ok((seq, r)));
+                }
+                if seq > self.to {
+                    return None;
+                }
+                self.block = None;
+            }
+            let (key, value) = match self.inner.next()? {
+                Ok(kv) => kv,
+                Err(e) => return Some(Err(e.into())),
+            };
+            let seq = u64_at(&key, 1).unwrap_or(0);
+            match self.layout {
+                Layout::Keys => return Some(Ok((seq, value))),
+                Layout::Blocks => match Block::decode(seq, &value) {
+                    Ok(block) => self.block = Some((block, seq)),
+                    Err(e) => {
+                        // Nothing after a block that cannot be read is trustworthy.
+                        self.done = true;
+                        return Some(Err(e));
+                    }
+                },
+            }
+        }
+        None
+    }
+}
+
+pub(crate) fn block_key(first_seq: u64) -> [u8; 9] {
+    let mut k = [BLOCK; 9];
+    k[1..].copy_from_slice(&first_seq.to_be_bytes());
+    k
+}
+
+pub(crate) fn chunk_key(num: u64, chunk: u64) -> [u8; 17] {
+    let mut k = [POSITIONS; 17];
+    k[1..9].copy_from_slice(&num.to_be_bytes());
+    k[9..].copy_from_slice(&chunk.to_be_bytes());
+    k
+}
+
+thread_local! {
+    // A context per thread: making one costs more than compressing a small block.
+    static COMPRESSOR: RefCell<zstd::block::Compressor> =
+        RefCell::new(zstd::block::Compressor::new());
+    static DECOMPRESSOR: RefCell<zstd::block::Decompressor> =
+        RefCell::new(zstd::block::Decompressor::new());
+}
+
+/// The stored value of a block holding `records`: a kind byte, then either the records as
+/// they are or, when zstd makes them smaller, their uncompressed length (u32 LE) and a zstd
+/// frame. Each record is its length (u32 LE) and its bytes.
+pub(crate) fn encode_block<'a>(records: impl Iterator<Item = &'a [u8]>) -> Vec<u8> {
+    let mut raw = vec![RAW];
+    for r in records {
+        raw.extend_from_slice(&(r.len() as u32).to_le_bytes());
+        raw.extend_from_slice(r);
+    }
+    let packed = COMPRESSOR.with(|c| c.borrow_mut().compress(&raw[1..], LEVEL).ok());
+    match packed {
+        Some(packed) if packed.len() + 5 < raw.len() => {
+            let mut out = Vec::with_capacity(packed.len() + 5);
+            out.push(ZSTD);
+            out.extend_from_slice(&((raw.len() - 1) as u32).to_le_bytes());
+            out.extend_from_slice(&packed);
+            out
+        }
+        _ => raw,
+    }
+}
+
+/// A block's records, decompressed.
+pub(crate) struct Block {
+    pub first: u64,
+    data: sled::IVec,
+    /// Start and length of each record in `data`.
+    spans: Vec<(u32, u32)>,
+}
+
+impl Block {
+    /// Decodes the value stored under `block_key(first)`.
+    pub fn decode(first: u64, value: &sled::IVec) -> Result<Block, StoreError> {
+        let bad = |detail: String| StoreError::corrupt(format!("block at seq {first}"), detail);
+        let data = match value.first() {
+            Some(&RAW) => value.subslice(1, value.len() - 1),
+            Some(&ZSTD) => {
+                let len = value
+                    .get(1..5)
+                    .and_then(|b| b.try_into().ok())
+                    .map(u32::from_le_bytes)
+                    .ok_or_else(|| bad("short compressed block".into()))?;
+                let out = DECOMPRESSOR
+                    .with(|d| d.borrow_mut().decompress(&value[5..], len as usize))
+                    .map_err(|e| bad(format!("cannot decompress: {e}")))?;
+                if out.len() != len as usize {
+                    return Err(bad("decompressed length differs from the stored one".into()));
+                }
+                sled::IVec::from(out)
+            }
+            Some(other) => return Err(bad(format!("unknown block kind {other}"))),
+            None => return Err(bad("empty block".into())),
+        };
+        let mut spans = Vec::new();
+        let mut at = 0usize;
+        while at < data.len() {
+            let len = data
+                .get(at..at + 4)
+                .and_then(|b| b.try_into().ok())
+                .map(u32::from_le_bytes)
+                .ok_or_else(|| bad("a record's length is cut".into()))?;
+            let start = at + 4;
+            let end = start
+                .checked_add(len as usize)
+                .filter(|end| *end <= data.len())
+                .ok_or_else(|| bad("a record runs past the block's end".into()))?;
+            spans.push((start as u32, len));
+            at = end;
+        }
+        if spans.is_empty() {
+            return Err(bad("a block without records".into()));
+        }
+        Ok(Block { first, data, spans })
+    }
+
+    /// Sequence number of the last record.
+    pub fn last(&self) -> u64 {
+        self.first + self.spans.len() as u64 - 1
+    }
+
+    pub fn contains(&self, seq: u64) -> bool {
+        seq >= self.first && seq <= self.last()
+    }
+
+    /// The record at `seq`, borrowed.
+    pub fn get(&self, seq: u64) -> Option<&[u8]> {
+        let i = usize::try_from(seq.checked_sub(self.first)?).ok()?;
+        let (start, len) = *self.spans.get(i)?;
+        self.data.get(start as usize..(start + len) as usize)
+    }
+
+    /// The record at `seq`, sharing the block's memory.
+    pub fn get_owned(&self, seq: u64) -> Option<sled::IVec> {
+        let i = usize::try_from(seq.checked_sub(self.first)?).ok()?;
+        let (start, len) = *self.spans.get(i)?;
+        Some(self.data.subslice(start as usize, len as usize))
+    }
+
+    /// Every record with its sequence number, in order.
+    pub fn records(&self) -> impl Iterator<Item = (u64, &[u8])> {
+        self.spans.iter().enumerate().map(|(i, (start, len))| {
+            (
+                self.first + i as u64,
+                &self.data[*start as usize..(*start + *len) as usize],
+            )
+        })
+    }
+
+    fn bytes(&self) -> usize {
+        self.data.len() + self.spans.len() * 8 + 64
+    }
+}
+
+/// The block holding `seq`, read from the tree.
+pub(crate) fn read_block(tree: &sled::Tree, seq: u64) -> Result<Option<Block>, StoreError> {
+    let Some((key, value)) = tree
+        .range(block_key(0)..=block_key(seq))
+        .next_back()
+        .transpose()?
+    else {
+        return Ok(None);
+    };
+    let first = u64_at(&key, 1).unwrap_or(0);
+    let block = Block::decode(first, &value)?;
+    Ok(block.contains(seq).then_some(block))
+}
+
+/// Recently read blocks, decompressed: a stream's events sit in blocks written when each
+/// was appended, and the command path reads the same recent streams again and again.
+#[derive(Default)]
+pub(crate) struct BlockCache {
+    inner: Mutex<CacheInner>,
+}
+
+#[derive(Default)]
+struct CacheInner {
+    blocks: BTreeMap<u64, Arc<Block>>,
+    order: VecDeque<u64>,
+    bytes: usize,
+}
+
+impl BlockCache {
+    /// The block holding `seq`, from the cache or the tree.
+    pub fn get(&self, tree: &sled::Tree, seq: u64) -> Result<Option<Arc<Block>>, StoreError> {
+        if let Ok(inner) = self.inner.lock()
+            && let Some((_, block)) = inner.blocks.range(..=seq).next_back()
+            && block.contains(seq)
+        {
+            return Ok(Some(block.clone()));
+        }
+        let Some(block) = read_block(tree, seq)? else {
+            return Ok(None);
+        };
+        let block = Arc::new(block);
+        if let Ok(mut inner) = self.inner.lock() {
+            inner.bytes += block.bytes();
+            inner.order.push_back(block.first);
+            if let Some(old) = inner.blocks.insert(block.first, block.clone()) {
+                inner.bytes -= old.bytes();
+            }
+            while inner.bytes > CACHE_BYTES {
+                let Some(first) = inner.order.pop_front() else {
+                    break;
+                };
+                if let Some(old) = inner.blocks.remove(&first) {
+                    inner.bytes -= old.bytes();
+                }
+            }
+        }
+        Ok(Some(block))
+    }
+}
+
+/// Calls `f` with every record from `from` to `to` (inclusive) of a format 2 log, with the
+/// sequence number its position gives it, in order. Stops at the first error; a record
+/// missing in between is for the caller to notice (the numbers jump).
+pub(crate) fn for_each<E: From<StoreError>>(
+    tree: &sled::Tree,
+    from: u64,
+    to: u64,
+    mut f: impl FnMut(u64, &[u8]) -> Result<(), E>,
+) -> Result<(), E> {
+    if from > to {
+        return Ok(());
+    }
+    // The block holding `from` starts at or before it.
+    let start = tree
+        .range(block_key(0)..=block_key(from))
+        .keys()
+        .next_back()
+        .transpose()
+        .map_err(StoreError::from)?
+        .and_then(|k| u64_at(&k, 1))
+        .unwrap_or(from);
+    for item in tree.range(block_key(start)..=block_key(to)) {
+        let (key, value) = item.map_err(StoreError::from)?;
+        let first = u64_at(&key, 1).unwrap_or(0);
+        let block = Block::decode(first, &value)?;
+        for (seq, record) in block.records() {
+            if seq < from {
+                continue;
+            }
+            if seq > to {
+                return Ok(());
+            }
+            f(seq, record)?;
+        }
+    }
+    Ok(())
+}
+
+/// The last record of a format 2 log.
+pub(crate) fn last_record(tree: &sled::Tree) -> Result<Option<(u64, sled::IVec)>, StoreError> {
+    let Some((key, value)) = tree.scan_prefix([BLOCK]).next_back().transpose()? else {
+        return Ok(None);
+    };
+    let block = Block::decode(u64_at(&key, 1).unwrap_or(0), &value)?;
+    let last = block.last();
+    Ok(block.get_owned(last).map(|r| (last, r)))
+}
+
+/// The version of stream `num`: what its last position chunk says.
+pub(crate) fn stream_version(tree: &sled::Tree, num: u64) -> Result<u64, StoreError> {
+    let last = tree
+        .range(chunk_key(num, 0)..=chunk_key(num, u64::MAX))
+        .next_back()
+        .transpose()?;
+    Ok(match last {
+        Some((key, value)) => {
+            let chunk = u64_at(&key, 9).unwrap_or(0);
+            chunk * CHUNK + (value.len() / 8) as u64
+        }
+        None => 0,
+    })
+}
+
+/// The sequence number of version `version` of stream `num`, as its positions say.
+pub(crate) fn position(
+    tree: &sled::Tree,
+    num: u64,
+    version: u64,
+) -> Result<Option<u64>, StoreError> {
+    let Some(v) = version.checked_sub(1) else {
+        return Ok(None);
+    };
+    let chunk = tree.get(chunk_key(num, v / CHUNK))?;
+    let at = (v % CHUNK) as usize * 8;
+    Ok(chunk
+        .and_then(|c| c.get(at..at + 8).and_then(|b| b.try_into().ok()))
+        .map(u64::from_be_bytes))
+}
+
+/// Sequence numbers of up to `limit` versions of stream `num` no later than `durable`,
+/// forwards from version `from` or backwards from it.
+pub(crate) fn positions(
+    tree: &sled::Tree,
+    num: u64,
+    from: u64,
+    forward: bool,
+    limit: usize,
+    durable: u64,
+) -> Result<Vec<u64>, StoreError> {
+    let mut out = Vec::with_capacity(limit.min(1024));
+    if !forward && from == 0 {
+        return Ok(out);
+    }
+    let from = from.max(1);
+    let chunk = (from - 1) / CHUNK;
+    let seqs = |value: &sled::IVec| -> Vec<u64> {
+        value
+            .chunks_exact(8)
+            .filter_map(|c| c.try_into().ok().map(u64::from_be_bytes))
+            .collect()
+    };
+    if forward {
+        for item in tree.range(chunk_key(num, chunk)..=chunk_key(num, u64::MAX)) {
+            let (key, value) = item?;
+            let base = u64_at(&key, 9).unwrap_or(0) * CHUNK;
+            for (i, seq) in seqs(&value).into_iter().enumerate() {
+                let version = base + i as u64 + 1;
+                if version < from {
+                    continue;
+                }
+                if out.len() >= limit || seq > durable {
+                    return Ok(out);
+                }
+                out.push(seq);
+            }
+        }
+    } else {
+        for item in tree.range(chunk_key(num, 0)..=chunk_key(num, chunk)).rev() {
+            let (key, value) = item?;
+            let base = u64_at(&key, 9).unwrap_or(0) * CHUNK;
+            for (i, seq) in seqs(&value).into_iter().enumerate().rev() {
+                let version = base + i as u64 + 1;
+                if version > from || seq > durable {
+                    continue;
+                }
+                if out.len() >= limit {
+                    return Ok(out);
+                }
+                out.push(seq);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A group's records on their way into one sled batch, in the folder's layout.
+pub(crate) struct LogBatch {
+    layout: Layout,
+    /// Everything else the group writes (stream numbers, tree, idempotency keys).
+    pub batch: sled::Batch,
+    records: Vec<(u64, sled::IVec)>,
+    /// Stream number -> (first new version, sequence numbers of the new versions).
+    positions: HashMap<u64, (u64, Vec<u64>)>,
+}
+
+impl LogBatch {
+    pub fn new(layout: Layout) -> LogBatch {
+        LogBatch {
+            layout,
+            batch: sled::Batch::default(),
+            records: Vec::new(),
+            positions: HashMap::new(),
+        }
+    }
+
+    /// Adds event `seq`, version `version` of stream `num`. Events come in log order, and
+    /// each stream's versions one after another.
+    pub fn push(&mut self, num: u64, version: u64, seq: u64, record: sled::IVec) {
+        match self.layout {
+            Layout::Keys => {
+                self.batch
+                    .insert(&crate::codec::event_key(seq), record.clone());
+                self.batch
+                    .insert(&crate::codec::stream_event_key(num, version), record);
+            }
+            Layout::Blocks => {
+                self.records.push((seq, record));
+                self.positions
+                    .entry(num)
+                    .or_insert_with(|| (version, Vec::new()))
+                    .1
+                    .push(seq);
+            }
+        }
+    }
+
+    /// The batch to apply: blocks and position chunks added (reading the chunks the group
+    /// continues).
+    pub fn finish(self, tree: &sled::Tree) -> Result<sled::Batch, StoreError> {
+        let LogBatch {
+            mut batch,
+            records,
+            positions,
+            ..
+        } = self;
+        let mut start = 0;
+        let mut size = 0;
+        for i in 0..records.len() {
+            size += records[i].1.len() + 4;
+            if size >= BLOCK_TARGET || i + 1 == records.len() {
+                let block = encode_block(records[start..=i].iter().map(|(_, r)| r.as_ref()));
+                batch.insert(&block_key(records[start].0), block);
+                start = i + 1;
+                size = 0;
+            }
+        }
+        for (num, (first_version, seqs)) in positions {
+            let mut chunk = (first_version - 1) / CHUNK;
+            let before = (first_version - 1) % CHUNK;
+            let mut value = Vec::with_capacity(CHUNK as usize * 8);
+            if before > 0 {
+                let old = tree.get(chunk_key(num, chunk))?.unwrap_or_default();
+                if old.len() as u64 != before * 8 {
+                    return Err(StoreError::corrupt(
+                        format!("positions of stream number {num}"),
+                        format!(
+                            "chunk {chunk} holds {} bytes, expected {}",
+                            old.len(),
+                            before * 8
+                        ),
+                    ));
+                }
+                value.extend_from_slice(&old);
+            }
+            for seq in seqs {
+                value.extend_from_slice(&seq.to_be_bytes());
+                if value.len() as u64 == CHUNK * 8 {
+                    batch.insert(&chunk_key(num, chunk), std::mem::take(&mut value));
+                    chunk += 1;
+                }
+            }
+            if !value.is_empty() {
+                batch.insert(&chunk_key(num, chunk), value);
+            }
+        }
+        Ok(batch)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_block_gives_back_its_records_compressed_or_not() {
+        let records: Vec<Vec<u8>> = (0..50u8)
+            .map(|i| vec![i % 3; 40 + usize::from(i)])
+            .collect();
+        let value = encode_block(records.iter().map(Vec::as_slice));
+        assert_eq!(value[0], ZSTD, "repetitive records compress");
+        let block = Block::decode(10, &sled::IVec::from(value)).unwrap();
+        assert_eq!(block.last(), 59);
+        for (i, r) in records.iter().enumerate() {
+            assert_eq!(block.get(10 + i as u64), Some(r.as_slice()));
+        }
+        assert_eq!(block.get(60), None);
+        let noise: Vec<u8> = (0..64u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        let value = encode_block([noise.as_slice()].into_iter());
+        assert_eq!(value[0], RAW, "what zstd cannot shrink is kept as it is");
+        let block = Block::decode(1, &sled::IVec::from(value)).unwrap();
+        assert_eq!(block.get(1), Some(noise.as_slice()));
+    }
+
+    #[test]
+    fn a_damaged_block_is_refused_with_its_position() {
+        let mut value = encode_block([&[7u8; 300][..]].into_iter());
+        let n = value.len();
+        value[n - 2] ^= 0xff;
+        value.truncate(n - 1);
+        let err = Block::decode(5, &sled::IVec::from(value)).err().unwrap();
+        assert!(err.to_string().contains("block at seq 5"), "{err}");
+    }
+}
