@@ -16,11 +16,14 @@ use crate::error::StoreError;
 
 /// `B` + the sequence number of its first record (u64 BE) -> a block.
 pub(crate) const BLOCK: u8 = b'B';
-/// `P` + stream number (u64 BE) + chunk (u64 BE) -> the sequence numbers of versions
-/// `chunk * CHUNK + 1 ..`, u64 BE each.
+/// `P` + stream number (u64 BE) + chunk (u64 BE) -> where versions `chunk * CHUNK + 1 ..`
+/// are: per version its sequence number (u64 BE) and its place in its block (u32 BE), so a
+/// read goes to the block's key at once instead of searching for it.
 pub(crate) const POSITIONS: u8 = b'P';
 /// Versions per position chunk: a stream's append rewrites at most this many numbers.
 pub(crate) const CHUNK: u64 = 64;
+/// Bytes of one version's entry in a position chunk.
+pub(crate) const ENTRY: usize = 12;
 /// Uncompressed bytes after which a group's records start a new block. Small enough that a
 /// stream read which misses the block cache decompresses little; large enough for zstd to
 /// find the repetition between records (stream names, types, actors, field names).
@@ -342,17 +345,20 @@ struct CacheInner {
 }
 
 impl BlockCache {
-    /// The block holding `seq`, from the cache or the tree.
-    pub fn get(&self, tree: &sled::Tree, seq: u64) -> Result<Option<Arc<Block>>, StoreError> {
+    /// The block whose first record is `first`, from the cache or the tree.
+    pub fn get_at(&self, tree: &sled::Tree, first: u64) -> Result<Option<Arc<Block>>, StoreError> {
         if let Ok(inner) = self.inner.lock()
-            && let Some((_, block)) = inner.blocks.range(..=seq).next_back()
-            && block.contains(seq)
+            && let Some(block) = inner.blocks.get(&first)
         {
             return Ok(Some(block.clone()));
         }
-        let Some(block) = read_block(tree, seq)? else {
+        let Some(value) = tree.get(block_key(first))? else {
             return Ok(None);
         };
+        Ok(Some(self.keep(Block::decode(first, &value)?)))
+    }
+
+    fn keep(&self, block: Block) -> Arc<Block> {
         let block = Arc::new(block);
         if let Ok(mut inner) = self.inner.lock() {
             inner.bytes += block.bytes();
@@ -369,7 +375,21 @@ impl BlockCache {
                 }
             }
         }
-        Ok(Some(block))
+        block
+    }
+
+    /// The block holding `seq`, from the cache or the tree.
+    pub fn get(&self, tree: &sled::Tree, seq: u64) -> Result<Option<Arc<Block>>, StoreError> {
+        if let Ok(inner) = self.inner.lock()
+            && let Some((_, block)) = inner.blocks.range(..=seq).next_back()
+            && block.contains(seq)
+        {
+            return Ok(Some(block.clone()));
+        }
+        let Some(block) = read_block(tree, seq)? else {
+            return Ok(None);
+        };
+        Ok(Some(self.keep(block)))
     }
 }
 
@@ -430,7 +450,7 @@ pub(crate) fn stream_version(tree: &sled::Tree, num: u64) -> Result<u64, StoreEr
     Ok(match last {
         Some((key, value)) => {
             let chunk = u64_at(&key, 9).unwrap_or(0);
-            chunk * CHUNK + (value.len() / 8) as u64
+            chunk * CHUNK + (value.len() / ENTRY) as u64
         }
         None => 0,
     })
@@ -446,14 +466,42 @@ pub(crate) fn position(
         return Ok(None);
     };
     let chunk = tree.get(chunk_key(num, v / CHUNK))?;
-    let at = (v % CHUNK) as usize * 8;
+    let at = (v % CHUNK) as usize * ENTRY;
     Ok(chunk
-        .and_then(|c| c.get(at..at + 8).and_then(|b| b.try_into().ok()))
-        .map(u64::from_be_bytes))
+        .and_then(|c| c.get(at..at + ENTRY).and_then(|e| entries(e).next()))
+        .map(|p| p.seq))
 }
 
-/// Sequence numbers of up to `limit` versions of stream `num` no later than `durable`,
-/// forwards from version `from` or backwards from it.
+/// Where one version of a stream is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Position {
+    pub seq: u64,
+    /// The first sequence number of the block holding it.
+    pub block: u64,
+}
+
+fn entry(seq: u64, block: u64) -> [u8; ENTRY] {
+    let mut e = [0u8; ENTRY];
+    e[..8].copy_from_slice(&seq.to_be_bytes());
+    // A block holds one group's records at most, far fewer than u32::MAX.
+    e[8..].copy_from_slice(&((seq - block) as u32).to_be_bytes());
+    e
+}
+
+/// The entries of a position chunk, in version order.
+pub(crate) fn entries(value: &[u8]) -> impl Iterator<Item = Position> + '_ {
+    value.chunks_exact(ENTRY).filter_map(|e| {
+        let seq = u64_at(e, 0)?;
+        let back = u32::from_be_bytes(e[8..].try_into().ok()?);
+        Some(Position {
+            seq,
+            block: seq.checked_sub(u64::from(back))?,
+        })
+    })
+}
+
+/// Where up to `limit` versions of stream `num` no later than `durable` are, forwards from
+/// version `from` or backwards from it.
 pub(crate) fn positions(
     tree: &sled::Tree,
     num: u64,
@@ -461,47 +509,42 @@ pub(crate) fn positions(
     forward: bool,
     limit: usize,
     durable: u64,
-) -> Result<Vec<u64>, StoreError> {
+) -> Result<Vec<Position>, StoreError> {
     let mut out = Vec::with_capacity(limit.min(1024));
     if !forward && from == 0 {
         return Ok(out);
     }
     let from = from.max(1);
     let chunk = (from - 1) / CHUNK;
-    let seqs = |value: &sled::IVec| -> Vec<u64> {
-        value
-            .chunks_exact(8)
-            .filter_map(|c| c.try_into().ok().map(u64::from_be_bytes))
-            .collect()
-    };
+    let seqs = |value: &sled::IVec| -> Vec<Position> { entries(value).collect() };
     if forward {
         for item in tree.range(chunk_key(num, chunk)..=chunk_key(num, u64::MAX)) {
             let (key, value) = item?;
             let base = u64_at(&key, 9).unwrap_or(0) * CHUNK;
-            for (i, seq) in seqs(&value).into_iter().enumerate() {
+            for (i, p) in seqs(&value).into_iter().enumerate() {
                 let version = base + i as u64 + 1;
                 if version < from {
                     continue;
                 }
-                if out.len() >= limit || seq > durable {
+                if out.len() >= limit || p.seq > durable {
                     return Ok(out);
                 }
-                out.push(seq);
+                out.push(p);
             }
         }
     } else {
         for item in tree.range(chunk_key(num, 0)..=chunk_key(num, chunk)).rev() {
             let (key, value) = item?;
             let base = u64_at(&key, 9).unwrap_or(0) * CHUNK;
-            for (i, seq) in seqs(&value).into_iter().enumerate().rev() {
+            for (i, p) in seqs(&value).into_iter().enumerate().rev() {
                 let version = base + i as u64 + 1;
-                if version > from || seq > durable {
+                if version > from || p.seq > durable {
                     continue;
                 }
                 if out.len() >= limit {
                     return Ok(out);
                 }
-                out.push(seq);
+                out.push(p);
             }
         }
     }
@@ -560,36 +603,43 @@ impl LogBatch {
         } = self;
         let mut start = 0;
         let mut size = 0;
+        // The first sequence number of each block, in order.
+        let mut firsts = Vec::new();
         for i in 0..records.len() {
             size += records[i].1.len() + 4;
             if size >= BLOCK_TARGET || i + 1 == records.len() {
                 let block = encode_block(records[start..=i].iter().map(|(_, r)| r.as_ref()));
                 batch.insert(&block_key(records[start].0), block);
+                firsts.push(records[start].0);
                 start = i + 1;
                 size = 0;
             }
         }
+        let block_of = |seq: u64| match firsts.binary_search(&seq) {
+            Ok(i) => firsts[i],
+            Err(i) => firsts[i.saturating_sub(1)],
+        };
         for (num, (first_version, seqs)) in positions {
             let mut chunk = (first_version - 1) / CHUNK;
             let before = (first_version - 1) % CHUNK;
-            let mut value = Vec::with_capacity(CHUNK as usize * 8);
+            let mut value = Vec::with_capacity(CHUNK as usize * ENTRY);
             if before > 0 {
                 let old = tree.get(chunk_key(num, chunk))?.unwrap_or_default();
-                if old.len() as u64 != before * 8 {
+                if old.len() as u64 != before * ENTRY as u64 {
                     return Err(StoreError::corrupt(
                         format!("positions of stream number {num}"),
                         format!(
                             "chunk {chunk} holds {} bytes, expected {}",
                             old.len(),
-                            before * 8
+                            before * ENTRY as u64
                         ),
                     ));
                 }
                 value.extend_from_slice(&old);
             }
             for seq in seqs {
-                value.extend_from_slice(&seq.to_be_bytes());
-                if value.len() as u64 == CHUNK * 8 {
+                value.extend_from_slice(&entry(seq, block_of(seq)));
+                if value.len() == CHUNK as usize * ENTRY {
                     batch.insert(&chunk_key(num, chunk), std::mem::take(&mut value));
                     chunk += 1;
                 }

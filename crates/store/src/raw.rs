@@ -154,7 +154,7 @@ impl RawLog {
                 for item in self.tree.scan_prefix([blocks::POSITIONS]) {
                     let (k, v) = item?;
                     let kept: Vec<u8> = v
-                        .chunks(8)
+                        .chunks(blocks::ENTRY)
                         .take_while(|c| u64_at(c, 0).is_some_and(|seq| seq < from))
                         .flatten()
                         .copied()
@@ -203,7 +203,7 @@ impl RawLog {
                 let v = version - 1;
                 let key = blocks::chunk_key(num, v / blocks::CHUNK);
                 let mut value = self.tree.get(key)?.unwrap_or_default().to_vec();
-                let at = (v % blocks::CHUNK) as usize * 8;
+                let at = (v % blocks::CHUNK) as usize * blocks::ENTRY;
                 let seq = u64_at(&value, at).ok_or_else(|| {
                     StoreError::corrupt(format!("stream {stream}"), "no position")
                 })?;
@@ -216,6 +216,8 @@ impl RawLog {
 
     /// Every key and value of the log from event `from` on (records or blocks, and the
     /// stream copies or positions), to be written into another folder with [`RawLog::put`].
+    /// In format 2 the folders must have cut their logs into the same blocks (written in
+    /// the same groups), since positions name blocks.
     pub fn log_end(&self, from: u64) -> Result<Vec<(sled::IVec, sled::IVec)>, StoreError> {
         let mut out = Vec::new();
         match self.layout {

@@ -698,9 +698,9 @@ impl Store {
             let seqs = crate::blocks::positions(&shared.tree, num, from, forward, limit, durable)?;
             let mut out = Vec::with_capacity(seqs.len());
             let mut block: Option<Arc<crate::blocks::Block>> = None;
-            for seq in seqs {
-                if !block.as_ref().is_some_and(|b| b.contains(seq)) {
-                    block = shared.blocks.get(&shared.tree, seq)?;
+            for crate::blocks::Position { seq, block: first } in seqs {
+                if !block.as_ref().is_some_and(|b| b.first == first) {
+                    block = shared.blocks.get_at(&shared.tree, first)?;
                 }
                 let record = block.as_ref().and_then(|b| b.get(seq)).ok_or_else(|| {
                     StoreError::corrupt(

@@ -474,14 +474,20 @@ impl Store {
             let (key, value) = item?;
             let num = codec::u64_at(&key, 1).unwrap_or(0);
             let base = codec::u64_at(&key, 9).unwrap_or(0) * blocks::CHUNK;
-            for (i, seq) in value.chunks(8).enumerate() {
+            if value.len() % blocks::ENTRY != 0 {
+                extra += 1;
+            }
+            for (i, blocks::Position { seq, block }) in blocks::entries(&value).enumerate() {
                 let version = base + i as u64 + 1;
+                let in_block = blocks::read_block(tree, seq)?.is_some_and(|b| b.first == block);
+                if seq <= head && !in_block {
+                    // A position that names the wrong block would make reads fail.
+                    extra += 1;
+                    continue;
+                }
                 if walked.get(&num).is_some_and(|v| version <= *v) {
                     continue;
                 }
-                let seq = <[u8; 8]>::try_from(seq)
-                    .map(u64::from_be_bytes)
-                    .unwrap_or(0);
                 // Appended after the walk began: then the record is that stream's version.
                 let appended_since = seq > head
                     && layout
