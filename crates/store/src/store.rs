@@ -699,7 +699,7 @@ impl Store {
             let mut out = Vec::with_capacity(seqs.len());
             let mut block: Option<Arc<crate::blocks::Block>> = None;
             for crate::blocks::Position { seq, block: first } in seqs {
-                if !block.as_ref().is_some_and(|b| b.first == first) {
+                if block.as_ref().is_none_or(|b| b.first != first) {
                     block = shared.blocks.get_at(&shared.tree, first)?;
                 }
                 let record = block.as_ref().and_then(|b| b.get(seq)).ok_or_else(|| {
