@@ -178,6 +178,7 @@ pub fn verify(data: &Path, against: Option<&Path>, key: Option<&str>) -> anyhow:
                 tree_hex(&tree.root),
                 report.last_good_hash
             );
+            println!("store format {}", store.format());
             if !heads.is_empty() {
                 println!("extends all {} saved heads", heads.len());
             }

@@ -25,6 +25,13 @@ struct Cli {
     /// Without it, the folder alone holds the log.
     #[arg(long, global = true, value_name = "URL")]
     store: Option<String>,
+    /// The store format of a data folder this command creates: 2 (blocks, the default) or
+    /// 1 (a key per record, what builds before format 2 wrote). A folder that exists keeps
+    /// its format; `export events` and `import events` move a log between formats.
+    #[arg(long = "store-format", global = true, value_name = "N",
+          default_value_t = dealtrail_store::FORMAT_VERSION,
+          value_parser = clap::value_parser!(u32).range(1..=2))]
+    store_format: u32,
     #[command(subcommand)]
     command: Cmd,
 }
@@ -32,10 +39,16 @@ struct Cli {
 /// The database `--store` named, set once at start: every command that opens a folder
 /// opens it as that database's replica.
 static UPSTREAM: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+/// The format `--store-format` asks new folders to be written in.
+static NEW_FORMAT: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
 
 /// The store configuration of a data folder, as `--store` asks.
 pub(crate) fn store_config(data: &std::path::Path) -> dealtrail_store::Config {
-    let config = dealtrail_store::Config::new(data);
+    let format = NEW_FORMAT
+        .get()
+        .copied()
+        .unwrap_or(dealtrail_store::FORMAT_VERSION);
+    let config = dealtrail_store::Config::new(data).format(format);
     match UPSTREAM.get().and_then(Option::as_deref) {
         Some(url) => config.upstream(url),
         None => config,
@@ -495,6 +508,7 @@ fn run() -> anyhow::Result<()> {
         bail!("--store takes a postgres:// URL, not {url:?}");
     }
     let _ = UPSTREAM.set(cli.store.clone());
+    let _ = NEW_FORMAT.set(cli.store_format);
     // Commands that only read or restore the log run on this thread; the store's blocking
     // calls may not run inside the async runtime.
     let command = match cli.command {

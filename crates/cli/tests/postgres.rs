@@ -176,7 +176,14 @@ async fn two_servers_share_one_log_on_postgresql() {
         intact.starts_with(&format!("intact: {last} events")),
         "{intact}"
     );
-    let head_hash = intact.split_whitespace().last().unwrap().to_string();
+    let head_hash = intact
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .last()
+        .unwrap()
+        .to_string();
     let export = dir.path().join("events.jsonl");
     ok(dealtrail()
         .args(["export", "events", "--store", &url, "--data"])
@@ -191,7 +198,12 @@ async fn two_servers_share_one_log_on_postgresql() {
         .arg(&on_sled));
     let verified = ok(dealtrail().arg("verify").arg("--data").arg(&on_sled));
     assert_eq!(
-        verified.split_whitespace().last(),
+        verified
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .split_whitespace()
+            .last(),
         Some(head_hash.as_str()),
         "{verified}"
     );
@@ -215,7 +227,12 @@ async fn two_servers_share_one_log_on_postgresql() {
         .arg("--data")
         .arg(&fresh));
     assert_eq!(
-        verified.split_whitespace().last(),
+        verified
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .split_whitespace()
+            .last(),
         Some(head_hash.as_str()),
         "{verified}"
     );
