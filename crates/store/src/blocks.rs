@@ -344,7 +344,40 @@ struct CacheInner {
     bytes: usize,
 }
 
+/// Reads that start at most this many events behind the durable head go through the block
+/// cache: followers of the log's end read the same recent blocks again and again, while
+/// long scans would only push out what stream reads keep there.
+pub(crate) const CACHED_READ: u64 = 4_096;
+
 impl BlockCache {
+    /// [`for_each`] through the cache: for the short reads of followers.
+    pub fn for_each<E: From<StoreError>>(
+        &self,
+        tree: &sled::Tree,
+        from: u64,
+        to: u64,
+        mut f: impl FnMut(u64, &[u8]) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let mut seq = from;
+        while seq <= to {
+            // A missing record ends the read here; the caller notices the shortfall.
+            let Some(block) = self.get(tree, seq)? else {
+                return Ok(());
+            };
+            for (s, record) in block.records() {
+                if s < seq {
+                    continue;
+                }
+                if s > to {
+                    return Ok(());
+                }
+                f(s, record)?;
+            }
+            seq = block.last() + 1;
+        }
+        Ok(())
+    }
+
     /// The block whose first record is `first`, from the cache or the tree.
     pub fn get_at(&self, tree: &sled::Tree, first: u64) -> Result<Option<Arc<Block>>, StoreError> {
         if let Ok(inner) = self.inner.lock()

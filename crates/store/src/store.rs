@@ -166,6 +166,26 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// Calls `f` with the stored records from `from` to `to` in order (see
+    /// [`Layout::for_each`]); reads that start near the durable head go through the block
+    /// cache, since followers of the log read the same recent blocks again and again.
+    pub fn for_each_record<E: From<StoreError>>(
+        &self,
+        from: u64,
+        to: u64,
+        f: impl FnMut(u64, &[u8]) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let behind = self
+            .durable_seq
+            .load(Ordering::Acquire)
+            .saturating_sub(from);
+        if self.layout == Layout::Blocks && behind < crate::blocks::CACHED_READ {
+            self.blocks.for_each(&self.tree, from, to, f)
+        } else {
+            self.layout.for_each(&self.tree, from, to, f)
+        }
+    }
+
     pub fn failure(&self) -> Option<String> {
         self.failure.lock().ok().and_then(|f| f.clone())
     }
@@ -644,22 +664,20 @@ impl Store {
         }
         let mut expected = start;
         let shared = &self.inner.shared;
-        shared
-            .layout
-            .for_each(&shared.tree, start, end, |_, bytes| {
-                let view = codec::view_record(bytes)
-                    .map_err(|e| StoreError::corrupt(format!("seq {expected}"), e))?;
-                if view.seq != expected {
-                    return Err(StoreError::corrupt(
-                        format!("seq {expected}"),
-                        format!("record says seq {}", view.seq),
-                    )
-                    .into());
-                }
-                f(view)?;
-                expected += 1;
-                Ok::<(), E>(())
-            })?;
+        shared.for_each_record(start, end, |_, bytes| {
+            let view = codec::view_record(bytes)
+                .map_err(|e| StoreError::corrupt(format!("seq {expected}"), e))?;
+            if view.seq != expected {
+                return Err(StoreError::corrupt(
+                    format!("seq {expected}"),
+                    format!("record says seq {}", view.seq),
+                )
+                .into());
+            }
+            f(view)?;
+            expected += 1;
+            Ok::<(), E>(())
+        })?;
         if expected <= end {
             return Err(StoreError::corrupt(
                 format!("seq {expected}"),
@@ -829,14 +847,11 @@ impl Iterator for LogIter {
         let to = self.end.min(self.next + LOG_ITER_PAGE - 1);
         let buffer = &mut self.buffer;
         let mut expected = self.next;
-        let read = self
-            .shared
-            .layout
-            .for_each(&self.shared.tree, self.next, to, |_, bytes| {
-                buffer.push_back(decode_at(bytes, expected)?);
-                expected += 1;
-                Ok::<_, StoreError>(())
-            });
+        let read = self.shared.for_each_record(self.next, to, |_, bytes| {
+            buffer.push_back(decode_at(bytes, expected)?);
+            expected += 1;
+            Ok::<_, StoreError>(())
+        });
         let failed = read.err().or_else(|| {
             (expected <= to).then(|| {
                 StoreError::corrupt(format!("seq {expected}"), "missing below the durable head")

@@ -76,16 +76,14 @@ impl Subscription {
         let end = durable.min(self.next_seq + PAGE - 1);
         let (next_seq, filter, buffer) = (&mut self.next_seq, &self.filter, &mut self.buffer);
         let shared = &self.shared;
-        shared
-            .layout
-            .for_each(&shared.tree, *next_seq, end, |_, bytes| {
-                let event = decode_at(bytes, *next_seq)?;
-                *next_seq += 1;
-                if filter.matches(&event) {
-                    buffer.push_back(event);
-                }
-                Ok::<_, StoreError>(())
-            })?;
+        shared.for_each_record(*next_seq, end, |_, bytes| {
+            let event = decode_at(bytes, *next_seq)?;
+            *next_seq += 1;
+            if filter.matches(&event) {
+                buffer.push_back(event);
+            }
+            Ok::<_, StoreError>(())
+        })?;
         if self.next_seq <= end {
             return Err(StoreError::corrupt(
                 format!("seq {}", self.next_seq),
