@@ -91,7 +91,7 @@ const RETRIES: usize = 5;
 /// Runs one command through load → decide → append.
 pub(crate) async fn execute(
     store: &Store,
-    cache: &AccountCache,
+    cache: &Caches,
     now: Timestamp,
     issued: Issued,
     steps: Vec<(Option<Timestamp>, Command)>,
@@ -232,14 +232,14 @@ fn pending<E>(i: usize, ctx: &Context, event: E) -> Recorded<E> {
 /// business time. Nothing is written here.
 fn decide(
     store: &Store,
-    cache: &AccountCache,
+    cache: &Caches,
     contexts: &[Context],
     steps: &[(Option<Timestamp>, Command)],
 ) -> Result<(u64, Vec<(Event, Timestamp)>), EngineError> {
     let mut out = Vec::new();
     let version = match &steps[0].1 {
         Command::Account(id, _) => {
-            let (version, mut account) = load_account(store, cache, *id)?;
+            let (version, mut account) = load_account(store, &cache.accounts, *id)?;
             for (ctx, (_, command)) in contexts.iter().zip(steps) {
                 let Command::Account(_, c) = command else {
                     return Err(EngineError::MixedStreams);
@@ -252,13 +252,13 @@ fn decide(
             version
         }
         Command::Opportunity(id, first) => {
-            let (version, mut deal) = load_opportunity(store, *id)?;
+            let (version, mut deal) = load_opportunity(store, &cache.deals, *id)?;
             let account_id = match (deal.account(), first) {
                 (Some(a), _) => a,
                 (None, OpportunityCommand::Open(o)) => o.account,
                 (None, _) => return Err(DomainError::OpportunityNotOpened.into()),
             };
-            let (_, account) = load_account(store, cache, account_id)?;
+            let (_, account) = load_account(store, &cache.accounts, account_id)?;
             let (_, pipeline) = load_pipeline(store)?;
             // Until a pipeline is defined, the default B2B pipeline is in force.
             let pipeline = pipeline.current.unwrap_or_else(Pipeline::default_b2b);
@@ -328,40 +328,56 @@ pub(crate) fn stored_stream(
     }
 }
 
-/// Recently used account states with the stream version they reflect. Every deal command
-/// reads its account; rebuilding it from its whole stream each time was most of the cost of
-/// the command path. An entry is used only if the stream still has that version, and is
-/// brought up to date from the events after it otherwise.
+/// Recently used aggregate states with the stream version they reflect. Every deal command
+/// reads its account and its deal; rebuilding them from their whole streams each time was
+/// most of the cost of the command path (and in store format 2 a stream whose events lie
+/// far apart costs a block per event). An entry is used only if the stream still has that
+/// version, and is brought up to date from the events after it otherwise.
+pub(crate) struct StateCache<K, S>(std::sync::Mutex<std::collections::HashMap<K, (u64, S)>>);
+
+impl<K, S> Default for StateCache<K, S> {
+    fn default() -> Self {
+        StateCache(std::sync::Mutex::new(std::collections::HashMap::new()))
+    }
+}
+
+/// The account states the command path keeps.
+pub(crate) type AccountCache = StateCache<AccountId, Account>;
+/// The deal states the command path keeps.
+pub(crate) type DealCache = StateCache<OpportunityId, Opportunity>;
+
+/// The states the command path keeps, one cache per kind of aggregate.
 #[derive(Default)]
-pub(crate) struct AccountCache(
-    std::sync::Mutex<std::collections::HashMap<AccountId, (u64, Account)>>,
-);
+pub(crate) struct Caches {
+    pub accounts: AccountCache,
+    pub deals: DealCache,
+}
 
-/// Entries kept before the cache starts over.
-const ACCOUNT_CACHE_LIMIT: usize = 20_000;
+/// Entries each cache keeps before it starts over.
+const STATE_CACHE_LIMIT: usize = 20_000;
 
-/// An account's state and stream version.
-pub(crate) fn load_account(
+/// The state of `name`'s stream and its version: from the cache when the stream has not
+/// moved, else the cached state (or a new one) brought up to date with `apply`.
+fn load_cached<K: std::hash::Hash + Eq + Copy, S: Clone + Default>(
     store: &Store,
-    cache: &AccountCache,
-    id: AccountId,
-) -> Result<(u64, Account), EngineError> {
-    let stream = codec::stream_id(StreamName::Account(id));
+    cache: &StateCache<K, S>,
+    key: K,
+    name: StreamName,
+    apply: impl Fn(&mut S, &Recorded<Event>),
+) -> Result<(u64, S), EngineError> {
+    let stream = codec::stream_id(name);
     let version = store.stream_version(&stream)?;
-    let cached = cache.0.lock().ok().and_then(|c| c.get(&id).cloned());
-    let (mut seen, mut account) = match cached {
-        Some((v, a)) if v == version => return Ok((v, a)),
-        Some((v, a)) if v < version => (v, a),
-        _ => (0, Account::default()),
+    let cached = cache.0.lock().ok().and_then(|c| c.get(&key).cloned());
+    let (mut seen, mut state) = match cached {
+        Some((v, s)) if v == version => return Ok((v, s)),
+        Some((v, s)) if v < version => (v, s),
+        _ => (0, S::default()),
     };
     loop {
         let page = store.read_stream(&stream, seen + 1, Direction::Forward, 1024)?;
         let done = page.len() < 1024;
         for e in &page {
-            let r = codec::decode(e, store.vault())?;
-            if let Event::Account(_, e) = &r.event {
-                account.apply(&r.with(e.clone()));
-            }
+            apply(&mut state, &codec::decode(e, store.vault())?);
             seen = e.version;
         }
         if done {
@@ -369,27 +385,38 @@ pub(crate) fn load_account(
         }
     }
     if let Ok(mut c) = cache.0.lock() {
-        if c.len() >= ACCOUNT_CACHE_LIMIT {
+        if c.len() >= STATE_CACHE_LIMIT {
             c.clear();
         }
-        c.insert(id, (seen, account.clone()));
+        c.insert(key, (seen, state.clone()));
     }
-    Ok((seen, account))
+    Ok((seen, state))
+}
+
+/// An account's state and stream version.
+pub(crate) fn load_account(
+    store: &Store,
+    cache: &AccountCache,
+    id: AccountId,
+) -> Result<(u64, Account), EngineError> {
+    load_cached(store, cache, id, StreamName::Account(id), |account, r| {
+        if let Event::Account(_, e) = &r.event {
+            account.apply(&r.with(e.clone()));
+        }
+    })
 }
 
 /// An opportunity's state and stream version.
 pub(crate) fn load_opportunity(
     store: &Store,
+    cache: &DealCache,
     id: OpportunityId,
 ) -> Result<(u64, Opportunity), EngineError> {
-    let events = load_stream(store, StreamName::Opportunity(id))?;
-    let mut deal = Opportunity::default();
-    for r in &events {
+    load_cached(store, cache, id, StreamName::Opportunity(id), |deal, r| {
         if let Event::Opportunity(_, e) = &r.event {
             deal.apply(&r.with(e.clone()));
         }
-    }
-    Ok((events.len() as u64, deal))
+    })
 }
 
 /// The pipeline definition in force and its stream version.

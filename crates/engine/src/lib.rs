@@ -63,7 +63,7 @@ pub struct Engine {
     winloss: ProjectionHost<WinLoss>,
     profiles: ProjectionHost<Profiles>,
     stripes: Vec<tokio::sync::Mutex<()>>,
-    accounts: command::AccountCache,
+    caches: command::Caches,
 }
 
 impl Engine {
@@ -92,7 +92,7 @@ impl Engine {
             winloss,
             profiles,
             stripes,
-            accounts: Default::default(),
+            caches: Default::default(),
         })
     }
 
@@ -129,7 +129,7 @@ impl Engine {
             (h.finish() % STRIPES as u64) as usize
         };
         let turn = self.stripes[stripe].lock().await;
-        let committed = command::execute(&self.store, &self.accounts, now, issued, steps)
+        let committed = command::execute(&self.store, &self.caches, now, issued, steps)
             .await
             .inspect_err(|e| {
                 // A command the storage engine failed, wherever on its path: writes are
@@ -166,7 +166,7 @@ impl Engine {
     ) -> Result<Option<dealtrail_domain::Account>, EngineError> {
         if through_seq == u64::MAX && occurred_by == Timestamp(i64::MAX) {
             // Now: the command path's cached state, brought up to the stream's version.
-            let (_, account) = command::load_account(&self.store, &self.accounts, id)?;
+            let (_, account) = command::load_account(&self.store, &self.caches.accounts, id)?;
             return Ok(account.is_registered().then_some(account));
         }
         let events = command::load_stream(&self.store, dealtrail_domain::StreamName::Account(id))?;
