@@ -311,6 +311,13 @@ impl Block {
         })
     }
 
+    /// The records from `from` to `to` (inclusive) that the block holds.
+    pub fn records_in(&self, from: u64, to: u64) -> impl Iterator<Item = (u64, &[u8])> {
+        self.records()
+            .skip_while(move |(s, _)| *s < from)
+            .take_while(move |(s, _)| *s <= to)
+    }
+
     fn bytes(&self) -> usize {
         self.data.len() + self.spans.len() * 8 + 64
     }
@@ -364,13 +371,7 @@ impl BlockCache {
             let Some(block) = self.get(tree, seq)? else {
                 return Ok(());
             };
-            for (s, record) in block.records() {
-                if s < seq {
-                    continue;
-                }
-                if s > to {
-                    return Ok(());
-                }
+            for (s, record) in block.records_in(seq, to) {
                 f(s, record)?;
             }
             seq = block.last() + 1;
@@ -451,13 +452,7 @@ pub(crate) fn for_each<E: From<StoreError>>(
         let (key, value) = item.map_err(StoreError::from)?;
         let first = u64_at(&key, 1).unwrap_or(0);
         let block = Block::decode(first, &value)?;
-        for (seq, record) in block.records() {
-            if seq < from {
-                continue;
-            }
-            if seq > to {
-                return Ok(());
-            }
+        for (seq, record) in block.records_in(from, to) {
             f(seq, record)?;
         }
     }

@@ -20,34 +20,7 @@ fn whole_suite_runs_on_format_1() {
     if format().is_some() || super::postgres::in_child() {
         return;
     }
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--skip",
-            "postgres::",
-            "--skip",
-            "formats::",
-            "--test-threads",
-            "4",
-        ])
-        .env(SUITE_FORMAT, "1")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "the suite failed on format 1:\n{stdout}\n{stderr}"
-    );
-    let passed: u64 = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("test result: ok. "))
-        .and_then(|rest| rest.split(' ').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0);
-    assert!(
-        passed >= 30,
-        "only {passed} tests ran on format 1:\n{stdout}"
-    );
+    super::run_suite_again((SUITE_FORMAT, "1"), "on format 1");
 }
 
 fn open_in(dir: &std::path::Path, format: u32) -> Store {

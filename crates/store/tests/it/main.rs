@@ -90,3 +90,34 @@ pub fn raw_db(dir: &std::path::Path) -> sled::Db {
     }
     panic!("sled's lock was not released within 3 s");
 }
+
+/// Runs this test binary again in a child process with `env` set, skipping the tests that
+/// start such runs, and fails unless at least 30 tests passed there: how the whole suite
+/// runs once more on another configuration (`what`).
+pub fn run_suite_again(env: (&str, &str), what: &str) {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--skip",
+            "postgres::",
+            "--skip",
+            "formats::",
+            "--test-threads",
+            "4",
+        ])
+        .env(env.0, env.1)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "the suite failed {what}:\n{stdout}\n{stderr}"
+    );
+    let passed: u64 = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("test result: ok. "))
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(passed >= 30, "only {passed} tests ran {what}:\n{stdout}");
+}

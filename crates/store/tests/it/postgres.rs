@@ -55,27 +55,7 @@ fn whole_suite_runs_on_postgresql() {
     let Some(cluster) = Cluster::start("the store suite on PostgreSQL") else {
         return;
     };
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--skip", "postgres::", "--test-threads", "4"])
-        .env(SUITE_ON, cluster.url("postgres"))
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "the suite failed on PostgreSQL:\n{stdout}\n{stderr}"
-    );
-    let passed: u64 = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("test result: ok. "))
-        .and_then(|rest| rest.split(' ').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0);
-    assert!(
-        passed >= 30,
-        "only {passed} tests ran on PostgreSQL:\n{stdout}"
-    );
+    super::run_suite_again((SUITE_ON, &cluster.url("postgres")), "on PostgreSQL");
 }
 
 /// A replica of `url`'s log in a fresh folder.
