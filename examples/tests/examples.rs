@@ -14,7 +14,7 @@ async fn demo(dir: &std::path::Path) -> Arc<Engine> {
         deals_per_account: 5,
         seed: 7,
     };
-    dealtrail_demo::generate(engine.clone(), size, start, end, 4, Arc::new(|_| {}))
+    dealtrail_demo::generate(engine.clone(), size, start, end, 4, 4, Arc::new(|_| {}))
         .await
         .unwrap();
     engine

@@ -87,7 +87,7 @@ fn main() {
                 seed: 42,
             };
             let started = Instant::now();
-            let commands = generate(engine.clone(), size, start, end, 64, Arc::new(|_| {}))
+            let commands = generate(engine.clone(), size, start, end, 8, 16, Arc::new(|_| {}))
                 .await
                 .expect("generate");
             let secs = started.elapsed().as_secs_f64();

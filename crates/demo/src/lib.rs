@@ -611,15 +611,21 @@ fn deal_script(
     }
 }
 
-/// Writes a whole history through `engine`, `concurrency` accounts at a time, calling
-/// `progress` with the number of accounts done (known in advance, unlike the number of
-/// commands or events). Returns how many commands were executed.
+/// Writes a whole history through `engine` with `concurrency` writers, calling `progress`
+/// with the number of accounts done (known in advance, unlike the number of commands or
+/// events). Returns how many commands were executed.
+///
+/// Each writer takes `together` accounts at a time and hands the engine the next unit of
+/// each of them in one call ([`Engine::execute_many`]: decided one by one, appended as one
+/// group); with 1 it runs every unit alone. Accounts do not depend on each other, and one
+/// account's units run in order either way, so the history is the same.
 pub async fn generate(
     engine: Arc<Engine>,
     size: Size,
     start: Timestamp,
     end: Timestamp,
     concurrency: usize,
+    together: u32,
     progress: Arc<dyn Fn(u64) + Send + Sync>,
 ) -> Result<u64, EngineError> {
     let first = pipeline_step(start);
@@ -638,19 +644,48 @@ pub async fn generate(
             (engine.clone(), next.clone(), done.clone(), progress.clone());
         let accounts_done = accounts_done.clone();
         workers.push(tokio::spawn(async move {
+            let together = together.max(1);
             loop {
-                let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let n = next.fetch_add(together, std::sync::atomic::Ordering::Relaxed);
                 if n >= size.accounts {
                     return Ok::<(), EngineError>(());
                 }
-                for batch in batches(account_script(&size, n, start, end)) {
-                    let count = batch.len() as u64;
+                let mut scripts: Vec<std::vec::IntoIter<Vec<Step>>> =
+                    (n..size.accounts.min(n.saturating_add(together)))
+                        .map(|a| batches(account_script(&size, a, start, end)).into_iter())
+                        .collect();
+                let unit = |batch: Vec<Step>| {
                     let issued = Issued::by(batch[0].actor.clone());
-                    let steps = batch.into_iter().map(|s| (Some(s.at), s.command)).collect();
-                    engine.execute_batch(issued, steps).await?;
+                    let steps: Vec<_> =
+                        batch.into_iter().map(|s| (Some(s.at), s.command)).collect();
+                    (issued, steps)
+                };
+                loop {
+                    let units: Vec<_> = scripts
+                        .iter_mut()
+                        .filter_map(Iterator::next)
+                        .map(unit)
+                        .collect();
+                    if units.is_empty() {
+                        break;
+                    }
+                    let count: u64 = units.iter().map(|(_, steps)| steps.len() as u64).sum();
+                    if units.len() == 1 && together == 1 {
+                        let (issued, steps) =
+                            units.into_iter().next().ok_or(EngineError::ShuttingDown)?;
+                        engine.execute_batch(issued, steps).await?;
+                    } else {
+                        for answer in engine.execute_many(units).await {
+                            answer?;
+                        }
+                    }
                     done.fetch_add(count, std::sync::atomic::Ordering::Relaxed);
                 }
-                progress(accounts_done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1);
+                let accounts = scripts.len() as u64;
+                progress(
+                    accounts_done.fetch_add(accounts, std::sync::atomic::Ordering::Relaxed)
+                        + accounts,
+                );
             }
         }));
     }

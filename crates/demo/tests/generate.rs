@@ -13,12 +13,24 @@ fn window() -> (Timestamp, Timestamp) {
 
 /// Every event, decoded with the folder's keys: sealed personal data differs in its bytes
 /// from one folder to the next (each has its own keys), the events themselves do not.
-async fn payloads(dir: &std::path::Path, size: Size) -> Vec<(String, String, String)> {
+async fn payloads(
+    dir: &std::path::Path,
+    size: Size,
+    together: u32,
+) -> Vec<(String, String, String)> {
     let engine = Arc::new(Engine::open(EngineConfig::new(dir)).unwrap());
     let (start, end) = window();
-    let done = generate(engine.clone(), size, start, end, 8, Arc::new(|_| {}))
-        .await
-        .expect("every generated command passes the rules");
+    let done = generate(
+        engine.clone(),
+        size,
+        start,
+        end,
+        8,
+        together,
+        Arc::new(|_| {}),
+    )
+    .await
+    .expect("every generated command passes the rules");
     assert!(done as usize > size.accounts as usize * 10, "{done}");
     let mut out: Vec<_> = engine
         .store()
@@ -46,12 +58,17 @@ async fn the_same_seed_writes_the_same_history_through_the_rules() {
         seed: 7,
     };
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let first = payloads(a.path(), size).await;
-    let second = payloads(b.path(), size).await;
+    let first = payloads(a.path(), size, 1).await;
+    let second = payloads(b.path(), size, 1).await;
     assert_eq!(first, second);
+    // The bulk path (several accounts' units decided one by one, appended in one group)
+    // writes the very same history.
+    let bulk = payloads(tempfile::tempdir().unwrap().path(), size, 5).await;
+    assert_eq!(first, bulk);
     let other = payloads(
         tempfile::tempdir().unwrap().path(),
         Size { seed: 8, ..size },
+        1,
     )
     .await;
     assert_ne!(first, other);

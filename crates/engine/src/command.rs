@@ -121,14 +121,7 @@ pub(crate) async fn execute(
         }
         return replayed(store, hit.receipt);
     }
-    let contexts: Vec<Context> = steps
-        .iter()
-        .map(|(at, _)| Context {
-            actor: issued.actor.clone(),
-            occurred_at: at.or(issued.occurred_at).unwrap_or(now),
-            now,
-        })
-        .collect();
+    let contexts = contexts(&issued, &steps, now);
     for _ in 0..RETRIES {
         let decided = decide(store, cache, &contexts, &steps);
         // A client that names the version it read learns first that the stream moved on,
@@ -148,16 +141,7 @@ pub(crate) async fn execute(
         }
         let (version, events) = decided?;
         let expected = issued.expected.unwrap_or(ExpectedVersion::Exact(version));
-        crate::personal::erase(store, &events)?;
-        let new_events = codec::new_events(&events, store.vault())?;
-        let mut request =
-            AppendRequest::new(stream.clone(), expected, issued.actor.as_str(), new_events)?;
-        if let Some(key) = &issued.idempotency_key {
-            request = request.with_idempotency_key(key.clone())?;
-        }
-        if let Some(fingerprint) = issued.fingerprint {
-            request = request.with_fingerprint(fingerprint);
-        }
+        let request = build_request(store, &stream, expected, &issued, &events)?;
         match store.append(request).await? {
             AppendOutcome::Committed(receipt) => {
                 let events = read_back(store, receipt)?;
@@ -197,6 +181,73 @@ pub(crate) async fn execute(
     })
 }
 
+/// Each step's circumstances: the issuer, the step's business time (or the command's, or
+/// now), and now.
+fn contexts(
+    issued: &Issued,
+    steps: &[(Option<Timestamp>, Command)],
+    now: Timestamp,
+) -> Vec<Context> {
+    steps
+        .iter()
+        .map(|(at, _)| Context {
+            actor: issued.actor.clone(),
+            occurred_at: at.or(issued.occurred_at).unwrap_or(now),
+            now,
+        })
+        .collect()
+}
+
+/// The append of decided events: personal data erased or sealed as the events require,
+/// the key and fingerprint of `issued` attached.
+fn build_request(
+    store: &Store,
+    stream: &dealtrail_store::StreamId,
+    expected: ExpectedVersion,
+    issued: &Issued,
+    events: &[(Event, Timestamp)],
+) -> Result<AppendRequest, EngineError> {
+    crate::personal::erase(store, events)?;
+    let new_events = codec::new_events(events, store.vault())?;
+    let mut request =
+        AppendRequest::new(stream.clone(), expected, issued.actor.as_str(), new_events)?;
+    if let Some(key) = &issued.idempotency_key {
+        request = request.with_idempotency_key(key.clone())?;
+    }
+    if let Some(fingerprint) = issued.fingerprint {
+        request = request.with_fingerprint(fingerprint);
+    }
+    Ok(request)
+}
+
+/// Decides a unit of steps on one stream as stored now and builds its append, expecting
+/// the version it saw: the bulk path's half of [`execute`], for units without an
+/// idempotency key or an expected version of their own.
+pub(crate) fn prepare(
+    store: &Store,
+    cache: &Caches,
+    now: Timestamp,
+    issued: &Issued,
+    steps: &[(Option<Timestamp>, Command)],
+) -> Result<AppendRequest, EngineError> {
+    let Some((_, first)) = steps.first() else {
+        return Err(dealtrail_store::InvalidRequest::NoEvents.into());
+    };
+    let name = first.stream();
+    if steps.iter().any(|(_, c)| c.stream() != name) {
+        return Err(EngineError::MixedStreams);
+    }
+    let (version, events) = decide(store, cache, &contexts(issued, steps, now), steps)?;
+    let stream = codec::stream_id(name);
+    build_request(
+        store,
+        &stream,
+        ExpectedVersion::Exact(version),
+        issued,
+        &events,
+    )
+}
+
 fn replayed(store: &Store, receipt: Receipt) -> Result<Committed, EngineError> {
     Ok(Committed {
         receipt,
@@ -205,7 +256,10 @@ fn replayed(store: &Store, receipt: Receipt) -> Result<Committed, EngineError> {
     })
 }
 
-fn read_back(store: &Store, receipt: Receipt) -> Result<Vec<Recorded<Event>>, EngineError> {
+pub(crate) fn read_back(
+    store: &Store,
+    receipt: Receipt,
+) -> Result<Vec<Recorded<Event>>, EngineError> {
     let count = (receipt.last_seq - receipt.first_seq + 1) as usize;
     store
         .read_all(receipt.first_seq, count)?

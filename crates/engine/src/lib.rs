@@ -4,6 +4,7 @@
 //! crate only.
 
 pub mod backup;
+mod bulk;
 mod cancel;
 mod codec;
 mod command;
@@ -19,6 +20,7 @@ use dealtrail_profile::Profiles;
 use dealtrail_store::{Config, Store};
 use dealtrail_winloss::WinLoss;
 
+pub use bulk::Unit;
 pub use cancel::{Cancel, CancelOnDrop};
 pub use codec::{decode, stream_id};
 pub use command::{Command, Committed, Issued};
@@ -122,31 +124,40 @@ impl Engine {
         let Some((_, first)) = steps.first() else {
             return Err(dealtrail_store::InvalidRequest::NoEvents.into());
         };
-        let stripe = {
-            use std::hash::{Hash, Hasher};
-            let mut h = std::collections::hash_map::DefaultHasher::new();
-            first.stream().hash(&mut h);
-            (h.finish() % STRIPES as u64) as usize
-        };
-        let turn = self.stripes[stripe].lock().await;
+        let turn = self.stripes[self.stripe_of(first)].lock().await;
         let committed = command::execute(&self.store, &self.caches, now, issued, steps)
             .await
-            .inspect_err(|e| {
-                // A command the storage engine failed, wherever on its path: writes are
-                // failing, which readiness reports until a write goes through.
-                if let EngineError::Store(
-                    s @ (dealtrail_store::StoreError::Sled(_)
-                    | dealtrail_store::StoreError::Io { .. }),
-                ) = e
-                {
-                    self.store.report_write_error(s.to_string());
-                }
-            })?;
+            .map_err(|e| self.failed(e))?;
         drop(turn);
-        self.sales.wait_for(committed.receipt.last_seq).await?;
-        self.winloss.wait_for(committed.receipt.last_seq).await?;
-        self.profiles.wait_for(committed.receipt.last_seq).await?;
+        self.wait_for_models(committed.receipt.last_seq).await?;
         Ok(committed)
+    }
+
+    /// The lock stripe of the stream `command` writes to.
+    fn stripe_of(&self, command: &Command) -> usize {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        command.stream().hash(&mut h);
+        (h.finish() % STRIPES as u64) as usize
+    }
+
+    /// `e`, after telling readiness when the storage engine failed it: writes are failing,
+    /// which readiness reports until a write goes through.
+    fn failed(&self, e: EngineError) -> EngineError {
+        if let EngineError::Store(
+            s @ (dealtrail_store::StoreError::Sled(_) | dealtrail_store::StoreError::Io { .. }),
+        ) = &e
+        {
+            self.store.report_write_error(s.to_string());
+        }
+        e
+    }
+
+    /// Waits until every read model has applied event `seq`.
+    async fn wait_for_models(&self, seq: u64) -> Result<(), EngineError> {
+        self.sales.wait_for(seq).await?;
+        self.winloss.wait_for(seq).await?;
+        self.profiles.wait_for(seq).await
     }
 
     /// The pipeline definition stream's version and state (the default pipeline is in force

@@ -527,6 +527,32 @@ impl Store {
         answer.await.map_err(|_| StoreError::Closed)?
     }
 
+    /// Appends to many streams at once: the bulk path of imports and generators. The writer
+    /// takes them into one group, so they share one hand-off and one flush; each request is
+    /// still decided alone, exactly as by [`Store::append`], and its outcome is at its place
+    /// in the answer.
+    pub async fn append_many(
+        &self,
+        requests: Vec<AppendRequest>,
+    ) -> Result<Vec<Result<AppendOutcome, StoreError>>, StoreError> {
+        let (jobs, answers): (Vec<Job>, Vec<_>) = requests
+            .into_iter()
+            .map(|request| {
+                let (reply, answer) = oneshot::channel();
+                (Job { request, reply }, answer)
+            })
+            .unzip();
+        self.sender()?
+            .send(Work::Many(jobs))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        let mut out = Vec::with_capacity(answers.len());
+        for answer in answers {
+            out.push(answer.await.map_err(|_| StoreError::Closed)?);
+        }
+        Ok(out)
+    }
+
     /// [`Store::append`] for callers outside an async runtime (it panics inside one).
     pub fn append_blocking(&self, request: AppendRequest) -> Result<AppendOutcome, StoreError> {
         let (reply, answer) = oneshot::channel();

@@ -58,6 +58,9 @@ pub(crate) struct RestoreJob {
 /// What the writer's queue carries.
 pub(crate) enum Work {
     Append(Job),
+    /// Appends sent together ([`crate::Store::append_many`]): decided in one group, each
+    /// on its own.
+    Many(Vec<Job>),
     Restore(RestoreJob),
     /// Copy what other servers committed to the database (PostgreSQL mode only).
     CatchUp,
@@ -141,15 +144,20 @@ impl Writer {
                     next = self.rx.blocking_recv();
                     continue;
                 }
-                Work::Append(job) => job,
+                Work::Append(job) => vec![job],
+                Work::Many(jobs) => jobs,
             };
-            let mut group_events = first.request.events.len();
-            let mut group = vec![first];
+            let mut group_events: usize = first.iter().map(|j| j.request.events.len()).sum();
+            let mut group = first;
             while group_events < MAX_GROUP_EVENTS {
                 match self.rx.try_recv() {
                     Ok(Work::Append(job)) => {
                         group_events += job.request.events.len();
                         group.push(job);
+                    }
+                    Ok(Work::Many(jobs)) => {
+                        group_events += jobs.iter().map(|j| j.request.events.len()).sum::<usize>();
+                        group.extend(jobs);
                     }
                     Ok(other) => {
                         // Handled after this group, in queue order.
@@ -159,7 +167,9 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            self.apply_group(group);
+            if !group.is_empty() {
+                self.apply_group(group);
+            }
             if next.is_none() {
                 next = self.rx.blocking_recv();
             }

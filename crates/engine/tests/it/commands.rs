@@ -266,3 +266,52 @@ async fn exchange_rates_have_a_stream_of_their_own_and_a_same_rate_again_changes
         .unwrap_err();
     assert!(matches!(err, EngineError::MixedStreams), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn units_run_together_are_each_decided_by_the_rules_and_answered_at_their_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(dir.path(), 1000);
+    setup(&engine).await;
+    let head = engine.store().head().seq;
+    let keyed = Issued {
+        idempotency_key: Some("bulk-1".into()),
+        ..rep()
+    };
+    let answers = engine
+        .execute_many(vec![
+            (rep(), vec![(None, open(1, 100))]),
+            // Refused by the rules: nothing of it is written, the others go on.
+            (rep(), vec![(None, move_to(2, "Bid"))]),
+            (rep(), vec![(None, open(3, 300))]),
+            // The same stream again: it runs after the first and sees its event.
+            (rep(), vec![(None, move_to(1, "Solution"))]),
+            // A key of its own: the one-by-one path, which keeps the key.
+            (keyed.clone(), vec![(None, open(4, 400))]),
+        ])
+        .await;
+    assert_eq!(answers.len(), 5);
+    let version = |i: usize| answers[i].as_ref().map(|c| c.receipt.last_version).ok();
+    assert_eq!(version(0), Some(1));
+    assert!(
+        matches!(
+            answers[1],
+            Err(EngineError::Rejected(DomainError::OpportunityNotOpened))
+        ),
+        "{:?}",
+        answers[1].as_ref().err()
+    );
+    assert_eq!(version(2), Some(1));
+    assert_eq!(version(3), Some(2), "decided on the first unit's event");
+    assert_eq!(version(4), Some(1));
+    assert_eq!(engine.store().head().seq, head + 4);
+    let again = engine
+        .execute_many(vec![(keyed, vec![(None, open(4, 400))])])
+        .await;
+    assert!(again[0].as_ref().is_ok_and(|c| c.replayed), "the key was kept");
+    // Read-your-writes for the whole call.
+    let rows = engine
+        .sales()
+        .read(|m| m.list(&DealFilter::default(), DealSort::OpenedAt, false, Cut::ALL))
+        .unwrap();
+    assert_eq!(rows.len(), 3);
+}

@@ -517,3 +517,41 @@ fn the_page_cache_is_chosen_for_the_data_unless_set() {
         dealtrail_store::MAX_CACHE_BYTES
     );
 }
+
+#[test]
+fn appends_sent_together_are_decided_each_alone_in_one_group() {
+    use dealtrail_store::AppendOutcome;
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let _ = store
+        .append_blocking(request("s1", ExpectedVersion::Any, &[0]))
+        .unwrap();
+    let groups = |s: &dealtrail_store::Store| s.write_stats().groups_by_size.iter().sum::<u64>();
+    let before = groups(&store);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let out = runtime
+        .block_on(store.append_many(vec![
+            request("s2", ExpectedVersion::NoStream, &[1, 2]),
+            request("s1", ExpectedVersion::NoStream, &[3]),
+            request("s3", ExpectedVersion::Any, &[4]),
+            // Decided on the state the first request of the same call left.
+            request("s2", ExpectedVersion::Exact(2), &[5]),
+        ]))
+        .unwrap();
+    let out: Vec<AppendOutcome> = out.into_iter().map(Result::unwrap).collect();
+    let receipt = |o: &AppendOutcome| o.receipt().map(|r| (r.first_seq, r.last_version));
+    assert_eq!(receipt(&out[0]), Some((2, 2)));
+    assert!(
+        matches!(out[1], AppendOutcome::Conflict { actual: 1, .. }),
+        "{:?}",
+        out[1]
+    );
+    assert_eq!(receipt(&out[2]), Some((4, 1)));
+    assert_eq!(receipt(&out[3]), Some((5, 3)));
+    assert_eq!(groups(&store) - before, 1, "one group for the whole call");
+    assert_eq!(store.head().seq, 5);
+    assert!(store.verify().unwrap().is_intact());
+}
