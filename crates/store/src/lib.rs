@@ -16,6 +16,7 @@ mod pgkeys;
 mod query;
 #[doc(hidden)]
 pub mod raw;
+mod read;
 mod snapshot;
 mod store;
 mod subscribe;
@@ -29,10 +30,11 @@ pub use audit::{ConsistencyProof, InclusionProof, TreeHead};
 pub use codec::{EventView, FORMAT_VERSION, SUPPORTED_FORMATS, record_hash};
 pub use error::{InvalidRequest, StoreError};
 pub use query::{LogFilter, MAX_SCAN_PER_PAGE, Page};
+pub use read::{IdempotentHit, LogIter};
 pub use snapshot::{Snapshot, SnapshotError};
 pub use store::{
-    Clock, Config, Durability, GROUP_SIZE_CLASSES, IdempotentHit, LogIter, MAX_CACHE_BYTES,
-    MIN_CACHE_BYTES, Store, WriteStats, default_cache_capacity,
+    Clock, Config, Durability, GROUP_SIZE_CLASSES, MAX_CACHE_BYTES, MIN_CACHE_BYTES, Store,
+    WriteStats, default_cache_capacity,
 };
 pub use subscribe::Subscription;
 pub use types::{

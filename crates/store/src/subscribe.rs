@@ -13,7 +13,8 @@ use tokio::sync::watch;
 
 use crate::error::StoreError;
 use crate::query::LogFilter;
-use crate::store::{Shared, Store, decode_at};
+use crate::read::decode_at;
+use crate::store::{Shared, Store};
 use crate::types::RecordedEvent;
 
 /// Events read from the log per refill of a subscription's buffer.

@@ -307,7 +307,10 @@ async fn units_run_together_are_each_decided_by_the_rules_and_answered_at_their_
     let again = engine
         .execute_many(vec![(keyed, vec![(None, open(4, 400))])])
         .await;
-    assert!(again[0].as_ref().is_ok_and(|c| c.replayed), "the key was kept");
+    assert!(
+        again[0].as_ref().is_ok_and(|c| c.replayed),
+        "the key was kept"
+    );
     // Read-your-writes for the whole call.
     let rows = engine
         .sales()
