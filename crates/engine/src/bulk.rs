@@ -14,9 +14,10 @@ impl Engine {
     /// Runs many units as [`Engine::execute_batch`] would run each, and answers each at its
     /// place. Each unit is all or nothing and decided by the rules on the stored state of
     /// its stream. Units on streams that no other unit of the call writes to are decided
-    /// together and appended in one group; the rest (a second unit on a stream, a unit
-    /// with an idempotency key or an expected version, a unit that lost a race to another
-    /// writer) run one after another through `execute_batch` afterwards. So units of one
+    /// together and appended in one group; an idempotency key is honoured as by
+    /// `execute_batch`. The rest (a second unit on a stream, a unit with an expected version
+    /// of its own, a unit that lost a race to another writer) run one after another
+    /// through `execute_batch` afterwards. So units of one
     /// call must not depend on each other's events unless they share a stream.
     pub async fn execute_many(&self, units: Vec<Unit>) -> Vec<Result<Committed, EngineError>> {
         let now = now();
@@ -26,7 +27,7 @@ impl Engine {
         let mut bulk = Vec::new();
         let mut later = Vec::new();
         for (i, unit) in units.into_iter().enumerate() {
-            let plain = unit.0.idempotency_key.is_none() && unit.0.expected.is_none();
+            let plain = unit.0.expected.is_none();
             let stream = unit.1.first().map(|(_, c)| c.stream());
             match stream {
                 Some(stream) if plain && seen.insert(stream) => bulk.push((i, unit)),
@@ -48,10 +49,11 @@ impl Engine {
         let mut sent = Vec::new();
         for (i, unit) in bulk {
             match command::prepare(&self.store, &self.caches, now, &unit.0, &unit.1) {
-                Ok(request) => {
+                Ok(command::Prepared::Append(request)) => {
                     requests.push(request);
                     sent.push((i, unit));
                 }
+                Ok(command::Prepared::Answered(earlier)) => answers[i] = Some(Ok(earlier)),
                 Err(e) => answers[i] = Some(Err(e)),
             }
         }
@@ -69,8 +71,19 @@ impl Engine {
                                     }
                                 }))
                             }
+                            Ok(AppendOutcome::Replayed(receipt)) => {
+                                Some(command::replayed(&self.store, receipt))
+                            }
+                            Ok(AppendOutcome::IdempotencyKeyReused { original_stream }) => {
+                                Some(Err(EngineError::IdempotencyKeyReused { original_stream }))
+                            }
+                            Ok(AppendOutcome::IdempotencyKeyMismatch { original }) => {
+                                Some(Err(EngineError::IdempotencyKeyMismatch {
+                                    first_seq: original.first_seq,
+                                }))
+                            }
                             // Another writer moved the stream since it was read: decide again.
-                            Ok(_) => {
+                            Ok(AppendOutcome::Conflict { .. }) => {
                                 later.push((i, unit));
                                 None
                             }

@@ -104,22 +104,8 @@ pub(crate) async fn execute(
         return Err(EngineError::MixedStreams);
     }
     let stream = codec::stream_id(name);
-    if let Some(key) = &issued.idempotency_key
-        && let Some(hit) =
-            store.idempotent_receipt(issued.actor.as_str(), key, issued.fingerprint)?
-    {
-        // A retry is recognised before the rules run again: the first answer stands.
-        if hit.stream != stream {
-            return Err(EngineError::IdempotencyKeyReused {
-                original_stream: hit.stream,
-            });
-        }
-        if !hit.same_command {
-            return Err(EngineError::IdempotencyKeyMismatch {
-                first_seq: hit.receipt.first_seq,
-            });
-        }
-        return replayed(store, hit.receipt);
+    if let Some(earlier) = earlier_answer(store, &issued, &stream)? {
+        return Ok(earlier);
     }
     let contexts = contexts(&issued, &steps, now);
     for _ in 0..RETRIES {
@@ -220,16 +206,15 @@ fn build_request(
     Ok(request)
 }
 
-/// Decides a unit of steps on one stream as stored now and builds its append, expecting
-/// the version it saw: the bulk path's half of [`execute`], for units without an
-/// idempotency key or an expected version of their own.
+/// Decides a unit of steps on one stream as stored now and builds its append: the bulk
+/// path's half of [`execute`], for units without an expected version of their own.
 pub(crate) fn prepare(
     store: &Store,
     cache: &Caches,
     now: Timestamp,
     issued: &Issued,
     steps: &[(Option<Timestamp>, Command)],
-) -> Result<AppendRequest, EngineError> {
+) -> Result<Prepared, EngineError> {
     let Some((_, first)) = steps.first() else {
         return Err(dealtrail_store::InvalidRequest::NoEvents.into());
     };
@@ -237,8 +222,11 @@ pub(crate) fn prepare(
     if steps.iter().any(|(_, c)| c.stream() != name) {
         return Err(EngineError::MixedStreams);
     }
-    let (version, events) = decide(store, cache, &contexts(issued, steps, now), steps)?;
     let stream = codec::stream_id(name);
+    if let Some(earlier) = earlier_answer(store, issued, &stream)? {
+        return Ok(Prepared::Answered(earlier));
+    }
+    let (version, events) = decide(store, cache, &contexts(issued, steps, now), steps)?;
     build_request(
         store,
         &stream,
@@ -246,9 +234,45 @@ pub(crate) fn prepare(
         issued,
         &events,
     )
+    .map(Prepared::Append)
 }
 
-fn replayed(store: &Store, receipt: Receipt) -> Result<Committed, EngineError> {
+/// What the bulk path does with a unit before the append.
+pub(crate) enum Prepared {
+    /// Its idempotency key was used: the first answer.
+    Answered(Committed),
+    /// Decided: the append, expecting the version the rules saw.
+    Append(AppendRequest),
+}
+
+/// The answer an earlier use of `issued`'s idempotency key gave, if the key was used: a
+/// retry is recognised before the rules run again, and the first answer stands.
+pub(crate) fn earlier_answer(
+    store: &Store,
+    issued: &Issued,
+    stream: &dealtrail_store::StreamId,
+) -> Result<Option<Committed>, EngineError> {
+    let Some(key) = &issued.idempotency_key else {
+        return Ok(None);
+    };
+    let Some(hit) = store.idempotent_receipt(issued.actor.as_str(), key, issued.fingerprint)?
+    else {
+        return Ok(None);
+    };
+    if hit.stream != *stream {
+        return Err(EngineError::IdempotencyKeyReused {
+            original_stream: hit.stream,
+        });
+    }
+    if !hit.same_command {
+        return Err(EngineError::IdempotencyKeyMismatch {
+            first_seq: hit.receipt.first_seq,
+        });
+    }
+    replayed(store, hit.receipt).map(Some)
+}
+
+pub(crate) fn replayed(store: &Store, receipt: Receipt) -> Result<Committed, EngineError> {
     Ok(Committed {
         receipt,
         events: read_back(store, receipt)?,

@@ -1132,40 +1132,61 @@ async fn write(
         }
     }
 
+    // Deals go to the engine many at a time (its bulk path: each deal still decided whole
+    // by the rules and written all or nothing, under its own idempotency key).
     let total = planned.len();
-    for (i, p) in planned.into_iter().enumerate() {
-        let Some((_, Command::Opportunity(id, _))) = p.steps.first() else {
-            continue;
-        };
-        let issued = Issued {
-            idempotency_key: Some(format!("import:{source}:deal:{id}")),
-            ..Issued::by(actor.clone())
-        };
-        match engine.execute_batch(issued, p.steps).await {
-            Ok(done) => {
-                if done.replayed {
-                    report.deals_present += 1;
-                } else {
-                    report.deals_imported += 1;
+    let mut planned = planned.into_iter().peekable();
+    while planned.peek().is_some() {
+        let chunk: Vec<_> = planned
+            .by_ref()
+            .take(DEALS_PER_CALL)
+            .filter(|p| matches!(p.steps.first(), Some((_, Command::Opportunity(..)))))
+            .collect();
+        let units = chunk
+            .iter()
+            .map(|p| {
+                let id = match p.steps.first() {
+                    Some((_, Command::Opportunity(id, _))) => id.to_string(),
+                    _ => String::new(),
+                };
+                let issued = Issued {
+                    idempotency_key: Some(format!("import:{source}:deal:{id}")),
+                    ..Issued::by(actor.clone())
+                };
+                (issued, p.steps.clone())
+            })
+            .collect();
+        let answers = engine.execute_many(units).await;
+        for (p, answer) in chunk.into_iter().zip(answers) {
+            match answer {
+                Ok(committed) => {
+                    if committed.replayed {
+                        report.deals_present += 1;
+                    } else {
+                        report.deals_imported += 1;
+                    }
+                    match p.outcome {
+                        Some(Outcome::Won) => report.won += 1,
+                        Some(Outcome::Lost) => report.lost += 1,
+                        Some(_) => report.other_outcomes += 1,
+                        None => report.open += 1,
+                    }
                 }
-                match p.outcome {
-                    Some(Outcome::Won) => report.won += 1,
-                    Some(Outcome::Lost) => report.lost += 1,
-                    Some(_) => report.other_outcomes += 1,
-                    None => report.open += 1,
-                }
+                Err(EngineError::Rejected(rule)) => report.rejected.push(Rejection {
+                    file: p.file,
+                    line: p.line,
+                    reason: rule.to_string(),
+                }),
+                Err(other) => return Err(other.into()),
             }
-            Err(EngineError::Rejected(rule)) => report.rejected.push(Rejection {
-                file: p.file,
-                line: p.line,
-                reason: rule.to_string(),
-            }),
-            Err(other) => return Err(other.into()),
         }
-        progress(i + 1, total);
+        progress(total - planned.len(), total);
     }
     Ok(())
 }
+
+/// Deals handed to the engine in one call.
+const DEALS_PER_CALL: usize = 64;
 
 /// The deterministic id of an imported account, so that a re-import finds it again.
 fn account_id(source: &str, name: &Name) -> AccountId {

@@ -285,7 +285,7 @@ async fn units_run_together_are_each_decided_by_the_rules_and_answered_at_their_
             (rep(), vec![(None, open(3, 300))]),
             // The same stream again: it runs after the first and sees its event.
             (rep(), vec![(None, move_to(1, "Solution"))]),
-            // A key of its own: the one-by-one path, which keeps the key.
+            // A key is kept, as on the one-by-one path.
             (keyed.clone(), vec![(None, open(4, 400))]),
         ])
         .await;
@@ -305,12 +305,22 @@ async fn units_run_together_are_each_decided_by_the_rules_and_answered_at_their_
     assert_eq!(version(4), Some(1));
     assert_eq!(engine.store().head().seq, head + 4);
     let again = engine
-        .execute_many(vec![(keyed, vec![(None, open(4, 400))])])
+        .execute_many(vec![
+            (keyed.clone(), vec![(None, open(4, 400))]),
+            // The same key for another deal: refused, nothing written.
+            (keyed, vec![(None, open(5, 500))]),
+        ])
         .await;
     assert!(
         again[0].as_ref().is_ok_and(|c| c.replayed),
         "the key was kept"
     );
+    assert!(
+        matches!(again[1], Err(EngineError::IdempotencyKeyReused { .. })),
+        "{:?}",
+        again[1].as_ref().err()
+    );
+    assert_eq!(engine.store().head().seq, head + 4);
     // Read-your-writes for the whole call.
     let rows = engine
         .sales()
