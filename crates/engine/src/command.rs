@@ -96,14 +96,7 @@ pub(crate) async fn execute(
     issued: Issued,
     steps: Vec<(Option<Timestamp>, Command)>,
 ) -> Result<Committed, EngineError> {
-    let Some((_, first)) = steps.first() else {
-        return Err(dealtrail_store::InvalidRequest::NoEvents.into());
-    };
-    let name = first.stream();
-    if steps.iter().any(|(_, c)| c.stream() != name) {
-        return Err(EngineError::MixedStreams);
-    }
-    let stream = codec::stream_id(name);
+    let stream = unit_stream(steps.as_slice())?;
     if let Some(earlier) = earlier_answer(store, &issued, &stream)? {
         return Ok(earlier);
     }
@@ -167,6 +160,21 @@ pub(crate) async fn execute(
     })
 }
 
+/// The one stream a unit's steps write to: refused when there are no steps, or when they
+/// name several streams.
+fn unit_stream(
+    steps: &[(Option<Timestamp>, Command)],
+) -> Result<dealtrail_store::StreamId, EngineError> {
+    let Some((_, first)) = steps.first() else {
+        return Err(dealtrail_store::InvalidRequest::NoEvents.into());
+    };
+    let name = first.stream();
+    if steps.iter().any(|(_, c)| c.stream() != name) {
+        return Err(EngineError::MixedStreams);
+    }
+    Ok(codec::stream_id(name))
+}
+
 /// Each step's circumstances: the issuer, the step's business time (or the command's, or
 /// now), and now.
 fn contexts(
@@ -215,14 +223,7 @@ pub(crate) fn prepare(
     issued: &Issued,
     steps: &[(Option<Timestamp>, Command)],
 ) -> Result<Prepared, EngineError> {
-    let Some((_, first)) = steps.first() else {
-        return Err(dealtrail_store::InvalidRequest::NoEvents.into());
-    };
-    let name = first.stream();
-    if steps.iter().any(|(_, c)| c.stream() != name) {
-        return Err(EngineError::MixedStreams);
-    }
-    let stream = codec::stream_id(name);
+    let stream = unit_stream(steps)?;
     if let Some(earlier) = earlier_answer(store, issued, &stream)? {
         return Ok(Prepared::Answered(earlier));
     }
