@@ -470,13 +470,23 @@ impl Store {
         self.inner.upstream.as_deref()
     }
 
-    /// The stored bytes of a durable event, as the database keeps them too.
-    pub(crate) fn record_bytes(&self, seq: u64) -> Result<Option<sled::IVec>, StoreError> {
-        if seq == 0 || seq > self.durable_seq() {
-            return Ok(None);
-        }
+    /// The stored bytes of the durable events from `from` to `to`, by sequence number, as
+    /// the database keeps them too: read in log order, each block decompressed once.
+    pub(crate) fn record_bytes(
+        &self,
+        from: u64,
+        to: u64,
+    ) -> Result<std::collections::HashMap<u64, Vec<u8>>, StoreError> {
+        let mut out = std::collections::HashMap::new();
         let shared = &self.inner.shared;
-        shared.layout.record(&shared.tree, seq)
+        let to = to.min(self.durable_seq());
+        shared
+            .layout
+            .for_each(&shared.tree, from.max(1), to, |seq, bytes| {
+                out.insert(seq, bytes.to_vec());
+                Ok::<_, StoreError>(())
+            })?;
+        Ok(out)
     }
 
     /// The folder's store format.
