@@ -3,6 +3,8 @@
 use dealtrail_store::{AppendRequest, ExpectedVersion, NewEvent, Store, StreamId, Timestamp};
 use uuid::Uuid;
 
+pub mod sqlite;
+
 /// Bytes of payload per benchmark event, as the performance targets assume.
 pub const PAYLOAD_LEN: usize = 200;
 

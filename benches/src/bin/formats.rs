@@ -1,4 +1,5 @@
-//! Store format 1 against format 2 in one run: appends, disk, reads, restart, bulk restore.
+//! Store format 1 against format 2 in one run: appends, disk, reads, restart, bulk restore;
+//! SQLite holding the same events, and the disk's own `fdatasync`, as the peers.
 //!
 //! `cargo run --release -p dealtrail-benches --bin formats [-- STREAMS PER_STREAM ROUNDS]`
 //! (default 20,000 streams × 50 events = 1M events, 1 round). Each round measures both
@@ -6,10 +7,15 @@
 //! Streams are written interleaved (each round of appends adds one event to every stream),
 //! the worst case for a stream read: its events sit far apart in the log.
 
+use std::io::Write;
 use std::time::{Duration, Instant};
 
-use dealtrail_benches::{disk_bytes, envelope_bytes, populate, stream};
-use dealtrail_store::{Config, Direction, Store};
+use dealtrail_benches::sqlite::Peer;
+use dealtrail_benches::{disk_bytes, envelope_bytes, populate, request, stream};
+use dealtrail_store::{Config, Direction, RecordedEvent, Store};
+
+/// Appends (and commits, and syncs) timed one at a time for the single-caller figures.
+const LONE: usize = 2_000;
 
 fn main() {
     let mut args = std::env::args().skip(1).map(|a| a.parse::<u64>());
@@ -19,10 +25,15 @@ fn main() {
     let events = streams * per_stream;
     println!("{events} events: {streams} streams x {per_stream}, interleaved");
     for round in 1..=rounds {
+        println!("-- round {round}, the disk");
+        println!("append 512 B + fdatasync: median {:.0?}", fdatasync());
+        let mut events = Vec::new();
         for format in [1, 2] {
             println!("-- round {round}, format {format}");
-            measure(format, streams, per_stream);
+            events = measure(format, streams, per_stream);
         }
+        println!("-- round {round}, SQLite (WAL, synchronous=FULL), the same events");
+        sqlite(&events, streams, per_stream);
     }
 }
 
@@ -30,7 +41,29 @@ fn rate(n: u64, d: Duration) -> String {
     format!("{:.0}/s", n as f64 / d.as_secs_f64())
 }
 
-fn measure(format: u32, streams: u64, per_stream: u64) {
+fn median(mut times: Vec<Duration>) -> Duration {
+    times.sort();
+    times[times.len() / 2]
+}
+
+/// The disk's own durable write: 512 bytes appended to a file, then `fdatasync`.
+fn fdatasync() -> Duration {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut file = std::fs::File::create(dir.path().join("probe")).expect("file");
+    let block = [7u8; 512];
+    let times = (0..LONE)
+        .map(|_| {
+            let started = Instant::now();
+            file.write_all(&block).expect("write");
+            file.sync_data().expect("fdatasync");
+            started.elapsed()
+        })
+        .collect();
+    median(times)
+}
+
+/// Measures format `format`; the log it wrote, for the peer to hold.
+fn measure(format: u32, streams: u64, per_stream: u64) -> Vec<RecordedEvent> {
     let events = streams * per_stream;
     let dir = tempfile::tempdir().expect("temp dir");
     let config = || Config::new(dir.path()).format(format);
@@ -117,4 +150,73 @@ fn measure(format: u32, streams: u64, per_stream: u64) {
         rate(events, started.elapsed())
     );
     assert_eq!(copy.head(), store.head());
+
+    // One caller: each append durable before the next is sent, to streams of their own.
+    let times = (0..LONE as u64)
+        .map(|i| {
+            let event = streams * per_stream + i;
+            let started = Instant::now();
+            let outcome = store
+                .append_blocking(request(streams + i, event, 1, "rep-1"))
+                .expect("append");
+            let took = started.elapsed();
+            assert!(outcome.receipt().is_some());
+            took
+        })
+        .collect();
+    println!("append, 1 caller:        median {:.0?}", median(times));
+    all
+}
+
+fn sqlite(events: &[RecordedEvent], streams: u64, per_stream: u64) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut peer = Peer::create(dir.path()).expect("sqlite");
+    let took = peer.load_in_one_transaction(events).expect("load");
+    println!(
+        "insert, one transaction: {}",
+        rate(events.len() as u64, took)
+    );
+    let logical: u64 = events.iter().map(envelope_bytes).sum();
+    let disk = peer.disk_bytes().expect("size");
+    println!(
+        "disk / logical byte:     {:.2} ({} MB)",
+        disk as f64 / logical as f64,
+        disk >> 20
+    );
+    drop(peer);
+    let mut peer = Peer::open(dir.path()).expect("reopen");
+    let started = Instant::now();
+    assert_eq!(peer.read_all().expect("read"), events.len() as u64);
+    println!(
+        "full table read (owned): {}",
+        rate(events.len() as u64, started.elapsed())
+    );
+    let mut cold = Vec::new();
+    let mut warm = Vec::new();
+    for i in 0..2_000u64 {
+        let s = stream((i * 7_919) % streams);
+        for times in [&mut cold, &mut warm] {
+            let started = Instant::now();
+            assert_eq!(peer.read_stream(s.as_str()).expect("read"), per_stream);
+            times.push(started.elapsed());
+        }
+    }
+    println!(
+        "one {per_stream}-event stream:     cold median {:.0?}, warm median {:.0?}",
+        median(cold),
+        median(warm)
+    );
+    let last = events.last().map_or(0, |e| e.seq);
+    let lone: Vec<RecordedEvent> = events
+        .iter()
+        .take(LONE)
+        .map(|e| {
+            let mut e = e.clone();
+            e.seq += last;
+            e.stream = stream(streams + e.seq);
+            e
+        })
+        .collect();
+    let times = peer.insert_one_by_one(&lone).expect("insert");
+    println!("insert, 1 row a commit:  median {:.0?}", median(times));
 }
