@@ -159,7 +159,8 @@ impl SalesPipeline {
         let (mut start, mut end, mut other) = ((0, 0), (0, 0), 0);
         let convert = self.rates.converter(q.currency, q.due_by, q.end);
         let mut seen = std::collections::BTreeSet::new();
-        for deal in crate::model::prefetched(self.deals.values()) {
+        let touched = self.touched(|s| !s.settled.is_some_and(|s| s.outside_flow(q.start, q.end)));
+        for deal in crate::prefetch::prefetched(touched) {
             if !q.filter.segment_matches(self, deal, q.end) {
                 continue;
             }

@@ -7,8 +7,10 @@
 mod alerts;
 mod flow;
 mod model;
+mod prefetch;
 mod query;
 mod rates;
+mod settled;
 
 pub use alerts::{Alert, AlertKind, AlertRules};
 pub use flow::{BucketTotal, FlowBucket, FlowMove, FlowQuery, FlowReport};
@@ -20,3 +22,4 @@ pub use query::{
     FunnelReport, SizeBand, StageRow, Transition, Velocity,
 };
 pub use rates::{Converter, RateRecord, Rates};
+pub use settled::{Scan, Settled};

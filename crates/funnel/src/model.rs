@@ -15,6 +15,8 @@ use dealtrail_domain::{
 };
 use serde::{Deserialize, Serialize};
 
+use crate::settled::{Scan, Settled};
+
 /// The pipeline and funnel read model.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SalesPipeline {
@@ -26,6 +28,9 @@ pub struct SalesPipeline {
     pub accounts: BTreeMap<AccountId, AccountFacts>,
     /// Every deal.
     pub deals: BTreeMap<OpportunityId, Deal>,
+    /// The same deals' [`Scan`] entries, with the same keys: a funnel or a flow walks these
+    /// side by side with `deals` and loads only the deals it cannot pass over.
+    pub scan: BTreeMap<OpportunityId, Scan>,
     /// Deals open with every event applied: lists of open deals "now" walk these instead
     /// of every deal ever opened.
     pub open_now: BTreeSet<OpportunityId>,
@@ -197,38 +202,6 @@ pub struct Deal {
     pub contacts: Vec<(u64, Timestamp, ContactId)>,
 }
 
-/// Deals whose data is touched together before they are used, by [`prefetched`].
-const PREFETCH: usize = 32;
-
-/// `deals` in the same order, with each run of [`PREFETCH`] deals' first cache lines (the
-/// deal, its newest amount, its first, middle and last step) loaded in a tight loop before
-/// the run is handed out. A scan that does much work per deal otherwise waits for one
-/// deal's memory at a time; loaded together, the processor overlaps the waits (the funnel
-/// over 60,000 deals: 22.7 → 16 ms, docs/performance.md).
-pub(crate) fn prefetched<'a>(
-    deals: impl Iterator<Item = &'a Deal>,
-) -> impl Iterator<Item = &'a Deal> {
-    let mut deals = deals.fuse();
-    let mut run: Vec<&Deal> = Vec::with_capacity(PREFETCH);
-    std::iter::from_fn(move || {
-        if run.is_empty() {
-            run.extend(deals.by_ref().take(PREFETCH));
-            run.reverse();
-            for d in &run {
-                let steps = &d.steps;
-                std::hint::black_box((
-                    d.opened_at,
-                    d.amounts.0.last().map(|c| c.0),
-                    steps.first().map(|s| s.seq),
-                    steps.get(steps.len() / 2).map(|s| s.seq),
-                    steps.last().map(|s| s.seq),
-                ));
-            }
-        }
-        run.pop()
-    })
-}
-
 /// A deal's position at one moment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Position {
@@ -313,7 +286,7 @@ impl Deal {
 
 impl Projection for SalesPipeline {
     const NAME: &'static str = "sales-pipeline";
-    const VERSION: u32 = 8;
+    const VERSION: u32 = 9;
 
     fn wants(event_type: &str) -> bool {
         matches!(
@@ -388,6 +361,7 @@ impl Projection for SalesPipeline {
                     unregistered: Vec::new(),
                     contacts: Vec::new(),
                 };
+                self.scan.insert(*id, Scan::opened(at));
                 self.open_by_activity.insert((activity_key(&deal), *id));
                 self.deals.insert(*id, deal);
                 self.open_now.insert(*id);
@@ -399,6 +373,9 @@ impl Projection for SalesPipeline {
                         self.open_by_activity.remove(&(activity_key(deal), *id));
                     }
                     apply_to_deal(deal, &mut self.names, recorded.seq, at, e);
+                    if let Some(scan) = self.scan.get_mut(id) {
+                        scan.settled = Settled::of(deal);
+                    }
                     if deal
                         .position_at(Cut::ALL)
                         .is_some_and(|p| p.closed.is_none())

@@ -533,7 +533,10 @@ impl SalesPipeline {
         let mut regressions = vec![0usize; n];
         let mut skips = vec![0usize; n];
         let mut skipped_over = vec![0usize; n];
-        let mut transitions: BTreeMap<(usize, usize), usize> = BTreeMap::new();
+        // Counts by (from, to) code in one flat table: a step costs an index, not a search.
+        let codes = unknown_code + 1;
+        let mut transitions = vec![0usize; codes * codes];
+        let mut count = |from: usize, to: usize| transitions[from * codes + to] += 1;
         let mut cohort = Cohort::default();
         let mut cohort_reached = vec![0usize; n];
         let (mut cohort_won, mut cohort_other, mut cohort_open) = (0usize, 0usize, 0usize);
@@ -545,7 +548,14 @@ impl SalesPipeline {
         let mut deal_entered = vec![false; n];
         let mut deal_stay = vec![None::<f64>; n];
 
-        for deal in crate::model::prefetched(self.deals.values()) {
+        // Decided from the deal's own fields, before its history is loaded.
+        let touched = self.touched(|s| {
+            s.opened_at <= end
+                && !s
+                    .settled
+                    .is_some_and(|s| s.outside_funnel(query.from, cut, query.currency))
+        });
+        for deal in crate::prefetch::prefetched(touched) {
             if deal.opened_at > end || !query.filter.segment_matches(self, deal, cut) {
                 continue;
             }
@@ -585,14 +595,14 @@ impl SalesPipeline {
                     StepKind::Reopened(s) => {
                         if window {
                             let from = closed_at.map_or(unknown_code, |(o, _, _)| outcome_code(o));
-                            *transitions.entry((from, code(s))).or_default() += 1;
+                            count(from, code(s));
                         }
                         pos(s)
                     }
                     StepKind::Moved { from, to } => {
                         let (f, t) = (pos(from), pos(to));
                         if window {
-                            *transitions.entry((code(from), code(to))).or_default() += 1;
+                            count(code(from), code(to));
                             if let (Some(f), Some(t)) = (f, t) {
                                 if t < f {
                                     regressions[f] += 1;
@@ -612,9 +622,7 @@ impl SalesPipeline {
                         final_amount,
                     } => {
                         if window {
-                            *transitions
-                                .entry((code(stage), outcome_code(*outcome)))
-                                .or_default() += 1;
+                            count(code(stage), outcome_code(*outcome));
                         }
                         closed_at = Some((*outcome, step.at, *final_amount));
                         if *outcome == Outcome::Won {
@@ -759,11 +767,13 @@ impl SalesPipeline {
             query: query.clone(),
             stages: rows,
             transitions: transitions
-                .into_iter()
-                .map(|((from, to), count)| Transition {
-                    from: name(from),
-                    to: name(to),
-                    count,
+                .iter()
+                .enumerate()
+                .filter(|(_, count)| **count > 0)
+                .map(|(i, count)| Transition {
+                    from: name(i / codes),
+                    to: name(i % codes),
+                    count: *count,
                 })
                 .collect(),
             cohort,

@@ -4,6 +4,7 @@ mod examples;
 mod flow;
 mod properties;
 mod rates;
+mod scan;
 
 use dealtrail_domain::account::{AccountEvent, AccountRegistered};
 use dealtrail_domain::opportunity::*;
