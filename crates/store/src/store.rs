@@ -289,6 +289,14 @@ impl Store {
             path: path.clone(),
             source,
         };
+        // A format this build cannot write is refused before anything is created, so that
+        // the refusal leaves no empty log behind to be opened in the default format later.
+        if !SUPPORTED_FORMATS.contains(&config.format) && !path.join("log").exists() {
+            return Err(StoreError::IncompatibleFormat {
+                found: config.format,
+                supported: FORMAT_VERSION,
+            });
+        }
         std::fs::create_dir_all(&path).map_err(io)?;
         let lock_path = path.join("LOCK");
         let lock = OpenOptions::new()

@@ -154,6 +154,12 @@ fn a_format_the_build_does_not_know_is_refused_for_a_new_folder() {
         Err(other) => panic!("expected IncompatibleFormat, got {other}"),
         Ok(_) => panic!("a folder in format 3 was made"),
     }
+    // Nothing is left behind: a later open in the default format starts a fresh folder.
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert!(left.is_empty(), "the refusal left {left:?}");
+    let missing = dir.path().join("new");
+    assert!(Store::open(Config::new(&missing).format(0)).is_err());
+    assert!(!missing.exists(), "the refusal created the folder");
 }
 
 /// A folder of format 2 holding one append of 40 compressible events (one block) and one
