@@ -100,6 +100,32 @@ fn files_in(dir: &Path) -> Result<Vec<u64>, StoreError> {
     Ok(seqs)
 }
 
+/// Removes the temporary files of snapshot saves that a crash cut short, in every
+/// projection's folder under `root`. Called when the store opens: the folder's lock is held
+/// and no save of this process has started, so every temporary file found is a leftover.
+/// A file that cannot be removed is reported and left; it is never loaded.
+pub(crate) fn remove_leftovers(root: &Path) {
+    let Ok(folders) = fs::read_dir(root.join("snapshots")) else {
+        return;
+    };
+    for folder in folders.flatten() {
+        let Ok(files) = fs::read_dir(folder.path()) else {
+            continue;
+        };
+        for file in files.flatten() {
+            let name = file.file_name();
+            let leftover = name
+                .to_str()
+                .and_then(|n| n.strip_suffix(".tmp"))
+                .is_some_and(|n| n.len() == 20 && n.bytes().all(|b| b.is_ascii_digit()));
+            if leftover && let Err(e) = fs::remove_file(file.path()) {
+                tracing::warn!(file = %file.path().display(), error = %e,
+                    "a snapshot save's temporary file could not be removed");
+            }
+        }
+    }
+}
+
 /// Writes a snapshot file whole or not at all: a temporary file, synced, renamed into place,
 /// and the folder synced, so that a crash leaves the old set of snapshots or the new one.
 fn write_file(dir: &Path, seq: u64, bytes: &[u8]) -> Result<(), StoreError> {

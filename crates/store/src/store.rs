@@ -330,6 +330,7 @@ impl Store {
                 }
             }
         }
+        crate::snapshot::remove_leftovers(&path);
         let cache_capacity = config.cache_capacity.unwrap_or_else(|| {
             let file = std::fs::metadata(path.join("log").join("db")).map_or(0, |m| m.len());
             default_cache_capacity(file)

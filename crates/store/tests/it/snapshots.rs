@@ -1,5 +1,6 @@
-//! Snapshot files: damaged or half-written ones are never loaded, names stay inside the
-//! folder, and snapshots an earlier version kept inside sled are still read.
+//! Snapshot files: damaged or half-written ones are never loaded and a save cut short
+//! leaves nothing once the store opens again, names stay inside the folder, and snapshots
+//! an earlier version kept inside sled are still read.
 
 use crate::open;
 
@@ -45,6 +46,27 @@ fn a_damaged_snapshot_is_passed_over_for_the_one_before_it() {
     // Cut short: no longer a snapshot either.
     std::fs::write(&files[0], b"DTSNAP1\n").unwrap();
     assert_eq!(store.load_snapshot("funnel", u64::MAX).unwrap(), None);
+}
+
+#[test]
+fn a_save_cut_short_leaves_no_file_once_the_store_is_opened_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    store.save_snapshot("funnel", 10, b"ten", 4).unwrap();
+    drop(store);
+    // What a crash between creating and renaming the temporary file leaves behind, and a
+    // file of another kind that is not the store's to remove.
+    let folder = dir.path().join("snapshots/funnel");
+    std::fs::write(folder.join("00000000000000000030.tmp"), b"half").unwrap();
+    std::fs::write(folder.join("notes.tmp"), b"mine").unwrap();
+    let store = open(dir.path());
+    let names: Vec<_> = snapshot_files(dir.path(), "funnel")
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["00000000000000000010.snap", "notes.tmp"]);
+    let loaded = store.load_snapshot("funnel", u64::MAX).unwrap().unwrap();
+    assert_eq!((loaded.seq, loaded.bytes.as_slice()), (10, &b"ten"[..]));
 }
 
 #[test]
