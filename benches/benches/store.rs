@@ -26,7 +26,7 @@ fn fsync_rate(c: &mut Criterion) {
     // The floor under any store on sled: two 400-byte inserts in one batch and sled's flush.
     let db = sled::Config::new()
         .path(dir.path().join("sled"))
-        .segment_size(8 * 1024 * 1024)
+        .segment_size(dealtrail_store::SLED_SEGMENT_SIZE)
         .open()
         .expect("sled");
     let value = vec![7u8; 400];

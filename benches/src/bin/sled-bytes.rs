@@ -7,11 +7,11 @@
 
 use std::collections::BTreeMap;
 
-/// sled opened the way the store opens it (sled refuses another segment size).
+/// sled opened with the store's segment size (sled refuses another).
 fn open(path: &std::path::Path) -> Result<sled::Db, String> {
     sled::Config::new()
         .path(path)
-        .segment_size(8 * 1024 * 1024)
+        .segment_size(dealtrail_store::SLED_SEGMENT_SIZE)
         .open()
         .map_err(|e| format!("{}: {e}", path.display()))
 }

@@ -58,7 +58,7 @@ fn main() {
     // copies), as sled holds them before its own overhead.
     let db = sled::Config::new()
         .path(dir.path().join("log"))
-        .segment_size(8 * 1024 * 1024)
+        .segment_size(dealtrail_store::SLED_SEGMENT_SIZE)
         .open()
         .expect("sled");
     let tree = db.open_tree("log").expect("log tree");

@@ -556,6 +556,7 @@ impl SalesPipeline {
                     .is_some_and(|s| s.outside_funnel(query.from, cut, query.currency))
         });
         for deal in crate::prefetch::prefetched(touched) {
+            // Asked again for a model scanned whole (`touched` without its entries).
             if deal.opened_at > end || !query.filter.segment_matches(self, deal, cut) {
                 continue;
             }

@@ -2,8 +2,9 @@
 //!
 //! Most deals of a long history were closed long before the window a funnel or a flow asks
 //! about. Such a deal adds nothing to the answer, but finding that out by folding its steps
-//! and amounts costs two memory loads per deal, most of a scan's time. [`Settled`] keeps,
-//! inside the deal, what it takes to decide that from the deal alone.
+//! and amounts costs two memory loads per deal, most of a scan's time. A [`Scan`] entry,
+//! kept beside the deal in a small map of its own, holds what it takes to decide that
+//! without loading the deal.
 
 use dealtrail_domain::{Currency, Timestamp};
 use serde::{Deserialize, Serialize};

@@ -33,8 +33,8 @@ pub use query::{LogFilter, MAX_SCAN_PER_PAGE, Page};
 pub use read::{IdempotentHit, LogIter};
 pub use snapshot::{Snapshot, SnapshotError};
 pub use store::{
-    Clock, Config, Durability, GROUP_SIZE_CLASSES, MAX_CACHE_BYTES, MIN_CACHE_BYTES, Store,
-    WriteStats, default_cache_capacity,
+    Clock, Config, Durability, GROUP_SIZE_CLASSES, MAX_CACHE_BYTES, MIN_CACHE_BYTES,
+    SLED_SEGMENT_SIZE, Store, WriteStats, default_cache_capacity,
 };
 pub use subscribe::Subscription;
 pub use types::{

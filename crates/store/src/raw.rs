@@ -21,7 +21,7 @@ impl RawLog {
     pub fn open(folder: &Path) -> Result<RawLog, StoreError> {
         let config = sled::Config::new()
             .path(folder.join("log"))
-            .segment_size(8 * 1024 * 1024);
+            .segment_size(crate::store::SLED_SEGMENT_SIZE);
         let mut attempt = 0;
         let db = loop {
             match config.open() {

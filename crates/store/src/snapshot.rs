@@ -89,15 +89,19 @@ fn files_in(dir: &Path) -> Result<Vec<u64>, StoreError> {
     let mut seqs = Vec::new();
     for entry in entries {
         let name = entry.map_err(io(dir))?.file_name();
-        let seq = name
-            .to_str()
-            .and_then(|n| n.strip_suffix(".snap"))
-            .filter(|n| n.len() == 20)
-            .and_then(|n| n.parse::<u64>().ok());
-        seqs.extend(seq);
+        seqs.extend(seq_named(&name, ".snap"));
     }
     seqs.sort_unstable();
     Ok(seqs)
+}
+
+/// The sequence number in a file name of 20 digits and `suffix`, as [`write_file`] names
+/// its files; `None` for any other name.
+fn seq_named(name: &std::ffi::OsStr, suffix: &str) -> Option<u64> {
+    name.to_str()
+        .and_then(|n| n.strip_suffix(suffix))
+        .filter(|n| n.len() == 20 && n.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|n| n.parse().ok())
 }
 
 /// Removes the temporary files of snapshot saves that a crash cut short, in every
@@ -113,12 +117,9 @@ pub(crate) fn remove_leftovers(root: &Path) {
             continue;
         };
         for file in files.flatten() {
-            let name = file.file_name();
-            let leftover = name
-                .to_str()
-                .and_then(|n| n.strip_suffix(".tmp"))
-                .is_some_and(|n| n.len() == 20 && n.bytes().all(|b| b.is_ascii_digit()));
-            if leftover && let Err(e) = fs::remove_file(file.path()) {
+            if seq_named(&file.file_name(), ".tmp").is_some()
+                && let Err(e) = fs::remove_file(file.path())
+            {
                 tracing::warn!(file = %file.path().display(), error = %e,
                     "a snapshot save's temporary file could not be removed");
             }

@@ -121,6 +121,10 @@ impl Config {
     }
 }
 
+/// The size of sled's file segments in a data folder. sled refuses to open a database with
+/// another size, so every tool that opens a folder's sled database directly must use it.
+pub const SLED_SEGMENT_SIZE: usize = 8 * 1024 * 1024;
+
 /// The smallest page cache the store opens with: enough for the pages that appends and the
 /// command path's stream reads touch (measured in docs/performance.md, Memory).
 pub const MIN_CACHE_BYTES: u64 = 64 << 20;
@@ -338,7 +342,7 @@ impl Store {
         let mut sled_config = sled::Config::new()
             .path(path.join("log"))
             .cache_capacity(cache_capacity)
-            .segment_size(8 * 1024 * 1024);
+            .segment_size(SLED_SEGMENT_SIZE);
         if let Some(level) = config.compression {
             sled_config = sled_config.use_compression(true).compression_factor(level);
         }

@@ -79,7 +79,7 @@ pub fn request_by(actor: &str, name: &str, expected: ExpectedVersion, ns: &[u64]
 pub fn raw_db(dir: &std::path::Path) -> sled::Db {
     let config = sled::Config::new()
         .path(dir.join("log"))
-        .segment_size(8 * 1024 * 1024);
+        .segment_size(dealtrail_store::SLED_SEGMENT_SIZE);
     for _ in 0..300 {
         match config.open() {
             Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") => {

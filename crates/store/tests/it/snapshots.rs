@@ -4,11 +4,11 @@
 
 use crate::open;
 
-/// sled opened the way the store opens it (it refuses another segment size).
+/// sled opened with the store's segment size (sled refuses another).
 fn raw_sled(dir: &std::path::Path) -> sled::Db {
     sled::Config::new()
         .path(dir.join("log"))
-        .segment_size(8 * 1024 * 1024)
+        .segment_size(dealtrail_store::SLED_SEGMENT_SIZE)
         .open()
         .unwrap()
 }
