@@ -239,45 +239,16 @@ pub(crate) struct Block {
 impl Block {
     /// Decodes the value stored under `block_key(first)`.
     pub fn decode(first: u64, value: &sled::IVec) -> Result<Block, StoreError> {
-        let bad = |detail: String| StoreError::corrupt(format!("block at seq {first}"), detail);
         let data = match value.first() {
             Some(&RAW) => value.subslice(1, value.len() - 1),
-            Some(&ZSTD) => {
-                let len = value
-                    .get(1..5)
-                    .and_then(|b| b.try_into().ok())
-                    .map(u32::from_le_bytes)
-                    .ok_or_else(|| bad("short compressed block".into()))?;
-                let out = DECOMPRESSOR
-                    .with(|d| d.borrow_mut().decompress(&value[5..], len as usize))
-                    .map_err(|e| bad(format!("cannot decompress: {e}")))?;
-                if out.len() != len as usize {
-                    return Err(bad("decompressed length differs from the stored one".into()));
-                }
+            _ => {
+                let mut out = Vec::new();
+                unpack(first, value, &mut out)?;
                 sled::IVec::from(out)
             }
-            Some(other) => return Err(bad(format!("unknown block kind {other}"))),
-            None => return Err(bad("empty block".into())),
         };
         let mut spans = Vec::new();
-        let mut at = 0usize;
-        while at < data.len() {
-            let len = data
-                .get(at..at + 4)
-                .and_then(|b| b.try_into().ok())
-                .map(u32::from_le_bytes)
-                .ok_or_else(|| bad("a record's length is cut".into()))?;
-            let start = at + 4;
-            let end = start
-                .checked_add(len as usize)
-                .filter(|end| *end <= data.len())
-                .ok_or_else(|| bad("a record runs past the block's end".into()))?;
-            spans.push((start as u32, len));
-            at = end;
-        }
-        if spans.is_empty() {
-            return Err(bad("a block without records".into()));
-        }
+        walk(first, &data, |start, len| spans.push((start as u32, len)))?;
         Ok(Block { first, data, spans })
     }
 
@@ -324,6 +295,60 @@ impl Block {
     fn bytes(&self) -> usize {
         self.data.len() + self.spans.len() * 8 + 64
     }
+}
+
+/// The record bytes of the block value stored under `block_key(first)`: the value itself
+/// when it is stored raw, or `buf` (cleared first) with it decompressed.
+fn unpack<'a>(first: u64, value: &'a [u8], buf: &'a mut Vec<u8>) -> Result<&'a [u8], StoreError> {
+    let bad = |detail: String| StoreError::corrupt(format!("block at seq {first}"), detail);
+    match value.first() {
+        Some(&RAW) => Ok(&value[1..]),
+        Some(&ZSTD) => {
+            let len = value
+                .get(1..5)
+                .and_then(|b| b.try_into().ok())
+                .map(u32::from_le_bytes)
+                .ok_or_else(|| bad("short compressed block".into()))?;
+            buf.clear();
+            buf.reserve(len as usize);
+            let n = DECOMPRESSOR
+                .with(|d| d.borrow_mut().decompress_to_buffer(&value[5..], buf))
+                .map_err(|e| bad(format!("cannot decompress: {e}")))?;
+            if n != len as usize || buf.len() != n {
+                return Err(bad("decompressed length differs from the stored one".into()));
+            }
+            Ok(buf)
+        }
+        Some(other) => Err(bad(format!("unknown block kind {other}"))),
+        None => Err(bad("empty block".into())),
+    }
+}
+
+/// Calls `each` with the start and length of every record in a block's record bytes,
+/// checking that the lengths tile them exactly.
+fn walk(first: u64, data: &[u8], mut each: impl FnMut(usize, u32)) -> Result<(), StoreError> {
+    let bad = |detail: &str| StoreError::corrupt(format!("block at seq {first}"), detail);
+    let mut at = 0usize;
+    let mut records = 0usize;
+    while at < data.len() {
+        let len = data
+            .get(at..at + 4)
+            .and_then(|b| b.try_into().ok())
+            .map(u32::from_le_bytes)
+            .ok_or_else(|| bad("a record's length is cut"))?;
+        let start = at + 4;
+        let end = start
+            .checked_add(len as usize)
+            .filter(|end| *end <= data.len())
+            .ok_or_else(|| bad("a record runs past the block's end"))?;
+        each(start, len);
+        records += 1;
+        at = end;
+    }
+    if records == 0 {
+        return Err(bad("a block without records"));
+    }
+    Ok(())
 }
 
 /// The block holding `seq`, read from the tree.
@@ -395,6 +420,28 @@ impl BlockCache {
         Ok(Some(self.keep(Block::decode(first, &value)?)))
     }
 
+    /// The blocks whose first records are `firsts`, in that order: one lock for those the
+    /// cache holds (a stream read wants dozens), the tree for the rest.
+    pub fn get_all_at(
+        &self,
+        tree: &sled::Tree,
+        firsts: &[u64],
+    ) -> Result<Vec<Option<Arc<Block>>>, StoreError> {
+        let mut out: Vec<Option<Arc<Block>>> = match self.inner.lock() {
+            Ok(inner) => firsts
+                .iter()
+                .map(|f| inner.blocks.get(f).cloned())
+                .collect(),
+            Err(_) => vec![None; firsts.len()],
+        };
+        for (slot, first) in out.iter_mut().zip(firsts) {
+            if slot.is_none() {
+                *slot = self.get_at(tree, *first)?;
+            }
+        }
+        Ok(out)
+    }
+
     fn keep(&self, block: Block) -> Arc<Block> {
         let block = Arc::new(block);
         if let Ok(mut inner) = self.inner.lock() {
@@ -451,12 +498,25 @@ pub(crate) fn for_each<E: From<StoreError>>(
         .map_err(StoreError::from)?
         .and_then(|k| u64_at(&k, 1))
         .unwrap_or(from);
+    // One buffer for every block of the walk: a long scan then neither allocates nor copies
+    // per block, which a cached `Block` would. A block is checked whole before any of its records is handed out.
+    let mut buf = Vec::new();
+    let mut spans = Vec::new();
     for item in tree.range(block_key(start)..=block_key(to)) {
         let (key, value) = item.map_err(StoreError::from)?;
         let first = u64_at(&key, 1).unwrap_or(0);
-        let block = Block::decode(first, &value)?;
-        for (seq, record) in block.records_in(from, to) {
-            f(seq, record)?;
+        let data = unpack(first, &value, &mut buf)?;
+        spans.clear();
+        walk(first, data, |start, len| spans.push((start, len as usize)))?;
+        for (i, &(start, len)) in spans.iter().enumerate() {
+            let seq = first + i as u64;
+            if seq < from {
+                continue;
+            }
+            if seq > to {
+                break;
+            }
+            f(seq, &data[start..start + len])?;
         }
     }
     Ok(())
@@ -541,7 +601,9 @@ pub(crate) fn positions(
     limit: usize,
     durable: u64,
 ) -> Result<Vec<Position>, StoreError> {
-    let mut out = Vec::with_capacity(limit.min(1024));
+    // Most reads want one chunk's worth; a larger buffer up front costs more in malloc
+    // than growing it does.
+    let mut out = Vec::with_capacity(limit.min(CHUNK as usize));
     if !forward && from == 0 {
         return Ok(out);
     }
@@ -549,10 +611,14 @@ pub(crate) fn positions(
     let chunk = (from - 1) / CHUNK;
     let seqs = |value: &sled::IVec| -> Vec<Position> { entries(value).collect() };
     if forward {
-        for item in tree.range(chunk_key(num, chunk)..=chunk_key(num, u64::MAX)) {
-            let (key, value) = item?;
-            let base = u64_at(&key, 9).unwrap_or(0) * CHUNK;
-            for (i, p) in seqs(&value).into_iter().enumerate() {
+        // Chunks fill in order, so only a full chunk can have a next one. Point reads: a
+        // sled range costs several times a get to set up, and most streams have one chunk.
+        for chunk in chunk.. {
+            let Some(value) = tree.get(chunk_key(num, chunk))? else {
+                break;
+            };
+            let base = chunk * CHUNK;
+            for (i, p) in entries(&value).enumerate() {
                 let version = base + i as u64 + 1;
                 if version < from {
                     continue;
@@ -561,6 +627,9 @@ pub(crate) fn positions(
                     return Ok(out);
                 }
                 out.push(p);
+            }
+            if value.len() < CHUNK as usize * ENTRY {
+                break;
             }
         }
     } else {

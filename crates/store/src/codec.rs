@@ -9,6 +9,8 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+mod body;
+
 use crate::blocks::Layout;
 use crate::error::StoreError;
 use crate::tree::{Frontier, Nodes, TreeHash, leaf_hash};
@@ -403,6 +405,7 @@ impl IdempotencyRecord {
 /// MessagePack array encoding is positional and therefore fixed by the format version; any
 /// change to this struct is a new [`FORMAT_VERSION`].
 #[derive(Serialize, Deserialize)]
+#[cfg_attr(test, derive(Debug, PartialEq))]
 struct Body<'a> {
     seq: u64,
     #[serde(borrow)]
@@ -421,6 +424,15 @@ struct Body<'a> {
     payload: &'a [u8],
     #[serde(with = "serde_bytes")]
     prev_hash: &'a [u8],
+}
+
+/// The body of canonical bytes: read directly when they have the serializer's shape (every
+/// record the store wrote), through rmp-serde otherwise, whose error then names the fault.
+fn read_body(canonical: &[u8]) -> Result<Body<'_>, String> {
+    match body::read(canonical) {
+        Some(body) => Ok(body),
+        None => rmp_serde::from_slice(canonical).map_err(|e| e.to_string()),
+    }
 }
 
 /// Length of the hash that follows the canonical bytes in a stored record.
@@ -461,18 +473,30 @@ pub fn record_hash(event: &RecordedEvent) -> ChainHash {
 
 /// Decodes a stored record without checking its hash (reads trust the disk; `verify` does not).
 pub(crate) fn decode_record(bytes: &[u8]) -> Result<RecordedEvent, String> {
+    decode_record_of(bytes, None)
+}
+
+/// [`decode_record`] for a record expected in `stream`, whose id it then shares instead of
+/// copying (a stream read decodes dozens of records of one stream).
+pub(crate) fn decode_record_of(
+    bytes: &[u8],
+    stream: Option<&StreamId>,
+) -> Result<RecordedEvent, String> {
     let split = bytes
         .len()
         .checked_sub(HASH_LEN)
         .ok_or_else(|| format!("record of {} bytes is too short", bytes.len()))?;
     let (canonical, hash) = bytes.split_at(split);
-    let body: Body<'_> = rmp_serde::from_slice(canonical).map_err(|e| e.to_string())?;
+    let body = read_body(canonical)?;
     let prev_hash: [u8; 32] = body
         .prev_hash
         .try_into()
         .map_err(|_| "previous hash is not 32 bytes".to_string())?;
     // Validated when written; a changed byte is caught by `verify`, not by every read.
-    let stream = StreamId::trusted(body.stream);
+    let stream = match stream {
+        Some(known) if known.as_str() == body.stream => known.clone(),
+        _ => StreamId::trusted(body.stream),
+    };
     Ok(RecordedEvent {
         seq: body.seq,
         stream,
@@ -521,7 +545,7 @@ pub(crate) fn view_record(bytes: &[u8]) -> Result<EventView<'_>, String> {
         .len()
         .checked_sub(HASH_LEN)
         .ok_or_else(|| format!("record of {} bytes is too short", bytes.len()))?;
-    let body: Body<'_> = rmp_serde::from_slice(&bytes[..split]).map_err(|e| e.to_string())?;
+    let body = read_body(&bytes[..split])?;
     Ok(EventView {
         seq: body.seq,
         stream: body.stream,

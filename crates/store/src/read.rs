@@ -116,18 +116,23 @@ impl Store {
         if shared.layout == Layout::Blocks {
             let forward = direction == Direction::Forward;
             let seqs = crate::blocks::positions(&shared.tree, num, from, forward, limit, durable)?;
+            let mut firsts: Vec<u64> = seqs.iter().map(|p| p.block).collect();
+            firsts.dedup();
+            let blocks = shared.blocks.get_all_at(&shared.tree, &firsts)?;
+            let mut blocks = blocks.iter().zip(&firsts).peekable();
             let mut out = Vec::with_capacity(seqs.len());
-            let mut block: Option<Arc<crate::blocks::Block>> = None;
             for crate::blocks::Position { seq, block: first } in seqs {
-                if block.as_ref().is_none_or(|b| b.first != first) {
-                    block = shared.blocks.get_at(&shared.tree, first)?;
-                }
-                let record = block.as_ref().and_then(|b| b.get(seq)).ok_or_else(|| {
-                    StoreError::corrupt(
-                        format!("stream {stream}"),
-                        format!("event {seq} is missing"),
-                    )
-                })?;
+                while blocks.next_if(|(_, f)| **f != first).is_some() {}
+                let record = blocks
+                    .peek()
+                    .and_then(|(b, _)| b.as_ref())
+                    .and_then(|b| b.get(seq))
+                    .ok_or_else(|| {
+                        StoreError::corrupt(
+                            format!("stream {stream}"),
+                            format!("event {seq} is missing"),
+                        )
+                    })?;
                 out.push(decode_in_stream(record, stream)?);
             }
             return Ok(out);
@@ -285,5 +290,6 @@ pub(crate) fn decode_at(bytes: &[u8], seq: u64) -> Result<RecordedEvent, StoreEr
 }
 
 fn decode_in_stream(bytes: &[u8], stream: &StreamId) -> Result<RecordedEvent, StoreError> {
-    codec::decode_record(bytes).map_err(|e| StoreError::corrupt(format!("stream {stream}"), e))
+    codec::decode_record_of(bytes, Some(stream))
+        .map_err(|e| StoreError::corrupt(format!("stream {stream}"), e))
 }

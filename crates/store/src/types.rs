@@ -1,6 +1,7 @@
 //! The values that cross the store's API: stream ids, envelopes, append requests and receipts.
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -81,8 +82,23 @@ impl fmt::Display for ChainHash {
 }
 
 /// The name of a stream (`account-<id>`, `opportunity-<id>`, `pipeline`).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct StreamId(String);
+///
+/// Shared text: a stream read hands every one of its events the same id, and read models
+/// copy ids into their maps, so a clone is a reference count, not an allocation.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct StreamId(Arc<str>);
+
+impl Serialize for StreamId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for StreamId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(|s| StreamId(s.into()))
+    }
+}
 
 impl StreamId {
     /// Accepts 1 to [`MAX_STREAM_ID_LEN`] bytes of printable characters without whitespace.
@@ -97,12 +113,12 @@ impl StreamId {
         if s.chars().any(|c| c.is_control() || c.is_whitespace()) {
             return Err(InvalidRequest::StreamIdCharacters { stream: s });
         }
-        Ok(StreamId(s))
+        Ok(StreamId(s.into()))
     }
 
     /// Wraps text read back from the log, which was validated when it was written.
     pub(crate) fn trusted(s: &str) -> StreamId {
-        StreamId(s.to_owned())
+        StreamId(s.into())
     }
 
     /// The stream id as text.

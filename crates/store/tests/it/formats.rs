@@ -244,3 +244,29 @@ fn a_position_naming_the_wrong_block_is_found() {
         "a read through the wrong block fails instead of returning another event"
     );
 }
+
+#[test]
+fn a_stream_reads_whole_on_both_sides_of_each_position_chunk() {
+    // Position chunks hold 64 versions; a forward read goes on to the next chunk only
+    // when one is full.
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_in(dir.path(), 2);
+    let s = super::stream("edges");
+    let mut written = 0u64;
+    for len in [63u64, 64, 65, 128, 129] {
+        let more: Vec<u64> = (written..len).collect();
+        let _ = store
+            .append_blocking(super::request("edges", ExpectedVersion::Any, &more))
+            .unwrap();
+        written = len;
+        let all = store
+            .read_stream(&s, 1, Direction::Forward, usize::MAX)
+            .unwrap();
+        let versions: Vec<u64> = all.iter().map(|e| e.version).collect();
+        assert_eq!(versions, (1..=len).collect::<Vec<_>>(), "at {len} events");
+        let tail = store.read_stream(&s, 60, Direction::Forward, 10).unwrap();
+        let versions: Vec<u64> = tail.iter().map(|e| e.version).collect();
+        assert_eq!(versions, (60..70.min(len + 1)).collect::<Vec<_>>());
+        assert_eq!(store.stream_version(&s).unwrap(), len);
+    }
+}
