@@ -3,6 +3,7 @@
 use dealtrail_store::{AppendRequest, ExpectedVersion, NewEvent, Store, StreamId, Timestamp};
 use uuid::Uuid;
 
+pub mod postgres;
 pub mod sqlite;
 
 /// Bytes of payload per benchmark event, as the performance targets assume.

@@ -1,5 +1,7 @@
 //! Store format 1 against format 2 in one run: appends, disk, reads, restart, bulk restore;
-//! SQLite holding the same events, and the disk's own `fdatasync`, as the peers.
+//! SQLite and PostgreSQL holding the same events, and the disk's own `fdatasync`, as the
+//! peers. PostgreSQL runs as a throwaway cluster (see crates/testpg) when its binaries are
+//! installed.
 //!
 //! `cargo run --release -p dealtrail-benches --bin formats [-- STREAMS PER_STREAM ROUNDS]`
 //! (default 20,000 streams × 50 events = 1M events, 1 round). Each round measures both
@@ -10,6 +12,7 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
+use dealtrail_benches::postgres::Peer as PgPeer;
 use dealtrail_benches::sqlite::Peer;
 use dealtrail_benches::{disk_bytes, envelope_bytes, populate, request, stream};
 use dealtrail_store::{Config, Direction, RecordedEvent, Store};
@@ -24,6 +27,8 @@ fn main() {
     let rounds = args.next().and_then(Result::ok).unwrap_or(1);
     let events = streams * per_stream;
     println!("{events} events: {streams} streams x {per_stream}, interleaved");
+    // One throwaway cluster for every round; a machine without PostgreSQL measures the rest.
+    let cluster = dealtrail_testpg::Cluster::start("the formats benchmark's PostgreSQL peer");
     for round in 1..=rounds {
         println!("-- round {round}, the disk");
         println!("append 512 B + fdatasync: median {:.0?}", fdatasync());
@@ -34,6 +39,13 @@ fn main() {
         }
         println!("-- round {round}, SQLite (WAL, synchronous=FULL), the same events");
         sqlite(&events, streams, per_stream);
+        match &cluster {
+            Some(cluster) => {
+                println!("-- round {round}, PostgreSQL (default settings), the same events");
+                postgres(cluster, round, &events, streams, per_stream);
+            }
+            None => println!("-- round {round}, PostgreSQL: not measured (no binaries)"),
+        }
     }
 }
 
@@ -206,8 +218,65 @@ fn sqlite(events: &[RecordedEvent], streams: u64, per_stream: u64) {
         median(cold),
         median(warm)
     );
+    let times = peer
+        .insert_one_by_one(&lone_events(events, streams))
+        .expect("insert");
+    println!("insert, 1 row a commit:  median {:.0?}", median(times));
+}
+
+fn postgres(
+    cluster: &dealtrail_testpg::Cluster,
+    round: u64,
+    events: &[RecordedEvent],
+    streams: u64,
+    per_stream: u64,
+) {
+    let url = cluster.create_database(&format!("formats_{round}"));
+    let mut peer = PgPeer::create(&url).expect("postgres");
+    let took = peer.copy_in_one_transaction(events).expect("copy");
+    println!(
+        "COPY, one transaction:   {}",
+        rate(events.len() as u64, took)
+    );
+    let logical: u64 = events.iter().map(envelope_bytes).sum();
+    let disk = peer.disk_bytes().expect("size");
+    println!(
+        "disk / logical byte:     {:.2} ({} MB)",
+        disk as f64 / logical as f64,
+        disk >> 20
+    );
+    let started = Instant::now();
+    assert_eq!(peer.read_all().expect("read"), events.len() as u64);
+    println!(
+        "full table read (owned): {}",
+        rate(events.len() as u64, started.elapsed())
+    );
+    let mut cold = Vec::new();
+    let mut warm = Vec::new();
+    for i in 0..2_000u64 {
+        let s = stream((i * 7_919) % streams);
+        for times in [&mut cold, &mut warm] {
+            let started = Instant::now();
+            assert_eq!(peer.read_stream(s.as_str()).expect("read"), per_stream);
+            times.push(started.elapsed());
+        }
+    }
+    println!(
+        "one {per_stream}-event stream:     first median {:.0?}, again median {:.0?}",
+        median(cold),
+        median(warm)
+    );
+    let times = peer
+        .insert_one_by_one(&lone_events(events, streams))
+        .expect("insert");
+    println!("insert, 1 row a commit:  median {:.0?}", median(times));
+}
+
+/// Events for the single-caller figures of a peer: copies of the first ones, after the
+/// log's end, each in a stream of its own.
+fn lone_events(events: &[RecordedEvent], streams: u64) -> Vec<RecordedEvent> {
     let last = events.last().map_or(0, |e| e.seq);
-    let lone: Vec<RecordedEvent> = events
+    events
         .iter()
         .take(LONE)
         .map(|e| {
@@ -216,7 +285,5 @@ fn sqlite(events: &[RecordedEvent], streams: u64, per_stream: u64) {
             e.stream = stream(streams + e.seq);
             e
         })
-        .collect();
-    let times = peer.insert_one_by_one(&lone).expect("insert");
-    println!("insert, 1 row a commit:  median {:.0?}", median(times));
+        .collect()
 }
